@@ -1,0 +1,36 @@
+# loyalty -- PGXS build.  EXTVERSION is the one place the version lives; it
+# must match default_version in loyalty.control (checked below).
+EXTENSION  = loyalty
+EXTVERSION = 0.1.0
+
+MODULE_big = loyalty
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o
+
+# The install script is built from one file per concern (pgvector, hll).
+SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
+	src/sql/ledger.sql src/sql/reports.sql src/sql/privileges.sql
+DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard $(EXTENSION)--*--*.sql)
+EXTRA_CLEAN = sql_build
+
+REGRESS = card program ledger errors dump_types
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem
+ISOLATION_OPTS = --load-extension=$(EXTENSION)
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+CONTROL_VERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+ifneq ($(CONTROL_VERSION),$(EXTVERSION))
+$(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSION) in $(EXTENSION).control)
+endif
+
+sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
+	@mkdir -p sql_build
+	cat $(SQL_SOURCES) > $@

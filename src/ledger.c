@@ -1,0 +1,935 @@
+/*
+ * ledger.c -- posting points: earn, redeem, adjust, reverse, expire.
+ *
+ * Every posting follows the same path:
+ *
+ *   1. LoyaltyResolveCard(lock = true) finds the member and locks its
+ *      loyalty.member_balance row.  That lock serialises every posting of one
+ *      member, so each step below sees the member's state as the previous
+ *      posting left it (each SPI statement takes a fresh snapshot in READ
+ *      COMMITTED; under REPEATABLE READ a concurrent change is a
+ *      serialization failure, 40001, and the caller retries).
+ *   2. The idempotency key is looked up under that lock: the same key with the
+ *      same request returns the original entry and posts nothing; with a
+ *      different request it is an error (LY011).
+ *   3. A credit opens a lot (after repaying any debt); a debit takes points
+ *      from the open lots, earliest expiry first.
+ *   4. One ledger row records the entry and the lots it touched; the lots and
+ *      the balance row are updated in the same transaction.
+ *
+ * Invariants kept (and checked by loyalty.check_invariants()):
+ *   member_balance.net = sum(ledger.points) = sum(lot.remaining) - debt
+ *   lot.remaining = lot.points - points the ledger says were taken from it
+ *   debt > 0 only when the program's negative_balance policy is 'allow'.
+ */
+#include "loyalty.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+
+/* One entry to post, and after posting (or replay) what was posted. */
+typedef struct Posting
+{
+	const char *kind;			/* earn, redeem, expire, reverse, adjust */
+	int64		member_id;
+	int64		points;			/* signed, as posted */
+	int64		shortfall;		/* what a truncated debit could not take */
+	TimestampTz effective_at;
+	bool		has_pending_until;
+	TimestampTz pending_until;
+	bool		has_expires_at;
+	TimestampTz expires_at;
+	const char *source;
+	const char *reason;			/* may be NULL */
+	const char *idem_key;		/* may be NULL */
+	const char *store;			/* redemptions */
+	const char *pos_txn;
+	Datum		value;			/* redemptions: numeric money value */
+	int64		reverses;		/* reverse: the earn entry, else 0 */
+	int64		entry_id;
+} Posting;
+
+/* The lots one entry touched. */
+typedef struct LotMoves
+{
+	int			n;
+	int			cap;
+	Datum	   *ids;
+	Datum	   *points;
+} LotMoves;
+
+/* ---------- prepared statements ---------- */
+
+static LoyaltyPlan entry_id_plan = {
+	"SELECT pg_catalog.nextval('loyalty.ledger_entry_id_seq'), "
+	"CASE WHEN $2 IS NULL THEN NULL "
+	"     WHEN $3 IS NULL THEN $1 OPERATOR(pg_catalog.+) $2 "
+	"     ELSE pg_catalog.date_trunc($3, $1 OPERATOR(pg_catalog.+) $2, 'UTC') "
+	"          OPERATOR(pg_catalog.+) ('1 ' OPERATOR(pg_catalog.||) $3)::pg_catalog.interval END",
+	3, {TIMESTAMPTZOID, INTERVALOID, TEXTOID}
+};
+
+#define ENTRY_COLUMNS \
+	"entry_id, member_id, kind, points, shortfall, effective_at, pending_until, " \
+	"expires_at, reason, reverses, value"
+
+static LoyaltyPlan find_by_key_plan = {
+	"SELECT " ENTRY_COLUMNS " FROM loyalty.ledger "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND idem_key OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, TEXTOID}
+};
+
+static LoyaltyPlan find_redemption_plan = {
+	"SELECT " ENTRY_COLUMNS " FROM loyalty.ledger "
+	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2 "
+	"AND kind OPERATOR(pg_catalog.=) 'redeem'",
+	2, {TEXTOID, TEXTOID}
+};
+
+static LoyaltyPlan insert_entry_plan = {
+	"INSERT INTO loyalty.ledger (member_id, entry_id, kind, points, effective_at, "
+	"source, reason, idem_key, store, pos_txn, value, pending_until, expires_at, "
+	"reverses, shortfall, lot_ids, lot_points) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+	"ON CONFLICT DO NOTHING",
+	17, {INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, NUMERICOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID,
+	INT8ARRAYOID, INT8ARRAYOID}
+};
+
+static LoyaltyPlan insert_lot_plan = {
+	"INSERT INTO loyalty.lot (member_id, lot_id, points, remaining, earned_at, "
+	"available_from, expires_at) VALUES ($1, $2, $3, $3, $4, $5, $6)",
+	6, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+/*
+ * Lots a debit may take from, in the order it takes them: the preferred lot
+ * ($3, the lot of the entry a reversal takes back, even while pending) first,
+ * then redeemable lots earliest expiry first.  A lot past its expiry is never
+ * taken, whether or not expire_points() has run yet.
+ */
+static LoyaltyPlan open_lots_plan = {
+	"SELECT lot_id, remaining FROM loyalty.lot "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND remaining OPERATOR(pg_catalog.>) 0 "
+	"AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) $2) "
+	"AND (available_from OPERATOR(pg_catalog.<=) $2 OR lot_id OPERATOR(pg_catalog.=) $3) "
+	"ORDER BY lot_id OPERATOR(pg_catalog.=) $3 DESC, expires_at NULLS LAST, lot_id",
+	3, {INT8OID, TIMESTAMPTZOID, INT8OID}
+};
+
+static LoyaltyPlan take_lots_plan = {
+	"UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.-) t.points "
+	"FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS t(lot_id, points) "
+	"WHERE l.member_id OPERATOR(pg_catalog.=) $1 AND l.lot_id OPERATOR(pg_catalog.=) t.lot_id",
+	3, {INT8OID, INT8ARRAYOID, INT8ARRAYOID}
+};
+
+static LoyaltyPlan update_balance_plan = {
+	"UPDATE loyalty.member_balance SET "
+	"net = net OPERATOR(pg_catalog.+) $2, debt = $3, "
+	"lifetime_earned = lifetime_earned OPERATOR(pg_catalog.+) $4, "
+	"lifetime_redeemed = lifetime_redeemed OPERATOR(pg_catalog.+) $5, "
+	"expired = expired OPERATOR(pg_catalog.+) $6, "
+	"reversed = reversed OPERATOR(pg_catalog.+) $7, "
+	"adjusted = adjusted OPERATOR(pg_catalog.+) $8, "
+	"shortfall = shortfall OPERATOR(pg_catalog.+) $9, "
+	"last_entry_id = $10, updated_at = pg_catalog.now() "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1",
+	10, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	INT8OID, INT8OID}
+};
+
+static LoyaltyPlan reversible_plan = {
+	"SELECT e.points, "
+	"  (SELECT COALESCE(pg_catalog.sum(r.points OPERATOR(pg_catalog.-) r.shortfall), 0)::pg_catalog.int8 "
+	"     FROM loyalty.ledger r WHERE r.member_id OPERATOR(pg_catalog.=) $1 "
+	"     AND r.reverses OPERATOR(pg_catalog.=) $2) "
+	"FROM loyalty.ledger e WHERE e.member_id OPERATOR(pg_catalog.=) $1 "
+	"AND e.entry_id OPERATOR(pg_catalog.=) $2 AND e.kind OPERATOR(pg_catalog.=) 'earn'",
+	2, {INT8OID, INT8OID}
+};
+
+static LoyaltyPlan lapsed_lots_plan = {
+	"SELECT member_id, lot_id FROM loyalty.lot "
+	"WHERE remaining OPERATOR(pg_catalog.>) 0 AND expires_at OPERATOR(pg_catalog.<=) $1 "
+	"ORDER BY member_id, lot_id",
+	1, {TIMESTAMPTZOID}
+};
+
+static LoyaltyPlan lock_member_plan = {
+	"SELECT debt FROM loyalty.member_balance "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+	1, {INT8OID}
+};
+
+static LoyaltyPlan lot_remaining_plan = {
+	"SELECT remaining, expires_at FROM loyalty.lot "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND lot_id OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, INT8OID}
+};
+
+/* ---------- small helpers ---------- */
+
+static Datum
+TextOrNull(const char *s, char *null)
+{
+	*null = (s == NULL) ? 'n' : ' ';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+static void
+LotMovesAdd(LotMoves *moves, int64 lot_id, int64 points)
+{
+	if (moves->n == moves->cap)
+	{
+		moves->cap = moves->cap ? moves->cap * 2 : 8;
+		moves->ids = moves->ids ? repalloc(moves->ids, sizeof(Datum) * moves->cap)
+			: palloc(sizeof(Datum) * moves->cap);
+		moves->points = moves->points ? repalloc(moves->points, sizeof(Datum) * moves->cap)
+			: palloc(sizeof(Datum) * moves->cap);
+	}
+	moves->ids[moves->n] = Int64GetDatum(lot_id);
+	moves->points[moves->n] = Int64GetDatum(points);
+	moves->n++;
+}
+
+static Datum
+Int8Array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Text argument that must be present and non-empty (LY013 otherwise). */
+static char *
+RequiredText(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno) ||
+		(s = text_to_cstring(PG_GETARG_TEXT_PP(argno)))[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("%s is required", what),
+				 errdetail("It may be neither NULL nor empty.")));
+	return s;
+}
+
+static char *
+OptionalText(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static int64
+RequiredCard(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("card is required"),
+				 errdetail("It may not be NULL.")));
+	LoyaltySetCardType(get_fn_expr_argtype(fcinfo->flinfo, 0));
+	return PG_GETARG_INT64(0);
+}
+
+static int64
+PositivePoints(FunctionCallInfo fcinfo, int argno)
+{
+	int64		points;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("points are required")));
+	points = PG_GETARG_INT64(argno);
+	if (points <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("points must be positive: " INT64_FORMAT, points)));
+	return points;
+}
+
+/* Effective time: defaults to now(); the future is refused (LY016). */
+static TimestampTz
+EffectiveTime(FunctionCallInfo fcinfo, int argno)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz ts;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return now;
+	ts = PG_GETARG_TIMESTAMPTZ(argno);
+	if (ts > now)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_FUTURE_TIME),
+				 errmsg("effective time %s is in the future",
+						timestamptz_to_str(ts)),
+				 errdetail("Entries may be back-dated but not dated ahead of the transaction time.")));
+	return ts;
+}
+
+/* ---------- the posting core ---------- */
+
+/* Read a ledger row in ENTRY_COLUMNS order into a Posting (for replays). */
+static void
+PostingFromRow(HeapTuple tup, TupleDesc desc, Posting *p)
+{
+	bool		isnull;
+	Datum		d;
+
+	p->entry_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	p->member_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	p->kind = SPI_getvalue(tup, desc, 3);
+	p->points = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	p->shortfall = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	p->effective_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	p->has_pending_until = !isnull;
+	p->pending_until = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	p->has_expires_at = !isnull;
+	p->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	p->reason = SPI_getvalue(tup, desc, 9);
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	p->reverses = isnull ? 0 : DatumGetInt64(d);
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	p->value = isnull ? (Datum) 0 : SPI_datumTransfer(d, false, -1);
+}
+
+static void
+IdempotencyConflict(const char *key, const Posting *was)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
+			 errmsg("idempotency key \"%s\" was already used for a different request", key),
+			 errdetail("It posted %s entry " INT64_FORMAT " of " INT64_FORMAT " points.",
+					   was->kind, was->entry_id, was->points),
+			 errhint("Use a new key for a new request.")));
+}
+
+/*
+ * Replay check under the member lock.  Returns true (and fills *was) when the
+ * key was used before by the same request; raises LY011 when it was used by a
+ * different one.  "Same" means same kind, points requested, reason and, for a
+ * reversal, the same entry reversed.
+ */
+static bool
+FindReplay(const Posting *req, int64 requested, Posting *was)
+{
+	Datum		args[2];
+
+	args[0] = Int64GetDatum(req->member_id);
+	args[1] = CStringGetTextDatum(req->idem_key);
+	LoyaltyExecute(&find_by_key_plan, args, NULL, false, 1);
+	if (SPI_processed == 0)
+		return false;
+	PostingFromRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, was);
+	if (strcmp(was->kind, req->kind) != 0 ||
+		was->points - was->shortfall != requested ||
+		was->reverses != req->reverses ||
+		(was->reason == NULL) != (req->reason == NULL) ||
+		(was->reason && strcmp(was->reason, req->reason) != 0))
+		IdempotencyConflict(req->idem_key, was);
+	return true;
+}
+
+static bool
+InsertEntry(Posting *p, const LotMoves *moves)
+{
+	Datum		v[17];
+	char		n[17];
+
+	memset(n, ' ', sizeof(n));
+	v[0] = Int64GetDatum(p->member_id);
+	v[1] = Int64GetDatum(p->entry_id);
+	v[2] = CStringGetTextDatum(p->kind);
+	v[3] = Int64GetDatum(p->points);
+	v[4] = TimestampTzGetDatum(p->effective_at);
+	v[5] = CStringGetTextDatum(p->source);
+	v[6] = TextOrNull(p->reason, &n[6]);
+	v[7] = TextOrNull(p->idem_key, &n[7]);
+	v[8] = TextOrNull(p->store, &n[8]);
+	v[9] = TextOrNull(p->pos_txn, &n[9]);
+	v[10] = p->value;
+	n[10] = p->value ? ' ' : 'n';
+	v[11] = TimestampTzGetDatum(p->pending_until);
+	n[11] = p->has_pending_until ? ' ' : 'n';
+	v[12] = TimestampTzGetDatum(p->expires_at);
+	n[12] = p->has_expires_at ? ' ' : 'n';
+	v[13] = Int64GetDatum(p->reverses);
+	n[13] = p->reverses ? ' ' : 'n';
+	v[14] = Int64GetDatum(p->shortfall);
+	v[15] = Int8Array(moves->ids, moves->n);
+	v[16] = Int8Array(moves->points, moves->n);
+	LoyaltyExecute(&insert_entry_plan, v, n, false, 0);
+	return SPI_processed == 1;
+}
+
+static void
+UpdateBalance(const Posting *p, int64 new_debt)
+{
+	Datum		v[10];
+	int64		earned = 0,
+				redeemed = 0,
+				expired = 0,
+				reversed = 0,
+				adjusted = 0;
+
+	switch (p->kind[0])
+	{
+		case 'e':
+			if (p->kind[1] == 'a')
+				earned = p->points;
+			else
+				expired = -p->points;
+			break;
+		case 'r':
+			if (p->kind[2] == 'd')
+				redeemed = -p->points;
+			else
+				reversed = -p->points;
+			break;
+		default:
+			adjusted = p->points;
+	}
+	v[0] = Int64GetDatum(p->member_id);
+	v[1] = Int64GetDatum(p->points);
+	v[2] = Int64GetDatum(new_debt);
+	v[3] = Int64GetDatum(earned);
+	v[4] = Int64GetDatum(redeemed);
+	v[5] = Int64GetDatum(expired);
+	v[6] = Int64GetDatum(reversed);
+	v[7] = Int64GetDatum(adjusted);
+	v[8] = Int64GetDatum(p->shortfall);
+	v[9] = Int64GetDatum(p->entry_id);
+	LoyaltyExecute(&update_balance_plan, v, NULL, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", p->member_id);
+}
+
+/* Draw the next entry id, and the expiry of a lot earned at effective_at. */
+static void
+NextEntry(const LoyaltyMember *m, Posting *p, bool with_expiry)
+{
+	Datum		v[3];
+	char		n[3] = {' ', ' ', ' '};
+	bool		isnull;
+	Datum		d;
+
+	v[0] = TimestampTzGetDatum(p->effective_at);
+	v[1] = IntervalPGetDatum(&m->expiry_after);
+	n[1] = (with_expiry && m->has_expiry) ? ' ' : 'n';
+	v[2] = TextOrNull(m->expiry_rounding, &n[2]);
+	LoyaltyExecute(&entry_id_plan, v, n, false, 1);
+	p->entry_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	if (with_expiry)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		p->has_expires_at = !isnull;
+		p->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+}
+
+/*
+ * Post a credit (earn, or a positive adjustment): repay debt first, open a
+ * lot with the rest.
+ */
+static void
+PostCredit(LoyaltyMember *m, Posting *p)
+{
+	int64		repay = Min(p->points, m->debt);
+	int64		lot_points = p->points - repay;
+	LotMoves	moves = {0};
+
+	NextEntry(m, p, true);
+	if (!p->has_pending_until && m->pending_days > 0)
+	{
+		p->has_pending_until = true;
+		p->pending_until = p->effective_at + (TimestampTz) m->pending_days * USECS_PER_DAY;
+	}
+	if (lot_points > 0)
+		LotMovesAdd(&moves, p->entry_id, lot_points);
+	if (!InsertEntry(p, &moves))
+		elog(ERROR, "ledger entry " INT64_FORMAT " could not be inserted", p->entry_id);
+	if (lot_points > 0)
+	{
+		Datum		v[6];
+		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+		v[0] = Int64GetDatum(p->member_id);
+		v[1] = Int64GetDatum(p->entry_id);
+		v[2] = Int64GetDatum(lot_points);
+		v[3] = TimestampTzGetDatum(p->effective_at);
+		v[4] = TimestampTzGetDatum(p->has_pending_until ? Max(p->pending_until, p->effective_at)
+								   : p->effective_at);
+		v[5] = TimestampTzGetDatum(p->expires_at);
+		n[5] = p->has_expires_at ? ' ' : 'n';
+		LoyaltyExecute(&insert_lot_plan, v, n, false, 0);
+	}
+	UpdateBalance(p, m->debt - repay);
+}
+
+/*
+ * Post a debit of `need` points (redeem, reverse, negative adjustment).
+ * Takes from the open lots, preferring lot `prefer` (0: none).  When the lots
+ * do not cover it, `policy` decides: 'f' refuse (LY010), 'a' owe the rest as
+ * debt, 't' post what was there and record the shortfall.  Returns false when
+ * a redemption lost the race for its (store, pos_txn) to another member.
+ */
+static bool
+PostDebit(LoyaltyMember *m, Posting *p, int64 need, int64 prefer, char policy)
+{
+	Datum		v[3];
+	LotMoves	moves = {0};
+	int64		total = 0;
+	int64		usable;
+	int64		taken;
+	int64		new_debt = m->debt;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	v[0] = Int64GetDatum(p->member_id);
+	v[1] = TimestampTzGetDatum(now);
+	v[2] = Int64GetDatum(prefer);
+	LoyaltyExecute(&open_lots_plan, v, NULL, false, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		total += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 2, &isnull));
+	}
+
+	/*
+	 * Points owed (debt) are a prior claim on the lots: only what exceeds the
+	 * debt can be taken.
+	 */
+	usable = Max(total - m->debt, 0);
+	if (usable < need)
+	{
+		if (policy == 'f' || policy == 'r')
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_INSUFFICIENT_POINTS),
+					 errmsg("insufficient points: " INT64_FORMAT " requested, " INT64_FORMAT " available",
+							need, usable),
+					 errdetail("Pending and expired points cannot be used.")));
+		if (policy == 'a')
+			new_debt += need - usable;
+		else
+			p->shortfall = need - usable;
+	}
+	taken = Min(usable, need);
+	p->points = (policy == 'a') ? -need : -taken;
+
+	for (uint64 i = 0, left = taken; i < SPI_processed && left > 0; i++)
+	{
+		bool		isnull;
+		int64		lot_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+		int64		remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 2, &isnull));
+		int64		take = Min(remaining, (int64) left);
+
+		LotMovesAdd(&moves, lot_id, take);
+		left -= take;
+	}
+
+	NextEntry(m, p, false);
+	if (!InsertEntry(p, &moves))
+		return false;
+	if (moves.n > 0)
+	{
+		Datum		w[3];
+
+		w[0] = Int64GetDatum(p->member_id);
+		w[1] = Int8Array(moves.ids, moves.n);
+		w[2] = Int8Array(moves.points, moves.n);
+		LoyaltyExecute(&take_lots_plan, w, NULL, false, 0);
+		if (SPI_processed != (uint64) moves.n)
+			elog(ERROR, "lots of member " INT64_FORMAT " changed under the balance lock",
+				 p->member_id);
+	}
+	UpdateBalance(p, new_debt);
+	return true;
+}
+
+/* ---------- results ---------- */
+
+static Datum
+PostingResult(FunctionCallInfo fcinfo, MemoryContext caller, const Posting *p)
+{
+	TupleDesc	desc;
+	Datum		v[8];
+	bool		n[8] = {0};
+	MemoryContext old = MemoryContextSwitchTo(caller);
+	HeapTuple	tup;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	v[0] = Int64GetDatum(p->entry_id);
+	v[1] = Int64GetDatum(p->member_id);
+	v[2] = CStringGetTextDatum(p->kind);
+	v[3] = Int64GetDatum(p->points);
+	v[4] = Int64GetDatum(p->shortfall);
+	v[5] = TimestampTzGetDatum(p->effective_at);
+	v[6] = TimestampTzGetDatum(p->pending_until);
+	n[6] = !p->has_pending_until;
+	v[7] = TimestampTzGetDatum(p->expires_at);
+	n[7] = !p->has_expires_at;
+	tup = heap_form_tuple(desc, v, n);
+	MemoryContextSwitchTo(old);
+	return HeapTupleGetDatum(tup);
+}
+
+/*
+ * Shared body of earn, adjust and reverse: resolve and lock, replay check,
+ * post, return the posting.
+ */
+static Datum
+PostKeyed(FunctionCallInfo fcinfo, int64 card, Posting *req, int64 requested)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	LoyaltyMember m;
+	Posting		was;
+	Datum		result;
+
+	SPI_connect();
+	LoyaltyResolveCard(card, true, &m);
+	LoyaltyRequireActive(card, &m);
+	req->member_id = m.member_id;
+	if (FindReplay(req, requested, &was))
+		result = PostingResult(fcinfo, caller, &was);
+	else
+	{
+		if (requested > 0)
+			PostCredit(&m, req);
+		else
+		{
+			int64		need = -requested;
+
+			if (req->reverses != 0)
+			{
+				Datum		v[2];
+				bool		isnull;
+				int64		earned,
+							already;
+
+				v[0] = Int64GetDatum(m.member_id);
+				v[1] = Int64GetDatum(req->reverses);
+				LoyaltyExecute(&reversible_plan, v, NULL, false, 1);
+				if (SPI_processed == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_LOYALTY_NOT_REVERSIBLE),
+							 errmsg("entry " INT64_FORMAT " is not an earn entry of card \"%s\"",
+									req->reverses, LoyaltyCardText(card)),
+							 errdetail("Only earn entries of the same member can be reversed.")));
+				earned = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				already = -DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+				if (need > earned - already)
+					ereport(ERROR,
+							(errcode(ERRCODE_LOYALTY_OVER_REVERSAL),
+							 errmsg("cannot reverse " INT64_FORMAT " points of entry " INT64_FORMAT,
+									need, req->reverses),
+							 errdetail("The entry earned " INT64_FORMAT " points and " INT64_FORMAT " of them have been reversed already.",
+									   earned, already)));
+			}
+			PostDebit(&m, req, need, req->reverses, m.negative_balance);
+		}
+		result = PostingResult(fcinfo, caller, req);
+	}
+	SPI_finish();
+	return result;
+}
+
+/* ---------- SQL-callable functions ---------- */
+
+/*
+ * loyalty.earn(card, points, idem_key, reason, effective_at, pending_until)
+ */
+PG_FUNCTION_INFO_V1(loyalty_earn);
+Datum
+loyalty_earn(PG_FUNCTION_ARGS)
+{
+	int64		card = RequiredCard(fcinfo);
+	Posting		req = {0};
+
+	req.kind = "earn";
+	req.points = PositivePoints(fcinfo, 1);
+	req.idem_key = RequiredText(fcinfo, 2, "idempotency key");
+	req.reason = OptionalText(fcinfo, 3);
+	req.effective_at = EffectiveTime(fcinfo, 4);
+	if (!PG_ARGISNULL(5))
+	{
+		req.has_pending_until = true;
+		req.pending_until = PG_GETARG_TIMESTAMPTZ(5);
+	}
+	req.source = "api";
+	return PostKeyed(fcinfo, card, &req, req.points);
+}
+
+/*
+ * loyalty.adjust(card, points, idem_key, reason, effective_at): a signed
+ * correction; a negative one follows the program's negative_balance policy.
+ */
+PG_FUNCTION_INFO_V1(loyalty_adjust);
+Datum
+loyalty_adjust(PG_FUNCTION_ARGS)
+{
+	int64		card = RequiredCard(fcinfo);
+	Posting		req = {0};
+
+	req.kind = "adjust";
+	if (PG_ARGISNULL(1) || PG_GETARG_INT64(1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("an adjustment needs a non-zero number of points")));
+	req.points = PG_GETARG_INT64(1);
+	req.idem_key = RequiredText(fcinfo, 2, "idempotency key");
+	req.reason = RequiredText(fcinfo, 3, "reason of an adjustment");
+	req.effective_at = EffectiveTime(fcinfo, 4);
+	req.source = "manual";
+	return PostKeyed(fcinfo, card, &req, req.points);
+}
+
+/*
+ * loyalty.reverse(card, entry_id, points, idem_key, reason): take back (part
+ * of) an earn entry.
+ */
+PG_FUNCTION_INFO_V1(loyalty_reverse);
+Datum
+loyalty_reverse(PG_FUNCTION_ARGS)
+{
+	int64		card = RequiredCard(fcinfo);
+	Posting		req = {0};
+	int64		points;
+
+	req.kind = "reverse";
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("the entry to reverse is required")));
+	req.reverses = PG_GETARG_INT64(1);
+	points = PositivePoints(fcinfo, 2);
+	req.idem_key = RequiredText(fcinfo, 3, "idempotency key");
+	req.reason = OptionalText(fcinfo, 4);
+	req.effective_at = GetCurrentTransactionStartTimestamp();
+	req.source = "api";
+	return PostKeyed(fcinfo, card, &req, -points);
+}
+
+/*
+ * loyalty.redeem(card, points, store, pos_txn): spend points as tender.  The
+ * (store, pos_txn) pair is the idempotency key; a redemption never overdraws.
+ */
+PG_FUNCTION_INFO_V1(loyalty_redeem);
+Datum
+loyalty_redeem(PG_FUNCTION_ARGS)
+{
+	int64		card = RequiredCard(fcinfo);
+	int64		points = PositivePoints(fcinfo, 1);
+	char	   *store = RequiredText(fcinfo, 2, "store");
+	char	   *pos_txn = RequiredText(fcinfo, 3, "pos_txn");
+	MemoryContext caller = CurrentMemoryContext;
+	LoyaltyMember m;
+	Posting		p = {0};
+	Datum		args[2];
+	TupleDesc	desc;
+	Datum		v[6];
+	bool		n[6] = {0};
+	HeapTuple	tup;
+	MemoryContext old;
+
+	SPI_connect();
+	LoyaltyResolveCard(card, true, &m);
+	LoyaltyRequireActive(card, &m);
+
+	args[0] = CStringGetTextDatum(store);
+	args[1] = CStringGetTextDatum(pos_txn);
+	LoyaltyExecute(&find_redemption_plan, args, NULL, false, 1);
+	if (SPI_processed > 0)
+	{
+		PostingFromRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &p);
+		if (p.member_id != m.member_id || -p.points != points)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
+					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
+							pos_txn, store),
+					 errdetail("It redeemed " INT64_FORMAT " points%s.", -p.points,
+							   p.member_id != m.member_id ? " of another card" : ""),
+					 errhint("Use a new pos_txn for a new redemption.")));
+	}
+	else
+	{
+		p.kind = "redeem";
+		p.member_id = m.member_id;
+		p.effective_at = GetCurrentTransactionStartTimestamp();
+		p.source = "redemption";
+		p.store = store;
+		p.pos_txn = pos_txn;
+		p.value = DirectFunctionCall2(numeric_mul,
+									  NumericGetDatum(int64_to_numeric(points)),
+									  m.point_value);
+		if (!PostDebit(&m, &p, points, 0, 'r'))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
+					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
+							pos_txn, store),
+					 errdetail("Another card redeemed with it at the same time.")));
+	}
+
+	old = MemoryContextSwitchTo(caller);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	v[0] = Int64GetDatum(p.entry_id);
+	v[1] = Int64GetDatum(p.member_id);
+	v[2] = Int64GetDatum(-p.points);
+	v[3] = datumCopy(p.value, false, -1);
+	v[4] = CStringGetTextDatum(m.currency);
+	v[5] = TimestampTzGetDatum(p.effective_at);
+	tup = heap_form_tuple(desc, v, n);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}
+
+/*
+ * loyalty.expire_points(as_of): one expire entry for every lot whose expiry
+ * is at or before as_of and that still holds points.  Re-running it for the
+ * same moment finds nothing left to expire, so it posts nothing.  Each member
+ * is locked like any posting, so it is safe beside live redemptions.
+ */
+PG_FUNCTION_INFO_V1(loyalty_expire_points);
+Datum
+loyalty_expire_points(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = EffectiveTime(fcinfo, 0);
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext per_lot;
+	Datum		arg = TimestampTzGetDatum(as_of);
+	Portal		portal;
+	int64		entries = 0,
+				points = 0;
+	int64		locked_member = 0;
+	int64		debt = 0;
+	TupleDesc	desc;
+	Datum		v[2];
+	bool		n[2] = {0};
+	HeapTuple	tup;
+
+	SPI_connect();
+	per_lot = AllocSetContextCreate(CurrentMemoryContext, "loyalty expiry",
+									ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open(NULL, LoyaltyPrepare(&lapsed_lots_plan), &arg, NULL, true);
+	for (;;)
+	{
+		SPITupleTable *batch;
+		uint64		nbatch;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		batch = SPI_tuptable;
+		nbatch = SPI_processed;
+		if (nbatch == 0)
+			break;
+		for (uint64 i = 0; i < nbatch; i++)
+		{
+			bool		isnull;
+			int64		member_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull));
+			int64		lot_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 2, &isnull));
+			Datum		w[2];
+			int64		remaining;
+			TimestampTz expires_at;
+			Posting		p = {0};
+			LotMoves	moves = {0};
+			LoyaltyMember m = {0};
+			MemoryContext old = MemoryContextSwitchTo(per_lot);
+
+			w[0] = Int64GetDatum(member_id);
+			if (member_id != locked_member)
+			{
+				LoyaltyExecute(&lock_member_plan, w, NULL, false, 1);
+				debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				locked_member = member_id;
+			}
+			/* re-read under the lock: a redemption may have taken it since */
+			w[1] = Int64GetDatum(lot_id);
+			LoyaltyExecute(&lot_remaining_plan, w, NULL, false, 1);
+			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			expires_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			if (remaining > 0)
+			{
+				p.kind = "expire";
+				p.member_id = member_id;
+				p.points = -remaining;
+				p.effective_at = expires_at;
+				p.source = "expiry";
+				m.debt = debt;
+				LotMovesAdd(&moves, lot_id, remaining);
+				NextEntry(&m, &p, false);
+				InsertEntry(&p, &moves);
+				w[0] = Int64GetDatum(member_id);
+				{
+					Datum		t[3];
+
+					t[0] = Int64GetDatum(member_id);
+					t[1] = Int8Array(moves.ids, moves.n);
+					t[2] = Int8Array(moves.points, moves.n);
+					LoyaltyExecute(&take_lots_plan, t, NULL, false, 0);
+				}
+				UpdateBalance(&p, debt);
+				entries++;
+				points += remaining;
+			}
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(per_lot);
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_freetuptable(batch);
+	}
+	SPI_cursor_close(portal);
+
+	MemoryContextSwitchTo(caller);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	v[0] = Int64GetDatum(entries);
+	v[1] = Int64GetDatum(points);
+	tup = heap_form_tuple(desc, v, n);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}
+
+/*
+ * Trigger on loyalty.ledger: entries are never updated, deleted or truncated.
+ */
+PG_FUNCTION_INFO_V1(loyalty_ledger_refuse_change);
+Datum
+loyalty_ledger_refuse_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *what;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "ledger_refuse_change must be called as a trigger");
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		what = "updated";
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		what = "deleted";
+	else
+		what = "truncated";
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_LEDGER_APPEND_ONLY),
+			 errmsg("ledger entries cannot be %s", what),
+			 errdetail("The points ledger is append-only."),
+			 errhint("Post a correcting entry with loyalty.adjust() or loyalty.reverse().")));
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,102 @@
+/*
+ * loyalty.c -- module entry point and the small SPI layer every concern uses.
+ */
+#include "loyalty.h"
+
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/*
+ * Every prepared plan ever kept, so that a change of the card type's OID can
+ * drop the ones whose parameter types went stale.
+ */
+#define MAX_PLANS 64
+static LoyaltyPlan *known_plans[MAX_PLANS];
+static int	n_known_plans = 0;
+static Oid	card_type_oid = InvalidOid;
+
+void
+_PG_init(void)
+{
+	MarkGUCPrefixReserved("loyalty");
+}
+
+/*
+ * Record the OID of loyalty.card as seen by the calling function (from its
+ * own argument type, so no catalog lookup is needed).  When it changes, every
+ * kept plan is dropped and prepared again on next use.
+ */
+void
+LoyaltySetCardType(Oid card_type)
+{
+	if (card_type == card_type_oid || !OidIsValid(card_type))
+		return;
+	for (int i = 0; i < n_known_plans; i++)
+	{
+		if (known_plans[i]->plan != NULL)
+			SPI_freeplan(known_plans[i]->plan);
+		known_plans[i]->plan = NULL;
+	}
+	card_type_oid = card_type;
+}
+
+Oid
+LoyaltyCardType(void)
+{
+	if (!OidIsValid(card_type_oid))
+		elog(ERROR, "loyalty.card type OID is not known yet");
+	return card_type_oid;
+}
+
+/*
+ * Prepare a plan on first use and keep it.  Argument types equal to
+ * InvalidOid in the LoyaltyPlan stand for loyalty.card.
+ */
+SPIPlanPtr
+LoyaltyPrepare(LoyaltyPlan *plan)
+{
+	if (plan->plan == NULL)
+	{
+		Oid			types[20];
+		SPIPlanPtr	p;
+
+		for (int i = 0; i < plan->nargs; i++)
+			types[i] = OidIsValid(plan->argtypes[i]) ? plan->argtypes[i] : LoyaltyCardType();
+		p = SPI_prepare(plan->sql, plan->nargs, types);
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", plan->sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plan->plan = p;
+		if (n_known_plans < MAX_PLANS)
+		{
+			bool		seen = false;
+
+			for (int i = 0; i < n_known_plans; i++)
+				seen |= (known_plans[i] == plan);
+			if (!seen)
+				known_plans[n_known_plans++] = plan;
+		}
+		else
+			elog(ERROR, "too many loyalty plans");
+	}
+	return plan->plan;
+}
+
+/* Execute a kept plan; an SPI failure is a can't-happen error. */
+int
+LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
+			   bool read_only, long count)
+{
+	int			rc;
+
+	rc = SPI_execute_plan(LoyaltyPrepare(plan), values, nulls, read_only, count);
+	if (rc < 0)
+		elog(ERROR, "could not execute \"%s\": %s", plan->sql,
+			 SPI_result_code_string(rc));
+	return rc;
+}

@@ -1,0 +1,80 @@
+/*
+ * loyalty.h -- shared declarations of the loyalty extension.
+ *
+ * Every error a POS, DBA or analyst can provoke has its own SQLSTATE in the
+ * class "LY" (implementation-defined classes start with I-Z, see the SQL
+ * standard); the README lists them all.
+ */
+#ifndef LOYALTY_H
+#define LOYALTY_H
+
+#include "postgres.h"
+
+/* card lookup */
+#define ERRCODE_LOYALTY_CARD_NOT_FOUND		MAKE_SQLSTATE('L','Y','0','0','1')
+#define ERRCODE_LOYALTY_CARD_REPLACED		MAKE_SQLSTATE('L','Y','0','0','2')
+#define ERRCODE_LOYALTY_MEMBER_SUSPENDED	MAKE_SQLSTATE('L','Y','0','0','3')
+#define ERRCODE_LOYALTY_MEMBER_CLOSED		MAKE_SQLSTATE('L','Y','0','0','4')
+#define ERRCODE_LOYALTY_PROGRAM_NOT_FOUND	MAKE_SQLSTATE('L','Y','0','0','5')
+#define ERRCODE_LOYALTY_CARD_IN_USE			MAKE_SQLSTATE('L','Y','0','0','6')
+#define ERRCODE_LOYALTY_STATUS_TRANSITION	MAKE_SQLSTATE('L','Y','0','0','7')
+#define ERRCODE_LOYALTY_INVALID_ACCESS		MAKE_SQLSTATE('L','Y','0','0','8')
+/* postings */
+#define ERRCODE_LOYALTY_INSUFFICIENT_POINTS	MAKE_SQLSTATE('L','Y','0','1','0')
+#define ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('L','Y','0','1','1')
+#define ERRCODE_LOYALTY_INVALID_POINTS		MAKE_SQLSTATE('L','Y','0','1','2')
+#define ERRCODE_LOYALTY_MISSING_KEY			MAKE_SQLSTATE('L','Y','0','1','3')
+#define ERRCODE_LOYALTY_NOT_REVERSIBLE		MAKE_SQLSTATE('L','Y','0','1','4')
+#define ERRCODE_LOYALTY_OVER_REVERSAL		MAKE_SQLSTATE('L','Y','0','1','5')
+#define ERRCODE_LOYALTY_FUTURE_TIME			MAKE_SQLSTATE('L','Y','0','1','6')
+#define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+/*
+ * A prepared statement kept for the life of the backend.  PostgreSQL's plan
+ * cache re-plans it when the tables it reads change; only its parameter types
+ * are fixed, so plans taking a loyalty.card are dropped when that type's OID
+ * changes (the extension was dropped and created again).
+ */
+typedef struct LoyaltyPlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[20];
+	SPIPlanPtr	plan;
+} LoyaltyPlan;
+
+extern void LoyaltySetCardType(Oid card_type);
+extern Oid	LoyaltyCardType(void);
+extern SPIPlanPtr LoyaltyPrepare(LoyaltyPlan *plan);
+extern int	LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
+						   bool read_only, long count);
+extern char *LoyaltyCardText(int64 card);
+extern Datum card_out(PG_FUNCTION_ARGS);
+
+/* The member behind a card, with the program settings a posting needs. */
+typedef struct LoyaltyMember
+{
+	int64		member_id;
+	char		status;			/* 'a'ctive, 's'uspended, 'c'losed */
+	Datum		point_value;	/* numeric, in the caller's context */
+	char	   *currency;
+	bool		has_expiry;
+	Interval	expiry_after;
+	char	   *expiry_rounding;	/* NULL when exact */
+	int32		pending_days;
+	char		negative_balance;	/* 'f'orbid, 'a'llow, 't'runcate */
+	/* member_balance row, read under its lock when locked = true */
+	bool		locked;
+	int64		net;
+	int64		debt;
+} LoyaltyMember;
+
+extern void LoyaltyResolveCard(int64 card, bool lock_for_posting,
+							   LoyaltyMember *member);
+extern void LoyaltyRequireActive(int64 card, const LoyaltyMember *member);
+
+#endif							/* LOYALTY_H */
