@@ -13,7 +13,7 @@ DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard $(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql_build
 
-REGRESS = card program ledger errors dump_types
+REGRESS = card program ledger errors
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem
 ISOLATION_OPTS = --load-extension=$(EXTENSION)

@@ -1,0 +1,102 @@
+-- Every documented SQLSTATE, provoked at least once, and nothing written by
+-- a refused call.
+SET client_min_messages = warning;
+DROP EXTENSION loyalty CASCADE;
+CREATE EXTENSION loyalty;
+RESET client_min_messages;
+
+-- Runs a statement and shows its SQLSTATE and message (or that it worked).
+CREATE FUNCTION pg_temp.outcome(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE statement;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+
+INSERT INTO loyalty.program (code) VALUES ('p'), ('q');
+SELECT loyalty.enroll('4000000000000002', 'p') AS m1 \gset
+SELECT loyalty.enroll(loyalty.card_issue('40', 3), 'p') AS m_susp \gset
+SELECT loyalty.enroll(loyalty.card_issue('40', 4), 'p') AS m_closed \gset
+SELECT loyalty.set_member_status(loyalty.card_issue('40', 3), 'suspended');
+SELECT loyalty.set_member_status(loyalty.card_issue('40', 4), 'closed');
+SELECT loyalty.enroll(loyalty.card_issue('40', 5), 'p') AS m_repl \gset
+SELECT loyalty.replace_card(loyalty.card_issue('40', 5), loyalty.card_issue('40', 6));
+SELECT entry_id AS e1 FROM loyalty.earn('4000000000000002', 100, 'k1') \gset
+SELECT redemption_id AS r1 FROM loyalty.redeem('4000000000000002', 10, 'S1', 'T1') \gset
+SELECT count(*) AS entries_before FROM loyalty.ledger \gset
+
+SELECT what, pg_temp.outcome(statement) FROM (VALUES
+  -- 22P02 / 22003 / 22023: card input and card_issue
+  ('malformed card',            $$SELECT '4000-0000-x000-0002'::loyalty.card$$),
+  ('wrong check digit',         $$SELECT '4000000000000003'::loyalty.card$$),
+  ('card too short',            $$SELECT '1234567'::loyalty.card$$),
+  ('serial does not fit',       $$SELECT loyalty.card_issue('40', 10000000000000)$$),
+  ('card length out of range',  $$SELECT loyalty.card_issue('40', 1, 25)$$),
+  -- LY001: unknown card
+  ('unknown card: balance',     $$SELECT loyalty.balance(loyalty.card_issue('40', 99))$$),
+  ('unknown card: earn',        $$SELECT loyalty.earn(loyalty.card_issue('40', 99), 1, 'x')$$),
+  ('unknown card: redeem',      $$SELECT loyalty.redeem(loyalty.card_issue('40', 99), 1, 'S1', 'T9')$$),
+  ('unknown card: replace',     $$SELECT loyalty.replace_card(loyalty.card_issue('40', 99), loyalty.card_issue('40', 98))$$),
+  -- LY002: replaced card
+  ('replaced card: redeem',     $$SELECT loyalty.redeem(loyalty.card_issue('40', 5), 1, 'S1', 'T9')$$),
+  ('replaced card: statement',  $$SELECT loyalty.statement(loyalty.card_issue('40', 5), '-infinity', 'infinity')$$),
+  -- LY003 / LY004: member status
+  ('suspended: earn',           $$SELECT loyalty.earn(loyalty.card_issue('40', 3), 1, 'x')$$),
+  ('suspended: redeem',         $$SELECT loyalty.redeem(loyalty.card_issue('40', 3), 1, 'S1', 'T9')$$),
+  ('closed: adjust',            $$SELECT loyalty.adjust(loyalty.card_issue('40', 4), 1, 'x', 'why')$$),
+  ('closed: replace card',      $$SELECT loyalty.replace_card(loyalty.card_issue('40', 4), loyalty.card_issue('40', 97))$$),
+  -- LY005: unknown program
+  ('unknown program',           $$SELECT loyalty.enroll(loyalty.card_issue('40', 96), 'nope')$$),
+  -- LY006: card in use
+  ('card in another program',   $$SELECT loyalty.enroll('4000000000000002', 'q')$$),
+  ('new card already in use',   $$SELECT loyalty.replace_card(loyalty.card_issue('40', 6), '4000000000000002')$$),
+  -- LY007: status change
+  ('reopen closed member',      $$SELECT loyalty.set_member_status(loyalty.card_issue('40', 4), 'active')$$),
+  ('unknown status',            $$SELECT loyalty.set_member_status('4000000000000002', 'frozen')$$),
+  -- LY008: access level
+  ('unknown access level',      $$SELECT loyalty.grant_access('pg_monitor', 'superpos')$$),
+  -- LY010: insufficient points
+  ('redeem more than available', $$SELECT loyalty.redeem('4000000000000002', 91, 'S1', 'T2')$$),
+  ('adjust below zero',         $$SELECT loyalty.adjust('4000000000000002', -91, 'k-adj', 'shrink')$$),
+  -- LY011: idempotency conflict
+  ('earn key reused',           $$SELECT loyalty.earn('4000000000000002', 99, 'k1')$$),
+  ('pos_txn reused',            $$SELECT loyalty.redeem('4000000000000002', 11, 'S1', 'T1')$$),
+  ('pos_txn of another card',   $$SELECT loyalty.redeem(loyalty.card_issue('40', 6), 10, 'S1', 'T1')$$),
+  -- LY012: points
+  ('earn zero',                 $$SELECT loyalty.earn('4000000000000002', 0, 'k2')$$),
+  ('earn negative',             $$SELECT loyalty.earn('4000000000000002', -5, 'k2')$$),
+  ('earn NULL points',          $$SELECT loyalty.earn('4000000000000002', NULL, 'k2')$$),
+  ('redeem zero',               $$SELECT loyalty.redeem('4000000000000002', 0, 'S1', 'T3')$$),
+  ('adjust zero',               $$SELECT loyalty.adjust('4000000000000002', 0, 'k2', 'why')$$),
+  ('reverse negative',          $$SELECT loyalty.reverse('4000000000000002', 1, -1, 'k2')$$),
+  -- LY013: missing required argument
+  ('NULL card',                 $$SELECT loyalty.earn(NULL, 1, 'k2')$$),
+  ('NULL card: enroll',         $$SELECT loyalty.enroll(NULL, 'p')$$),
+  ('NULL idempotency key',      $$SELECT loyalty.earn('4000000000000002', 1, NULL)$$),
+  ('empty idempotency key',     $$SELECT loyalty.earn('4000000000000002', 1, '')$$),
+  ('NULL store',                $$SELECT loyalty.redeem('4000000000000002', 1, NULL, 'T4')$$),
+  ('empty pos_txn',             $$SELECT loyalty.redeem('4000000000000002', 1, 'S1', '')$$),
+  ('adjust without reason',     $$SELECT loyalty.adjust('4000000000000002', 5, 'k2', NULL)$$),
+  ('reverse without entry',     $$SELECT loyalty.reverse('4000000000000002', NULL, 5, 'k2')$$),
+  -- LY014 / LY015: reversals
+  ('reverse a redemption',      format('SELECT loyalty.reverse(%L, %s, 1, %L)', '4000000000000002', :r1, 'k3')),
+  ('reverse another member''s entry', format('SELECT loyalty.reverse(%L, %s, 1, %L)', loyalty.card_issue('40', 6), :e1, 'k3')),
+  ('reverse more than earned',  format('SELECT loyalty.reverse(%L, %s, 101, %L)', '4000000000000002', :e1, 'k3')),
+  -- LY016: time in the future
+  ('earn dated ahead',          $$SELECT loyalty.earn('4000000000000002', 1, 'k4', NULL, '2999-01-01')$$),
+  ('adjust dated ahead',        $$SELECT loyalty.adjust('4000000000000002', 1, 'k4', 'why', '2999-01-01')$$),
+  ('expire ahead of time',      $$SELECT loyalty.expire_points('2999-01-01')$$),
+  -- LY020: the ledger is append-only
+  ('update ledger',             $$UPDATE loyalty.ledger SET points = 0$$),
+  ('delete ledger',             $$DELETE FROM loyalty.ledger$$),
+  ('truncate ledger',           $$TRUNCATE loyalty.ledger CASCADE$$)
+) AS t(what, statement);
+
+-- nothing of the above was written
+SELECT count(*) - :entries_before AS new_entries FROM loyalty.ledger;
+SELECT available, lifetime_earned, lifetime_redeemed FROM loyalty.balance('4000000000000002');
+SELECT count(*) AS members FROM loyalty.member;
+SELECT * FROM loyalty.check_invariants();
