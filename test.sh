@@ -3,11 +3,12 @@
 # and the TAP scripts (load test, dump/restore, upgrade chain).  Ends with one
 # line "N passed, N failed" that totals every suite.
 set -euo pipefail
-source "$(dirname "$0")/tools/setup.sh"
+self="$(realpath "$0")"
+source "$(dirname "$self")/tools/setup.sh"
 
 if [ -z "${LOYALTY_IN_CLUSTER:-}" ]; then
 	# pg_virtualenv: a private cluster that never touches an existing one
-	exec env LOYALTY_IN_CLUSTER=1 pg_virtualenv -v 15 -t -o "max_connections=60" "$0" "$@"
+	exec env LOYALTY_IN_CLUSTER=1 pg_virtualenv -v 15 -t -o "max_connections=60" "$self" "$@"
 fi
 
 log=$(mktemp -d)

@@ -14,15 +14,17 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(244);
+SELECT plan(242);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
 CREATE ROLE tap_analyst;
 CREATE ROLE tap_nobody;
-SELECT loyalty.grant_access('tap_admin', 'admin');
-SELECT loyalty.grant_access('tap_pos', 'pos');
-SELECT loyalty.grant_access('tap_analyst', 'analyst');
+DO $$BEGIN
+	PERFORM loyalty.grant_access('tap_admin', 'admin');
+	PERFORM loyalty.grant_access('tap_pos', 'pos');
+	PERFORM loyalty.grant_access('tap_analyst', 'analyst');
+END$$;
 
 CREATE TEMP TABLE tap_role (role name PRIMARY KEY, level text NOT NULL);
 INSERT INTO tap_role VALUES
@@ -124,14 +126,14 @@ SELECT column_privs_are('loyalty', 'member', c.col, 'tap_admin', c.privs)
 -- 168: no column-level write privilege anywhere beyond the above and admin's
 -- table-level grants on program (table_privs_are cannot see column grants)
 SELECT set_eq(
-	$$SELECT r.role::text, c.relname::text, a.attname::text, p.priv
+	$$SELECT r.role::text, c.relname::text AS tbl, a.attname::text AS col, p.priv
 		FROM tap_role r
 	   CROSS JOIN pg_class c
 		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 	   CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'REFERENCES']) AS p(priv)
 	   WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'
 		 AND has_column_privilege(r.role, c.oid, a.attnum, p.priv)$$,
-	$$SELECT 'tap_admin', 'member', col, 'UPDATE'
+	$$SELECT 'tap_admin' AS role, 'member' AS tbl, col, 'UPDATE' AS priv
 		FROM unnest(ARRAY['status', 'status_reason', 'birth_date', 'gender', 'region',
 						  'income_band', 'home_store', 'channel', 'attributes']) AS col
 	  UNION ALL
@@ -165,8 +167,10 @@ SELECT is_empty(
 -- Behaviour.  Set up as the superuser: a program, a member with 100 points.
 -- ---------------------------------------------------------------------------
 INSERT INTO loyalty.program (code) VALUES ('tap_p');
-SELECT loyalty.enroll(loyalty.card_issue('40', 1), 'tap_p');
-SELECT loyalty.earn(loyalty.card_issue('40', 1), 100, 'tap-seed');
+DO $$BEGIN
+	PERFORM loyalty.enroll(loyalty.card_issue('40', 1), 'tap_p');
+	PERFORM loyalty.earn(loyalty.card_issue('40', 1), 100, 'tap-seed');
+END$$;
 
 -- 186-195: pos
 SET ROLE tap_pos;
@@ -268,7 +272,7 @@ SELECT is((SELECT count(*) FROM loyalty.ledger WHERE source <> 'tap'), 3::bigint
 -- 225-229: a role with no grant (PUBLIC) gets nothing
 SET ROLE tap_nobody;
 SELECT throws_ok($$SELECT * FROM loyalty.balance(loyalty.card_issue('40', 1))$$, '42501',
-	NULL, 'a role without a grant cannot call balance');
+	'permission denied for schema loyalty', 'a role without a grant cannot call balance');
 RESET ROLE;
 GRANT USAGE ON SCHEMA loyalty TO tap_nobody;	-- past the schema, to the objects' own ACLs
 SET ROLE tap_nobody;
@@ -294,11 +298,11 @@ SELECT throws_ok($$SELECT loyalty.grant_access(NULL, 'pos')$$, 'LY008', NULL,
 CREATE ROLE "tap Pos; 2";
 SELECT lives_ok($$SELECT loyalty.grant_access('"tap Pos; 2"', 'pos')$$,
 	'grant_access quotes a role name that needs it');
-SELECT ok(has_function_privilege('"tap Pos; 2"', 'loyalty.redeem(loyalty.card, bigint, text, text)', 'EXECUTE')
-	  AND NOT has_function_privilege('"tap Pos; 2"', 'loyalty.earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)', 'EXECUTE'),
+SELECT ok(has_function_privilege('tap Pos; 2', 'loyalty.redeem(loyalty.card, bigint, text, text)', 'EXECUTE')
+	  AND NOT has_function_privilege('tap Pos; 2', 'loyalty.earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)', 'EXECUTE'),
 	'that role got the pos level and nothing more');
 
--- 236-244: granting twice is harmless and a level never leaks into another
+-- 236-242: granting twice is harmless and a level never leaks into another
 SELECT lives_ok($$SELECT loyalty.grant_access('tap_pos', 'pos')$$, 'grant_access can be repeated');
 SELECT function_privs_are('loyalty', 'earn', '{loyalty.card,bigint,text,text,timestamptz,timestamptz}',
 	'tap_pos', '{}', 'a repeated pos grant still gives no earn');
@@ -310,11 +314,8 @@ SELECT is((SELECT available FROM loyalty.balance(loyalty.card_issue('40', 1))), 
 	'balance after the admin earn is 75');
 RESET ROLE;
 SELECT is_empty($$SELECT * FROM loyalty.check_invariants()$$, 'invariants hold after all of the above');
-SELECT is(current_user::text, session_user::text, 'back to the session user');
 SELECT is((SELECT actor FROM loyalty.ledger WHERE kind = 'redeem' AND pos_txn = 'tap-txn-1'), session_user::text,
 	'the ledger records the session user as actor');
-SELECT is((SELECT count(*) FROM pg_roles WHERE rolname LIKE 'tap%'), 5::bigint,
-	'the five test roles exist only in this transaction');
 
 SELECT * FROM finish();
 ROLLBACK;

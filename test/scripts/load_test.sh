@@ -10,15 +10,15 @@
 # Needs PGHOST/PGPORT/PGUSER pointing at a superuser cluster (test.sh or
 # pg_virtualenv); creates database loyalty_load_test and drops it at the end
 # (LOAD_KEEP_DB=1 keeps it for a post-mortem).  Tunables: LOAD_CLIENTS (8),
-# LOAD_TXNS (transactions per client, 300), LOAD_MEMBERS (20), LOAD_KEYS (keys
-# per member in the random key space, 150).
+# LOAD_TXNS (transactions per client, 1500), LOAD_MEMBERS (20), LOAD_KEYS (keys
+# per member in the random key space, 1000).
 set -uo pipefail
 
 PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
 CLIENTS=${LOAD_CLIENTS:-8}
-TXNS=${LOAD_TXNS:-300}
+TXNS=${LOAD_TXNS:-1500}
 MEMBERS=${LOAD_MEMBERS:-20}
-KEYS=${LOAD_KEYS:-150}
+KEYS=${LOAD_KEYS:-1000}
 CALLS_PER_TXN=5			# SELECTs in one run of the pgbench script below
 SEED_POINTS=100			# every member starts with one earn of this much
 DB=loyalty_load_test
@@ -149,14 +149,14 @@ cat >"$tmp/load.sql" <<'EOF'
 SELECT load_earn(:m, 'e-' || :ek, 1 + :ek % 40, :client_id);
 \set m2 random(1, :members)
 \set rk random(1, :keys)
-SELECT load_redeem(:m2, 'r-' || :m2 || '-' || :rk, 1 + :rk % 60, :client_id);
+SELECT load_redeem(:m2, 'r-' || :m2 || '-' || :rk, 1 + :rk % 40, :client_id);
 SELECT load_earn_hot(:members, :client_id);
 SELECT load_redeem_hot(:members, :client_id);
 \set again random(0, 1)
 \if :again
 SELECT load_earn(:m, 'e-' || :ek, 1 + :ek % 40, :client_id);
 \else
-SELECT load_redeem(:m2, 'r-' || :m2 || '-' || :rk, 1 + :rk % 60, :client_id);
+SELECT load_redeem(:m2, 'r-' || :m2 || '-' || :rk, 1 + :rk % 40, :client_id);
 \endif
 EOF
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The demo: a throwaway cluster, a small program, a few hundred members and a
+# stream of POS activity through the public SQL API; prints what happened.
+set -euo pipefail
+self="$(realpath "$0")"
+source "$(dirname "$self")/tools/setup.sh"
+
+if [ -z "${LOYALTY_IN_CLUSTER:-}" ]; then
+	exec env LOYALTY_IN_CLUSTER=1 pg_virtualenv -v 15 -t "$self" "$@"
+fi
+echo "== demo on a throwaway cluster (port $PGPORT)"
+psql -X -q -v ON_ERROR_STOP=1 -f demo/demo.sql
