@@ -1,0 +1,52 @@
+# TAP helpers for the shell test scripts in this directory.  Sourced, not run
+# (prove only runs *.sh).  The scripts connect with the PG* environment
+# variables alone, as the superuser.
+
+tap_n=0
+
+plan() { echo "1..$1"; }
+
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+# ok <status> <description>: passes when status is 0
+ok() {
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+	fi
+	return "$1"
+}
+
+# is <have> <want> <description>
+is() {
+	if [ "$1" == "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		diag "have: $1" "want: $2"
+	fi
+}
+
+# same_file <have-file> <want-file> <description>: identical, else the diff
+same_file() {
+	if cmp -s "$1" "$2"; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		diag "diff $2 $1:" "$(diff -u "$2" "$1" | head -60)"
+	fi
+}
+
+bail() { echo "Bail out! $*"; exit 1; }
+
+# q <db> <sql>: one query, unaligned, tuples only, stop on error
+q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+# sqlstate <db> <sql>: run it and print the SQLSTATE of its error (nothing
+# when it succeeds)
+sqlstate() {
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1 >/dev/null |
+		sed -n 's/^\(psql:[^:]*:[0-9]*: \)\{0,1\}ERROR: *\([0-9A-Z]\{5\}\).*/\2/p' | head -1
+}
