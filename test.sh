@@ -4,6 +4,8 @@
 # line "N passed, N failed" that totals every suite.
 set -euo pipefail
 self="$(realpath "$0")"
+# the suite runs on a build with assertions enabled (as pgvector's CI does)
+export LOYALTY_COPT="${LOYALTY_COPT--DUSE_ASSERT_CHECKING}"
 source "$(dirname "$self")/tools/setup.sh"
 
 if [ -z "${LOYALTY_IN_CLUSTER:-}" ]; then

@@ -26,14 +26,18 @@ loyalty_install_packages() {
 	fi
 }
 
+# LOYALTY_COPT: extra compiler flags (test.sh builds with assertions on).
 loyalty_build() {
-	echo "== building and installing the extension"
-	make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
+	echo "== building and installing the extension ${LOYALTY_COPT:-}"
+	make -s clean >/dev/null
+	make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config COPT="${LOYALTY_COPT:-}" >/dev/null
 	as_root make -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
 }
 
 LOYALTY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$LOYALTY_ROOT"
-loyalty_install_packages
-loyalty_build
+if [ -z "${LOYALTY_IN_CLUSTER:-}" ]; then	# not again inside pg_virtualenv
+	loyalty_install_packages
+	loyalty_build
+fi
 export PATH=/usr/lib/postgresql/15/bin:$PATH
