@@ -415,6 +415,23 @@ UpdateBalance(const Posting *p, int64 new_debt)
 		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", p->member_id);
 }
 
+/* Take the points a debit recorded in `moves` out of the member's lots. */
+static void
+TakeFromLots(int64 member_id, const LotMoves *moves)
+{
+	Datum		w[3];
+
+	if (moves->n == 0)
+		return;
+	w[0] = Int64GetDatum(member_id);
+	w[1] = Int8Array(moves->ids, moves->n);
+	w[2] = Int8Array(moves->points, moves->n);
+	LoyaltyExecute(&take_lots_plan, w, NULL, false, 0);
+	if (SPI_processed != (uint64) moves->n)
+		elog(ERROR, "lots of member " INT64_FORMAT " changed under the balance lock",
+			 member_id);
+}
+
 /* Draw the next entry id, and the expiry of a lot earned at effective_at. */
 static void
 NextEntry(const LoyaltyMember *m, Posting *p, bool with_expiry)
@@ -545,18 +562,7 @@ PostDebit(LoyaltyMember *m, Posting *p, int64 need, int64 prefer, char policy)
 	NextEntry(m, p, false);
 	if (!InsertEntry(p, &moves))
 		return false;
-	if (moves.n > 0)
-	{
-		Datum		w[3];
-
-		w[0] = Int64GetDatum(p->member_id);
-		w[1] = Int8Array(moves.ids, moves.n);
-		w[2] = Int8Array(moves.points, moves.n);
-		LoyaltyExecute(&take_lots_plan, w, NULL, false, 0);
-		if (SPI_processed != (uint64) moves.n)
-			elog(ERROR, "lots of member " INT64_FORMAT " changed under the balance lock",
-				 p->member_id);
-	}
+	TakeFromLots(p->member_id, &moves);
 	UpdateBalance(p, new_debt);
 	return true;
 }
@@ -875,16 +881,9 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 				m.debt = debt;
 				LotMovesAdd(&moves, lot_id, remaining);
 				NextEntry(&m, &p, false);
-				InsertEntry(&p, &moves);
-				w[0] = Int64GetDatum(member_id);
-				{
-					Datum		t[3];
-
-					t[0] = Int64GetDatum(member_id);
-					t[1] = Int8Array(moves.ids, moves.n);
-					t[2] = Int8Array(moves.points, moves.n);
-					LoyaltyExecute(&take_lots_plan, t, NULL, false, 0);
-				}
+				if (!InsertEntry(&p, &moves))
+					elog(ERROR, "expiry entry " INT64_FORMAT " could not be inserted", p.entry_id);
+				TakeFromLots(member_id, &moves);
 				UpdateBalance(&p, debt);
 				entries++;
 				points += remaining;
