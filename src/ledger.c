@@ -41,6 +41,8 @@ typedef struct Posting
 	int64		points;			/* signed, as posted */
 	int64		shortfall;		/* what a truncated debit could not take */
 	TimestampTz effective_at;
+	bool		effective_at_lock;	/* no explicit time: use the lock time */
+	TimestampTz posted_at;
 	bool		has_pending_until;
 	TimestampTz pending_until;
 	bool		has_expires_at;
@@ -95,12 +97,12 @@ static LoyaltyPlan find_redemption_plan = {
 static LoyaltyPlan insert_entry_plan = {
 	"INSERT INTO loyalty.ledger (member_id, entry_id, kind, points, effective_at, "
 	"source, reason, idem_key, store, pos_txn, value, pending_until, expires_at, "
-	"reverses, shortfall, lot_ids, lot_points) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+	"reverses, shortfall, lot_ids, lot_points, posted_at) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
 	"ON CONFLICT DO NOTHING",
-	17, {INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+	18, {INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, NUMERICOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID,
-	INT8ARRAYOID, INT8ARRAYOID}
+	INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
 };
 
 static LoyaltyPlan insert_lot_plan = {
@@ -257,23 +259,25 @@ PositivePoints(FunctionCallInfo fcinfo, int argno)
 	return points;
 }
 
-/* Effective time: defaults to now(); the future is refused (LY016). */
-static TimestampTz
-EffectiveTime(FunctionCallInfo fcinfo, int argno)
+/*
+ * An explicit effective time (back-dating); the future is refused (LY016).
+ * Returns false when the argument is NULL: the entry then takes the time the
+ * member's lock was granted (see LoyaltyResolveCard), not the transaction
+ * start, so that an entry is never dated before one it had to wait for.
+ */
+static bool
+EffectiveTime(FunctionCallInfo fcinfo, int argno, TimestampTz *ts)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	TimestampTz ts;
-
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return now;
-	ts = PG_GETARG_TIMESTAMPTZ(argno);
-	if (ts > now)
+		return false;
+	*ts = PG_GETARG_TIMESTAMPTZ(argno);
+	if (*ts > GetCurrentTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_FUTURE_TIME),
 				 errmsg("effective time %s is in the future",
-						timestamptz_to_str(ts)),
-				 errdetail("Entries may be back-dated but not dated ahead of the transaction time.")));
-	return ts;
+						timestamptz_to_str(*ts)),
+				 errdetail("Entries may be back-dated but not dated ahead of the present.")));
+	return true;
 }
 
 /* ---------- the posting core ---------- */
@@ -344,8 +348,8 @@ FindReplay(const Posting *req, int64 requested, Posting *was)
 static bool
 InsertEntry(Posting *p, const LotMoves *moves)
 {
-	Datum		v[17];
-	char		n[17];
+	Datum		v[18];
+	char		n[18];
 
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(p->member_id);
@@ -369,6 +373,7 @@ InsertEntry(Posting *p, const LotMoves *moves)
 	v[14] = Int64GetDatum(p->shortfall);
 	v[15] = Int8Array(moves->ids, moves->n);
 	v[16] = Int8Array(moves->points, moves->n);
+	v[17] = TimestampTzGetDatum(p->posted_at);
 	LoyaltyExecute(&insert_entry_plan, v, n, false, 0);
 	return SPI_processed == 1;
 }
@@ -511,10 +516,8 @@ PostDebit(LoyaltyMember *m, Posting *p, int64 need, int64 prefer, char policy)
 	int64		usable;
 	int64		taken;
 	int64		new_debt = m->debt;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-
 	v[0] = Int64GetDatum(p->member_id);
-	v[1] = TimestampTzGetDatum(now);
+	v[1] = TimestampTzGetDatum(m->locked_at);
 	v[2] = Int64GetDatum(prefer);
 	LoyaltyExecute(&open_lots_plan, v, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -612,6 +615,9 @@ PostKeyed(FunctionCallInfo fcinfo, int64 card, Posting *req, int64 requested)
 	LoyaltyResolveCard(card, true, &m);
 	LoyaltyRequireActive(card, &m);
 	req->member_id = m.member_id;
+	req->posted_at = m.locked_at;
+	if (req->effective_at_lock)
+		req->effective_at = m.locked_at;
 	if (FindReplay(req, requested, &was))
 		result = PostingResult(fcinfo, caller, &was);
 	else
@@ -672,7 +678,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	req.points = PositivePoints(fcinfo, 1);
 	req.idem_key = RequiredText(fcinfo, 2, "idempotency key");
 	req.reason = OptionalText(fcinfo, 3);
-	req.effective_at = EffectiveTime(fcinfo, 4);
+	req.effective_at_lock = !EffectiveTime(fcinfo, 4, &req.effective_at);
 	if (!PG_ARGISNULL(5))
 	{
 		req.has_pending_until = true;
@@ -701,7 +707,7 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 	req.points = PG_GETARG_INT64(1);
 	req.idem_key = RequiredText(fcinfo, 2, "idempotency key");
 	req.reason = RequiredText(fcinfo, 3, "reason of an adjustment");
-	req.effective_at = EffectiveTime(fcinfo, 4);
+	req.effective_at_lock = !EffectiveTime(fcinfo, 4, &req.effective_at);
 	req.source = "manual";
 	return PostKeyed(fcinfo, card, &req, req.points);
 }
@@ -727,7 +733,7 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 	points = PositivePoints(fcinfo, 2);
 	req.idem_key = RequiredText(fcinfo, 3, "idempotency key");
 	req.reason = OptionalText(fcinfo, 4);
-	req.effective_at = GetCurrentTransactionStartTimestamp();
+	req.effective_at_lock = true;
 	req.source = "api";
 	return PostKeyed(fcinfo, card, &req, -points);
 }
@@ -777,7 +783,8 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	{
 		p.kind = "redeem";
 		p.member_id = m.member_id;
-		p.effective_at = GetCurrentTransactionStartTimestamp();
+		p.effective_at = m.locked_at;
+		p.posted_at = m.locked_at;
 		p.source = "redemption";
 		p.store = store;
 		p.pos_txn = pos_txn;
@@ -818,10 +825,10 @@ PG_FUNCTION_INFO_V1(loyalty_expire_points);
 Datum
 loyalty_expire_points(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = EffectiveTime(fcinfo, 0);
+	TimestampTz as_of;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext per_lot;
-	Datum		arg = TimestampTzGetDatum(as_of);
+	Datum		arg;
 	Portal		portal;
 	int64		entries = 0,
 				points = 0;
@@ -832,6 +839,9 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 	bool		n[2] = {0};
 	HeapTuple	tup;
 
+	if (!EffectiveTime(fcinfo, 0, &as_of))
+		as_of = GetCurrentTimestamp();
+	arg = TimestampTzGetDatum(as_of);
 	SPI_connect();
 	per_lot = AllocSetContextCreate(CurrentMemoryContext, "loyalty expiry",
 									ALLOCSET_DEFAULT_SIZES);
@@ -877,6 +887,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 				p.member_id = member_id;
 				p.points = -remaining;
 				p.effective_at = expires_at;
+				p.posted_at = GetCurrentTimestamp();
 				p.source = "expiry";
 				m.debt = debt;
 				LotMovesAdd(&moves, lot_id, remaining);

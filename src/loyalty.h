@@ -71,6 +71,7 @@ typedef struct LoyaltyMember
 	bool		locked;
 	int64		net;
 	int64		debt;
+	TimestampTz locked_at;		/* when the lock was granted */
 } LoyaltyMember;
 
 extern void LoyaltyResolveCard(int64 card, bool lock_for_posting,

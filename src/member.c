@@ -85,6 +85,8 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	member->net = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
 	member->debt = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
 	member->locked = lock_for_posting;
+	/* the moment the lock was granted: postings are dated no earlier */
+	member->locked_at = GetCurrentTimestamp();
 }
 
 /* Postings need an active member; reads accept any status. */

@@ -37,16 +37,18 @@ RETURNS record
 LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 	WITH b AS (
-		SELECT b.*, p.point_value, p.currency
+		-- the present, not the transaction start: an entry posted earlier in
+		-- this transaction is dated at its lock time (see ledger.c)
+		SELECT b.*, p.point_value, p.currency, clock_timestamp() AS at
 		  FROM @extschema@.member_balance b
 		  JOIN @extschema@.member m ON m.member_id = b.member_id
 		  JOIN @extschema@.program p ON p.program_id = m.program_id
 		 WHERE b.member_id = @extschema@.member_id(balance.card)
 	), l AS (
-		SELECT COALESCE(sum(l.remaining) FILTER (WHERE l.expires_at <= now()), 0)::bigint AS lapsed,
-			   COALESCE(sum(l.remaining) FILTER (WHERE l.available_from > now()
-								AND (l.expires_at IS NULL OR l.expires_at > now())), 0)::bigint AS pending,
-			   min(l.expires_at) FILTER (WHERE l.expires_at > now()) AS next_expiry_at
+		SELECT COALESCE(sum(l.remaining) FILTER (WHERE l.expires_at <= b.at), 0)::bigint AS lapsed,
+			   COALESCE(sum(l.remaining) FILTER (WHERE l.available_from > b.at
+								AND (l.expires_at IS NULL OR l.expires_at > b.at)), 0)::bigint AS pending,
+			   min(l.expires_at) FILTER (WHERE l.expires_at > b.at) AS next_expiry_at
 		  FROM @extschema@.lot l, b
 		 WHERE l.member_id = b.member_id AND l.remaining > 0
 	)
