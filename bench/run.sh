@@ -2,14 +2,15 @@
 # Posting throughput against a plain-INSERT baseline, in one run with the same
 # clients: see bench/README.md.  Usage: bash bench/run.sh
 # Without PGHOST it starts its own throwaway cluster (pg_virtualenv -t) with
-# the default durability settings (fsync and synchronous_commit on).
+# PostgreSQL's default durability, fsync and synchronous_commit on
+# (pg_virtualenv itself would turn fsync off).
 # Tunables: BENCH_CLIENTS (4), BENCH_THREADS (2), BENCH_SECONDS (15),
 # BENCH_WARMUP (3 seconds per script), BENCH_MEMBERS (10000).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "${PGHOST:-}" ]; then
-	exec pg_virtualenv -t bash "$here/run.sh" "$@"
+	exec pg_virtualenv -t -o fsync=on -o synchronous_commit=on bash "$here/run.sh" "$@"
 fi
 
 PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
@@ -33,6 +34,10 @@ psql_db -v members="$MEMBERS" -v fund="$FUND" -f "$here/setup.sql"
 echo "server $(psql_db -At -c "SELECT current_setting('server_version') || ', fsync=' || current_setting('fsync')
                                   || ', synchronous_commit=' || current_setting('synchronous_commit')
                                   || ', shared_buffers=' || current_setting('shared_buffers')"), $(nproc) cores"
+
+if [ "$(psql_db -At -c "SELECT current_setting('fsync')::bool AND current_setting('synchronous_commit') <> 'off'")" != t ]; then
+	echo "warning: fsync or synchronous_commit is off; commits cost less than in production"
+fi
 
 # run <name> <script>: warm up, checkpoint, measure; prints "name tps latency"
 run() {
