@@ -6,28 +6,28 @@
 -- refuses UPDATE, DELETE and TRUNCATE even to the owner.
 --
 
-REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA loyalty FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA loyalty FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
-	@extschema@.enroll(@extschema@.card, text, date, text, text, text, text, text, jsonb, timestamptz),
-	@extschema@.set_member_status(@extschema@.card, text, text),
-	@extschema@.replace_card(@extschema@.card, @extschema@.card),
-	@extschema@.member_id(@extschema@.card),
-	@extschema@.earn(@extschema@.card, bigint, text, text, timestamptz, timestamptz),
-	@extschema@.redeem(@extschema@.card, bigint, text, text),
-	@extschema@.adjust(@extschema@.card, bigint, text, text, timestamptz),
-	@extschema@.reverse(@extschema@.card, bigint, bigint, text, text),
-	@extschema@.expire_points(timestamptz),
-	@extschema@.lots_at(bigint, timestamptz, timestamptz),
-	@extschema@.balance(@extschema@.card),
-	@extschema@.balance_at(@extschema@.card, timestamptz, timestamptz),
-	@extschema@.statement(@extschema@.card, timestamptz, timestamptz),
-	@extschema@.check_invariants(),
-	@extschema@.member_status_guard(),
-	@extschema@.ledger_refuse_change()
+	loyalty.enroll(loyalty.card, text, date, text, text, text, text, text, jsonb, timestamptz),
+	loyalty.set_member_status(loyalty.card, text, text),
+	loyalty.replace_card(loyalty.card, loyalty.card),
+	loyalty.member_id(loyalty.card),
+	loyalty.earn(loyalty.card, bigint, text, text, timestamptz, timestamptz),
+	loyalty.redeem(loyalty.card, bigint, text, text),
+	loyalty.adjust(loyalty.card, bigint, text, text, timestamptz),
+	loyalty.reverse(loyalty.card, bigint, bigint, text, text),
+	loyalty.expire_points(timestamptz),
+	loyalty.lots_at(bigint, timestamptz, timestamptz),
+	loyalty.balance(loyalty.card),
+	loyalty.balance_at(loyalty.card, timestamptz, timestamptz),
+	loyalty.statement(loyalty.card, timestamptz, timestamptz),
+	loyalty.check_invariants(),
+	loyalty.member_status_guard(),
+	loyalty.ledger_refuse_change()
 FROM PUBLIC;
 
-CREATE FUNCTION @extschema@.grant_access(role regrole, access text) RETURNS void
+CREATE FUNCTION loyalty.grant_access(role regrole, access text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -75,6 +75,6 @@ BEGIN
 	END LOOP;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION @extschema@.grant_access(regrole, text) FROM PUBLIC;
-COMMENT ON FUNCTION @extschema@.grant_access(regrole, text) IS
+REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
 'Grants a role one access level: admin (configure everything, post corrections, read all), pos (enrol, redeem, read a card''s balance) or analyst (read only).';

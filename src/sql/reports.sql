@@ -6,7 +6,7 @@
 -- Lot state at a moment: points put in by credits minus points taken by
 -- debits, from the ledger's lot_ids/lot_points alone (so it works for any
 -- past moment, not only for now).
-CREATE FUNCTION @extschema@.lots_at(member_id bigint, at timestamptz, as_posted_by timestamptz DEFAULT NULL,
+CREATE FUNCTION loyalty.lots_at(member_id bigint, at timestamptz, as_posted_by timestamptz DEFAULT NULL,
 	OUT lot_id bigint, OUT points bigint, OUT available_from timestamptz, OUT expires_at timestamptz)
 RETURNS SETOF record
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
@@ -15,19 +15,19 @@ SET search_path = pg_catalog, pg_temp AS $$
 		   sum(CASE WHEN e.points > 0 THEN m.pts ELSE -m.pts END)::bigint,
 		   max(COALESCE(c.pending_until, c.effective_at)),
 		   max(c.expires_at)
-	  FROM @extschema@.ledger e
+	  FROM loyalty.ledger e
 	 CROSS JOIN LATERAL unnest(e.lot_ids, e.lot_points) AS m(lot_id, pts)
-	  JOIN @extschema@.ledger c ON c.member_id = e.member_id AND c.entry_id = m.lot_id
+	  JOIN loyalty.ledger c ON c.member_id = e.member_id AND c.entry_id = m.lot_id
 	 WHERE e.member_id = lots_at.member_id
 	   AND e.effective_at <= lots_at.at
 	   AND (lots_at.as_posted_by IS NULL OR e.posted_at <= lots_at.as_posted_by)
 	 GROUP BY m.lot_id
 	HAVING sum(CASE WHEN e.points > 0 THEN m.pts ELSE -m.pts END) <> 0
 $$;
-COMMENT ON FUNCTION @extschema@.lots_at(bigint, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION loyalty.lots_at(bigint, timestamptz, timestamptz) IS
 'Points left in each lot of a member at a past moment, rebuilt from the ledger alone.';
 
-CREATE FUNCTION @extschema@.balance(card @extschema@.card,
+CREATE FUNCTION loyalty.balance(card loyalty.card,
 	OUT member_id bigint, OUT available bigint, OUT pending bigint,
 	OUT lifetime_earned bigint, OUT lifetime_redeemed bigint, OUT expired bigint,
 	OUT reversed bigint, OUT adjusted bigint, OUT debt bigint,
@@ -40,16 +40,16 @@ SET search_path = pg_catalog, pg_temp AS $$
 		-- the present, not the transaction start: an entry posted earlier in
 		-- this transaction is dated at its lock time (see ledger.c)
 		SELECT b.*, p.point_value, p.currency, clock_timestamp() AS at
-		  FROM @extschema@.member_balance b
-		  JOIN @extschema@.member m ON m.member_id = b.member_id
-		  JOIN @extschema@.program p ON p.program_id = m.program_id
-		 WHERE b.member_id = @extschema@.member_id(balance.card)
+		  FROM loyalty.member_balance b
+		  JOIN loyalty.member m ON m.member_id = b.member_id
+		  JOIN loyalty.program p ON p.program_id = m.program_id
+		 WHERE b.member_id = loyalty.member_id(balance.card)
 	), l AS (
 		SELECT COALESCE(sum(l.remaining) FILTER (WHERE l.expires_at <= b.at), 0)::bigint AS lapsed,
 			   COALESCE(sum(l.remaining) FILTER (WHERE l.available_from > b.at
 								AND (l.expires_at IS NULL OR l.expires_at > b.at)), 0)::bigint AS pending,
 			   min(l.expires_at) FILTER (WHERE l.expires_at > b.at) AS next_expiry_at
-		  FROM @extschema@.lot l, b
+		  FROM loyalty.lot l, b
 		 WHERE l.member_id = b.member_id AND l.remaining > 0
 	)
 	SELECT b.member_id,
@@ -58,26 +58,26 @@ SET search_path = pg_catalog, pg_temp AS $$
 		   b.lifetime_earned, b.lifetime_redeemed, b.expired + l.lapsed,
 		   b.reversed, b.adjusted, b.debt,
 		   l.next_expiry_at,
-		   (SELECT sum(x.remaining)::bigint FROM @extschema@.lot x
+		   (SELECT sum(x.remaining)::bigint FROM loyalty.lot x
 			 WHERE x.member_id = b.member_id AND x.remaining > 0 AND x.expires_at = l.next_expiry_at),
 		   (b.net - l.pending - l.lapsed) * b.point_value,
 		   b.currency
 	  FROM b, l
 $$;
-COMMENT ON FUNCTION @extschema@.balance(@extschema@.card) IS
+COMMENT ON FUNCTION loyalty.balance(loyalty.card) IS
 'A member''s points now: available (redeemable), pending, lifetime figures, debt, the next expiry, and the money value of the available points. Points past their expiry count as expired even before expire_points() posts them.';
 
-CREATE FUNCTION @extschema@.balance_at(card @extschema@.card, at timestamptz, as_posted_by timestamptz DEFAULT NULL,
+CREATE FUNCTION loyalty.balance_at(card loyalty.card, at timestamptz, as_posted_by timestamptz DEFAULT NULL,
 	OUT member_id bigint, OUT available bigint, OUT pending bigint,
 	OUT lifetime_earned bigint, OUT lifetime_redeemed bigint, OUT expired bigint,
 	OUT reversed bigint, OUT adjusted bigint, OUT net bigint)
 RETURNS record
 LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
-	WITH m AS (SELECT @extschema@.member_id(balance_at.card) AS member_id),
+	WITH m AS (SELECT loyalty.member_id(balance_at.card) AS member_id),
 	e AS (
 		SELECT e.kind, e.points
-		  FROM @extschema@.ledger e, m
+		  FROM loyalty.ledger e, m
 		 WHERE e.member_id = m.member_id AND e.effective_at <= balance_at.at
 		   AND (balance_at.as_posted_by IS NULL OR e.posted_at <= balance_at.as_posted_by)
 	), s AS (
@@ -92,16 +92,16 @@ SET search_path = pg_catalog, pg_temp AS $$
 		SELECT COALESCE(sum(points) FILTER (WHERE expires_at <= balance_at.at), 0)::bigint AS lapsed,
 			   COALESCE(sum(points) FILTER (WHERE available_from > balance_at.at
 								AND (expires_at IS NULL OR expires_at > balance_at.at)), 0)::bigint AS pending
-		  FROM m, @extschema@.lots_at(m.member_id, balance_at.at, balance_at.as_posted_by)
+		  FROM m, loyalty.lots_at(m.member_id, balance_at.at, balance_at.as_posted_by)
 	)
 	SELECT m.member_id, s.net - l.pending - l.lapsed, l.pending,
 		   s.earned, s.redeemed, s.expired + l.lapsed, s.reversed, s.adjusted, s.net
 	  FROM m, s, l
 $$;
-COMMENT ON FUNCTION @extschema@.balance_at(@extschema@.card, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION loyalty.balance_at(loyalty.card, timestamptz, timestamptz) IS
 'A member''s balance at any past moment, from the ledger by effective time; with as_posted_by, only entries posted by then (what the ledger said at that time).';
 
-CREATE FUNCTION @extschema@.statement(card @extschema@.card, from_at timestamptz, to_at timestamptz,
+CREATE FUNCTION loyalty.statement(card loyalty.card, from_at timestamptz, to_at timestamptz,
 	OUT entry_id bigint, OUT kind text, OUT points bigint, OUT balance_after bigint,
 	OUT effective_at timestamptz, OUT posted_at timestamptz, OUT pending_until timestamptz,
 	OUT expires_at timestamptz, OUT source text, OUT store text, OUT pos_txn text,
@@ -114,17 +114,17 @@ SET search_path = pg_catalog, pg_temp AS $$
 			   (sum(e.points) OVER (ORDER BY e.effective_at, e.entry_id))::bigint,
 			   e.effective_at, e.posted_at, e.pending_until, e.expires_at, e.source,
 			   e.store, e.pos_txn, e.reason, e.actor, e.idem_key
-		  FROM @extschema@.ledger e
-		 WHERE e.member_id = @extschema@.member_id(statement.card)
+		  FROM loyalty.ledger e
+		 WHERE e.member_id = loyalty.member_id(statement.card)
 		   AND e.effective_at < statement.to_at
 	) s
 	 WHERE s.effective_at >= statement.from_at
 	 ORDER BY s.effective_at, s.entry_id
 $$;
-COMMENT ON FUNCTION @extschema@.statement(@extschema@.card, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION loyalty.statement(loyalty.card, timestamptz, timestamptz) IS
 'A member''s ledger entries effective in [from_at, to_at), oldest first, each with the net balance after it.';
 
-CREATE FUNCTION @extschema@.check_invariants(OUT member_id bigint, OUT invariant text, OUT detail text)
+CREATE FUNCTION loyalty.check_invariants(OUT member_id bigint, OUT invariant text, OUT detail text)
 RETURNS SETOF record
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
@@ -136,14 +136,14 @@ SET search_path = pg_catalog, pg_temp AS $$
 			   COALESCE(-sum(l.points) FILTER (WHERE kind = 'reverse'), 0) AS reversed,
 			   COALESCE(sum(l.points) FILTER (WHERE kind = 'adjust'), 0) AS adjusted,
 			   sum(l.shortfall) AS shortfall
-		  FROM @extschema@.ledger l GROUP BY l.member_id
+		  FROM loyalty.ledger l GROUP BY l.member_id
 	), lots AS (
-		SELECT l.member_id, sum(l.remaining) AS remaining FROM @extschema@.lot l GROUP BY l.member_id
+		SELECT l.member_id, sum(l.remaining) AS remaining FROM loyalty.lot l GROUP BY l.member_id
 	), moves AS (
 		SELECT e.member_id, m.lot_id,
 			   sum(m.pts) FILTER (WHERE e.points > 0) AS put_in,
 			   COALESCE(sum(m.pts) FILTER (WHERE e.points <= 0), 0) AS taken
-		  FROM @extschema@.ledger e CROSS JOIN LATERAL unnest(e.lot_ids, e.lot_points) AS m(lot_id, pts)
+		  FROM loyalty.ledger e CROSS JOIN LATERAL unnest(e.lot_ids, e.lot_points) AS m(lot_id, pts)
 		 GROUP BY e.member_id, m.lot_id
 	), bal AS (
 		SELECT b.*, COALESCE(led.net, 0) AS l_net, COALESCE(led.earned, 0) AS l_earned,
@@ -151,9 +151,9 @@ SET search_path = pg_catalog, pg_temp AS $$
 			   COALESCE(led.reversed, 0) AS l_reversed, COALESCE(led.adjusted, 0) AS l_adjusted,
 			   COALESCE(led.shortfall, 0) AS l_shortfall,
 			   COALESCE(lots.remaining, 0) AS lots_remaining, p.negative_balance
-		  FROM @extschema@.member_balance b
-		  JOIN @extschema@.member m ON m.member_id = b.member_id
-		  JOIN @extschema@.program p ON p.program_id = m.program_id
+		  FROM loyalty.member_balance b
+		  JOIN loyalty.member m ON m.member_id = b.member_id
+		  JOIN loyalty.program p ON p.program_id = m.program_id
 		  LEFT JOIN led ON led.member_id = b.member_id
 		  LEFT JOIN lots ON lots.member_id = b.member_id
 	)
@@ -178,24 +178,24 @@ SET search_path = pg_catalog, pg_temp AS $$
 	SELECT COALESCE(l.member_id, mv.member_id), 'lot = ledger moves',
 		   format('lot %s: points %s remaining %s, ledger put in %s took %s',
 				  COALESCE(l.lot_id, mv.lot_id), l.points, l.remaining, mv.put_in, mv.taken)
-	  FROM @extschema@.lot l
+	  FROM loyalty.lot l
 	  FULL JOIN moves mv ON mv.member_id = l.member_id AND mv.lot_id = l.lot_id
 	 WHERE l.lot_id IS NULL OR mv.lot_id IS NULL
 		OR l.points IS DISTINCT FROM mv.put_in OR l.remaining <> mv.put_in - mv.taken
 	UNION ALL
 	SELECT m.member_id, 'one current card and one balance row per member',
 		   format('%s current cards, %s balance rows',
-				  (SELECT count(*) FROM @extschema@.member_card c WHERE c.member_id = m.member_id AND c.replaced_at IS NULL),
-				  (SELECT count(*) FROM @extschema@.member_balance b WHERE b.member_id = m.member_id))
-	  FROM @extschema@.member m
-	 WHERE (SELECT count(*) FROM @extschema@.member_card c WHERE c.member_id = m.member_id AND c.replaced_at IS NULL) <> 1
-		OR NOT EXISTS (SELECT FROM @extschema@.member_balance b WHERE b.member_id = m.member_id)
+				  (SELECT count(*) FROM loyalty.member_card c WHERE c.member_id = m.member_id AND c.replaced_at IS NULL),
+				  (SELECT count(*) FROM loyalty.member_balance b WHERE b.member_id = m.member_id))
+	  FROM loyalty.member m
+	 WHERE (SELECT count(*) FROM loyalty.member_card c WHERE c.member_id = m.member_id AND c.replaced_at IS NULL) <> 1
+		OR NOT EXISTS (SELECT FROM loyalty.member_balance b WHERE b.member_id = m.member_id)
 	UNION ALL
 	SELECT b.member_id, 'balance row up to date', format('last_entry_id %s, newest entry %s', b.last_entry_id, x.max_id)
-	  FROM @extschema@.member_balance b
-	  JOIN (SELECT l.member_id, max(l.entry_id) AS max_id FROM @extschema@.ledger l GROUP BY l.member_id) x
+	  FROM loyalty.member_balance b
+	  JOIN (SELECT l.member_id, max(l.entry_id) AS max_id FROM loyalty.ledger l GROUP BY l.member_id) x
 		ON x.member_id = b.member_id
 	 WHERE b.last_entry_id IS DISTINCT FROM x.max_id
 $$;
-COMMENT ON FUNCTION @extschema@.check_invariants() IS
+COMMENT ON FUNCTION loyalty.check_invariants() IS
 'One row per broken invariant (none when healthy): balance = ledger sum = open lots - debt, lifetime figures, lots against the ledger, debt policy, one current card per member.';

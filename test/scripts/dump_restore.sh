@@ -113,15 +113,12 @@ is "$(q "$dst" "SELECT available || ' ' || debt FROM loyalty.balance(loyalty.car
 
 max_entry=$(q "$dst" "SELECT max(entry_id) FROM loyalty.ledger")
 new_earn=$(q "$dst" "SELECT entry_id FROM loyalty.earn(loyalty.card_issue('40', 1), 25, 'after-restore')" 2>&1)
-ok $([[ "$new_earn" =~ ^[0-9]+$ ]] && (( new_earn > max_entry )); echo $?) \
-	"a new earn in the restored database gets a new entry id ($new_earn > $max_entry)"
+greater "$new_earn" "$max_entry" "a new earn in the restored database gets a new entry id, above all restored ones"
 new_redeem=$(q "$dst" "SELECT redemption_id FROM loyalty.redeem(loyalty.card_issue('40', 1), 25, 'store-1', 'txn-after-restore')" 2>&1)
-ok $([[ "$new_redeem" =~ ^[0-9]+$ ]] && (( new_redeem > new_earn )); echo $?) \
-	"a new redeem in the restored database gets a newer entry id ($new_redeem > $new_earn)"
+greater "$new_redeem" "$new_earn" "a new redeem in the restored database gets a newer entry id still"
 max_member=$(q "$dst" "SELECT max(member_id) FROM loyalty.member")
 new_member=$(q "$dst" "SELECT loyalty.enroll(loyalty.card_issue('40', 6), 'dr_plain')" 2>&1)
-ok $([[ "$new_member" =~ ^[0-9]+$ ]] && (( new_member > max_member )); echo $?) \
-	"a new member in the restored database gets a new member id ($new_member > $max_member)"
+greater "$new_member" "$max_member" "a new member in the restored database gets a new member id, above all restored ones"
 is "$(sqlstate "$dst" "SELECT loyalty.redeem(loyalty.card_issue('40', 1), 150, 'store-1', 'txn-1')")" "" \
 	"a redemption replayed after the restore is still recognised (idempotent, no error)"
 is "$(q "$dst" "SELECT count(*) FROM loyalty.ledger WHERE store = 'store-1' AND pos_txn = 'txn-1'" 2>&1)" "1" \

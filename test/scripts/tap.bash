@@ -50,3 +50,13 @@ sqlstate() {
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1 >/dev/null |
 		sed -n 's/^\(psql:[^:]*:[0-9]*: \)\{0,1\}ERROR: *\([0-9A-Z]\{5\}\).*/\2/p' | head -1
 }
+
+# greater <have> <than> <description>: both integers and have > than
+greater() {
+	if [[ "$1" =~ ^-?[0-9]+$ && "$2" =~ ^-?[0-9]+$ ]] && (($1 > $2)); then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		diag "have: $1" "want more than: $2"
+	fi
+}
