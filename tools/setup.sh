@@ -18,10 +18,6 @@ loyalty_install_packages() {
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "== installing ${missing[*]}"
 		as_root apt-get update -qq
-		# keep Debian's default cluster from being created: we only use throwaway ones
-		as_root mkdir -p /etc/postgresql-common
-		[ -f /etc/postgresql-common/createcluster.conf ] || \
-			echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 	fi
 }
