@@ -14,9 +14,9 @@ INSERT INTO loyalty.program (code, pending_days) VALUES ('pend', 14);
 INSERT INTO loyalty.program (code, expiry_after) VALUES ('short', '1 year');
 INSERT INTO loyalty.program (code, negative_balance) VALUES ('allow', 'allow');
 INSERT INTO loyalty.program (code, negative_balance) VALUES ('trunc', 'truncate');
-INSERT INTO loyalty.program (code) VALUES ('forbid');
+INSERT INTO loyalty.program (code) VALUES ('dflt');
 SELECT loyalty.enroll(loyalty.card_issue('51', n), p) FROM
-  (VALUES (1, 'std'), (2, 'pend'), (3, 'short'), (4, 'allow'), (5, 'trunc'), (6, 'forbid')) v(n, p);
+  (VALUES (1, 'std'), (2, 'pend'), (3, 'short'), (4, 'allow'), (5, 'trunc'), (6, 'dflt')) v(n, p);
 \set A '''5100000000000016'''
 \set B '''5100000000000024'''
 \set C '''5100000000000032'''
@@ -141,10 +141,10 @@ SELECT points, shortfall FROM loyalty.reverse(:E, :e_e1, 30, 'e-rev');
 SELECT available, debt, reversed FROM loyalty.balance(:E);
 SELECT shortfall FROM loyalty.member_balance WHERE member_id = loyalty.member_id(:E);
 SELECT loyalty.reverse(:E, :e_e1, 1, 'e-rev2');
--- forbid (the default): refused, nothing posted
-SELECT loyalty.reverse(:F, :f_e1, 30, 'f-rev');
+-- the default policy is truncate
+SELECT negative_balance FROM loyalty.program WHERE code = 'dflt';
+SELECT points, shortfall FROM loyalty.reverse(:F, :f_e1, 30, 'f-rev');
 SELECT available, reversed FROM loyalty.balance(:F);
-SELECT points, shortfall FROM loyalty.reverse(:F, :f_e1, 10, 'f-rev');
 
 -- ===== The ledger is append-only, even for its owner
 UPDATE loyalty.ledger SET points = points + 1 WHERE entry_id = :a_e1;

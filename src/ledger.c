@@ -503,7 +503,7 @@ PostCredit(LoyaltyMember *m, Posting *p)
 /*
  * Post a debit of `need` points (redeem, reverse, negative adjustment).
  * Takes from the open lots, preferring lot `prefer` (0: none).  When the lots
- * do not cover it, `policy` decides: 'f' refuse (LY010), 'a' owe the rest as
+ * do not cover it, `policy` decides: 'r' refuse (LY010: redemptions), 'a' owe the rest as
  * debt, 't' post what was there and record the shortfall.  Returns false when
  * a redemption lost the race for its (store, pos_txn) to another member.
  */
@@ -535,7 +535,7 @@ PostDebit(LoyaltyMember *m, Posting *p, int64 need, int64 prefer, char policy)
 	usable = Max(total - m->debt, 0);
 	if (usable < need)
 	{
-		if (policy == 'f' || policy == 'r')
+		if (policy == 'r')
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_INSUFFICIENT_POINTS),
 					 errmsg("insufficient points: " INT64_FORMAT " requested, " INT64_FORMAT " available",

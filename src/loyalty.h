@@ -66,7 +66,7 @@ typedef struct LoyaltyMember
 	Interval	expiry_after;
 	char	   *expiry_rounding;	/* NULL when exact */
 	int32		pending_days;
-	char		negative_balance;	/* 'f'orbid, 'a'llow, 't'runcate */
+	char		negative_balance;	/* 'a'llow or 't'runcate */
 	/* member_balance row, read under its lock when locked = true */
 	bool		locked;
 	int64		net;
