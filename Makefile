@@ -15,7 +15,7 @@ EXTRA_CLEAN = sql_build
 
 REGRESS = card program ledger errors
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem
+ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -71,6 +71,8 @@ SELECT what, pg_temp.outcome(statement) FROM (VALUES
   ('redeem zero',               $$SELECT loyalty.redeem('4000000000000002', 0, 'S1', 'T3')$$),
   ('adjust zero',               $$SELECT loyalty.adjust('4000000000000002', 0, 'k2', 'why')$$),
   ('reverse negative',          $$SELECT loyalty.reverse('4000000000000002', 1, -1, 'k2')$$),
+  ('earn beyond the limit',     $$SELECT loyalty.earn('4000000000000002', 1000000000000001, 'k2')$$),
+  ('adjust by the least bigint', $$SELECT loyalty.adjust('4000000000000002', -9223372036854775808, 'k2', 'why')$$),
   -- LY013: missing required argument
   ('NULL card',                 $$SELECT loyalty.earn(NULL, 1, 'k2')$$),
   ('NULL card: enroll',         $$SELECT loyalty.enroll(NULL, 'p')$$),
@@ -80,6 +82,8 @@ SELECT what, pg_temp.outcome(statement) FROM (VALUES
   ('empty pos_txn',             $$SELECT loyalty.redeem('4000000000000002', 1, 'S1', '')$$),
   ('adjust without reason',     $$SELECT loyalty.adjust('4000000000000002', 5, 'k2', NULL)$$),
   ('reverse without entry',     $$SELECT loyalty.reverse('4000000000000002', NULL, 5, 'k2')$$),
+  ('key too long',              format('SELECT loyalty.earn(%L, 1, %L)', '4000000000000002', repeat('k', 201))),
+  ('pos_txn too long',          format('SELECT loyalty.redeem(%L, 1, %L, %L)', '4000000000000002', 'S1', repeat('t', 201))),
   -- LY014 / LY015: reversals
   ('reverse a redemption',      format('SELECT loyalty.reverse(%L, %s, 1, %L)', '4000000000000002', :r1, 'k3')),
   ('reverse another member''s entry', format('SELECT loyalty.reverse(%L, %s, 1, %L)', loyalty.card_issue('40', 6), :e1, 'k3')),
@@ -88,6 +92,10 @@ SELECT what, pg_temp.outcome(statement) FROM (VALUES
   ('earn dated ahead',          $$SELECT loyalty.earn('4000000000000002', 1, 'k4', NULL, '2999-01-01')$$),
   ('adjust dated ahead',        $$SELECT loyalty.adjust('4000000000000002', 1, 'k4', 'why', '2999-01-01')$$),
   ('expire ahead of time',      $$SELECT loyalty.expire_points('2999-01-01')$$),
+  -- LY017: time not finite
+  ('earn at -infinity',         $$SELECT loyalty.earn('4000000000000002', 1, 'k5', NULL, '-infinity')$$),
+  ('pending until infinity',    $$SELECT loyalty.earn('4000000000000002', 1, 'k5', NULL, NULL, 'infinity')$$),
+  ('expire as of -infinity',    $$SELECT loyalty.expire_points('-infinity')$$),
   -- LY020: the ledger is append-only
   ('update ledger',             $$UPDATE loyalty.ledger SET points = 0$$),
   ('delete ledger',             $$DELETE FROM loyalty.ledger$$),

@@ -146,6 +146,24 @@ SELECT negative_balance FROM loyalty.program WHERE code = 'dflt';
 SELECT points, shortfall FROM loyalty.reverse(:F, :f_e1, 30, 'f-rev');
 SELECT available, reversed FROM loyalty.balance(:F);
 
+-- ===== G, H: calendar arithmetic on UTC wall time whatever the session's
+-- TimeZone; a quarter is three months
+INSERT INTO loyalty.program (code, expiry_after, expiry_rounding) VALUES ('qtr', '1 day', 'quarter'), ('mon', '1 day', 'month');
+SELECT loyalty.card_issue('51', 7) AS g, loyalty.card_issue('51', 8) AS h \gset
+SELECT loyalty.enroll(:'g', 'qtr') > 0 AS g_enrolled, loyalty.enroll(:'h', 'mon') > 0 AS h_enrolled;
+SET TimeZone = 'America/New_York';
+SELECT expires_at AT TIME ZONE 'UTC' AS g_expires_utc FROM loyalty.earn(:'g', 5, 'g1', NULL, '2025-03-10 12:00+00');
+SELECT expires_at AT TIME ZONE 'UTC' AS h_expires_utc FROM loyalty.earn(:'h', 5, 'h1', NULL, '2025-03-10 12:00+00');
+SET TimeZone = 'Asia/Tokyo';
+SELECT expires_at AT TIME ZONE 'UTC' AS h_expires_utc FROM loyalty.earn(:'h', 5, 'h2', NULL, '2025-03-31 23:30+00');
+RESET TimeZone;
+-- a back-dated debit takes only lots that existed and were redeemable then:
+-- in mid-2023 A had only lot a-e3, since spent, so nothing is taken
+SELECT points, shortfall FROM loyalty.adjust(:A, -10, 'a-adj-past', 'late correction', '2023-06-01 00:00+00');
+SELECT min(net) >= 0 AS past_never_negative
+  FROM generate_series(timestamptz '2023-01-01', now(), interval '1 month') AS t,
+       LATERAL loyalty.balance_at(:A, t);
+
 -- ===== The ledger is append-only, even for its owner
 UPDATE loyalty.ledger SET points = points + 1 WHERE entry_id = :a_e1;
 DELETE FROM loyalty.ledger WHERE entry_id = :a_e1;

@@ -68,13 +68,21 @@ typedef struct LotMoves
 
 /* ---------- prepared statements ---------- */
 
+/*
+ * The next entry id; for a credit also its expiry and the end of its pending
+ * period.  Calendar arithmetic is done on UTC wall time, so the result does
+ * not depend on the session's TimeZone.
+ */
 static LoyaltyPlan entry_id_plan = {
 	"SELECT pg_catalog.nextval('loyalty.ledger_entry_id_seq'), "
 	"CASE WHEN $2 IS NULL THEN NULL "
-	"     WHEN $3 IS NULL THEN $1 OPERATOR(pg_catalog.+) $2 "
-	"     ELSE pg_catalog.date_trunc($3, $1 OPERATOR(pg_catalog.+) $2, 'UTC') "
-	"          OPERATOR(pg_catalog.+) ('1 ' OPERATOR(pg_catalog.||) $3)::pg_catalog.interval END",
-	3, {TIMESTAMPTZOID, INTERVALOID, TEXTOID}
+	"     WHEN $3 IS NULL THEN (($1 AT TIME ZONE 'UTC') OPERATOR(pg_catalog.+) $2) AT TIME ZONE 'UTC' "
+	"     ELSE (pg_catalog.date_trunc($3, ($1 AT TIME ZONE 'UTC') OPERATOR(pg_catalog.+) $2) "
+	"           OPERATOR(pg_catalog.+) (CASE $3 WHEN 'quarter' THEN '3 months' "
+	"                 ELSE '1 ' OPERATOR(pg_catalog.||) $3 END)::pg_catalog.interval) AT TIME ZONE 'UTC' END, "
+	"CASE WHEN $4 OPERATOR(pg_catalog.>) 0 THEN (($1 AT TIME ZONE 'UTC') "
+	"     OPERATOR(pg_catalog.+) pg_catalog.make_interval(days => $4)) AT TIME ZONE 'UTC' END",
+	4, {TIMESTAMPTZOID, INTERVALOID, TEXTOID, INT4OID}
 };
 
 #define ENTRY_COLUMNS \
@@ -112,14 +120,17 @@ static LoyaltyPlan insert_lot_plan = {
 };
 
 /*
- * Lots a debit may take from, in the order it takes them: the preferred lot
- * ($3, the lot of the entry a reversal takes back, even while pending) first,
- * then redeemable lots earliest expiry first.  A lot past its expiry is never
- * taken, whether or not expire_points() has run yet.
+ * Lots a debit effective at $2 may take from, in the order it takes them: the
+ * preferred lot ($3, the lot of the entry a reversal takes back, even while
+ * pending) first, then redeemable lots earliest expiry first.  Only lots that
+ * existed, were redeemable and had not expired at $2 qualify, so a back-dated
+ * debit never makes the past negative; a lot past its expiry is never taken,
+ * whether or not expire_points() has run yet.
  */
 static LoyaltyPlan open_lots_plan = {
 	"SELECT lot_id, remaining FROM loyalty.lot "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND remaining OPERATOR(pg_catalog.>) 0 "
+	"AND earned_at OPERATOR(pg_catalog.<=) $2 "
 	"AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) $2) "
 	"AND (available_from OPERATOR(pg_catalog.<=) $2 OR lot_id OPERATOR(pg_catalog.=) $3) "
 	"ORDER BY lot_id OPERATOR(pg_catalog.=) $3 DESC, expires_at NULLS LAST, lot_id",
@@ -209,7 +220,10 @@ Int8Array(Datum *elems, int n)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-/* Text argument that must be present and non-empty (LY013 otherwise). */
+/*
+ * Text argument that must be present, non-empty and at most
+ * LOYALTY_MAX_KEY_LENGTH bytes (keys are indexed): LY013 otherwise.
+ */
 static char *
 RequiredText(FunctionCallInfo fcinfo, int argno, const char *what)
 {
@@ -221,6 +235,12 @@ RequiredText(FunctionCallInfo fcinfo, int argno, const char *what)
 				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
 				 errmsg("%s is required", what),
 				 errdetail("It may be neither NULL nor empty.")));
+	if (strlen(s) > LOYALTY_MAX_KEY_LENGTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("%s is too long", what),
+				 errdetail("It has %zu bytes; at most %d are allowed.", strlen(s),
+						   LOYALTY_MAX_KEY_LENGTH)));
 	return s;
 }
 
@@ -242,6 +262,17 @@ RequiredCard(FunctionCallInfo fcinfo)
 	return PG_GETARG_INT64(0);
 }
 
+/* One entry moves at most LOYALTY_MAX_POINTS, so sums cannot overflow. */
+static void
+CheckPointsRange(int64 points)
+{
+	if (points > LOYALTY_MAX_POINTS || points < -LOYALTY_MAX_POINTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("points out of range: " INT64_FORMAT, points),
+				 errdetail("One entry moves at most " INT64_FORMAT " points.", (int64) LOYALTY_MAX_POINTS)));
+}
+
 static int64
 PositivePoints(FunctionCallInfo fcinfo, int argno)
 {
@@ -256,7 +287,17 @@ PositivePoints(FunctionCallInfo fcinfo, int argno)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
 				 errmsg("points must be positive: " INT64_FORMAT, points)));
+	CheckPointsRange(points);
 	return points;
+}
+
+static void
+RequireFiniteTime(TimestampTz ts)
+{
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_TIME),
+				 errmsg("time must be finite: %s", timestamptz_to_str(ts))));
 }
 
 /*
@@ -271,6 +312,7 @@ EffectiveTime(FunctionCallInfo fcinfo, int argno, TimestampTz *ts)
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return false;
 	*ts = PG_GETARG_TIMESTAMPTZ(argno);
+	RequireFiniteTime(*ts);
 	if (*ts > GetCurrentTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_FUTURE_TIME),
@@ -441,8 +483,8 @@ TakeFromLots(int64 member_id, const LotMoves *moves)
 static void
 NextEntry(const LoyaltyMember *m, Posting *p, bool with_expiry)
 {
-	Datum		v[3];
-	char		n[3] = {' ', ' ', ' '};
+	Datum		v[4];
+	char		n[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	Datum		d;
 
@@ -450,6 +492,7 @@ NextEntry(const LoyaltyMember *m, Posting *p, bool with_expiry)
 	v[1] = IntervalPGetDatum(&m->expiry_after);
 	n[1] = (with_expiry && m->has_expiry) ? ' ' : 'n';
 	v[2] = TextOrNull(m->expiry_rounding, &n[2]);
+	v[3] = Int32GetDatum(with_expiry ? m->pending_days : 0);
 	LoyaltyExecute(&entry_id_plan, v, n, false, 1);
 	p->entry_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1, &isnull));
@@ -458,7 +501,15 @@ NextEntry(const LoyaltyMember *m, Posting *p, bool with_expiry)
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		p->has_expires_at = !isnull;
 		p->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		if (!p->has_pending_until && !isnull)
+		{
+			p->has_pending_until = true;
+			p->pending_until = DatumGetTimestampTz(d);
+		}
 	}
+	/* loops like expire_points() would otherwise keep every result to SPI_finish */
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
@@ -473,11 +524,6 @@ PostCredit(LoyaltyMember *m, Posting *p)
 	LotMoves	moves = {0};
 
 	NextEntry(m, p, true);
-	if (!p->has_pending_until && m->pending_days > 0)
-	{
-		p->has_pending_until = true;
-		p->pending_until = p->effective_at + (TimestampTz) m->pending_days * USECS_PER_DAY;
-	}
 	if (lot_points > 0)
 		LotMovesAdd(&moves, p->entry_id, lot_points);
 	if (!InsertEntry(p, &moves))
@@ -517,7 +563,7 @@ PostDebit(LoyaltyMember *m, Posting *p, int64 need, int64 prefer, char policy)
 	int64		taken;
 	int64		new_debt = m->debt;
 	v[0] = Int64GetDatum(p->member_id);
-	v[1] = TimestampTzGetDatum(m->locked_at);
+	v[1] = TimestampTzGetDatum(p->effective_at);
 	v[2] = Int64GetDatum(prefer);
 	LoyaltyExecute(&open_lots_plan, v, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -613,15 +659,15 @@ PostKeyed(FunctionCallInfo fcinfo, int64 card, Posting *req, int64 requested)
 
 	SPI_connect();
 	LoyaltyResolveCard(card, true, &m);
-	LoyaltyRequireActive(card, &m);
 	req->member_id = m.member_id;
 	req->posted_at = m.locked_at;
 	if (req->effective_at_lock)
 		req->effective_at = m.locked_at;
 	if (FindReplay(req, requested, &was))
-		result = PostingResult(fcinfo, caller, &was);
+		result = PostingResult(fcinfo, caller, &was);	/* a retry: answered even if suspended since */
 	else
 	{
+		LoyaltyRequireActive(card, &m);
 		if (requested > 0)
 			PostCredit(&m, req);
 		else
@@ -683,6 +729,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	{
 		req.has_pending_until = true;
 		req.pending_until = PG_GETARG_TIMESTAMPTZ(5);
+		RequireFiniteTime(req.pending_until);
 	}
 	req.source = "api";
 	return PostKeyed(fcinfo, card, &req, req.points);
@@ -705,6 +752,7 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
 				 errmsg("an adjustment needs a non-zero number of points")));
 	req.points = PG_GETARG_INT64(1);
+	CheckPointsRange(req.points);
 	req.idem_key = RequiredText(fcinfo, 2, "idempotency key");
 	req.reason = RequiredText(fcinfo, 3, "reason of an adjustment");
 	req.effective_at_lock = !EffectiveTime(fcinfo, 4, &req.effective_at);
@@ -762,7 +810,6 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	LoyaltyResolveCard(card, true, &m);
-	LoyaltyRequireActive(card, &m);
 
 	args[0] = CStringGetTextDatum(store);
 	args[1] = CStringGetTextDatum(pos_txn);
@@ -781,6 +828,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		LoyaltyRequireActive(card, &m);
 		p.kind = "redeem";
 		p.member_id = m.member_id;
 		p.effective_at = m.locked_at;
@@ -874,6 +922,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			{
 				LoyaltyExecute(&lock_member_plan, w, NULL, false, 1);
 				debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				SPI_freetuptable(SPI_tuptable);
 				locked_member = member_id;
 			}
 			/* re-read under the lock: a redemption may have taken it since */
@@ -881,6 +930,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			LoyaltyExecute(&lot_remaining_plan, w, NULL, false, 1);
 			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			expires_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			SPI_freetuptable(SPI_tuptable);
 			if (remaining > 0)
 			{
 				p.kind = "expire";
@@ -901,7 +951,6 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(per_lot);
-			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_freetuptable(batch);
 	}

@@ -27,11 +27,16 @@
 #define ERRCODE_LOYALTY_NOT_REVERSIBLE		MAKE_SQLSTATE('L','Y','0','1','4')
 #define ERRCODE_LOYALTY_OVER_REVERSAL		MAKE_SQLSTATE('L','Y','0','1','5')
 #define ERRCODE_LOYALTY_FUTURE_TIME			MAKE_SQLSTATE('L','Y','0','1','6')
+#define ERRCODE_LOYALTY_INVALID_TIME		MAKE_SQLSTATE('L','Y','0','1','7')
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
 
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
+
+/* Limits that keep sums from overflowing and keys indexable. */
+#define LOYALTY_MAX_POINTS		INT64CONST(1000000000000000)	/* 10^15 per entry */
+#define LOYALTY_MAX_KEY_LENGTH	200
 
 /*
  * A prepared statement kept for the life of the backend.  PostgreSQL's plan

@@ -16,7 +16,7 @@
  * postings of one member (see ledger.c).
  */
 #define RESOLVE_SELECT \
-	"SELECT m.member_id, m.status, c.replaced_at IS NOT NULL, p.point_value, " \
+	"SELECT m.member_id, b.status, (c.replaced_at IS NOT NULL OR b.card OPERATOR(loyalty.<>) c.card), p.point_value, " \
 	"       p.currency, p.expiry_after, p.expiry_rounding, p.pending_days, " \
 	"       p.negative_balance, b.net, b.debt " \
 	"FROM loyalty.member_card c " \

@@ -15,11 +15,15 @@ CREATE TABLE loyalty.member_balance (
 	adjusted		bigint NOT NULL DEFAULT 0,
 	shortfall		bigint NOT NULL DEFAULT 0,
 	last_entry_id	bigint,
-	updated_at		timestamptz NOT NULL DEFAULT now()
+	updated_at		timestamptz NOT NULL DEFAULT now(),
+	status			text NOT NULL DEFAULT 'active',
+	card			loyalty.card NOT NULL
 );
 COMMENT ON TABLE loyalty.member_balance IS 'One row per member, updated with every ledger entry: net = sum of the member''s ledger = sum of open lots - debt.';
 COMMENT ON COLUMN loyalty.member_balance.net IS 'Sum of all the member''s ledger entries.';
 COMMENT ON COLUMN loyalty.member_balance.debt IS 'Points owed after a debit the program let go negative (negative_balance = allow); later earnings repay it first.';
+COMMENT ON COLUMN loyalty.member_balance.status IS 'Copy of member.status kept under the balance row lock, so a posting waiting for that lock sees a status change that committed meanwhile.';
+COMMENT ON COLUMN loyalty.member_balance.card IS 'The member''s current card, kept under the balance row lock for the same reason (a replaced card is refused even by a posting that was already waiting).';
 COMMENT ON COLUMN loyalty.member_balance.shortfall IS 'Points a truncated debit could not take (negative_balance = truncate).';
 
 CREATE SEQUENCE loyalty.ledger_entry_id_seq;

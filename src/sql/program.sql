@@ -61,8 +61,11 @@ COMMENT ON TABLE loyalty.member_card IS 'Every card ever issued to a member; exa
 COMMENT ON COLUMN loyalty.member_card.replaced_by IS 'The card that replaced this one (a lost card); a replaced card is refused with SQLSTATE LY002.';
 
 -- A closed membership stays closed, whoever updates the row.
+-- It also copies the status into member_balance, under that row's lock: a
+-- posting waiting for the lock then sees the new status (SECURITY DEFINER:
+-- admin may update members but not balances).
 CREATE FUNCTION loyalty.member_status_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF NEW.status IS DISTINCT FROM OLD.status THEN
 		IF OLD.status = 'closed' THEN
@@ -72,16 +75,18 @@ BEGIN
 					  HINT = 'Enrol a new card instead.';
 		END IF;
 		NEW.status_changed_at := now();
+		UPDATE loyalty.member_balance b SET status = NEW.status WHERE b.member_id = NEW.member_id;
 	END IF;
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION loyalty.member_status_guard() IS 'Trigger: refuses to reopen a closed member (LY007) and stamps status changes.';
+COMMENT ON FUNCTION loyalty.member_status_guard() IS 'Trigger: refuses to reopen a closed member (LY007), stamps status changes and copies the status to member_balance under its lock.';
 CREATE TRIGGER member_status_guard BEFORE UPDATE OF status ON loyalty.member
 	FOR EACH ROW EXECUTE FUNCTION loyalty.member_status_guard();
 
--- Enrolment and card changes of one card number are serialised by a
--- transaction-level advisory lock in this class ('LY').
+-- Two enrolments of one card at once: the loser's INSERT into member_card
+-- waits for the winner, finds the card taken, undoes its member row and
+-- answers like a retry (under REPEATABLE READ it gets 40001 instead).
 CREATE FUNCTION loyalty.enroll(
 	card loyalty.card,
 	program text,
@@ -109,33 +114,38 @@ BEGIN
 		RAISE EXCEPTION 'program "%" does not exist', enroll.program
 			USING ERRCODE = 'LY005', HINT = 'Create it with INSERT INTO loyalty.program (code).';
 	END IF;
-	PERFORM pg_advisory_xact_lock(19545, hashtext(enroll.card::text));
-	SELECT c.member_id, c.replaced_at, m.program_id, p.code INTO v_found
-	  FROM loyalty.member_card c
-	  JOIN loyalty.member m ON m.member_id = c.member_id
-	  JOIN loyalty.program p ON p.program_id = m.program_id
-	 WHERE c.card OPERATOR(loyalty.=) enroll.card;
-	IF FOUND THEN
-		IF v_found.replaced_at IS NOT NULL THEN
-			RAISE EXCEPTION 'card "%" has been replaced', enroll.card
-				USING ERRCODE = 'LY002', DETAIL = 'A replaced card can no longer be used.';
+	LOOP
+		SELECT c.member_id, c.replaced_at, m.program_id, p.code INTO v_found
+		  FROM loyalty.member_card c
+		  JOIN loyalty.member m ON m.member_id = c.member_id
+		  JOIN loyalty.program p ON p.program_id = m.program_id
+		 WHERE c.card OPERATOR(loyalty.=) enroll.card;
+		IF FOUND THEN
+			IF v_found.replaced_at IS NOT NULL THEN
+				RAISE EXCEPTION 'card "%" has been replaced', enroll.card
+					USING ERRCODE = 'LY002', DETAIL = 'A replaced card can no longer be used.';
+			END IF;
+			IF v_found.program_id <> v_program THEN
+				RAISE EXCEPTION 'card "%" is already enrolled in program "%"', enroll.card, v_found.code
+					USING ERRCODE = 'LY006';
+			END IF;
+			RETURN v_found.member_id;	-- a retried enrolment returns the member it made
 		END IF;
-		IF v_found.program_id <> v_program THEN
-			RAISE EXCEPTION 'card "%" is already enrolled in program "%"', enroll.card, v_found.code
-				USING ERRCODE = 'LY006';
-		END IF;
-		RETURN v_found.member_id;	-- a retried enrolment returns the member it made
-	END IF;
-	INSERT INTO loyalty.member (program_id, birth_date, gender, region, income_band,
+		INSERT INTO loyalty.member (program_id, birth_date, gender, region, income_band,
 									home_store, channel, attributes, enrolled_at)
-	VALUES (v_program, enroll.birth_date, enroll.gender, enroll.region, enroll.income_band,
-			enroll.home_store, enroll.channel, COALESCE(enroll.attributes, '{}'),
-			COALESCE(enroll.enrolled_at, now()))
-	RETURNING member_id INTO v_member;
-	INSERT INTO loyalty.member_card (card, member_id, issued_at)
-	VALUES (enroll.card, v_member, COALESCE(enroll.enrolled_at, now()));
-	INSERT INTO loyalty.member_balance (member_id) VALUES (v_member);
-	RETURN v_member;
+		VALUES (v_program, enroll.birth_date, enroll.gender, enroll.region, enroll.income_band,
+				enroll.home_store, enroll.channel, COALESCE(enroll.attributes, '{}'),
+				COALESCE(enroll.enrolled_at, now()))
+		RETURNING member_id INTO v_member;
+		INSERT INTO loyalty.member_card (card, member_id, issued_at)
+		VALUES (enroll.card, v_member, COALESCE(enroll.enrolled_at, now()))
+		ON CONFLICT DO NOTHING;
+		IF FOUND THEN
+			INSERT INTO loyalty.member_balance (member_id, card) VALUES (v_member, enroll.card);
+			RETURN v_member;
+		END IF;
+		DELETE FROM loyalty.member m WHERE m.member_id = v_member;	-- lost the race
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION loyalty.enroll(loyalty.card, text, date, text, text, text, text, text, jsonb, timestamptz) IS
@@ -171,12 +181,17 @@ BEGIN
 	IF old_card IS NULL OR new_card IS NULL THEN
 		RAISE EXCEPTION 'old and new card are required' USING ERRCODE = 'LY013';
 	END IF;
-	-- lock both numbers in a fixed order so two replacements cannot deadlock
-	PERFORM pg_advisory_xact_lock(19545, hashtext(c::text))
-	   FROM unnest(ARRAY[old_card, new_card]) AS c ORDER BY c;
+	-- the member's balance row lock serialises this with its postings and
+	-- with another replacement of the same card
 	SELECT c.member_id, c.replaced_by, m.status INTO v_old
 	  FROM loyalty.member_card c JOIN loyalty.member m ON m.member_id = c.member_id
 	 WHERE c.card OPERATOR(loyalty.=) old_card;
+	IF FOUND THEN
+		PERFORM FROM loyalty.member_balance b WHERE b.member_id = v_old.member_id FOR NO KEY UPDATE;
+		SELECT c.member_id, c.replaced_by, m.status INTO v_old
+		  FROM loyalty.member_card c JOIN loyalty.member m ON m.member_id = c.member_id
+		 WHERE c.card OPERATOR(loyalty.=) old_card;
+	END IF;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'card "%" is not enrolled', old_card USING ERRCODE = 'LY001';
 	END IF;
@@ -190,12 +205,14 @@ BEGIN
 	IF v_old.status = 'closed' THEN
 		RAISE EXCEPTION 'member of card "%" is closed', old_card USING ERRCODE = 'LY004';
 	END IF;
-	IF EXISTS (SELECT FROM loyalty.member_card c WHERE c.card OPERATOR(loyalty.=) new_card) THEN
-		RAISE EXCEPTION 'card "%" is already in use', new_card USING ERRCODE = 'LY006';
-	END IF;
 	UPDATE loyalty.member_card c SET replaced_at = now(), replaced_by = new_card
 	 WHERE c.card OPERATOR(loyalty.=) old_card;
-	INSERT INTO loyalty.member_card (card, member_id) VALUES (new_card, v_old.member_id);
+	INSERT INTO loyalty.member_card (card, member_id) VALUES (new_card, v_old.member_id)
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'card "%" is already in use', new_card USING ERRCODE = 'LY006';
+	END IF;
+	UPDATE loyalty.member_balance b SET card = new_card WHERE b.member_id = v_old.member_id;
 	RETURN v_old.member_id;
 END
 $$;

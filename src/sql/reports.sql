@@ -172,6 +172,14 @@ SET search_path = pg_catalog, pg_temp AS $$
 	 WHERE (lifetime_earned, lifetime_redeemed, expired, reversed, adjusted, shortfall)
 		   IS DISTINCT FROM (l_earned, l_redeemed, l_expired, l_reversed, l_adjusted, l_shortfall)
 	UNION ALL
+	SELECT l.member_id, 'lot dates = its credit entry',
+		   format('lot %s: earned %s, from %s, expires %s', l.lot_id, l.earned_at, l.available_from, l.expires_at)
+	  FROM loyalty.lot l
+	  JOIN loyalty.ledger e ON e.member_id = l.member_id AND e.entry_id = l.lot_id
+	 WHERE l.earned_at <> e.effective_at
+		OR l.available_from <> GREATEST(COALESCE(e.pending_until, e.effective_at), e.effective_at)
+		OR l.expires_at IS DISTINCT FROM e.expires_at
+	UNION ALL
 	SELECT member_id, 'no debt unless the program allows it', format('debt %s under policy %s', debt, negative_balance)
 	  FROM bal WHERE debt > 0 AND negative_balance <> 'allow'
 	UNION ALL
@@ -182,6 +190,13 @@ SET search_path = pg_catalog, pg_temp AS $$
 	  FULL JOIN moves mv ON mv.member_id = l.member_id AND mv.lot_id = l.lot_id
 	 WHERE l.lot_id IS NULL OR mv.lot_id IS NULL
 		OR l.points IS DISTINCT FROM mv.put_in OR l.remaining <> mv.put_in - mv.taken
+	UNION ALL
+	SELECT m.member_id, 'balance row has the member''s status and current card',
+		   format('status %s / %s, card %s / %s', m.status, b.status, c.card, b.card)
+	  FROM loyalty.member m
+	  JOIN loyalty.member_balance b ON b.member_id = m.member_id
+	  LEFT JOIN loyalty.member_card c ON c.member_id = m.member_id AND c.replaced_at IS NULL
+	 WHERE b.status <> m.status OR c.card IS NULL OR b.card OPERATOR(loyalty.<>) c.card
 	UNION ALL
 	SELECT m.member_id, 'one current card and one balance row per member',
 		   format('%s current cards, %s balance rows',

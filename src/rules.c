@@ -1,0 +1,871 @@
+/*
+ * rules.c -- the earning-rules engine.
+ *
+ * Rules are rows of loyalty.rule.  Each backend compiles the active rules of
+ * all programs once into RuleCacheContext and keeps them until a change to
+ * loyalty.rule, loyalty.program or loyalty.store commits: a statement trigger
+ * on those tables (loyalty_rules_changed) sends a relcache invalidation of
+ * loyalty.rule to every backend, and our callback marks the cache stale, so
+ * the next sale in every session sees the change without reconnecting (the
+ * way pg_cron refreshes its job cache).
+ *
+ * Evaluation of one sale, deterministic and documented in the README:
+ *   1. exclude rules whose windows hold take their lines out of earning;
+ *   2. the base rate: points_per_unit x amount of every earning line;
+ *   3. the other rules by priority, then rule_id: each one's windows, lines,
+ *      minimum basket, kind-specific test, member cap and budget decide
+ *      whether it fires and for how many points; a non-stackable rule that
+ *      fires ends the list.
+ * Each part is rounded by the program's rounding policy; the award is their
+ * sum (never below zero).  Every rule considered leaves a RuleOutcome with the
+ * reason it did not fire, which the sale keeps in its award column.
+ */
+#include "rules.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+typedef struct CompiledRule
+{
+	int32		rule_id;
+	int32		program_id;
+	char	   *code;
+	char	   *kind;
+	int32		priority;
+	bool		stackable;
+	int			nskus;
+	char	  **skus;
+	int			ncategories;
+	char	  **categories;
+	int			nstores;
+	char	  **stores;
+	bool		has_valid_from;
+	TimestampTz valid_from;
+	bool		has_valid_to;
+	TimestampTz valid_to;
+	int			dow_mask;		/* bit d for ISO day d; 0: every day */
+	int			hour_from;		/* -1: all day */
+	int			hour_to;
+	bool		has_min_basket;
+	Datum		min_basket;
+	Datum		multiplier;
+	int64		points;
+	int32		every_nth;
+	char	   *visit_period;
+	int32		member_max_uses;	/* 0: none */
+	int64		member_max_points;	/* 0: none */
+	int64		budget_points;	/* 0: none */
+} CompiledRule;
+
+static MemoryContext RuleCacheContext = NULL;
+static bool rule_cache_valid = false;
+static CompiledRule *rules = NULL;
+static int	nrules = 0;
+static Oid	rule_relid = InvalidOid;
+static bool callback_registered = false;
+
+static LoyaltyPlan load_rules_plan = {
+	"SELECT rule_id, program_id, code, kind, priority, stackable, skus, categories, "
+	"stores, valid_from, valid_to, days_of_week, hour_from, hour_to, min_basket, "
+	"multiplier, points, every_nth, visit_period, member_max_uses, member_max_points, "
+	"budget_points FROM loyalty.rule WHERE active "
+	"ORDER BY program_id, kind OPERATOR(pg_catalog.<>) 'exclude', priority, rule_id",
+	0, {InvalidOid}
+};
+
+static LoyaltyPlan first_purchase_plan = {
+	"SELECT EXISTS (SELECT FROM loyalty.sale WHERE member_id OPERATOR(pg_catalog.=) $1 "
+	"AND return_of IS NULL AND occurred_at OPERATOR(pg_catalog.<) $2)",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+/*
+ * Visit days of the member in the period that holds the sale, in local time:
+ * how many, and whether the sale's own day is one of them already.
+ */
+static LoyaltyPlan visits_plan = {
+	"SELECT pg_catalog.count(DISTINCT (occurred_at AT TIME ZONE $3)::pg_catalog.date), "
+	"       COALESCE(pg_catalog.bool_or((occurred_at AT TIME ZONE $3)::pg_catalog.date "
+	"           OPERATOR(pg_catalog.=) ($2 AT TIME ZONE $3)::pg_catalog.date), false) "
+	"FROM loyalty.sale WHERE member_id OPERATOR(pg_catalog.=) $1 AND return_of IS NULL "
+	"AND occurred_at OPERATOR(pg_catalog.>=) (pg_catalog.date_trunc($4, $2, $3)) "
+	"AND occurred_at OPERATOR(pg_catalog.<) (pg_catalog.date_trunc($4, $2, $3) "
+	"    OPERATOR(pg_catalog.+) ('1 ' OPERATOR(pg_catalog.||) $4)::pg_catalog.interval)",
+	4, {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
+};
+
+static LoyaltyPlan member_use_plan = {
+	"SELECT uses, points FROM loyalty.member_rule_use "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND rule_id OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, INT4OID}
+};
+
+static LoyaltyPlan member_use_add_plan = {
+	"INSERT INTO loyalty.member_rule_use AS u (member_id, rule_id, uses, points) "
+	"VALUES ($1, $2, 1, $3) ON CONFLICT (member_id, rule_id) DO UPDATE "
+	"SET uses = u.uses OPERATOR(pg_catalog.+) 1, points = u.points OPERATOR(pg_catalog.+) $3",
+	3, {INT8OID, INT4OID, INT8OID}
+};
+
+static LoyaltyPlan budget_ensure_plan = {
+	"INSERT INTO loyalty.rule_spend (rule_id) VALUES ($1) ON CONFLICT DO NOTHING",
+	1, {INT4OID}
+};
+
+/* the budget row lock: every sale spending this budget queues here */
+static LoyaltyPlan budget_lock_plan = {
+	"SELECT points FROM loyalty.rule_spend WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+	1, {INT4OID}
+};
+
+static LoyaltyPlan budget_read_plan = {
+	"SELECT points FROM loyalty.rule_spend WHERE rule_id OPERATOR(pg_catalog.=) $1",
+	1, {INT4OID}
+};
+
+static LoyaltyPlan budget_spend_plan = {
+	"UPDATE loyalty.rule_spend SET points = points OPERATOR(pg_catalog.+) $2, "
+	"uses = uses OPERATOR(pg_catalog.+) 1 WHERE rule_id OPERATOR(pg_catalog.=) $1",
+	2, {INT4OID, INT8OID}
+};
+
+static LoyaltyPlan store_zone_plan = {
+	"SELECT time_zone FROM loyalty.store WHERE store OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID}
+};
+
+/* ---------- numeric helpers ---------- */
+
+static Datum
+NumAdd(Datum a, Datum b)
+{
+	return DirectFunctionCall2(numeric_add, a, b);
+}
+
+static Datum
+NumMul(Datum a, Datum b)
+{
+	return DirectFunctionCall2(numeric_mul, a, b);
+}
+
+static int
+NumCmp(Datum a, Datum b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
+}
+
+static Datum
+NumInt(int64 v)
+{
+	return NumericGetDatum(int64_to_numeric(v));
+}
+
+static Datum
+NumCopy(Datum a)
+{
+	return PointerGetDatum(DatumGetNumericCopy(a));
+}
+
+/* Whole points from an exact amount, by the program's rounding policy. */
+int64
+LoyaltyRoundPoints(Datum exact, char rounding)
+{
+	Datum		r;
+
+	if (rounding == 'c')
+		r = DirectFunctionCall1(numeric_ceil, exact);
+	else if (rounding == 'h')
+		r = DirectFunctionCall2(numeric_round, exact, Int32GetDatum(0));
+	else
+		r = DirectFunctionCall1(numeric_floor, exact);
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, r));
+}
+
+/* ---------- the rule cache ---------- */
+
+static void
+RuleCacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == rule_relid)
+		rule_cache_valid = false;
+}
+
+static char **
+TextArray(Datum d, int *n)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count;
+	char	  **out;
+	int			k = 0;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+	out = palloc(sizeof(char *) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
+			out[k++] = TextDatumGetCString(elems[i]);
+	*n = k;
+	return out;
+}
+
+/* Compile every active rule, ordered for evaluation.  Inside SPI. */
+static void
+LoadRules(void)
+{
+	MemoryContext old;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(RuleCacheCallback, (Datum) 0);
+		callback_registered = true;
+	}
+	if (RuleCacheContext == NULL)
+		RuleCacheContext = AllocSetContextCreate(CacheMemoryContext,
+												 "loyalty rule cache",
+												 ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(RuleCacheContext);
+	rules = NULL;
+	nrules = 0;
+
+	/* validity first: an invalidation arriving while we load marks it stale again */
+	rule_cache_valid = true;
+	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
+
+	LoyaltyExecute(&load_rules_plan, NULL, NULL, true, 0);
+	old = MemoryContextSwitchTo(RuleCacheContext);
+	rules = palloc0(sizeof(CompiledRule) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		CompiledRule *r = &rules[nrules++];
+		bool		isnull;
+		Datum		d;
+
+		r->rule_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		r->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		r->code = SPI_getvalue(tup, desc, 3);
+		r->kind = SPI_getvalue(tup, desc, 4);
+		r->priority = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		r->stackable = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		d = SPI_getbinval(tup, desc, 7, &isnull);
+		if (!isnull)
+			r->skus = TextArray(d, &r->nskus);
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		if (!isnull)
+			r->categories = TextArray(d, &r->ncategories);
+		d = SPI_getbinval(tup, desc, 9, &isnull);
+		if (!isnull)
+			r->stores = TextArray(d, &r->nstores);
+		d = SPI_getbinval(tup, desc, 10, &isnull);
+		r->has_valid_from = !isnull;
+		r->valid_from = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(tup, desc, 11, &isnull);
+		r->has_valid_to = !isnull;
+		r->valid_to = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(tup, desc, 12, &isnull);
+		if (!isnull)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			count;
+
+			deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &count);
+			for (int k = 0; k < count; k++)
+				if (!nulls[k])
+					r->dow_mask |= 1 << DatumGetInt32(elems[k]);
+		}
+		d = SPI_getbinval(tup, desc, 13, &isnull);
+		r->hour_from = isnull ? -1 : DatumGetInt32(d);
+		d = SPI_getbinval(tup, desc, 14, &isnull);
+		r->hour_to = isnull ? -1 : DatumGetInt32(d);
+		d = SPI_getbinval(tup, desc, 15, &isnull);
+		r->has_min_basket = !isnull;
+		r->min_basket = isnull ? (Datum) 0 : NumCopy(d);
+		d = SPI_getbinval(tup, desc, 16, &isnull);
+		r->multiplier = isnull ? (Datum) 0 : NumCopy(d);
+		d = SPI_getbinval(tup, desc, 17, &isnull);
+		r->points = isnull ? 0 : DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 18, &isnull);
+		r->every_nth = isnull ? 0 : DatumGetInt32(d);
+		r->visit_period = SPI_getvalue(tup, desc, 19);
+		d = SPI_getbinval(tup, desc, 20, &isnull);
+		r->member_max_uses = isnull ? 0 : DatumGetInt32(d);
+		d = SPI_getbinval(tup, desc, 21, &isnull);
+		r->member_max_points = isnull ? 0 : DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 22, &isnull);
+		r->budget_points = isnull ? 0 : DatumGetInt64(d);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Trigger on loyalty.rule, loyalty.program and loyalty.store (FOR EACH
+ * STATEMENT): every backend drops its compiled rules once this commits.
+ */
+PG_FUNCTION_INFO_V1(loyalty_rules_changed);
+Datum
+loyalty_rules_changed(PG_FUNCTION_ARGS)
+{
+	Oid			relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "rules_changed must be called as a trigger");
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_POINTER(NULL);
+}
+
+/* ---------- one sale ---------- */
+
+static bool
+InList(const char *s, char **list, int n)
+{
+	if (s == NULL)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+LineMatches(const CompiledRule *r, const SaleLine *line)
+{
+	if (r->skus == NULL && r->categories == NULL)
+		return true;
+	return InList(line->sku, r->skus, r->nskus) ||
+		InList(line->category, r->categories, r->ncategories);
+}
+
+/* Local ISO day of week and hour of the sale, in the store's or program's zone. */
+typedef struct LocalTime
+{
+	bool		known;
+	const char *zone;
+	int			dow;
+	int			hour;
+} LocalTime;
+
+static void
+ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
+{
+	Datum		arg;
+	Timestamp	local;
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (lt->known)
+		return;
+	lt->zone = facts->member->time_zone;
+	if (facts->store)
+	{
+		arg = CStringGetTextDatum(facts->store);
+		LoyaltyExecute(&store_zone_plan, &arg, NULL, true, 1);
+		if (SPI_processed == 1)
+		{
+			char	   *z = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (z)
+				lt->zone = z;
+		}
+	}
+	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
+												  CStringGetTextDatum(lt->zone),
+												  TimestampTzGetDatum(facts->occurred_at)));
+	if (timestamp2tm(local, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("sale time out of range")));
+	lt->dow = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday));
+	if (lt->dow == 0)
+		lt->dow = 7;
+	lt->hour = tm.tm_hour;
+	lt->known = true;
+}
+
+/* Calendar windows: dates, stores, days, hours.  NULL when they hold. */
+static char *
+WindowFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
+{
+	if (r->has_valid_from && facts->occurred_at < r->valid_from)
+		return psprintf("starts %s", timestamptz_to_str(r->valid_from));
+	if (r->has_valid_to && facts->occurred_at >= r->valid_to)
+		return psprintf("ended %s", timestamptz_to_str(r->valid_to));
+	if (r->stores && !InList(facts->store, r->stores, r->nstores))
+		return pstrdup("not at this store");
+	if (r->dow_mask || r->hour_from >= 0)
+	{
+		ResolveLocalTime(facts, lt);
+		if (r->dow_mask && !(r->dow_mask & (1 << lt->dow)))
+			return psprintf("not on ISO day %d (%s)", lt->dow, lt->zone);
+		if (r->hour_from >= 0 && (lt->hour < r->hour_from || lt->hour >= r->hour_to))
+			return psprintf("hour %d is outside %d-%d (%s)", lt->hour, r->hour_from,
+							r->hour_to, lt->zone);
+	}
+	return NULL;
+}
+
+/* The kind-specific test of bonus kinds; NULL when the rule fires. */
+static char *
+KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
+{
+	Datum		v[4];
+	bool		isnull;
+
+	if (strcmp(r->kind, "first_purchase") == 0)
+	{
+		v[0] = Int64GetDatum(facts->member->member_id);
+		v[1] = TimestampTzGetDatum(facts->occurred_at);
+		LoyaltyExecute(&first_purchase_plan, v, NULL, true, 1);
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			return pstrdup("not the member's first purchase");
+	}
+	else if (strcmp(r->kind, "nth_visit") == 0)
+	{
+		int64		days;
+		bool		today_counted;
+		int64		visit;
+
+		ResolveLocalTime(facts, lt);
+		v[0] = Int64GetDatum(facts->member->member_id);
+		v[1] = TimestampTzGetDatum(facts->occurred_at);
+		v[2] = CStringGetTextDatum(lt->zone);
+		v[3] = CStringGetTextDatum(r->visit_period);
+		LoyaltyExecute(&visits_plan, v, NULL, true, 1);
+		days = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		today_counted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		if (today_counted)
+			return psprintf("visit day %lld of this %s was counted by an earlier sale",
+							(long long) days, r->visit_period);
+		visit = days + 1;
+		if (visit % r->every_nth != 0)
+			return psprintf("visit %lld of this %s; fires every %d", (long long) visit,
+							r->visit_period, r->every_nth);
+	}
+	return NULL;
+}
+
+/*
+ * Member cap and overall budget.  Returns the points the rule may still give
+ * (<= wanted), or 0 with *why set.  Takes the budget row lock unless a quote.
+ */
+static int64
+CapPoints(const CompiledRule *r, const SaleFacts *facts, int64 wanted, char **why)
+{
+	Datum		v[2];
+	bool		isnull;
+	int64		allowed = wanted;
+
+	if (r->member_max_uses || r->member_max_points)
+	{
+		v[0] = Int64GetDatum(facts->member->member_id);
+		v[1] = Int32GetDatum(r->rule_id);
+		LoyaltyExecute(&member_use_plan, v, NULL, true, 1);
+		if (SPI_processed == 1)
+		{
+			int32		uses = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			int64		points = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (r->member_max_uses && uses >= r->member_max_uses)
+			{
+				*why = psprintf("member used it %d times (cap %d)", uses, r->member_max_uses);
+				return 0;
+			}
+			if (r->member_max_points)
+				allowed = Min(allowed, r->member_max_points - points);
+		}
+		else if (r->member_max_points)
+			allowed = Min(allowed, r->member_max_points);
+		if (allowed <= 0)
+		{
+			*why = psprintf("member reached the cap of " INT64_FORMAT " points", r->member_max_points);
+			return 0;
+		}
+	}
+	if (r->budget_points)
+	{
+		int64		spent;
+
+		v[0] = Int32GetDatum(r->rule_id);
+		if (facts->read_only)
+			LoyaltyExecute(&budget_read_plan, v, NULL, true, 1);
+		else
+		{
+			LoyaltyExecute(&budget_ensure_plan, v, NULL, false, 0);
+			LoyaltyExecute(&budget_lock_plan, v, NULL, false, 1);
+		}
+		spent = SPI_processed == 1 ?
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
+		if (r->budget_points - spent <= 0)
+		{
+			*why = psprintf("budget of " INT64_FORMAT " points is spent", r->budget_points);
+			return 0;
+		}
+		allowed = Min(allowed, r->budget_points - spent);
+	}
+	if (allowed < wanted)
+		*why = psprintf("capped from " INT64_FORMAT " to " INT64_FORMAT " points", wanted, allowed);
+	return allowed;
+}
+
+static void
+CountUse(const CompiledRule *r, const SaleFacts *facts, int64 points)
+{
+	Datum		v[3];
+
+	if (facts->read_only)
+		return;
+	if (r->member_max_uses || r->member_max_points)
+	{
+		v[0] = Int64GetDatum(facts->member->member_id);
+		v[1] = Int32GetDatum(r->rule_id);
+		v[2] = Int64GetDatum(points);
+		LoyaltyExecute(&member_use_add_plan, v, NULL, false, 0);
+	}
+	if (r->budget_points)
+	{
+		v[0] = Int32GetDatum(r->rule_id);
+		v[1] = Int64GetDatum(points);
+		LoyaltyExecute(&budget_spend_plan, v, NULL, false, 0);
+	}
+}
+
+/*
+ * Evaluate the program's rules for a sale.  Inside SPI; for a real sale the
+ * caller holds the member's lock, so member caps and visit counts are read
+ * and written race-free; budgets are locked here.
+ */
+void
+LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *award)
+{
+	LoyaltyMember *m = facts->member;
+	LocalTime	lt = {0};
+	int			first = -1,
+				last = -1;
+	bool		stopped = false;
+	const char *stopped_by = NULL;
+	Datum		base_total = NumInt(0);
+	RuleOutcome *base;
+
+	if (!rule_cache_valid)
+		LoadRules();
+	for (int i = 0; i < nrules; i++)
+		if (rules[i].program_id == m->program_id)
+		{
+			if (first < 0)
+				first = i;
+			last = i;
+		}
+
+	award->outcomes = palloc0(sizeof(RuleOutcome) * (1 + (first < 0 ? 0 : last - first + 1)));
+	award->noutcomes = 1;
+	award->points = 0;
+
+	/* 1. exclusions */
+	for (int i = first; i >= 0 && i <= last && strcmp(rules[i].kind, "exclude") == 0; i++)
+	{
+		CompiledRule *r = &rules[i];
+		RuleOutcome *o = &award->outcomes[award->noutcomes++];
+		int			n = 0;
+
+		o->rule_id = r->rule_id;
+		o->code = r->code;
+		o->kind = r->kind;
+		o->why = WindowFails(r, facts, &lt);
+		if (o->why)
+			continue;
+		o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
+		for (int k = 0; k < basket->nlines; k++)
+			if (LineMatches(r, &basket->lines[k]))
+			{
+				o->matched[k] = true;
+				if (!basket->lines[k].excluded)
+					n++;
+				basket->lines[k].excluded = true;
+			}
+		o->fired = n > 0;
+		if (!o->fired)
+			o->why = pstrdup("no matching line");
+	}
+
+	/* 2. the base rate */
+	base = &award->outcomes[0];
+	base->code = "base";
+	base->kind = "base";
+	base->per_line = true;
+	base->fired = true;
+	base->line_points = palloc0(sizeof(Datum) * Max(basket->nlines, 1));
+	base->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
+	for (int k = 0; k < basket->nlines; k++)
+	{
+		SaleLine   *line = &basket->lines[k];
+
+		line->base = line->excluded ? NumInt(0) : NumMul(line->amount, m->points_per_unit);
+		base->line_points[k] = line->base;
+		base->matched[k] = !line->excluded;
+		base_total = NumAdd(base_total, line->base);
+	}
+	base->points = LoyaltyRoundPoints(base_total, m->rounding);
+	award->points = base->points;
+
+	/* 3. the other rules, in order */
+	for (int i = first; i >= 0 && i <= last; i++)
+	{
+		CompiledRule *r = &rules[i];
+		RuleOutcome *o;
+		Datum		matched_amount = NumInt(0);
+		Datum		exact = NumInt(0);
+		int			n = 0;
+		int64		points;
+
+		if (strcmp(r->kind, "exclude") == 0)
+			continue;
+		o = &award->outcomes[award->noutcomes++];
+		o->rule_id = r->rule_id;
+		o->code = r->code;
+		o->kind = r->kind;
+		if (stopped)
+		{
+			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
+			continue;
+		}
+		if ((o->why = WindowFails(r, facts, &lt)) != NULL)
+			continue;
+
+		o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
+		o->per_line = strcmp(r->kind, "multiplier") == 0;
+		if (o->per_line)
+			o->line_points = palloc0(sizeof(Datum) * Max(basket->nlines, 1));
+		for (int k = 0; k < basket->nlines; k++)
+		{
+			SaleLine   *line = &basket->lines[k];
+
+			if (line->excluded || !LineMatches(r, line))
+				continue;
+			o->matched[k] = true;
+			n++;
+			matched_amount = NumAdd(matched_amount, line->amount);
+			if (o->per_line)
+			{
+				/* a multiplier adds (multiplier - 1) x the base of its lines */
+				Datum		extra = NumMul(line->base,
+										   DirectFunctionCall2(numeric_sub, r->multiplier, NumInt(1)));
+
+				o->line_points[k] = extra;
+				exact = NumAdd(exact, extra);
+			}
+		}
+		if (n == 0)
+		{
+			o->why = pstrdup("no matching line");
+			continue;
+		}
+		o->has_min_basket = r->has_min_basket;
+		o->min_basket = r->min_basket;
+		if (r->has_min_basket && NumCmp(matched_amount, r->min_basket) < 0)
+		{
+			o->why = psprintf("basket %s is below the minimum %s",
+							  DatumGetCString(DirectFunctionCall1(numeric_out, matched_amount)),
+							  DatumGetCString(DirectFunctionCall1(numeric_out, r->min_basket)));
+			continue;
+		}
+		if ((o->why = KindFails(r, facts, &lt)) != NULL)
+			continue;
+
+		points = o->per_line ? LoyaltyRoundPoints(exact, m->rounding) : r->points;
+		if (points > 0)
+			points = CapPoints(r, facts, points, &o->why);
+		if (points == 0)
+		{
+			if (o->why == NULL)
+				o->why = pstrdup("earns no points");
+			continue;
+		}
+		/* a capped multiplier keeps its per-line shares in proportion */
+		o->fired = true;
+		o->points = points;
+		award->points += points;
+		CountUse(r, facts, points);
+		if (!r->stackable)
+		{
+			stopped = true;
+			stopped_by = r->code;
+		}
+	}
+	if (award->points < 0)
+		award->points = 0;
+}
+
+/* ---------- the award as jsonb, and what is left of it after returns ---------- */
+
+static void
+AppendJsonString(StringInfo buf, const char *s)
+{
+	if (s)
+		escape_json(buf, s);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * {"points": N, "rules": [{"rule": id|null, "code", "kind", "fired", "points",
+ *   "why", "lines": [line indexes], "line_points": ["exact", ...] (per-line
+ *   kinds), "min_basket": "x"|null}, ...]}
+ * The first element is the base rate.  Returns keep using "lines",
+ * "line_points" and "min_basket" to work out what a return takes back.
+ */
+Datum
+LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"points\": " INT64_FORMAT ", \"rules\": [", award->points);
+	for (int i = 0; i < award->noutcomes; i++)
+	{
+		const RuleOutcome *o = &award->outcomes[i];
+		bool		comma = false;
+
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		if (o->rule_id)
+			appendStringInfo(&buf, "{\"rule\": %d, \"code\": ", o->rule_id);
+		else
+			appendStringInfoString(&buf, "{\"rule\": null, \"code\": ");
+		AppendJsonString(&buf, o->code);
+		appendStringInfoString(&buf, ", \"kind\": ");
+		AppendJsonString(&buf, o->kind);
+		appendStringInfo(&buf, ", \"fired\": %s, \"points\": " INT64_FORMAT ", \"why\": ",
+						 o->fired ? "true" : "false", o->points);
+		AppendJsonString(&buf, o->why);
+		if (o->fired && o->matched)
+		{
+			appendStringInfoString(&buf, ", \"lines\": [");
+			for (int k = 0; k < basket->nlines; k++)
+				if (o->matched[k])
+				{
+					appendStringInfo(&buf, "%s%d", comma ? ", " : "", k);
+					comma = true;
+				}
+			appendStringInfoChar(&buf, ']');
+			if (o->per_line)
+			{
+				comma = false;
+				appendStringInfoString(&buf, ", \"line_points\": [");
+				for (int k = 0; k < basket->nlines; k++)
+					if (o->matched[k])
+					{
+						appendStringInfo(&buf, "%s\"%s\"", comma ? ", " : "",
+										 DatumGetCString(DirectFunctionCall1(numeric_out, o->line_points[k])));
+						comma = true;
+					}
+				appendStringInfoChar(&buf, ']');
+			}
+			if (o->has_min_basket)
+				appendStringInfo(&buf, ", \"min_basket\": \"%s\"",
+								 DatumGetCString(DirectFunctionCall1(numeric_out, o->min_basket)));
+		}
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, "]}");
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+static JsonbValue *
+JsonbKey(JsonbContainer *obj, const char *key)
+{
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+}
+
+static Datum
+JsonbNumericOf(JsonbValue *v)
+{
+	if (v->type == jbvNumeric)
+		return NumericGetDatum(v->val.numeric);
+	if (v->type == jbvString)
+		return DirectFunctionCall3(numeric_in,
+								   CStringGetDatum(pnstrdup(v->val.string.val, v->val.string.len)),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	elog(ERROR, "malformed award: number expected");
+	return (Datum) 0;
+}
+
+/*
+ * Points the original sale's award would be worth for what is left of its
+ * lines (remaining[k]: the amount of line k not returned).  Per-line parts
+ * shrink in proportion; a fixed bonus stays whole while its minimum basket
+ * still holds and one of its lines is left, and goes whole otherwise.  Each
+ * part is rounded as it was at the sale.
+ */
+int64
+LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
+					  const Datum *remaining, char rounding)
+{
+	JsonbValue *rules_v = JsonbKey(&award->root, "rules");
+	JsonbContainer *rules_c;
+	int			n;
+	int64		total = 0;
+
+	if (rules_v == NULL || rules_v->type != jbvBinary)
+		elog(ERROR, "malformed award: no rules");
+	rules_c = rules_v->val.binary.data;
+	n = JsonContainerSize(rules_c);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *o = getIthJsonbValueFromContainer(rules_c, i);
+		JsonbValue *fired = JsonbKey(o->val.binary.data, "fired");
+		JsonbValue *points = JsonbKey(o->val.binary.data, "points");
+		JsonbValue *lines = JsonbKey(o->val.binary.data, "lines");
+		JsonbValue *line_points = JsonbKey(o->val.binary.data, "line_points");
+		JsonbValue *min_basket = JsonbKey(o->val.binary.data, "min_basket");
+		int			nl;
+		Datum		left_amount = NumInt(0);
+		Datum		exact = NumInt(0);
+		bool		any_left = false;
+
+		if (!fired || !fired->val.boolean || !lines || lines->type != jbvBinary)
+			continue;
+		nl = JsonContainerSize(lines->val.binary.data);
+		for (int j = 0; j < nl; j++)
+		{
+			JsonbValue *ix = getIthJsonbValueFromContainer(lines->val.binary.data, j);
+			int			k = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(ix->val.numeric)));
+
+			if (k < 0 || k >= original->nlines)
+				elog(ERROR, "malformed award: line %d out of range", k);
+			left_amount = NumAdd(left_amount, remaining[k]);
+			if (NumCmp(remaining[k], NumInt(0)) > 0)
+				any_left = true;
+			if (line_points)
+			{
+				JsonbValue *lp = getIthJsonbValueFromContainer(line_points->val.binary.data, j);
+				Datum		amount = original->lines[k].amount;
+
+				if (NumCmp(amount, NumInt(0)) > 0)
+					exact = NumAdd(exact,
+								   DirectFunctionCall2(numeric_div,
+													   NumMul(JsonbNumericOf(lp), remaining[k]),
+													   amount));
+			}
+		}
+		if (line_points)
+			total += LoyaltyRoundPoints(exact, rounding);
+		else if (any_left &&
+				 (min_basket == NULL || min_basket->type == jbvNull ||
+				  NumCmp(left_amount, JsonbNumericOf(min_basket)) >= 0))
+			total += DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(points->val.numeric)));
+	}
+	return Max(total, 0);
+}

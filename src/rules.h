@@ -1,0 +1,72 @@
+/*
+ * rules.h -- the earning-rules engine: a sale's basket, the compiled rules of
+ * its program, and the award they make.
+ */
+#ifndef LOYALTY_RULES_H
+#define LOYALTY_RULES_H
+
+#include "loyalty.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+/* One line of a sale, parsed from its jsonb. */
+typedef struct SaleLine
+{
+	char	   *sku;			/* NULL when absent */
+	char	   *category;		/* NULL when absent */
+	Datum		qty;			/* numeric */
+	Datum		amount;			/* numeric */
+	bool		excluded;		/* an exclude rule took it out of earning */
+	Datum		base;			/* numeric: amount x points per unit, 0 if excluded */
+} SaleLine;
+
+typedef struct SaleBasket
+{
+	int			nlines;
+	SaleLine   *lines;
+	Datum		total;			/* numeric */
+} SaleBasket;
+
+/* What the rules know about a sale besides its lines. */
+typedef struct SaleFacts
+{
+	LoyaltyMember *member;		/* program settings and member_id */
+	const char *store;
+	TimestampTz occurred_at;
+	bool		read_only;		/* a quote: no locks, no counters written */
+} SaleFacts;
+
+/* What one rule (or the base rate, rule_id 0) did for a sale. */
+typedef struct RuleOutcome
+{
+	int32		rule_id;
+	const char *code;
+	const char *kind;
+	bool		fired;
+	int64		points;
+	char	   *why;			/* why it did not fire, or how it was capped */
+	bool		per_line;		/* points follow the lines (base, multiplier) */
+	bool	   *matched;		/* per line: the lines this rule is about */
+	Datum	   *line_points;	/* per line, exact numeric (per_line only) */
+	bool		has_min_basket;
+	Datum		min_basket;
+	bool		uses_counted;	/* member cap or budget counters to update */
+} RuleOutcome;
+
+typedef struct SaleAward
+{
+	int64		points;
+	int			noutcomes;
+	RuleOutcome *outcomes;		/* [0] is the base rate */
+} SaleAward;
+
+extern void LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return,
+							  SaleBasket *basket);
+extern void LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket,
+								 SaleAward *award);
+extern Datum LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award);
+extern int64 LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
+								   const Datum *remaining, char rounding);
+extern int64 LoyaltyRoundPoints(Datum exact, char rounding);
+
+#endif							/* LOYALTY_RULES_H */
