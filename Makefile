@@ -1,16 +1,18 @@
 # loyalty -- PGXS build.  EXTVERSION is the one place the version lives; it
 # must match default_version in loyalty.control (checked below).
 EXTENSION  = loyalty
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/rules.o src/sale_trigger.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
-	src/sql/ledger.sql src/sql/reports.sql src/sql/privileges.sql
+	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/privileges.sql
 DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard $(EXTENSION)--*--*.sql)
+# the frozen install script of the oldest version (for the upgrade chain)
+# and every upgrade script
+DATA = $(EXTENSION)--0.1.0.sql $(wildcard $(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql_build
 
 REGRESS = card program ledger errors

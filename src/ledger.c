@@ -33,29 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
-/* One entry to post, and after posting (or replay) what was posted. */
-typedef struct Posting
-{
-	const char *kind;			/* earn, redeem, expire, reverse, adjust */
-	int64		member_id;
-	int64		points;			/* signed, as posted */
-	int64		shortfall;		/* what a truncated debit could not take */
-	TimestampTz effective_at;
-	bool		effective_at_lock;	/* no explicit time: use the lock time */
-	TimestampTz posted_at;
-	bool		has_pending_until;
-	TimestampTz pending_until;
-	bool		has_expires_at;
-	TimestampTz expires_at;
-	const char *source;
-	const char *reason;			/* may be NULL */
-	const char *idem_key;		/* may be NULL */
-	const char *store;			/* redemptions */
-	const char *pos_txn;
-	Datum		value;			/* redemptions: numeric money value */
-	int64		reverses;		/* reverse: the earn entry, else 0 */
-	int64		entry_id;
-} Posting;
+
 
 /* The lots one entry touched. */
 typedef struct LotMoves
@@ -105,12 +83,12 @@ static LoyaltyPlan find_redemption_plan = {
 static LoyaltyPlan insert_entry_plan = {
 	"INSERT INTO loyalty.ledger (member_id, entry_id, kind, points, effective_at, "
 	"source, reason, idem_key, store, pos_txn, value, pending_until, expires_at, "
-	"reverses, shortfall, lot_ids, lot_points, posted_at) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+	"reverses, shortfall, lot_ids, lot_points, posted_at, sale_id, rule_points) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
 	"ON CONFLICT DO NOTHING",
-	18, {INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+	20, {INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, NUMERICOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID,
-	INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
+	INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID, INT8OID, JSONBOID}
 };
 
 static LoyaltyPlan insert_lot_plan = {
@@ -324,9 +302,9 @@ EffectiveTime(FunctionCallInfo fcinfo, int argno, TimestampTz *ts)
 
 /* ---------- the posting core ---------- */
 
-/* Read a ledger row in ENTRY_COLUMNS order into a Posting (for replays). */
+/* Read a ledger row in ENTRY_COLUMNS order into a LoyaltyPosting (for replays). */
 static void
-PostingFromRow(HeapTuple tup, TupleDesc desc, Posting *p)
+LoyaltyPostingFromRow(HeapTuple tup, TupleDesc desc, LoyaltyPosting *p)
 {
 	bool		isnull;
 	Datum		d;
@@ -351,7 +329,7 @@ PostingFromRow(HeapTuple tup, TupleDesc desc, Posting *p)
 }
 
 static void
-IdempotencyConflict(const char *key, const Posting *was)
+IdempotencyConflict(const char *key, const LoyaltyPosting *was)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
@@ -368,7 +346,7 @@ IdempotencyConflict(const char *key, const Posting *was)
  * reversal, the same entry reversed.
  */
 static bool
-FindReplay(const Posting *req, int64 requested, Posting *was)
+FindReplay(const LoyaltyPosting *req, int64 requested, LoyaltyPosting *was)
 {
 	Datum		args[2];
 
@@ -377,7 +355,7 @@ FindReplay(const Posting *req, int64 requested, Posting *was)
 	LoyaltyExecute(&find_by_key_plan, args, NULL, false, 1);
 	if (SPI_processed == 0)
 		return false;
-	PostingFromRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, was);
+	LoyaltyPostingFromRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, was);
 	if (strcmp(was->kind, req->kind) != 0 ||
 		was->points - was->shortfall != requested ||
 		was->reverses != req->reverses ||
@@ -388,10 +366,10 @@ FindReplay(const Posting *req, int64 requested, Posting *was)
 }
 
 static bool
-InsertEntry(Posting *p, const LotMoves *moves)
+InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 {
-	Datum		v[18];
-	char		n[18];
+	Datum		v[20];
+	char		n[20];
 
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(p->member_id);
@@ -416,12 +394,16 @@ InsertEntry(Posting *p, const LotMoves *moves)
 	v[15] = Int8Array(moves->ids, moves->n);
 	v[16] = Int8Array(moves->points, moves->n);
 	v[17] = TimestampTzGetDatum(p->posted_at);
+	v[18] = Int64GetDatum(p->sale_id);
+	n[18] = p->sale_id ? ' ' : 'n';
+	v[19] = p->rule_points;
+	n[19] = p->rule_points ? ' ' : 'n';
 	LoyaltyExecute(&insert_entry_plan, v, n, false, 0);
 	return SPI_processed == 1;
 }
 
 static void
-UpdateBalance(const Posting *p, int64 new_debt)
+UpdateBalance(const LoyaltyPosting *p, int64 new_debt)
 {
 	Datum		v[10];
 	int64		earned = 0,
@@ -481,7 +463,7 @@ TakeFromLots(int64 member_id, const LotMoves *moves)
 
 /* Draw the next entry id, and the expiry of a lot earned at effective_at. */
 static void
-NextEntry(const LoyaltyMember *m, Posting *p, bool with_expiry)
+NextEntry(const LoyaltyMember *m, LoyaltyPosting *p, bool with_expiry)
 {
 	Datum		v[4];
 	char		n[4] = {' ', ' ', ' ', ' '};
@@ -516,8 +498,8 @@ NextEntry(const LoyaltyMember *m, Posting *p, bool with_expiry)
  * Post a credit (earn, or a positive adjustment): repay debt first, open a
  * lot with the rest.
  */
-static void
-PostCredit(LoyaltyMember *m, Posting *p)
+void
+LoyaltyPostCredit(LoyaltyMember *m, LoyaltyPosting *p)
 {
 	int64		repay = Min(p->points, m->debt);
 	int64		lot_points = p->points - repay;
@@ -553,8 +535,8 @@ PostCredit(LoyaltyMember *m, Posting *p)
  * debt, 't' post what was there and record the shortfall.  Returns false when
  * a redemption lost the race for its (store, pos_txn) to another member.
  */
-static bool
-PostDebit(LoyaltyMember *m, Posting *p, int64 need, int64 prefer, char policy)
+bool
+LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer, char policy)
 {
 	Datum		v[3];
 	LotMoves	moves = {0};
@@ -616,10 +598,31 @@ PostDebit(LoyaltyMember *m, Posting *p, int64 need, int64 prefer, char policy)
 	return true;
 }
 
+/*
+ * Points requested back so far from an earn entry by its reversals (a
+ * truncated reversal counts in full: what was short is recorded, not owed).
+ */
+int64
+LoyaltyReversedSoFar(int64 member_id, int64 entry_id)
+{
+	Datum		v[2];
+	bool		isnull;
+	int64		already;
+
+	v[0] = Int64GetDatum(member_id);
+	v[1] = Int64GetDatum(entry_id);
+	LoyaltyExecute(&reversible_plan, v, NULL, false, 1);
+	if (SPI_processed == 0)
+		return 0;
+	already = -DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return already;
+}
+
 /* ---------- results ---------- */
 
 static Datum
-PostingResult(FunctionCallInfo fcinfo, MemoryContext caller, const Posting *p)
+LoyaltyPostingResult(FunctionCallInfo fcinfo, MemoryContext caller, const LoyaltyPosting *p)
 {
 	TupleDesc	desc;
 	Datum		v[8];
@@ -650,11 +653,11 @@ PostingResult(FunctionCallInfo fcinfo, MemoryContext caller, const Posting *p)
  * post, return the posting.
  */
 static Datum
-PostKeyed(FunctionCallInfo fcinfo, int64 card, Posting *req, int64 requested)
+PostKeyed(FunctionCallInfo fcinfo, int64 card, LoyaltyPosting *req, int64 requested)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	LoyaltyMember m;
-	Posting		was;
+	LoyaltyPosting		was;
 	Datum		result;
 
 	SPI_connect();
@@ -664,12 +667,12 @@ PostKeyed(FunctionCallInfo fcinfo, int64 card, Posting *req, int64 requested)
 	if (req->effective_at_lock)
 		req->effective_at = m.locked_at;
 	if (FindReplay(req, requested, &was))
-		result = PostingResult(fcinfo, caller, &was);	/* a retry: answered even if suspended since */
+		result = LoyaltyPostingResult(fcinfo, caller, &was);	/* a retry: answered even if suspended since */
 	else
 	{
 		LoyaltyRequireActive(card, &m);
 		if (requested > 0)
-			PostCredit(&m, req);
+			LoyaltyPostCredit(&m, req);
 		else
 		{
 			int64		need = -requested;
@@ -700,9 +703,9 @@ PostKeyed(FunctionCallInfo fcinfo, int64 card, Posting *req, int64 requested)
 							 errdetail("The entry earned " INT64_FORMAT " points and " INT64_FORMAT " of them have been reversed already.",
 									   earned, already)));
 			}
-			PostDebit(&m, req, need, req->reverses, m.negative_balance);
+			LoyaltyPostDebit(&m, req, need, req->reverses, m.negative_balance);
 		}
-		result = PostingResult(fcinfo, caller, req);
+		result = LoyaltyPostingResult(fcinfo, caller, req);
 	}
 	SPI_finish();
 	return result;
@@ -718,7 +721,7 @@ Datum
 loyalty_earn(PG_FUNCTION_ARGS)
 {
 	int64		card = RequiredCard(fcinfo);
-	Posting		req = {0};
+	LoyaltyPosting		req = {0};
 
 	req.kind = "earn";
 	req.points = PositivePoints(fcinfo, 1);
@@ -744,7 +747,7 @@ Datum
 loyalty_adjust(PG_FUNCTION_ARGS)
 {
 	int64		card = RequiredCard(fcinfo);
-	Posting		req = {0};
+	LoyaltyPosting		req = {0};
 
 	req.kind = "adjust";
 	if (PG_ARGISNULL(1) || PG_GETARG_INT64(1) == 0)
@@ -769,7 +772,7 @@ Datum
 loyalty_reverse(PG_FUNCTION_ARGS)
 {
 	int64		card = RequiredCard(fcinfo);
-	Posting		req = {0};
+	LoyaltyPosting		req = {0};
 	int64		points;
 
 	req.kind = "reverse";
@@ -800,7 +803,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	char	   *pos_txn = RequiredText(fcinfo, 3, "pos_txn");
 	MemoryContext caller = CurrentMemoryContext;
 	LoyaltyMember m;
-	Posting		p = {0};
+	LoyaltyPosting		p = {0};
 	Datum		args[2];
 	TupleDesc	desc;
 	Datum		v[6];
@@ -816,7 +819,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	LoyaltyExecute(&find_redemption_plan, args, NULL, false, 1);
 	if (SPI_processed > 0)
 	{
-		PostingFromRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &p);
+		LoyaltyPostingFromRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &p);
 		if (p.member_id != m.member_id || -p.points != points)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
@@ -839,7 +842,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		p.value = DirectFunctionCall2(numeric_mul,
 									  NumericGetDatum(int64_to_numeric(points)),
 									  m.point_value);
-		if (!PostDebit(&m, &p, points, 0, 'r'))
+		if (!LoyaltyPostDebit(&m, &p, points, 0, 'r'))
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
 					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
@@ -912,7 +915,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			Datum		w[2];
 			int64		remaining;
 			TimestampTz expires_at;
-			Posting		p = {0};
+			LoyaltyPosting		p = {0};
 			LotMoves	moves = {0};
 			LoyaltyMember m = {0};
 			MemoryContext old = MemoryContextSwitchTo(per_lot);

@@ -28,6 +28,16 @@
 #define ERRCODE_LOYALTY_OVER_REVERSAL		MAKE_SQLSTATE('L','Y','0','1','5')
 #define ERRCODE_LOYALTY_FUTURE_TIME			MAKE_SQLSTATE('L','Y','0','1','6')
 #define ERRCODE_LOYALTY_INVALID_TIME		MAKE_SQLSTATE('L','Y','0','1','7')
+/* sales and returns */
+#define ERRCODE_LOYALTY_MALFORMED_LINES		MAKE_SQLSTATE('L','Y','0','3','1')
+#define ERRCODE_LOYALTY_NEGATIVE_LINE		MAKE_SQLSTATE('L','Y','0','3','2')
+#define ERRCODE_LOYALTY_TOTAL_MISMATCH		MAKE_SQLSTATE('L','Y','0','3','3')
+#define ERRCODE_LOYALTY_DUPLICATE_SALE		MAKE_SQLSTATE('L','Y','0','3','5')
+#define ERRCODE_LOYALTY_UNKNOWN_SALE		MAKE_SQLSTATE('L','Y','0','3','6')
+#define ERRCODE_LOYALTY_RETURN_OF_RETURN	MAKE_SQLSTATE('L','Y','0','3','7')
+#define ERRCODE_LOYALTY_OVER_RETURN			MAKE_SQLSTATE('L','Y','0','3','8')
+#define ERRCODE_LOYALTY_RETURN_MEMBER		MAKE_SQLSTATE('L','Y','0','3','9')
+#define ERRCODE_LOYALTY_RETURN_WINDOW		MAKE_SQLSTATE('L','Y','0','4','0')
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
 
 #include "executor/spi.h"
@@ -77,10 +87,50 @@ typedef struct LoyaltyMember
 	int64		net;
 	int64		debt;
 	TimestampTz locked_at;		/* when the lock was granted */
+	/* earning (0.2.0) */
+	int32		program_id;
+	Datum		points_per_unit;	/* numeric */
+	char		rounding;		/* 'f'loor, 'h'alf_up, 'c'eil */
+	char	   *time_zone;
+	int32		return_days;
 } LoyaltyMember;
 
 extern void LoyaltyResolveCard(int64 card, bool lock_for_posting,
 							   LoyaltyMember *member);
+extern void LoyaltyResolveMember(int64 member_id, bool lock_for_posting,
+								 LoyaltyMember *member);
 extern void LoyaltyRequireActive(int64 card, const LoyaltyMember *member);
+
+/* One ledger entry to post, and after posting (or a replay) what was posted. */
+typedef struct LoyaltyPosting
+{
+	const char *kind;			/* earn, redeem, expire, reverse, adjust */
+	int64		member_id;
+	int64		points;			/* signed, as posted */
+	int64		shortfall;		/* what a truncated debit could not take */
+	TimestampTz effective_at;
+	bool		effective_at_lock;	/* no explicit time: use the lock time */
+	TimestampTz posted_at;
+	bool		has_pending_until;
+	TimestampTz pending_until;
+	bool		has_expires_at;
+	TimestampTz expires_at;
+	const char *source;
+	const char *reason;			/* may be NULL */
+	const char *idem_key;		/* may be NULL */
+	const char *store;			/* redemptions and sales */
+	const char *pos_txn;
+	Datum		value;			/* redemptions: numeric money value */
+	int64		reverses;		/* reverse: the earn entry, else 0 */
+	int64		sale_id;		/* sales and returns, else 0 */
+	Datum		rule_points;	/* sales: jsonb of points by rule, else 0 */
+	int64		entry_id;
+} LoyaltyPosting;
+
+/* ledger.c: post under the member's lock (taken by LoyaltyResolveCard) */
+extern void LoyaltyPostCredit(LoyaltyMember *m, LoyaltyPosting *p);
+extern bool LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need,
+							 int64 prefer, char policy);
+extern int64 LoyaltyReversedSoFar(int64 member_id, int64 entry_id);
 
 #endif							/* LOYALTY_H */

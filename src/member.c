@@ -8,6 +8,7 @@
 #include "loyalty.h"
 
 #include "utils/builtins.h"
+#include "catalog/pg_type.h"
 #include "utils/numeric.h"
 
 /*
@@ -18,7 +19,8 @@
 #define RESOLVE_SELECT \
 	"SELECT m.member_id, b.status, (c.replaced_at IS NOT NULL OR b.card OPERATOR(loyalty.<>) c.card), p.point_value, " \
 	"       p.currency, p.expiry_after, p.expiry_rounding, p.pending_days, " \
-	"       p.negative_balance, b.net, b.debt " \
+	"       p.negative_balance, b.net, b.debt, p.program_id, p.points_per_unit, " \
+	"       p.rounding, p.time_zone, p.return_days " \
 	"FROM loyalty.member_card c " \
 	"JOIN loyalty.member m ON m.member_id OPERATOR(pg_catalog.=) c.member_id " \
 	"JOIN loyalty.program p ON p.program_id OPERATOR(pg_catalog.=) m.program_id " \
@@ -27,6 +29,11 @@
 
 static LoyaltyPlan resolve_plan = {RESOLVE_SELECT, 1, {InvalidOid}};
 static LoyaltyPlan resolve_lock_plan = {RESOLVE_SELECT " FOR NO KEY UPDATE OF b", 1, {InvalidOid}};
+
+/* the same by member (a return without a card): the member's current card */
+#define RESOLVE_MEMBER_SELECT \
+	"SELECT b.card FROM loyalty.member_balance b WHERE b.member_id OPERATOR(pg_catalog.=) $1"
+static LoyaltyPlan resolve_member_plan = {RESOLVE_MEMBER_SELECT, 1, {INT8OID}};
 
 char *
 LoyaltyCardText(int64 card)
@@ -84,9 +91,32 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	member->negative_balance = policy[0];
 	member->net = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
 	member->debt = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
+	member->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+	member->points_per_unit = SPI_datumTransfer(SPI_getbinval(tup, desc, 13, &isnull),
+												false, -1);
+	member->rounding = SPI_getvalue(tup, desc, 14)[0];	/* floor, half_up, ceil */
+	member->time_zone = SPI_getvalue(tup, desc, 15);
+	member->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 16, &isnull));
 	member->locked = lock_for_posting;
 	/* the moment the lock was granted: postings are dated no earlier */
 	member->locked_at = GetCurrentTimestamp();
+}
+
+/* The member by id, through its current card (same checks, same lock). */
+void
+LoyaltyResolveMember(int64 member_id, bool lock_for_posting, LoyaltyMember *member)
+{
+	Datum		arg = Int64GetDatum(member_id);
+	bool		isnull;
+	int64		card;
+
+	LoyaltyExecute(&resolve_member_plan, &arg, NULL, true, 1);
+	if (SPI_processed == 0)
+		elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
+	card = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	LoyaltyResolveCard(card, lock_for_posting, member);
+	if (member->member_id != member_id)
+		elog(ERROR, "member " INT64_FORMAT " changed its card meanwhile", member_id);
 }
 
 /* Postings need an active member; reads accept any status. */

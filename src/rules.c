@@ -29,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -868,4 +869,111 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 			total += DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(points->val.numeric)));
 	}
 	return Max(total, 0);
+}
+
+/* ---------- the lines of a sale ---------- */
+
+static void
+MalformedLine(int k, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
+			 errmsg("line %d of the sale %s", k + 1, what),
+			 errdetail("Each line is a JSON object with \"sku\" (text), \"qty\" and \"amount\" (numbers) and optionally \"category\" (text).")));
+}
+
+static char *
+LineText(JsonbContainer *obj, const char *key, int k, bool required)
+{
+	JsonbValue *v = JsonbKey(obj, key);
+
+	if (v == NULL || v->type == jbvNull)
+	{
+		if (required)
+			MalformedLine(k, psprintf("has no \"%s\"", key));
+		return NULL;
+	}
+	if (v->type != jbvString || v->val.string.len == 0)
+		MalformedLine(k, psprintf("has a \"%s\" that is not a non-empty string", key));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+static Datum
+LineNumber(JsonbContainer *obj, const char *key, int k)
+{
+	JsonbValue *v = JsonbKey(obj, key);
+
+	if (v == NULL || v->type == jbvNull)
+		MalformedLine(k, psprintf("has no \"%s\"", key));
+	if (v->type != jbvNumeric)
+		MalformedLine(k, psprintf("has a \"%s\" that is not a number", key));
+	return NumericGetDatum(v->val.numeric);
+}
+
+/*
+ * Parse and check a sale's lines.  Sales and returns alike carry positive
+ * quantities and non-negative amounts (a return row lists what came back).
+ * With a total (not 0), the amounts must add up to it within 0.01 per line.
+ */
+void
+LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
+{
+	JsonbContainer *c = &lines->root;
+	Datum		sum = NumInt(0);
+	Datum		zero = NumInt(0);
+
+	if (!JsonContainerIsArray(c) || JsonContainerIsScalar(c))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
+				 errmsg("the lines of a sale must be a JSON array")));
+	basket->nlines = JsonContainerSize(c);
+	if (basket->nlines == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
+				 errmsg("a sale needs at least one line")));
+	basket->lines = palloc0(sizeof(SaleLine) * basket->nlines);
+	basket->total = total;
+	for (int k = 0; k < basket->nlines; k++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(c, k);
+		SaleLine   *line = &basket->lines[k];
+
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			MalformedLine(k, "is not a JSON object");
+		line->sku = LineText(e->val.binary.data, "sku", k, true);
+		line->category = LineText(e->val.binary.data, "category", k, false);
+		line->qty = LineNumber(e->val.binary.data, "qty", k);
+		line->amount = LineNumber(e->val.binary.data, "amount", k);
+		if (NumCmp(line->qty, zero) <= 0 || NumCmp(line->amount, zero) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
+					 errmsg("line %d of the %s has qty %s and amount %s", k + 1,
+							is_return ? "return" : "sale",
+							DatumGetCString(DirectFunctionCall1(numeric_out, line->qty)),
+							DatumGetCString(DirectFunctionCall1(numeric_out, line->amount))),
+					 errdetail("Quantities are positive and amounts are not negative, on a sale and on a return alike: a return lists what came back.")));
+		sum = NumAdd(sum, line->amount);
+	}
+	if (total == (Datum) 0)
+		return;
+	if (numeric_is_nan(DatumGetNumeric(total)) || numeric_is_inf(DatumGetNumeric(total)) ||
+		NumCmp(total, zero) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
+				 errmsg("total %s is not a finite amount of at least 0",
+						DatumGetCString(DirectFunctionCall1(numeric_out, total)))));
+	{
+		Datum		diff = DirectFunctionCall1(numeric_abs, DirectFunctionCall2(numeric_sub, sum, total));
+		Datum		tolerance = NumMul(NumInt(basket->nlines),
+									   DirectFunctionCall3(numeric_in, CStringGetDatum("0.01"),
+														   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+
+		if (NumCmp(diff, tolerance) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_TOTAL_MISMATCH),
+					 errmsg("the lines add up to %s, not to the total %s",
+							DatumGetCString(DirectFunctionCall1(numeric_out, sum)),
+							DatumGetCString(DirectFunctionCall1(numeric_out, total))),
+					 errdetail("The tolerance is 0.01 per line.")));
+	}
 }

@@ -36,14 +36,16 @@ DECLARE
 		'enroll(loyalty.card, text, date, text, text, text, text, text, jsonb, timestamptz)',
 		'member_id(loyalty.card)',
 		'redeem(loyalty.card, bigint, text, text)',
-		'balance(loyalty.card)'];
+		'balance(loyalty.card)',
+		'quote(loyalty.card, jsonb, numeric, text, timestamptz)'];
 	analyst_functions text[] := ARRAY[
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
 		'balance_at(loyalty.card, timestamptz, timestamptz)',
 		'statement(loyalty.card, timestamptz, timestamptz)',
 		'lots_at(bigint, timestamptz, timestamptz)',
-		'check_invariants()'];
+		'check_invariants()',
+		'explain_sale(bigint)'];
 	admin_functions text[] := analyst_functions || pos_functions || ARRAY[
 		'set_member_status(loyalty.card, text, text)',
 		'replace_card(loyalty.card, loyalty.card)',
@@ -61,9 +63,17 @@ BEGIN
 	IF access IN ('admin', 'analyst') THEN
 		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA loyalty TO %s', role);
 	END IF;
+	IF access IN ('admin', 'pos') THEN
+		-- a sale is one INSERT; RETURNING reads back what the trigger filled in
+		EXECUTE format('GRANT INSERT ON loyalty.sale TO %s', role);
+		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, card, occurred_at, total, return_of, '
+					   'member_id, points_earned, points_pending, entry_id) ON loyalty.sale TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
+	END IF;
 	IF access = 'admin' THEN
-		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program TO %s', role);
-		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq TO %s', role);
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq TO %s', role);
+		EXECUTE format('GRANT DELETE ON loyalty.outbox TO %s', role);
 		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '
 					   'home_store, channel, attributes) ON loyalty.member TO %s', role);
 	END IF;
@@ -77,4 +87,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure everything, post corrections, read all), pos (enrol, redeem, read a card''s balance) or analyst (read only).';
+'Grants a role one access level: admin (configure everything, post corrections, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance) or analyst (read only).';

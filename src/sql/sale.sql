@@ -9,13 +9,13 @@ CREATE TABLE loyalty.store (
 	store			text PRIMARY KEY CHECK (store <> ''),
 	name			text,
 	region			text,
-	time_zone		text CHECK (time_zone IS NULL OR pg_catalog.now() AT TIME ZONE time_zone IS NOT NULL)
+	time_zone		text CHECK (time_zone IS NULL OR (timestamptz '2000-01-01 00:00+00' AT TIME ZONE time_zone) IS NOT NULL)
 );
 COMMENT ON TABLE loyalty.store IS 'Stores (optional rows): a store''s time zone decides the day and hour of its sales for rule windows.';
 COMMENT ON COLUMN loyalty.store.time_zone IS 'IANA time zone of the store; NULL: the program''s.';
 
 ALTER TABLE loyalty.program ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'
-	CHECK (pg_catalog.now() AT TIME ZONE time_zone IS NOT NULL);
+	CHECK ((timestamptz '2000-01-01 00:00+00' AT TIME ZONE time_zone) IS NOT NULL);
 ALTER TABLE loyalty.program ADD COLUMN return_days integer NOT NULL DEFAULT 365 CHECK (return_days >= 0);
 COMMENT ON COLUMN loyalty.program.time_zone IS 'Time zone of rule day and hour windows where the store has none (UTC by default).';
 COMMENT ON COLUMN loyalty.program.return_days IS 'How long after a sale it can be returned (365 days by default).';
@@ -85,6 +85,7 @@ CREATE TABLE loyalty.member_rule_use (
 COMMENT ON TABLE loyalty.member_rule_use IS 'Uses and points of capped rules per member.';
 
 CREATE SEQUENCE loyalty.sale_id_seq;
+COMMENT ON SEQUENCE loyalty.sale_id_seq IS 'Sale ids.';
 CREATE TABLE loyalty.sale (
 	sale_id			bigint NOT NULL DEFAULT pg_catalog.nextval('loyalty.sale_id_seq') PRIMARY KEY,
 	store			text NOT NULL,
@@ -128,3 +129,89 @@ CREATE TABLE loyalty.outbox (
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE loyalty.outbox IS 'Events for an external sender (award, reversal); consume with DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING.';
+
+-- The ledger learns which sale and which rules an entry comes from.
+ALTER TABLE loyalty.ledger ADD COLUMN sale_id bigint;
+ALTER TABLE loyalty.ledger ADD COLUMN rule_points jsonb;
+COMMENT ON COLUMN loyalty.ledger.sale_id IS 'The sale (earn) or return (reverse) the entry comes from.';
+COMMENT ON COLUMN loyalty.ledger.rule_points IS 'Points of a sale''s earn entry by the rule that produced them: {"base": n, "<rule_id>": n, ...}.';
+CREATE INDEX ledger_sale_idx ON loyalty.ledger (member_id, sale_id) WHERE sale_id IS NOT NULL;
+
+CREATE FUNCTION loyalty.sale_trigger() RETURNS trigger
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_sale_trigger';
+COMMENT ON FUNCTION loyalty.sale_trigger() IS 'BEFORE INSERT on loyalty.sale: validates the sale, evaluates the rules and posts the award or the reversal of a return (src/sale_trigger.c).';
+CREATE TRIGGER sale_award BEFORE INSERT ON loyalty.sale
+	FOR EACH ROW EXECUTE FUNCTION loyalty.sale_trigger();
+ALTER TABLE loyalty.sale ENABLE ALWAYS TRIGGER sale_award;
+
+CREATE FUNCTION loyalty.sale_refuse_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RAISE EXCEPTION 'sales cannot be %', lower(TG_OP) || 'd'
+		USING ERRCODE = 'LY020', DETAIL = 'A sale is a record of what happened; a return is a new sale with return_of.';
+END
+$$;
+COMMENT ON FUNCTION loyalty.sale_refuse_change() IS 'Trigger: sales are never updated, deleted or truncated (LY020).';
+CREATE TRIGGER sale_append_only BEFORE UPDATE OR DELETE ON loyalty.sale
+	FOR EACH ROW EXECUTE FUNCTION loyalty.sale_refuse_change();
+CREATE TRIGGER sale_no_truncate BEFORE TRUNCATE ON loyalty.sale
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.sale_refuse_change();
+ALTER TABLE loyalty.sale ENABLE ALWAYS TRIGGER sale_append_only;
+ALTER TABLE loyalty.sale ENABLE ALWAYS TRIGGER sale_no_truncate;
+
+-- A committed change of rules, programs or stores makes every session
+-- recompile its rules before its next sale.
+CREATE FUNCTION loyalty.rules_changed() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'loyalty_rules_changed';
+COMMENT ON FUNCTION loyalty.rules_changed() IS 'Trigger: tells every session to recompile its earning rules once the change commits.';
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.rule
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.program
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.store
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
+
+CREATE FUNCTION loyalty.quote(card loyalty.card, lines jsonb, total numeric DEFAULT NULL,
+	store text DEFAULT NULL, at timestamptz DEFAULT NULL,
+	OUT points bigint, OUT award jsonb)
+RETURNS record
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_quote';
+COMMENT ON FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz) IS
+'What a basket would earn (points, and the award as explain_sale shows it), writing nothing.';
+
+CREATE FUNCTION loyalty.explain_sale(sale_id bigint,
+	OUT rule_id integer, OUT code text, OUT kind text, OUT fired boolean, OUT points bigint, OUT why text)
+RETURNS SETOF record
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+	SELECT (r->>'rule')::integer, r->>'code', r->>'kind', (r->>'fired')::boolean,
+		   (r->>'points')::bigint, r->>'why'
+	  FROM loyalty.sale s, jsonb_array_elements(s.award->'rules') WITH ORDINALITY AS a(r, n)
+	 WHERE s.sale_id = explain_sale.sale_id
+	 ORDER BY a.n
+$$;
+COMMENT ON FUNCTION loyalty.explain_sale(bigint) IS 'Every rule considered for a sale, in the order applied: whether it fired, its points, and why not.';
+
+REVOKE EXECUTE ON FUNCTION
+	loyalty.sale_trigger(),
+	loyalty.sale_refuse_change(),
+	loyalty.rules_changed(),
+	loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz),
+	loyalty.explain_sale(bigint)
+FROM PUBLIC;
+REVOKE ALL ON loyalty.store, loyalty.rule, loyalty.rule_spend, loyalty.member_rule_use,
+	loyalty.sale, loyalty.outbox FROM PUBLIC;
+REVOKE ALL ON SEQUENCE loyalty.sale_id_seq, loyalty.rule_rule_id_seq, loyalty.outbox_event_id_seq FROM PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('loyalty.store', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.rule', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.rule_rule_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.rule_spend', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.member_rule_use', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.sale', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.sale_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.outbox_event_id_seq', '');

@@ -1,0 +1,561 @@
+/*
+ * sale_trigger.c -- INSERT INTO loyalty.sale: from the POS row to the ledger.
+ *
+ * loyalty_sale_trigger runs BEFORE INSERT FOR EACH ROW, inside the POS's own
+ * statement, and in this order:
+ *
+ *   1. checks the row and parses its lines (LoyaltyParseLines, rules.c);
+ *   2. claims (store, pos_txn) with a transaction-level advisory lock and
+ *      looks for an earlier row with that pair: the same content again is a
+ *      retry and passes through untouched, so the unique index refuses it
+ *      (or ON CONFLICT DO NOTHING skips it) and nothing is awarded twice;
+ *      different content is LY035;
+ *   3. an anonymous sale (card NULL) is stored as it is;
+ *   4. a member's sale: LoyaltyResolveCard locks the member, the rules make
+ *      the award (LoyaltyEvaluateRules, rules.c), LoyaltyPostCredit (ledger.c)
+ *      posts one earn entry, and the row gets member_id, points_earned,
+ *      points_pending, entry_id and award, readable by RETURNING;
+ *   5. a return (return_of set): checked against the original sale and its
+ *      earlier returns, then LoyaltyPostDebit posts what the remaining basket
+ *      no longer earns, taken from the original sale's lot first.
+ * Each award and reversal also writes a loyalty.outbox row and a NOTIFY on
+ * channel loyalty_events (events.c's job folded in here: two statements).
+ */
+#include "rules.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+/* A POS clock may run this far ahead of the server's. */
+#define SALE_CLOCK_SKEW_USECS	(5 * 60 * USECS_PER_SEC)
+
+static LoyaltyPlan earlier_sale_plan = {
+	"SELECT card, total, lines, return_of FROM loyalty.sale "
+	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+static LoyaltyPlan original_sale_plan = {
+	"SELECT member_id, lines, award, entry_id, occurred_at, return_of, points_earned, total "
+	"FROM loyalty.sale WHERE sale_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+static LoyaltyPlan earlier_returns_plan = {
+	"SELECT lines FROM loyalty.sale WHERE return_of OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+static LoyaltyPlan outbox_plan = {
+	"INSERT INTO loyalty.outbox (member_id, kind, payload) VALUES ($1, $2, $3)",
+	3, {INT8OID, TEXTOID, JSONBOID}
+};
+
+/* ---------- helpers ---------- */
+
+static void
+ClaimPosTxn(const char *store, const char *pos_txn)
+{
+	uint32		h1 = hash_bytes((const unsigned char *) store, strlen(store));
+	uint32		h2 = hash_bytes((const unsigned char *) pos_txn, strlen(pos_txn));
+
+	DirectFunctionCall1(pg_advisory_xact_lock_int8,
+						Int64GetDatum(((int64) h1 << 32) | h2));
+}
+
+static bool
+NumericsEqual(Datum a, Datum b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b)) == 0;
+}
+
+/* The event of an award or reversal: an outbox row and a NOTIFY. */
+static void
+EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
+		  int64 points, const char *store, const char *pos_txn)
+{
+	StringInfoData buf;
+	Datum		v[3];
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"event\": \"%s\", \"member_id\": " INT64_FORMAT
+					 ", \"sale_id\": " INT64_FORMAT ", \"entry_id\": " INT64_FORMAT
+					 ", \"points\": " INT64_FORMAT ", \"store\": ",
+					 kind, member_id, sale_id, entry_id, points);
+	escape_json(&buf, store);
+	appendStringInfoString(&buf, ", \"pos_txn\": ");
+	escape_json(&buf, pos_txn);
+	appendStringInfoChar(&buf, '}');
+	v[0] = Int64GetDatum(member_id);
+	v[1] = CStringGetTextDatum(kind);
+	v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
+	Async_Notify("loyalty_events", buf.data);
+}
+
+/* Sum the returned qty and amount of every sku over some return rows. */
+typedef struct SkuTotals
+{
+	int			n;
+	char	  **sku;
+	Datum	   *qty;
+	Datum	   *amount;
+} SkuTotals;
+
+static void
+SkuAdd(SkuTotals *t, const char *sku, Datum qty, Datum amount)
+{
+	for (int i = 0; i < t->n; i++)
+		if (strcmp(t->sku[i], sku) == 0)
+		{
+			t->qty[i] = DirectFunctionCall2(numeric_add, t->qty[i], qty);
+			t->amount[i] = DirectFunctionCall2(numeric_add, t->amount[i], amount);
+			return;
+		}
+	t->sku = t->n ? repalloc(t->sku, sizeof(char *) * (t->n + 1)) : palloc(sizeof(char *));
+	t->qty = t->n ? repalloc(t->qty, sizeof(Datum) * (t->n + 1)) : palloc(sizeof(Datum));
+	t->amount = t->n ? repalloc(t->amount, sizeof(Datum) * (t->n + 1)) : palloc(sizeof(Datum));
+	t->sku[t->n] = pstrdup(sku);
+	t->qty[t->n] = qty;
+	t->amount[t->n] = amount;
+	t->n++;
+}
+
+static void
+SkuAddBasket(SkuTotals *t, const SaleBasket *b)
+{
+	for (int k = 0; k < b->nlines; k++)
+		SkuAdd(t, b->lines[k].sku, b->lines[k].qty, b->lines[k].amount);
+}
+
+/* ---------- the trigger ---------- */
+
+typedef struct SaleRow
+{
+	int64		sale_id;
+	char	   *store;
+	char	   *pos_txn;
+	bool		has_card;
+	int64		card;
+	TimestampTz occurred_at;
+	Datum		total;
+	Jsonb	   *lines;
+	bool		is_return;
+	int64		return_of;
+} SaleRow;
+
+/* What the trigger writes back into the new row. */
+typedef struct SaleResult
+{
+	int64		member_id;		/* 0: none */
+	int64		points_earned;
+	int64		points_pending;
+	int64		entry_id;		/* 0: none */
+	Datum		award;			/* 0: none */
+} SaleResult;
+
+/*
+ * Step 2: a retried POS transaction passes through (the unique index deals
+ * with it); the same (store, pos_txn) with other content is an error.
+ * Returns true when the row is such a retry.
+ */
+static bool
+IsRetry(const SaleRow *row)
+{
+	Datum		v[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	bool		same = true;
+
+	ClaimPosTxn(row->store, row->pos_txn);
+	v[0] = CStringGetTextDatum(row->store);
+	v[1] = CStringGetTextDatum(row->pos_txn);
+	LoyaltyExecute(&earlier_sale_plan, v, NULL, false, 1);
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tup, desc, 1, &isnull);
+	same &= (isnull == !row->has_card) && (isnull || DatumGetInt64(d) == row->card);
+	same &= NumericsEqual(SPI_getbinval(tup, desc, 2, &isnull), row->total);
+	same &= DatumGetBool(DirectFunctionCall2(jsonb_eq, SPI_getbinval(tup, desc, 3, &isnull),
+											 JsonbPGetDatum(row->lines)));
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	same &= (isnull == !row->is_return) && (isnull || DatumGetInt64(d) == row->return_of);
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_DUPLICATE_SALE),
+				 errmsg("POS transaction \"%s\" of store \"%s\" was already recorded with different content",
+						row->pos_txn, row->store),
+				 errdetail("A retried sale must repeat the card, total, lines and return_of of the first."),
+				 errhint("Use a new pos_txn for a new sale.")));
+	return true;
+}
+
+/* Step 4: a member's sale earns. */
+static void
+EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
+{
+	LoyaltyMember m;
+	SaleFacts	facts = {0};
+	SaleAward	award;
+	LoyaltyPosting p = {0};
+	StringInfoData rp;
+
+	LoyaltyResolveCard(row->card, true, &m);
+	LoyaltyRequireActive(row->card, &m);
+	facts.member = &m;
+	facts.store = row->store;
+	facts.occurred_at = row->occurred_at;
+	LoyaltyEvaluateRules(&facts, basket, &award);
+
+	res->member_id = m.member_id;
+	res->award = LoyaltyAwardJson(basket, &award);
+	if (award.points <= 0)
+		return;
+
+	initStringInfo(&rp);
+	appendStringInfoChar(&rp, '{');
+	for (int i = 0; i < award.noutcomes; i++)
+		if (award.outcomes[i].fired && award.outcomes[i].points != 0)
+		{
+			if (rp.len > 1)
+				appendStringInfoString(&rp, ", ");
+			if (award.outcomes[i].rule_id)
+				appendStringInfo(&rp, "\"%d\": " INT64_FORMAT, award.outcomes[i].rule_id,
+								 award.outcomes[i].points);
+			else
+				appendStringInfo(&rp, "\"base\": " INT64_FORMAT, award.outcomes[i].points);
+		}
+	appendStringInfoChar(&rp, '}');
+
+	p.kind = "earn";
+	p.member_id = m.member_id;
+	p.points = award.points;
+	/* dated at the sale, but never ahead of the lock (a POS clock runs fast) */
+	p.effective_at = Min(row->occurred_at, m.locked_at);
+	p.posted_at = m.locked_at;
+	p.source = "sale";
+	p.store = row->store;
+	p.pos_txn = row->pos_txn;
+	p.sale_id = row->sale_id;
+	p.rule_points = DirectFunctionCall1(jsonb_in, CStringGetDatum(rp.data));
+	LoyaltyPostCredit(&m, &p);
+
+	res->points_earned = p.points;
+	res->points_pending = (p.has_pending_until && p.pending_until > m.locked_at) ? p.points : 0;
+	res->entry_id = p.entry_id;
+	EmitEvent("award", m.member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
+}
+
+/* Step 5: a return takes back what the remaining basket no longer earns. */
+static void
+ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
+{
+	Datum		arg = Int64GetDatum(row->return_of);
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	int64		member_id = 0;
+	Jsonb	   *orig_lines;
+	Jsonb	   *orig_award = NULL;
+	int64		orig_entry = 0;
+	TimestampTz orig_at;
+	int64		orig_points;
+	Datum		orig_total;
+	SaleBasket	original;
+	SkuTotals	bought = {0};
+	SkuTotals	back = {0};
+	Datum	   *remaining;
+	LoyaltyMember m;
+
+	LoyaltyExecute(&original_sale_plan, &arg, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_UNKNOWN_SALE),
+				 errmsg("sale " INT64_FORMAT " to return does not exist", row->return_of)));
+	tup = SPI_copytuple(SPI_tuptable->vals[0]);
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tup, desc, 1, &isnull);
+	member_id = isnull ? 0 : DatumGetInt64(d);
+	orig_lines = DatumGetJsonbP(SPI_getbinval(tup, desc, 2, &isnull));
+	d = SPI_getbinval(tup, desc, 3, &isnull);
+	orig_award = isnull ? NULL : DatumGetJsonbP(d);
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	orig_entry = isnull ? 0 : DatumGetInt64(d);
+	orig_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	SPI_getbinval(tup, desc, 6, &isnull);
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_RETURN_OF_RETURN),
+				 errmsg("sale " INT64_FORMAT " is itself a return", row->return_of),
+				 errdetail("Only a sale can be returned.")));
+	orig_points = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	orig_total = SPI_getbinval(tup, desc, 8, &isnull);
+
+	/* who: the original's member; a card on the return must be theirs */
+	if (member_id)
+	{
+		if (row->has_card)
+		{
+			LoyaltyResolveCard(row->card, true, &m);
+			if (m.member_id != member_id)
+				ereport(ERROR,
+						(errcode(ERRCODE_LOYALTY_RETURN_MEMBER),
+						 errmsg("card \"%s\" is not the card of the member who made sale " INT64_FORMAT,
+								LoyaltyCardText(row->card), row->return_of)));
+		}
+		else
+			LoyaltyResolveMember(member_id, true, &m);
+		res->member_id = member_id;
+		if (row->occurred_at > orig_at + (TimestampTz) m.return_days * USECS_PER_DAY)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_RETURN_WINDOW),
+					 errmsg("sale " INT64_FORMAT " can no longer be returned", row->return_of),
+					 errdetail("The program accepts returns for %d days after a sale.", m.return_days)));
+	}
+	else
+	{
+		if (row->has_card)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_RETURN_MEMBER),
+					 errmsg("sale " INT64_FORMAT " was anonymous: its return takes no card", row->return_of)));
+		/* serialise returns of one anonymous sale */
+		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(19546),
+							Int32GetDatum((int32) row->return_of));
+	}
+
+	/* what: never more of a sku than was bought, over all its returns */
+	LoyaltyParseLines(orig_lines, orig_total, false, &original);
+	SkuAddBasket(&bought, &original);
+	LoyaltyExecute(&earlier_returns_plan, &arg, NULL, false, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		SaleBasket	earlier;
+		Jsonb	   *lines = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		LoyaltyParseLines(lines, (Datum) 0, true, &earlier);
+		SkuAddBasket(&back, &earlier);
+	}
+	SkuAddBasket(&back, returned);
+	for (int i = 0; i < back.n; i++)
+	{
+		int			j;
+
+		for (j = 0; j < bought.n; j++)
+			if (strcmp(bought.sku[j], back.sku[i]) == 0)
+				break;
+		if (j == bought.n)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_OVER_RETURN),
+					 errmsg("sku \"%s\" was not bought in sale " INT64_FORMAT, back.sku[i], row->return_of)));
+		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, back.qty[i], bought.qty[j])) > 0 ||
+			DatumGetInt32(DirectFunctionCall2(numeric_cmp, back.amount[i], bought.amount[j])) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_OVER_RETURN),
+					 errmsg("return of more sku \"%s\" than sale " INT64_FORMAT " bought", back.sku[i], row->return_of),
+					 errdetail("Bought %s for %s; returned %s for %s in all.",
+							   DatumGetCString(DirectFunctionCall1(numeric_out, bought.qty[j])),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, bought.amount[j])),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, back.qty[i])),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, back.amount[i])))));
+	}
+	if (!member_id || !orig_entry || orig_award == NULL)
+		return;
+
+	/* how much: the award of what is left, against what was taken back so far */
+	remaining = palloc(sizeof(Datum) * original.nlines);
+	for (int k = 0; k < original.nlines; k++)
+	{
+		Datum		left = original.lines[k].amount;
+
+		/* this line's share of its sku's returns, in line order */
+		for (int i = 0; i < back.n; i++)
+			if (strcmp(back.sku[i], original.lines[k].sku) == 0)
+			{
+				Datum		take = DatumGetInt32(DirectFunctionCall2(numeric_cmp, back.amount[i], left)) < 0 ?
+					back.amount[i] : left;
+
+				left = DirectFunctionCall2(numeric_sub, left, take);
+				back.amount[i] = DirectFunctionCall2(numeric_sub, back.amount[i], take);
+			}
+		remaining[k] = left;
+	}
+	{
+		int64		kept = LoyaltyRemainingAward(orig_award, &original, remaining, m.rounding);
+		int64		already = LoyaltyReversedSoFar(member_id, orig_entry);
+		int64		due = orig_points - kept - already;
+		LoyaltyPosting p = {0};
+
+		if (due <= 0)
+			return;
+		p.kind = "reverse";
+		p.member_id = member_id;
+		p.effective_at = Min(row->occurred_at, m.locked_at);
+		p.posted_at = m.locked_at;
+		p.source = "return";
+		p.store = row->store;
+		p.pos_txn = row->pos_txn;
+		p.sale_id = row->sale_id;
+		p.reverses = orig_entry;
+		LoyaltyPostDebit(&m, &p, due, orig_entry, m.negative_balance);
+		res->points_earned = p.points;
+		res->entry_id = p.entry_id;
+		EmitEvent("reversal", member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
+	}
+}
+
+PG_FUNCTION_INFO_V1(loyalty_sale_trigger);
+Datum
+loyalty_sale_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	SaleRow		row = {0};
+	SaleResult	res = {0};
+	SaleBasket	basket;
+	bool		isnull;
+	Datum		d;
+	int			cols[5];
+	Datum		vals[5];
+	bool		nulls[5] = {0};
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		elog(ERROR, "sale_trigger must be a BEFORE INSERT FOR EACH ROW trigger");
+	desc = RelationGetDescr(trigdata->tg_relation);
+	tuple = trigdata->tg_trigtuple;
+
+	/* 1. the row */
+	row.sale_id = DatumGetInt64(heap_getattr(tuple, SPI_fnumber(desc, "sale_id"), desc, &isnull));
+	d = heap_getattr(tuple, SPI_fnumber(desc, "store"), desc, &isnull);
+	row.store = isnull ? "" : TextDatumGetCString(d);
+	d = heap_getattr(tuple, SPI_fnumber(desc, "pos_txn"), desc, &isnull);
+	row.pos_txn = isnull ? "" : TextDatumGetCString(d);
+	if (row.store[0] == '\0' || row.pos_txn[0] == '\0' ||
+		strlen(row.store) > LOYALTY_MAX_KEY_LENGTH || strlen(row.pos_txn) > LOYALTY_MAX_KEY_LENGTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("a sale needs a store and a pos_txn of 1 to %d bytes", LOYALTY_MAX_KEY_LENGTH)));
+	d = heap_getattr(tuple, SPI_fnumber(desc, "card"), desc, &isnull);
+	row.has_card = !isnull;
+	row.card = isnull ? 0 : DatumGetInt64(d);
+	LoyaltySetCardType(TupleDescAttr(desc, SPI_fnumber(desc, "card") - 1)->atttypid);
+	row.occurred_at = DatumGetTimestampTz(heap_getattr(tuple, SPI_fnumber(desc, "occurred_at"), desc, &isnull));
+	if (isnull || TIMESTAMP_NOT_FINITE(row.occurred_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_TIME),
+				 errmsg("occurred_at must be a finite time")));
+	if (row.occurred_at > GetCurrentTimestamp() + SALE_CLOCK_SKEW_USECS)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_FUTURE_TIME),
+				 errmsg("sale time %s is in the future", timestamptz_to_str(row.occurred_at)),
+				 errdetail("A POS clock may be at most 5 minutes ahead of the database server's.")));
+	row.total = heap_getattr(tuple, SPI_fnumber(desc, "total"), desc, &isnull);
+	row.lines = DatumGetJsonbP(heap_getattr(tuple, SPI_fnumber(desc, "lines"), desc, &isnull));
+	d = heap_getattr(tuple, SPI_fnumber(desc, "return_of"), desc, &isnull);
+	row.is_return = !isnull;
+	row.return_of = isnull ? 0 : DatumGetInt64(d);
+	LoyaltyParseLines(row.lines, row.total, row.is_return, &basket);
+
+	SPI_connect();
+	/* 2. a retry passes through untouched */
+	if (IsRetry(&row))
+	{
+		SPI_finish();
+		return PointerGetDatum(tuple);
+	}
+	/* 3-5 */
+	if (row.is_return)
+		ReturnSale(&row, &basket, &res);
+	else if (row.has_card)
+		EarnSale(&row, &basket, &res);
+
+	/* the row as stored and as RETURNING shows it */
+	MemoryContextSwitchTo(caller);
+	cols[0] = SPI_fnumber(desc, "member_id");
+	vals[0] = Int64GetDatum(res.member_id);
+	nulls[0] = res.member_id == 0;
+	cols[1] = SPI_fnumber(desc, "points_earned");
+	vals[1] = Int64GetDatum(res.points_earned);
+	cols[2] = SPI_fnumber(desc, "points_pending");
+	vals[2] = Int64GetDatum(res.points_pending);
+	cols[3] = SPI_fnumber(desc, "entry_id");
+	vals[3] = Int64GetDatum(res.entry_id);
+	nulls[3] = res.entry_id == 0;
+	cols[4] = SPI_fnumber(desc, "award");
+	vals[4] = res.award ? datumCopy(res.award, false, -1) : (Datum) 0;
+	nulls[4] = res.award == 0;
+	tuple = heap_modify_tuple_by_cols(tuple, desc, 5, cols, vals, nulls);
+	SPI_finish();
+	return PointerGetDatum(tuple);
+}
+
+/*
+ * loyalty.quote(card, lines, total, store, at): what a basket would earn now,
+ * writing nothing and taking no lock.
+ */
+PG_FUNCTION_INFO_V1(loyalty_quote);
+Datum
+loyalty_quote(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	LoyaltyMember m;
+	SaleFacts	facts = {0};
+	SaleBasket	basket;
+	SaleAward	award;
+	TupleDesc	tdesc;
+	Datum		v[2];
+	bool		n[2] = {0};
+	HeapTuple	tup;
+	Datum		total;
+	Datum		award_json;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("card is required")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
+				 errmsg("lines are required")));
+	LoyaltySetCardType(get_fn_expr_argtype(fcinfo->flinfo, 0));
+	total = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	LoyaltyParseLines(PG_GETARG_JSONB_P(1), total, false, &basket);
+
+	SPI_connect();
+	LoyaltyResolveCard(PG_GETARG_INT64(0), false, &m);
+	LoyaltyRequireActive(PG_GETARG_INT64(0), &m);
+	facts.member = &m;
+	facts.store = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	facts.occurred_at = PG_ARGISNULL(4) ? GetCurrentTimestamp() : PG_GETARG_TIMESTAMPTZ(4);
+	facts.read_only = true;
+	LoyaltyEvaluateRules(&facts, &basket, &award);
+	award_json = LoyaltyAwardJson(&basket, &award);
+
+	MemoryContextSwitchTo(caller);
+	if (get_call_result_type(fcinfo, NULL, &tdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tdesc = BlessTupleDesc(tdesc);
+	v[0] = Int64GetDatum(award.points);
+	v[1] = datumCopy(award_json, false, -1);
+	tup = heap_form_tuple(tdesc, v, n);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}
