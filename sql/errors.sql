@@ -102,6 +102,52 @@ SELECT what, pg_temp.outcome(statement) FROM (VALUES
   ('truncate ledger',           $$TRUNCATE loyalty.ledger CASCADE$$)
 ) AS t(what, statement);
 
+-- Sales and returns: each bad input has its own SQLSTATE and writes nothing.
+SELECT count(*) AS sales_before FROM loyalty.sale \gset
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S1', 'SALE-1', '4000000000000002', 30, '[{"sku":"A","qty":2,"amount":30}]');
+SELECT sale_id AS s1 FROM loyalty.sale WHERE pos_txn = 'SALE-1' \gset
+INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
+VALUES ('S1', 'RET-1', 10, '[{"sku":"A","qty":1,"amount":10}]', :s1);
+SELECT sale_id AS r1s FROM loyalty.sale WHERE pos_txn = 'RET-1' \gset
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines, occurred_at)
+VALUES ('S1', 'SALE-OLD', '4000000000000002', 5, '[{"sku":"A","qty":1,"amount":5}]', '2020-01-01');
+SELECT sale_id AS s_old FROM loyalty.sale WHERE pos_txn = 'SALE-OLD' \gset
+SELECT count(*) AS sales_before FROM loyalty.sale \gset
+SELECT count(*) AS entries_before FROM loyalty.ledger \gset
+SELECT what, pg_temp.outcome(statement) FROM (VALUES
+  ('unknown card',              $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'X1', loyalty.card_issue('40', 99), 1, '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('replaced card',             $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'X1', loyalty.card_issue('40', 5), 1, '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('suspended member',          $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'X1', loyalty.card_issue('40', 3), 1, '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('closed member',             $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'X1', loyalty.card_issue('40', 4), 1, '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('empty store',               $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('lines not an array',        $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, '{"sku":"A"}')$$),
+  ('no lines',                  $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 0, '[]')$$),
+  ('line not an object',        $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, '[1]')$$),
+  ('line without sku',          $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, '[{"qty":1,"amount":1}]')$$),
+  ('line without amount',       $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1}]')$$),
+  ('non-numeric qty',           $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":"one","amount":1}]')$$),
+  ('amount as NaN text',        $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":"NaN"}]')$$),
+  ('negative qty on a sale',    $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":-1,"amount":1}]')$$),
+  ('negative amount',           $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 0, '[{"sku":"A","qty":1,"amount":-1}]')$$),
+  ('NaN total',                 $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 'NaN', '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('infinite total',            $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 'Infinity', '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('lines off the total',       $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 12, '[{"sku":"A","qty":1,"amount":10}]')$$),
+  ('sale in the future',        $$INSERT INTO loyalty.sale (store, pos_txn, total, lines, occurred_at) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', '2999-01-01')$$),
+  ('sale at infinity',          $$INSERT INTO loyalty.sale (store, pos_txn, total, lines, occurred_at) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', '-infinity')$$),
+  ('same pos_txn, new content', $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'SALE-1', '4000000000000002', 31, '[{"sku":"A","qty":2,"amount":31}]')$$),
+  ('return of unknown sale',    $$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', 999999)$$),
+  ('return of a return',        format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', %s)$$, :r1s)),
+  ('return of a sku not bought', format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of) VALUES ('S1', 'X1', 1, '[{"sku":"Z","qty":1,"amount":1}]', %s)$$, :s1)),
+  ('return of more than bought', format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of) VALUES ('S1', 'X1', 20, '[{"sku":"A","qty":2,"amount":20}]', %s)$$, :s1)),
+  ('return with another card',  format($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines, return_of) VALUES ('S1', 'X1', loyalty.card_issue('40', 6), 1, '[{"sku":"A","qty":1,"amount":1}]', %s)$$, :s1)),
+  ('return too late',           format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', %s)$$, :s_old)),
+  ('update a sale',             $$UPDATE loyalty.sale SET total = 0$$),
+  ('delete a sale',             $$DELETE FROM loyalty.sale$$)
+) AS t(what, statement);
+SELECT count(*) - :sales_before AS new_sales, (SELECT count(*) FROM loyalty.ledger) - :entries_before AS new_entries
+  FROM loyalty.sale;
+
 -- nothing of the above was written
 SELECT count(*) - :entries_before AS new_entries FROM loyalty.ledger;
 SELECT available, lifetime_earned, lifetime_redeemed FROM loyalty.balance('4000000000000002');

@@ -878,7 +878,7 @@ MalformedLine(int k, const char *what)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
-			 errmsg("line %d of the sale %s", k + 1, what),
+			 errmsg("line %d of the sale: %s", k + 1, what),
 			 errdetail("Each line is a JSON object with \"sku\" (text), \"qty\" and \"amount\" (numbers) and optionally \"category\" (text).")));
 }
 
@@ -890,11 +890,11 @@ LineText(JsonbContainer *obj, const char *key, int k, bool required)
 	if (v == NULL || v->type == jbvNull)
 	{
 		if (required)
-			MalformedLine(k, psprintf("has no \"%s\"", key));
+			MalformedLine(k, psprintf("\"%s\" is missing", key));
 		return NULL;
 	}
 	if (v->type != jbvString || v->val.string.len == 0)
-		MalformedLine(k, psprintf("has a \"%s\" that is not a non-empty string", key));
+		MalformedLine(k, psprintf("\"%s\" is not a non-empty string", key));
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
@@ -904,9 +904,9 @@ LineNumber(JsonbContainer *obj, const char *key, int k)
 	JsonbValue *v = JsonbKey(obj, key);
 
 	if (v == NULL || v->type == jbvNull)
-		MalformedLine(k, psprintf("has no \"%s\"", key));
+		MalformedLine(k, psprintf("\"%s\" is missing", key));
 	if (v->type != jbvNumeric)
-		MalformedLine(k, psprintf("has a \"%s\" that is not a number", key));
+		MalformedLine(k, psprintf("\"%s\" is not a number", key));
 	return NumericGetDatum(v->val.numeric);
 }
 
@@ -939,7 +939,7 @@ LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
 		SaleLine   *line = &basket->lines[k];
 
 		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-			MalformedLine(k, "is not a JSON object");
+			MalformedLine(k, "not a JSON object");
 		line->sku = LineText(e->val.binary.data, "sku", k, true);
 		line->category = LineText(e->val.binary.data, "category", k, false);
 		line->qty = LineNumber(e->val.binary.data, "qty", k);
