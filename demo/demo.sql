@@ -4,11 +4,21 @@
 CREATE EXTENSION loyalty;
 
 \echo
-\echo '== 1. A DBA configures a program with plain SQL rows'
-INSERT INTO loyalty.program (code, name, currency, point_value, expiry_after, expiry_rounding, pending_days)
-VALUES ('baby', 'Little Ones Club', 'EUR', 0.01, '12 months', 'month', 14);
-SELECT code, name, currency, point_value, expiry_after, expiry_rounding, pending_days, negative_balance
-  FROM loyalty.program;
+\echo '== 1. A DBA configures a program and its earning rules with plain SQL rows'
+INSERT INTO loyalty.program (code, name, currency, point_value, expiry_after, expiry_rounding, pending_days, time_zone)
+VALUES ('baby', 'Little Ones Club', 'EUR', 0.01, '12 months', 'month', 14, 'Europe/Berlin');
+INSERT INTO loyalty.rule (program_id, code, kind, categories, description)
+VALUES (1, 'no-tobacco', 'exclude', '{tobacco,giftcard}', 'tobacco and gift cards earn nothing');
+INSERT INTO loyalty.rule (program_id, code, kind, categories, multiplier, description)
+VALUES (1, 'formula-x7', 'multiplier', '{formula}', 7, 'formula returns about 7% of spend as points');
+INSERT INTO loyalty.rule (program_id, code, kind, min_basket, points, priority, description)
+VALUES (1, 'big-basket', 'bonus', 100, 50, 50, '50 points on a basket of 100 or more');
+INSERT INTO loyalty.rule (program_id, code, kind, points, description)
+VALUES (1, 'welcome', 'first_purchase', 25, 'first purchase bonus');
+INSERT INTO loyalty.rule (program_id, code, kind, every_nth, visit_period, points, description)
+VALUES (1, 'third-visit', 'nth_visit', 3, 'month', 30, 'every third visit day in a month');
+SELECT code, kind, coalesce(multiplier::text, points::text) AS value, min_basket, priority, description
+  FROM loyalty.rule ORDER BY priority, rule_id;
 
 -- roles the way a DBA would set them up
 CREATE ROLE demo_pos;
@@ -24,17 +34,38 @@ SELECT count(*) AS enrolled
                               region => (ARRAY['north', 'south', 'east', 'west'])[1 + n % 4],
                               home_store => 'S0' || (1 + n % 3)) AS m;
 SELECT loyalty.enroll(loyalty.card_issue('6001', 1), 'baby') AS retried_enrolment_returns;
-RESET ROLE;
 
 \echo
-\echo '== 3. Six months of activity, back-dated: earnings (in the next issue they come from sales)'
--- every member earns on a few days; amounts are deterministic
-SELECT count(*) AS earn_entries, sum(p.points) AS points
-  FROM generate_series(1, 300) AS n,
-       generate_series(1, 1 + n % 5) AS v,
-       LATERAL loyalty.earn(loyalty.card_issue('6001', n), 50 + (n * 37 + v * 11) % 400,
-                            'purchase-' || n || '-' || v, 'purchase',
-                            now() - make_interval(days => 180 - v * 30 - n % 20)) AS p;
+\echo '== 3. Six months of sales, back-dated, each one plain INSERT through the POS role'
+-- 3 lines per sale: formula, a food item, and now and then tobacco; some anonymous sales
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S0' || (1 + n % 3), 'H-' || n || '-' || v,
+       CASE WHEN v > 1 AND (n + v) % 7 = 0 THEN NULL ELSE loyalty.card_issue('6001', n) END,
+       now() - make_interval(days => 180 - v * 30 - n % 20),
+       a + b + c,
+       jsonb_build_array(
+         jsonb_build_object('sku', 'F' || (n % 4), 'category', 'formula', 'qty', 1, 'amount', a),
+         jsonb_build_object('sku', 'D' || (v % 7), 'category', 'food', 'qty', 2, 'amount', b),
+         jsonb_build_object('sku', 'T1', 'category', 'tobacco', 'qty', 1, 'amount', c))
+  FROM generate_series(1, 300) AS n, generate_series(1, 1 + n % 5) AS v,
+       LATERAL (SELECT (20 + (n * 7 + v * 3) % 25)::numeric AS a, (10 + (n + v) % 80)::numeric AS b,
+                       CASE WHEN (n + v) % 6 = 0 THEN 8.50 ELSE 0 END AS c) AS amounts;
+SELECT count(*) AS sales, count(member_id) AS member_sales, sum(points_earned) AS points_earned,
+       sum(points_pending) AS still_pending
+  FROM loyalty.sale;
+RESET ROLE;
+\echo 'why did the first sale of card 2 earn what it earned?'
+SELECT rule_id, code, kind, fired, points, why
+  FROM loyalty.explain_sale((SELECT min(sale_id) FROM loyalty.sale WHERE member_id = loyalty.member_id(loyalty.card_issue('6001', 2))));
+\echo 'a quote for a basket, before the POS commits it (nothing is written):'
+SELECT points FROM loyalty.quote(loyalty.card_issue('6001', 2),
+  '[{"sku":"F1","category":"formula","qty":2,"amount":49.90},{"sku":"D3","category":"food","qty":1,"amount":60}]');
+\echo 'a retried POS transaction earns nothing twice:'
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT store, pos_txn, card, occurred_at, total, lines FROM loyalty.sale WHERE store = 'S02' AND pos_txn = 'H-1-1'
+ON CONFLICT (store, pos_txn) DO NOTHING RETURNING sale_id;
+SELECT count(*) AS ledger_entries_of_that_sale FROM loyalty.ledger
+ WHERE sale_id = (SELECT sale_id FROM loyalty.sale WHERE store = 'S02' AND pos_txn = 'H-1-1');
 
 \echo
 \echo '== 4. Redemptions at the till, with a network retry of each one'
@@ -54,11 +85,16 @@ SELECT loyalty.redeem(loyalty.card_issue('6001', 2), 999999, 'S01', 'T-too-much'
 RESET ROLE;
 
 \echo
-\echo '== 5. A return takes back the points of a purchase, a lost card is replaced'
-SELECT r.kind, r.points
-  FROM loyalty.ledger e,
-       LATERAL loyalty.reverse(loyalty.card_issue('6001', 7), e.entry_id, e.points / 2, 'return-7', 'returned one tin') AS r
- WHERE e.idem_key = 'purchase-7-1';
+\echo '== 5. A return takes back exactly what the returned lines earned; a lost card is replaced'
+SELECT sale_id AS sale7, total, points_earned FROM loyalty.sale
+ WHERE member_id = loyalty.member_id(loyalty.card_issue('6001', 7)) ORDER BY sale_id LIMIT 1 \gset
+SELECT :sale7 AS sale_of_card_7, :total AS total, :points_earned AS points_earned;
+-- (the POS knows the receipt; here we read it from the table)
+INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
+SELECT 'S02', 'RET-7', (l->>'amount')::numeric, jsonb_build_array(l), :sale7
+  FROM loyalty.sale s, jsonb_array_elements(s.lines) l
+ WHERE s.sale_id = :sale7 AND l->>'category' = 'formula'
+RETURNING sale_id, return_of, points_earned AS points_taken_back;
 SELECT loyalty.replace_card(loyalty.card_issue('6001', 7), loyalty.card_issue('6001', 9007)) AS member_kept_on_new_card;
 
 \echo
@@ -87,7 +123,8 @@ SELECT kind, points, balance_after, effective_at::date AS effective, source, coa
 SELECT available, pending, lifetime_earned, net FROM loyalty.balance_at(loyalty.card_issue('6001', 9007), now() - interval '60 days');
 
 \echo
-\echo '== 9. Invariants: ledger sum = balance = open lots (no rows means healthy)'
+\echo '== 9. Events for the outside world, and the invariants (no rows means healthy)'
+SELECT kind, count(*) FROM loyalty.outbox GROUP BY kind ORDER BY kind;
 SELECT count(*) AS members_checked FROM loyalty.member_balance;
 SELECT * FROM loyalty.check_invariants();
 RESET ROLE;
