@@ -83,24 +83,27 @@ static LoyaltyPlan load_rules_plan = {
 	0, {InvalidOid}
 };
 
+/* any earlier sale of the member, whatever its date (a back-filled sale too) */
 static LoyaltyPlan first_purchase_plan = {
 	"SELECT EXISTS (SELECT FROM loyalty.sale WHERE member_id OPERATOR(pg_catalog.=) $1 "
-	"AND return_of IS NULL AND occurred_at OPERATOR(pg_catalog.<) $2)",
-	2, {INT8OID, TIMESTAMPTZOID}
+	"AND return_of IS NULL)",
+	1, {INT8OID}
 };
 
 /*
- * Visit days of the member in the period that holds the sale, in local time:
- * how many, and whether the sale's own day is one of them already.
+ * Visit days of the member in the period that holds the sale, in local time
+ * ($3): how many, and whether the sale's own day is one of them already.  The
+ * period's bounds are local wall times (a quarter is three months).
  */
 static LoyaltyPlan visits_plan = {
+	"WITH p AS (SELECT pg_catalog.date_trunc($4, $2 AT TIME ZONE $3) AS start, "
+	"  (CASE $4 WHEN 'quarter' THEN '3 months' ELSE '1 ' OPERATOR(pg_catalog.||) $4 END)::pg_catalog.interval AS step) "
 	"SELECT pg_catalog.count(DISTINCT (occurred_at AT TIME ZONE $3)::pg_catalog.date), "
 	"       COALESCE(pg_catalog.bool_or((occurred_at AT TIME ZONE $3)::pg_catalog.date "
 	"           OPERATOR(pg_catalog.=) ($2 AT TIME ZONE $3)::pg_catalog.date), false) "
-	"FROM loyalty.sale WHERE member_id OPERATOR(pg_catalog.=) $1 AND return_of IS NULL "
-	"AND occurred_at OPERATOR(pg_catalog.>=) (pg_catalog.date_trunc($4, $2, $3)) "
-	"AND occurred_at OPERATOR(pg_catalog.<) (pg_catalog.date_trunc($4, $2, $3) "
-	"    OPERATOR(pg_catalog.+) ('1 ' OPERATOR(pg_catalog.||) $4)::pg_catalog.interval)",
+	"FROM loyalty.sale, p WHERE member_id OPERATOR(pg_catalog.=) $1 AND return_of IS NULL "
+	"AND occurred_at OPERATOR(pg_catalog.>=) (p.start AT TIME ZONE $3) "
+	"AND occurred_at OPERATOR(pg_catalog.<) ((p.start OPERATOR(pg_catalog.+) p.step) AT TIME ZONE $3)",
 	4, {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
 };
 
@@ -373,7 +376,7 @@ ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 	if (facts->store)
 	{
 		arg = CStringGetTextDatum(facts->store);
-		LoyaltyExecute(&store_zone_plan, &arg, NULL, true, 1);
+		LoyaltyExecute(&store_zone_plan, &arg, NULL, false, 1);
 		if (SPI_processed == 1)
 		{
 			char	   *z = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -428,8 +431,7 @@ KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 	if (strcmp(r->kind, "first_purchase") == 0)
 	{
 		v[0] = Int64GetDatum(facts->member->member_id);
-		v[1] = TimestampTzGetDatum(facts->occurred_at);
-		LoyaltyExecute(&first_purchase_plan, v, NULL, true, 1);
+		LoyaltyExecute(&first_purchase_plan, v, NULL, false, 1);
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 			return pstrdup("not the member's first purchase");
 	}
@@ -444,7 +446,7 @@ KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 		v[1] = TimestampTzGetDatum(facts->occurred_at);
 		v[2] = CStringGetTextDatum(lt->zone);
 		v[3] = CStringGetTextDatum(r->visit_period);
-		LoyaltyExecute(&visits_plan, v, NULL, true, 1);
+		LoyaltyExecute(&visits_plan, v, NULL, false, 1);
 		days = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		today_counted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		if (today_counted)
@@ -473,7 +475,11 @@ CapPoints(const CompiledRule *r, const SaleFacts *facts, int64 wanted, char **wh
 	{
 		v[0] = Int64GetDatum(facts->member->member_id);
 		v[1] = Int32GetDatum(r->rule_id);
-		LoyaltyExecute(&member_use_plan, v, NULL, true, 1);
+		/*
+		 * not read-only: a fresh snapshot, so sales committed while we waited
+		 * for the member's lock, and earlier rows of this same INSERT, count
+		 */
+		LoyaltyExecute(&member_use_plan, v, NULL, false, 1);
 		if (SPI_processed == 1)
 		{
 			int32		uses = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -687,7 +693,18 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 
 		points = o->per_line ? LoyaltyRoundPoints(exact, m->rounding) : r->points;
 		if (points > 0)
+		{
+			int64		uncapped = points;
+
 			points = CapPoints(r, facts, points, &o->why);
+			/* a capped multiplier keeps its per-line shares in proportion */
+			if (o->per_line && points < uncapped)
+				for (int k = 0; k < basket->nlines; k++)
+					if (o->matched[k])
+						o->line_points[k] = DirectFunctionCall2(numeric_div,
+																NumMul(o->line_points[k], NumInt(points)),
+																NumInt(uncapped));
+		}
 		if (points == 0)
 		{
 			if (o->why == NULL)
@@ -861,11 +878,13 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 													   amount));
 			}
 		}
+		/* a part whose minimum basket no longer holds goes whole */
+		if (min_basket != NULL && min_basket->type != jbvNull &&
+			NumCmp(left_amount, JsonbNumericOf(min_basket)) < 0)
+			continue;
 		if (line_points)
 			total += LoyaltyRoundPoints(exact, rounding);
-		else if (any_left &&
-				 (min_basket == NULL || min_basket->type == jbvNull ||
-				  NumCmp(left_amount, JsonbNumericOf(min_basket)) >= 0))
+		else if (any_left)
 			total += DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(points->val.numeric)));
 	}
 	return Max(total, 0);

@@ -1,0 +1,543 @@
+-- Sales, earning rules, returns and events (0.2.0): the POS INSERT, every
+-- rule kind and condition, stacking, rounding, caps, quotes, returns, the
+-- outbox and purchase history.  Expected points are worked out by hand from
+-- the README's rules in the comments next to each sale.
+\pset null '(null)'
+\set SHOW_CONTEXT never
+-- start from a fresh extension so ids do not depend on earlier tests
+SET client_min_messages = warning;
+DROP EXTENSION loyalty CASCADE;
+CREATE EXTENSION loyalty;
+RESET client_min_messages;
+
+-- Runs a statement and shows its SQLSTATE and message (or that it worked).
+CREATE FUNCTION pg_temp.outcome(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE statement;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+-- A sale's id by its pos_txn (unique across stores in this test).
+CREATE FUNCTION pg_temp.sid(txn text) RETURNS bigint
+LANGUAGE sql AS $$ SELECT sale_id FROM loyalty.sale WHERE pos_txn = txn $$;
+
+-- Programs, one per topic (rules are per program).  Sale times are fixed
+-- dates in the past so the output does not move; where a sale is at now(),
+-- its program has no time-dependent rule.
+INSERT INTO loyalty.program (code, pending_days) VALUES ('pos', 14);
+INSERT INTO loyalty.program (code) VALUES ('kinds'), ('stack');
+INSERT INTO loyalty.program (code, points_per_unit, rounding) VALUES
+  ('r_floor', 0.07, 'floor'), ('r_half', 0.07, 'half_up'), ('r_ceil', 0.07, 'ceil');
+INSERT INTO loyalty.program (code, time_zone) VALUES ('win', 'America/New_York');
+INSERT INTO loyalty.program (code) VALUES ('visit'), ('caps'), ('ret');
+INSERT INTO loyalty.program (code, negative_balance) VALUES ('neg_trunc', 'truncate'), ('neg_allow', 'allow');
+SELECT code, points_per_unit, rounding, pending_days, time_zone, return_days, negative_balance
+  FROM loyalty.program ORDER BY program_id;
+SELECT loyalty.card_issue('52', 1) AS c_pos, loyalty.card_issue('52', 2) AS k1,
+       loyalty.card_issue('52', 3) AS k2, loyalty.card_issue('52', 4) AS st,
+       loyalty.card_issue('52', 5) AS rf, loyalty.card_issue('52', 6) AS rh,
+       loyalty.card_issue('52', 7) AS rc, loyalty.card_issue('52', 8) AS w,
+       loyalty.card_issue('52', 9) AS v, loyalty.card_issue('52', 10) AS c1,
+       loyalty.card_issue('52', 11) AS c2, loyalty.card_issue('52', 12) AS r,
+       loyalty.card_issue('52', 13) AS nt, loyalty.card_issue('52', 14) AS na \gset
+SELECT c, loyalty.enroll(c, p) AS member_id FROM (VALUES
+  (:'c_pos'::loyalty.card, 'pos'), (:'k1', 'kinds'), (:'k2', 'kinds'), (:'st', 'stack'),
+  (:'rf', 'r_floor'), (:'rh', 'r_half'), (:'rc', 'r_ceil'), (:'w', 'win'), (:'v', 'visit'),
+  (:'c1', 'caps'), (:'c2', 'caps'), (:'r', 'ret'), (:'nt', 'neg_trunc'), (:'na', 'neg_allow')) e(c, p);
+
+-- ===== The POS contract
+-- program pos: 1 point per unit, floor, 14 days pending; no rules.
+-- 50.00 + 70.50 = 120.50 -> 120.5 -> floor 120, all pending (sale at now())
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'T-000123', :'c_pos', now(), 120.50,
+        '[{"sku":"A1","category":"baby","qty":2,"amount":50.00},
+          {"sku":"B7","category":"food","qty":1,"amount":70.50}]')
+ON CONFLICT (store, pos_txn) DO NOTHING
+RETURNING sale_id, member_id, points_earned, points_pending;
+SELECT available, pending, lifetime_earned FROM loyalty.balance(:'c_pos');
+SELECT l.kind, l.points, l.source, l.store, l.pos_txn, l.sale_id, l.rule_points, l.entry_id = s.entry_id AS same_entry
+  FROM loyalty.ledger l JOIN loyalty.sale s USING (sale_id) WHERE s.pos_txn = 'T-000123';
+-- a retry with ON CONFLICT DO NOTHING: no row, no second award
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'T-000123', :'c_pos', now(), 120.50,
+        '[{"sku":"A1","category":"baby","qty":2,"amount":50.00},
+          {"sku":"B7","category":"food","qty":1,"amount":70.50}]')
+ON CONFLICT (store, pos_txn) DO NOTHING
+RETURNING sale_id, member_id, points_earned, points_pending;
+-- ... the POS reads it back by (store, pos_txn)
+SELECT sale_id, points_earned, points_pending FROM loyalty.sale WHERE store = 'S01' AND pos_txn = 'T-000123';
+SELECT count(*) AS ledger_entries FROM loyalty.ledger WHERE member_id = loyalty.member_id(:'c_pos');
+-- a retry without ON CONFLICT: 23505; with different content: LY035 (the
+-- time in the LY016 message is masked: it is now() + 1 hour)
+SELECT what, regexp_replace(pg_temp.outcome(statement), 'sale time .* is in', 'sale time <now + 1 hour> is in') AS outcome FROM (VALUES
+  ('retry without on conflict', format($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+      VALUES ('S01', 'T-000123', %L, 120.50, '[{"sku":"A1","category":"baby","qty":2,"amount":50.00},
+          {"sku":"B7","category":"food","qty":1,"amount":70.50}]')$$, :'c_pos')),
+  ('same txn, other total', format($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+      VALUES ('S01', 'T-000123', %L, 50.00, '[{"sku":"A1","category":"baby","qty":2,"amount":50.00}]')$$, :'c_pos')),
+  ('sale in the future', format($$INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+      VALUES ('S01', 'T-FUTURE', %L, now() + interval '1 hour', 1, '[{"sku":"A1","qty":1,"amount":1}]')$$, :'c_pos'))
+  ) t(what, statement);
+SELECT count(*) AS ledger_entries FROM loyalty.ledger WHERE member_id = loyalty.member_id(:'c_pos');
+-- an anonymous sale: stored, no member, no award
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'T-ANON', NULL, '2024-03-05 09:00+00', 80.00,
+        '[{"sku":"B7","category":"food","qty":1,"amount":80.00}]')
+RETURNING member_id, points_earned, points_pending, entry_id, award;
+-- sales are append-only
+UPDATE loyalty.sale SET total = 0 WHERE pos_txn = 'T-ANON';
+
+-- ===== Rule kinds: exclude, multiplier (category, sku), bonus, first purchase
+INSERT INTO loyalty.rule (program_id, code, kind, priority, categories, skus, multiplier, points, min_basket)
+SELECT program_id, r.code, kind, priority, categories, skus, multiplier, points, min_basket
+  FROM loyalty.program p, (VALUES
+    ('no_tobacco',  'exclude',        100, '{tobacco}'::text[], NULL::text[], NULL::numeric, NULL::bigint, NULL::numeric),
+    ('no_giftcard', 'exclude',        100, NULL, '{GC50}', NULL, NULL, NULL),
+    ('baby_x2',     'multiplier',      10, '{baby}', NULL, 2, NULL, NULL),
+    ('b7_x3',       'multiplier',      20, NULL, '{B7}', 3, NULL, NULL),
+    ('basket100',   'bonus',           30, NULL, NULL, NULL, 40, 100),
+    ('welcome',     'first_purchase',  40, NULL, NULL, NULL, 25, NULL)) r(code, kind, priority, categories, skus, multiplier, points, min_basket)
+ WHERE p.code = 'kinds';
+SELECT rule_id, code, kind FROM loyalty.rule ORDER BY rule_id;
+-- K1-1: A1 baby 50.00, B7 food 70.50, T1 tobacco 30.00, GC50 25.00 = 175.50
+--   exclusions take T1 and GC50 out: earning lines 50.00 + 70.50 = 120.50
+--   base      floor(120.50 x 1)            = 120
+--   baby_x2   (2 - 1) x 50.00              =  50
+--   b7_x3     (3 - 1) x 70.50 = 141.00     = 141
+--   basket100 120.50 >= 100                =  40
+--   welcome   first sale                   =  25
+--   total                                    376
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'K1-1', :'k1', '2024-03-04 10:00+00', 175.50,
+        '[{"sku":"A1","category":"baby","qty":2,"amount":50.00},
+          {"sku":"B7","category":"food","qty":1,"amount":70.50},
+          {"sku":"T1","category":"tobacco","qty":1,"amount":30.00},
+          {"sku":"GC50","category":"giftcard","qty":1,"amount":25.00}]')
+RETURNING member_id, points_earned, points_pending;
+SELECT rule_id, code, kind, fired, points, why FROM loyalty.explain_sale(pg_temp.sid('K1-1'));
+-- the earn entry says which rule produced which points (base 120, rule 3
+-- baby_x2 50, rule 4 b7_x3 141, rule 5 basket100 40, rule 6 welcome 25)
+SELECT kind, points, source, rule_points FROM loyalty.ledger WHERE sale_id = pg_temp.sid('K1-1');
+SELECT (award->>'points')::bigint AS award_points, award->'rules'->0->'line_points' AS base_line_points,
+       award->'rules'->3->'lines' AS baby_lines
+  FROM loyalty.sale WHERE pos_txn = 'K1-1';
+-- K1-2: A1 baby 20.00, T1 tobacco 90.00 = 110.00: the total is over 100 but
+-- the tobacco does not count toward the minimum basket (20.00)
+--   base 20 + baby_x2 20 = 40; b7_x3 no line; basket100 below; welcome not first
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'K1-2', :'k1', '2024-03-05 10:00+00', 110.00,
+        '[{"sku":"A1","category":"baby","qty":1,"amount":20.00},
+          {"sku":"T1","category":"tobacco","qty":3,"amount":90.00}]')
+RETURNING points_earned;
+SELECT rule_id, code, kind, fired, points, why FROM loyalty.explain_sale(pg_temp.sid('K1-2'));
+-- K1-3: only tobacco and a gift card: earns nothing, no ledger entry
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'K1-3', :'k1', '2024-03-06 10:00+00', 55.00,
+        '[{"sku":"T1","category":"tobacco","qty":1,"amount":30.00},
+          {"sku":"GC50","category":"giftcard","qty":1,"amount":25.00}]')
+RETURNING member_id IS NOT NULL AS has_member, points_earned, entry_id;
+SELECT code, fired, points, why FROM loyalty.explain_sale(pg_temp.sid('K1-3'));
+SELECT count(*) AS k1_entries, sum(points) AS k1_points FROM loyalty.ledger WHERE member_id = loyalty.member_id(:'k1');
+
+-- ===== quote(): what the same sale then earns, writing nothing
+-- K2's first sale: A1 baby 10.00, F1 food 95.00 = 105.00
+--   base 105 + baby_x2 10 + basket100 (105 >= 100) 40 + welcome 25 = 180
+SELECT count(*) AS ledger_before FROM loyalty.ledger \gset
+SELECT count(*) AS sales_before FROM loyalty.sale \gset
+SELECT points, award->>'points' AS award_points
+  FROM loyalty.quote(:'k2', '[{"sku":"A1","category":"baby","qty":1,"amount":10.00},
+                               {"sku":"F1","category":"food","qty":1,"amount":95.00}]',
+                     105.00, 'S01', '2024-03-07 12:00+00');
+SELECT points AS q_points, award AS q_award
+  FROM loyalty.quote(:'k2', '[{"sku":"A1","category":"baby","qty":1,"amount":10.00},
+                               {"sku":"F1","category":"food","qty":1,"amount":95.00}]',
+                     105.00, 'S01', '2024-03-07 12:00+00') \gset
+SELECT (SELECT count(*) FROM loyalty.ledger) - :ledger_before AS new_entries,
+       (SELECT count(*) FROM loyalty.sale) - :sales_before AS new_sales,
+       (SELECT count(*) FROM loyalty.outbox WHERE member_id = loyalty.member_id(:'k2')) AS k2_events;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'K2-1', :'k2', '2024-03-07 12:00+00', 105.00,
+        '[{"sku":"A1","category":"baby","qty":1,"amount":10.00},
+          {"sku":"F1","category":"food","qty":1,"amount":95.00}]')
+RETURNING points_earned;
+-- the quote made before the sale is the sale's award, rule by rule
+SELECT s.points_earned = :q_points AS same_points, s.award = :'q_award'::jsonb AS same_award
+  FROM loyalty.sale s
+ WHERE s.pos_txn = 'K2-1';
+-- (quoting again now says "not the member's first purchase")
+SELECT points FROM loyalty.quote(:'k2', '[{"sku":"F1","qty":1,"amount":95.00}]', 95.00, 'S01', '2024-03-08 12:00+00');
+
+-- ===== A rule change takes effect for the next sale in this session
+-- B7 10.00: base 10 + b7_x3 (3 - 1) x 10 = 20 -> 30; after b7_x3 is
+-- deactivated: 10
+SELECT points FROM loyalty.quote(:'k1', '[{"sku":"B7","category":"food","qty":1,"amount":10.00}]', 10.00, 'S01', '2024-03-08 10:00+00');
+UPDATE loyalty.rule SET active = false WHERE code = 'b7_x3';
+SELECT points FROM loyalty.quote(:'k1', '[{"sku":"B7","category":"food","qty":1,"amount":10.00}]', 10.00, 'S01', '2024-03-08 10:00+00');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'K1-4', :'k1', '2024-03-08 10:00+00', 10.00,
+        '[{"sku":"B7","category":"food","qty":1,"amount":10.00}]')
+RETURNING points_earned;
+SELECT code, fired, points, why FROM loyalty.explain_sale(pg_temp.sid('K1-4'));
+
+-- ===== Stacking: priority, then rule_id; a non-stackable rule that fires
+-- ends the list
+INSERT INTO loyalty.rule (program_id, code, kind, priority, stackable, multiplier, points, min_basket)
+SELECT program_id, r.code, kind, priority, stackable, multiplier, points, min_basket
+  FROM loyalty.program p, (VALUES
+    ('double',      'multiplier', 30, true,  2::numeric, NULL::bigint, NULL::numeric),
+    ('ten',         'bonus',      10, true,  NULL, 10, NULL),
+    ('exclusive20', 'bonus',      20, false, NULL, 20, 50),
+    ('five',        'bonus',      20, true,  NULL, 5, NULL)) r(code, kind, priority, stackable, multiplier, points, min_basket)
+ WHERE p.code = 'stack';
+-- ST-1, 60.00: base 60, ten 10, exclusive20 (60 >= 50) 20 and stop:
+-- five (same priority, later rule_id) and double are not applied = 90
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'ST-1', :'st', '2024-03-11 10:00+00', 60.00, '[{"sku":"X","qty":1,"amount":60.00}]')
+RETURNING points_earned;
+SELECT rule_id, code, fired, points, why FROM loyalty.explain_sale(pg_temp.sid('ST-1'));
+-- ST-2, 40.00: exclusive20 does not fire, so it stops nothing:
+-- base 40 + ten 10 + five 5 + double (2 - 1) x 40 = 40 -> 95
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'ST-2', :'st', '2024-03-12 10:00+00', 40.00, '[{"sku":"X","qty":1,"amount":40.00}]')
+RETURNING points_earned;
+SELECT rule_id, code, fired, points, why FROM loyalty.explain_sale(pg_temp.sid('ST-2'));
+
+-- ===== Rounding: 0.07 points per unit, each part rounded on its own
+INSERT INTO loyalty.rule (program_id, code, kind, categories, multiplier)
+SELECT program_id, 'baby_x2', 'multiplier', '{baby}', 2 FROM loyalty.program
+ WHERE code IN ('r_floor', 'r_half', 'r_ceil') ORDER BY program_id;
+-- A1 baby 50.00, B7 food 70.50 = 120.50
+--   base exact 50.00 x 0.07 + 70.50 x 0.07 = 3.5000 + 4.9350 = 8.4350
+--   baby_x2 exact (2 - 1) x 3.5000 = 3.5000
+--   floor:   8 + 3 = 11
+--   half_up: 8 + 4 = 12
+--   ceil:    9 + 4 = 13   (rounding the sum 11.935 once would give 12)
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S01', 'RND-' || p, c, '2024-04-01 10:00+00', 120.50,
+       '[{"sku":"A1","category":"baby","qty":2,"amount":50.00},
+         {"sku":"B7","category":"food","qty":1,"amount":70.50}]'
+  FROM (VALUES ('floor', :'rf'::loyalty.card), ('half_up', :'rh'), ('ceil', :'rc')) v(p, c)
+RETURNING pos_txn, points_earned;
+SELECT s.pos_txn, e.code, e.points, a.r->'line_points' AS exact_line_points
+  FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) WITH ORDINALITY e,
+       LATERAL (SELECT s.award->'rules'->(e.ordinality::int - 1)) a(r)
+ WHERE s.pos_txn LIKE 'RND-%' ORDER BY s.sale_id, e.ordinality;
+
+-- ===== Windows: dates, stores, days and hours in the store's time zone
+-- program win: time zone America/New_York; store TYO: Asia/Tokyo; store
+-- NY1 has a row without a time zone (the program's applies); S2 no row.
+INSERT INTO loyalty.store (store, name, time_zone) VALUES ('TYO', 'Tokyo', 'Asia/Tokyo'), ('NY1', 'New York', NULL);
+INSERT INTO loyalty.rule (program_id, code, kind, points, valid_from, valid_to, stores, days_of_week, hour_from, hour_to)
+SELECT program_id, r.code, 'bonus', points, vf, vt, stores, dow, hf, ht
+  FROM loyalty.program p, (VALUES
+    ('may',             10, timestamptz '2024-05-01 00:00+00', timestamptz '2024-06-01 00:00+00', NULL::text[], NULL::int[], NULL::int, NULL::int),
+    ('s2_only',         20, NULL, NULL, '{S2}', NULL, NULL, NULL),
+    ('weekend_morning', 30, NULL, NULL, NULL, '{6,7}', 8, 12)) r(code, points, vf, vt, stores, dow, hf, ht)
+ WHERE p.code = 'win';
+-- the same UTC instant is Friday evening in New York and Saturday morning in Tokyo
+SELECT ts AT TIME ZONE 'America/New_York' AS new_york, extract(isodow FROM ts AT TIME ZONE 'America/New_York') AS ny_dow,
+       ts AT TIME ZONE 'Asia/Tokyo' AS tokyo, extract(isodow FROM ts AT TIME ZONE 'Asia/Tokyo') AS tokyo_dow
+  FROM (VALUES (timestamptz '2024-05-04 01:30+00')) v(ts);
+-- every sale 10.00 = base 10:
+--   W-a NY1 05-04 01:30Z, NY Fri 21:30: may 10, not S2, not Sat/Sun   = 20
+--   W-b TYO same instant, Tokyo Sat 10:30: may 10, weekend_morning 30  = 50
+--   W-c S2  05-04 13:00Z, NY Sat 09:00: may 10, s2 20, weekend 30      = 70
+--   W-d NY1 05-04 16:30Z, NY Sat 12:30: may 10, hour 12 not in [8,12)  = 20
+--   W-e NY1 04-30 23:59:59Z (before valid_from), NY Tue                 = 10
+--   W-f S2  06-01 00:00Z (= valid_to, excluded), s2 20, NY Fri 20:00    = 30
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+  ('NY1', 'W-a', :'w', '2024-05-04 01:30+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+  ('TYO', 'W-b', :'w', '2024-05-04 01:30+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+  ('S2',  'W-c', :'w', '2024-05-04 13:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+  ('NY1', 'W-d', :'w', '2024-05-04 16:30+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+  ('NY1', 'W-e', :'w', '2024-04-30 23:59:59+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+  ('S2',  'W-f', :'w', '2024-06-01 00:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+SELECT s.pos_txn, s.store, s.points_earned, e.code, e.fired, e.points, e.why
+  FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) WITH ORDINALITY e
+ WHERE s.pos_txn LIKE 'W-%' ORDER BY s.pos_txn, e.ordinality;
+
+-- ===== nth_visit: every 3rd visit day of a calendar month (UTC program)
+INSERT INTO loyalty.rule (program_id, code, kind, points, every_nth, visit_period)
+SELECT program_id, 'third_visit', 'nth_visit', 100, 3, 'month' FROM loyalty.program WHERE code = 'visit';
+-- every sale 10.00 = base 10; visit days of July: 1, 3, 5 (3rd: +100),
+-- 9, 10, 11 (6th: +100); a second sale on a day is no new visit; August
+-- starts over.  One INSERT per sale, back-dated.
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-01', :'v', '2024-07-01 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-02', :'v', '2024-07-01 15:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-03', :'v', '2024-07-03 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-04', :'v', '2024-07-05 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-05', :'v', '2024-07-05 18:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-06', :'v', '2024-07-09 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-07', :'v', '2024-07-10 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-08', :'v', '2024-07-11 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'V-09', :'v', '2024-08-01 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+SELECT s.pos_txn, (s.occurred_at AT TIME ZONE 'UTC')::date AS day, s.points_earned, e.fired, e.points, e.why
+  FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) e
+ WHERE s.pos_txn LIKE 'V-%' AND e.code = 'third_visit' ORDER BY s.pos_txn;
+
+-- ===== Caps: uses and points per member, an overall budget
+INSERT INTO loyalty.rule (program_id, code, kind, points, member_max_uses, member_max_points, budget_points)
+SELECT program_id, r.code, 'bonus', points, mu, mp, b
+  FROM loyalty.program p, (VALUES
+    ('twice',     10, 2, NULL::bigint, NULL::bigint),
+    ('upto50',    30, NULL, 50, NULL),
+    ('budget100', 40, NULL, NULL, 100)) r(code, points, mu, mp, b)
+ WHERE p.code = 'caps';
+-- every sale 10.00 = base 10:
+--   C1-1: twice 10 (use 1), upto50 30 (30 of 50), budget100 40 (40 of 100)   = 90
+--   C1-2: twice 10 (use 2), upto50 capped 30 -> 20, budget100 40 (80)        = 80
+--   C1-3: twice used up, upto50 reached, budget100 capped 40 -> 20 (100)     = 30
+--   C2-1: twice 10, upto50 30 (another member), budget100 spent              = 50
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'C1-1', :'c1', '2024-09-02 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'C1-2', :'c1', '2024-09-03 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'C1-3', :'c1', '2024-09-04 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES ('S01', 'C2-1', :'c2', '2024-09-05 10:00+00', 10.00, '[{"sku":"X","qty":1,"amount":10.00}]');
+SELECT s.pos_txn, s.points_earned, e.code, e.fired, e.points, e.why
+  FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) WITH ORDINALITY e
+ WHERE s.pos_txn LIKE 'C_-_' ORDER BY s.pos_txn, e.ordinality;
+SELECT r.code, s.points, s.uses FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) ORDER BY r.rule_id;
+SELECT u.member_id = loyalty.member_id(:'c1') AS is_c1, r.code, u.uses, u.points
+  FROM loyalty.member_rule_use u JOIN loyalty.rule r USING (rule_id) ORDER BY u.member_id, r.rule_id;
+
+-- ===== Returns: what the remaining basket no longer earns
+INSERT INTO loyalty.rule (program_id, code, kind, categories, multiplier, points, min_basket)
+SELECT program_id, r.code, kind, categories, multiplier, points, min_basket
+  FROM loyalty.program p, (VALUES
+    ('baby_x2', 'multiplier', '{baby}'::text[], 2::numeric, NULL::bigint, NULL::numeric),
+    ('bonus50', 'bonus',      NULL, NULL, 50, 100)) r(code, kind, categories, multiplier, points, min_basket)
+ WHERE p.code = 'ret';
+-- R-1: A1 baby 2 x 30.00 = 60.00, B7 food 70.00, C3 food 30.00 = 160.00
+--   base 160 + baby_x2 60 + bonus50 (160 >= 100) 50 = 270
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'R-1', :'r', '2024-08-01 10:00+00', 160.00,
+        '[{"sku":"A1","category":"baby","qty":2,"amount":60.00},
+          {"sku":"B7","category":"food","qty":1,"amount":70.00},
+          {"sku":"C3","category":"food","qty":1,"amount":30.00}]')
+RETURNING sale_id AS r1, points_earned \gset
+SELECT :points_earned AS r1_points;
+-- RR-1, with the card: one A1 (30.00).  Left: A1 30, B7 70, C3 30 = 130
+--   kept: base floor(130) 130 + baby_x2 floor(60 x 30/60) 30 + bonus50 (130 >= 100) 50 = 210
+--   taken back: 270 - 210 - 0 = 60
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-1', :'r', '2024-08-02 10:00+00', 30.00,
+        '[{"sku":"A1","category":"baby","qty":1,"amount":30.00}]', :r1)
+RETURNING member_id = loyalty.member_id(:'r') AS same_member, points_earned, points_pending;
+-- RR-2, without a card: B7 (70.00).  Left: A1 30, C3 30 = 60
+--   kept: base 60 + baby_x2 30 + bonus50 (60 < 100: taken back whole) 0 = 90
+--   taken back: 270 - 90 - 60 = 120 (B7's 70 and the bonus's 50)
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-2', NULL, '2024-08-03 10:00+00', 70.00,
+        '[{"sku":"B7","category":"food","qty":1,"amount":70.00}]', :r1)
+RETURNING member_id = loyalty.member_id(:'r') AS same_member, points_earned;
+-- a retried return is not reversed twice
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-2', NULL, '2024-08-03 10:00+00', 70.00,
+        '[{"sku":"B7","category":"food","qty":1,"amount":70.00}]', :r1)
+ON CONFLICT (store, pos_txn) DO NOTHING
+RETURNING points_earned;
+-- more A1 than is left to return, a return of a return, a foreign card, too late
+SELECT what, pg_temp.outcome(statement) FROM (VALUES
+  ('two more A1', format($$INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+      VALUES ('S01', 'RR-X1', '2024-08-04 10:00+00', 60.00, '[{"sku":"A1","category":"baby","qty":2,"amount":60.00}]', %s)$$, :r1)),
+  ('return of a return', format($$INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+      VALUES ('S01', 'RR-X2', '2024-08-04 10:00+00', 30.00, '[{"sku":"A1","qty":1,"amount":30.00}]', %s)$$, pg_temp.sid('RR-1'))),
+  ('another member''s card', format($$INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines, return_of)
+      VALUES ('S01', 'RR-X3', %L, '2024-08-04 10:00+00', 30.00, '[{"sku":"C3","qty":1,"amount":30.00}]', %s)$$, :'k1', :r1)),
+  ('after return_days', format($$INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+      VALUES ('S01', 'RR-X4', '2025-08-02 10:00+00', 30.00, '[{"sku":"C3","qty":1,"amount":30.00}]', %s)$$, :r1))
+  ) t(what, statement);
+-- RR-3: the rest, A1 30.00 and C3 30.00.  Left: nothing, kept 0
+--   taken back: 270 - 0 - 180 = 90; in all 60 + 120 + 90 = 270
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-3', NULL, '2024-08-04 10:00+00', 60.00,
+        '[{"sku":"A1","category":"baby","qty":1,"amount":30.00},
+          {"sku":"C3","category":"food","qty":1,"amount":30.00}]', :r1)
+RETURNING points_earned;
+SELECT s.pos_txn, l.kind, l.points, l.shortfall, l.source, l.reverses = (SELECT entry_id FROM loyalty.ledger WHERE sale_id = :r1 AND kind = 'earn') AS reverses_r1
+  FROM loyalty.ledger l JOIN loyalty.sale s ON s.sale_id = l.sale_id
+ WHERE l.member_id = loyalty.member_id(:'r') ORDER BY l.entry_id;
+SELECT available, pending, lifetime_earned, reversed FROM loyalty.balance(:'r');
+-- R-2: two partial returns that together return everything.
+-- X baby 3 x 50.00 = 150.00: base 150 + baby_x2 150 + bonus50 50 = 350
+--   RR-4, one X for 49.99: left 100.01
+--     kept: floor(100.01) 100 + floor(150 x 100.01/150) 100 + bonus (100.01 >= 100) 50 = 250
+--     taken back 350 - 250 = 100
+--   RR-5, two X for 100.01: left nothing, taken back 350 - 0 - 100 = 250; in all 350
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'R-2', :'r', '2024-08-10 10:00+00', 150.00,
+        '[{"sku":"X","category":"baby","qty":3,"amount":150.00}]')
+RETURNING sale_id AS r2, points_earned \gset
+SELECT :points_earned AS r2_points;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-4', '2024-08-11 10:00+00', 49.99, '[{"sku":"X","category":"baby","qty":1,"amount":49.99}]', :r2)
+RETURNING points_earned;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-5', '2024-08-12 10:00+00', 100.01, '[{"sku":"X","category":"baby","qty":2,"amount":100.01}]', :r2)
+RETURNING points_earned;
+SELECT sum(points_earned) AS r2_net FROM loyalty.sale WHERE sale_id = :r2 OR return_of = :r2;
+-- the same with fractional points (r_ceil: 0.07, ceil).  X baby 3 x 100.00:
+--   base exact 7.0000 -> 7, baby_x2 exact 7.0000 -> 7: 14
+--   RR-6, one X for 33.33: left 66.67
+--     kept: ceil(4.6669) 5 + ceil(7 x 66.67/100 = 4.6669) 5 = 10, taken back 4
+--   RR-7, two X for 66.67: taken back 14 - 0 - 4 = 10; in all 14
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'RC-1', :'rc', '2024-08-10 10:00+00', 100.00,
+        '[{"sku":"X","category":"baby","qty":3,"amount":100.00}]')
+RETURNING sale_id AS rc1, points_earned \gset
+SELECT :points_earned AS rc1_points;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-6', '2024-08-11 10:00+00', 33.33, '[{"sku":"X","category":"baby","qty":1,"amount":33.33}]', :rc1)
+RETURNING points_earned;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'RR-7', '2024-08-12 10:00+00', 66.67, '[{"sku":"X","category":"baby","qty":2,"amount":66.67}]', :rc1)
+RETURNING points_earned;
+SELECT sum(points_earned) AS rc1_net FROM loyalty.sale WHERE sale_id = :rc1 OR return_of = :rc1;
+
+-- ===== Returns of points already redeemed: the negative_balance policy
+-- (programs without pending days, sales at now(): no time-dependent rules)
+-- 100.00 earns 100; 80 are redeemed; the whole sale comes back: 100 due
+--   truncate: 20 taken, 80 recorded as shortfall, balance 0
+--   allow:    100 taken, the member owes 80 (debt), balance -80
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S09', 'NEG-' || p, c, 100.00, '[{"sku":"X","qty":1,"amount":100.00}]'
+  FROM (VALUES ('T', :'nt'::loyalty.card), ('A', :'na')) v(p, c)
+RETURNING pos_txn, points_earned, points_pending;
+SELECT points FROM loyalty.redeem(:'nt', 80, 'S09', 'RD-T');
+SELECT points FROM loyalty.redeem(:'na', 80, 'S09', 'RD-A');
+INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
+SELECT 'S09', 'NEGR-' || p, 100.00, '[{"sku":"X","qty":1,"amount":100.00}]', pg_temp.sid('NEG-' || p)
+  FROM (VALUES ('T'), ('A')) v(p)
+RETURNING pos_txn, points_earned;
+SELECT p.code, l.kind, l.points, l.shortfall
+  FROM loyalty.ledger l JOIN loyalty.member m USING (member_id) JOIN loyalty.program p USING (program_id)
+ WHERE p.code LIKE 'neg_%' ORDER BY l.entry_id;
+SELECT 'neg_trunc' AS program, available, pending, debt, reversed FROM loyalty.balance(:'nt')
+UNION ALL
+SELECT 'neg_allow', available, pending, debt, reversed FROM loyalty.balance(:'na');
+SELECT p.code, b.net, b.debt, b.shortfall
+  FROM loyalty.member_balance b JOIN loyalty.member m USING (member_id) JOIN loyalty.program p USING (program_id)
+ WHERE p.code LIKE 'neg_%' ORDER BY p.code;
+
+-- ===== Events: one award per awarding sale, one reversal per reversing return
+-- a rolled-back sale emits nothing
+SELECT count(*) AS events_before FROM loyalty.outbox \gset
+BEGIN;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'K1-RB', :'k1', '2024-03-20 10:00+00', 10.00, '[{"sku":"F1","qty":1,"amount":10.00}]');
+ROLLBACK;
+SELECT count(*) - :events_before AS new_events FROM loyalty.outbox;
+SELECT kind, count(*) FROM loyalty.outbox GROUP BY kind ORDER BY kind;
+-- every event matches its sale (member, entry, points, store, pos_txn) and
+-- every sale that moved points has exactly one event: no rows
+SELECT o.event_id, s.pos_txn
+  FROM loyalty.outbox o FULL JOIN
+       (SELECT * FROM loyalty.sale WHERE points_earned <> 0) s ON s.sale_id = (o.payload->>'sale_id')::bigint
+ WHERE o.event_id IS NULL OR s.sale_id IS NULL
+    OR o.kind <> CASE WHEN s.return_of IS NULL THEN 'award' ELSE 'reversal' END
+    OR o.member_id <> s.member_id OR (o.payload->>'member_id')::bigint <> s.member_id
+    OR (o.payload->>'entry_id')::bigint <> s.entry_id
+    OR (o.payload->>'points')::bigint <> s.points_earned
+    OR o.payload->>'store' <> s.store OR o.payload->>'pos_txn' <> s.pos_txn;
+SELECT kind, payload->>'pos_txn' AS pos_txn, payload->>'store' AS store, (payload->>'points')::bigint AS points
+  FROM loyalty.outbox WHERE payload->>'pos_txn' IN ('T-000123', 'K1-1', 'R-1', 'RR-1', 'RR-2', 'RR-3', 'NEGR-T', 'NEGR-A')
+ ORDER BY event_id;
+-- consume them as an external sender does
+BEGIN;
+WITH consumed AS (
+DELETE FROM loyalty.outbox
+ WHERE event_id IN (SELECT event_id FROM loyalty.outbox ORDER BY event_id
+                     LIMIT 100 FOR UPDATE SKIP LOCKED)
+RETURNING event_id, kind, payload)
+SELECT kind, count(*) FROM consumed GROUP BY kind ORDER BY kind;
+COMMIT;
+SELECT count(*) AS events_left FROM loyalty.outbox;
+
+-- ===== Purchase history: members who bought B7 since 2024-03-05 00:00 UTC
+-- B7 was bought by: pos's member (now), K1 (K1-4, 03-08; K1-1 on 03-04 is
+-- earlier), the three rounding members (04-01) and R (R-1, 08-01, returned
+-- since); the anonymous sale T-ANON (03-05) and the return RR-2 do not count
+-- a member's long history of other purchases (program hist earns nothing:
+-- no ledger entries, no events), so that the index is worth using; then
+-- statistics, so that autovacuum cannot change the plan
+INSERT INTO loyalty.program (code, points_per_unit) VALUES ('hist', 0);
+SELECT loyalty.card_issue('52', 15) AS h \gset
+SELECT loyalty.enroll(:'h', 'hist') AS h_member;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S01', 'H-' || n, :'h', timestamptz '2023-01-01 00:00+00' + n * interval '1 hour', 5.00,
+       jsonb_build_array(jsonb_build_object('sku', 'F' || n % 50, 'qty', 1, 'amount', 5.00))
+  FROM generate_series(1, 3000) n;
+SELECT count(*) AS h_sales, sum(points_earned) AS h_points, count(entry_id) AS h_entries,
+       (SELECT count(*) FROM loyalty.outbox) AS events
+  FROM loyalty.sale WHERE member_id = loyalty.member_id(:'h');
+ANALYZE loyalty.sale;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF)
+SELECT DISTINCT member_id FROM loyalty.sale
+ WHERE jsonb_path_query_array(lines, '$[*].sku') @> '["B7"]'
+   AND member_id IS NOT NULL AND return_of IS NULL AND occurred_at >= '2024-03-05 00:00+00';
+SELECT DISTINCT s.member_id, p.code
+  FROM loyalty.sale s JOIN loyalty.member m USING (member_id) JOIN loyalty.program p USING (program_id)
+ WHERE jsonb_path_query_array(s.lines, '$[*].sku') @> '["B7"]'
+   AND s.member_id IS NOT NULL AND s.return_of IS NULL AND s.occurred_at >= '2024-03-05 00:00+00'
+ ORDER BY s.member_id;
+RESET enable_seqscan;
+
+-- ===== Invariants hold
+SELECT * FROM loyalty.check_invariants();
+
+-- ===== Found in review, fixed, and kept here
+-- a multi-row INSERT of one member's sales: the second row sees the first,
+-- so the first-purchase bonus fires once (10 + 25, then 10)
+INSERT INTO loyalty.program (code) VALUES ('mr');
+INSERT INTO loyalty.rule (program_id, code, kind, points)
+SELECT program_id, 'mr-welcome', 'first_purchase', 25 FROM loyalty.program WHERE code = 'mr';
+SELECT loyalty.card_issue('53', 1) AS mr \gset
+SELECT loyalty.enroll(:'mr', 'mr') > 0 AS mr_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+ ('S01', 'MR-1', :'mr', '2024-05-01 10:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]'),
+ ('S01', 'MR-2', :'mr', '2024-05-01 11:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]')
+RETURNING pos_txn, points_earned;
+-- a capped multiplier keeps its per-line shares in proportion: A 10.00 and
+-- B 20.00, multiplier 3 adds 60, capped to 20 by its budget: award 30 + 20 =
+-- 50; returning A leaves base 20 + floor(20 x 40/60 = 13.33) = 33, so 17 go
+-- back; returning B then takes the other 33
+INSERT INTO loyalty.program (code) VALUES ('capx');
+INSERT INTO loyalty.rule (program_id, code, kind, multiplier, budget_points)
+SELECT program_id, 'capx-x3', 'multiplier', 3, 20 FROM loyalty.program WHERE code = 'capx';
+SELECT loyalty.card_issue('53', 2) AS cx \gset
+SELECT loyalty.enroll(:'cx', 'capx') > 0 AS cx_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'CX-1', :'cx', '2024-05-02 10:00+00', 30,
+        '[{"sku":"A","qty":1,"amount":10},{"sku":"B","qty":1,"amount":20}]')
+RETURNING points_earned, sale_id AS cx_sale \gset
+SELECT :points_earned AS cx_points;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'CX-R1', '2024-05-03 10:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]', :cx_sale)
+RETURNING points_earned AS returned_a;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'CX-R2', '2024-05-03 11:00+00', 20, '[{"sku":"B","qty":1,"amount":20}]', :cx_sale)
+RETURNING points_earned AS returned_b;
+-- nth_visit by quarter, bounded in the program's zone (UTC) whatever the
+-- session's (PST8PDT here): every 2nd visit day of a quarter earns 7
+INSERT INTO loyalty.program (code) VALUES ('qv');
+INSERT INTO loyalty.rule (program_id, code, kind, every_nth, visit_period, points)
+SELECT program_id, 'qv-2nd', 'nth_visit', 2, 'quarter', 7 FROM loyalty.program WHERE code = 'qv';
+SELECT loyalty.card_issue('53', 3) AS qv \gset
+SELECT loyalty.enroll(:'qv', 'qv') > 0 AS qv_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
+ ('S01', 'QV-1', :'qv', '2024-01-15 10:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]'),
+ ('S01', 'QV-2', :'qv', '2024-03-31 20:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]'),
+ ('S01', 'QV-3', :'qv', '2024-03-31 23:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]'),
+ ('S01', 'QV-4', :'qv', '2024-04-01 01:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]')
+RETURNING pos_txn, points_earned;
+SELECT pos_txn, why FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) e
+ WHERE s.pos_txn LIKE 'QV-%' AND e.code = 'qv-2nd' ORDER BY pos_txn;
+SELECT * FROM loyalty.check_invariants();
