@@ -258,15 +258,19 @@ BEGIN
 	END IF;
 	IF access IN ('admin', 'pos') THEN
 		-- a sale is one INSERT; RETURNING reads back what the trigger filled in
-		EXECUTE format('GRANT INSERT ON loyalty.sale TO %s', role);
-		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, card, occurred_at, total, return_of, '
-					   'member_id, points_earned, points_pending, entry_id) ON loyalty.sale TO %s', role);
+		-- only the POS's own columns: what the trigger fills in (award above
+		-- all, which marks a processed row) stays the trigger's
+		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
+					   'ON loyalty.sale TO %s', role);
+		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
+					   'points_pending, entry_id) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq TO %s', role);
-		EXECUTE format('GRANT DELETE ON loyalty.outbox TO %s', role);
+		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '
 					   'home_store, channel, attributes) ON loyalty.member TO %s', role);
 	END IF;

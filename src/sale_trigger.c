@@ -401,6 +401,11 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		int64		due = orig_points - kept - already;
 		LoyaltyPosting p = {0};
 
+		res->award = DirectFunctionCall1(jsonb_in, CStringGetDatum(
+			psprintf("{\"return_of\": " INT64_FORMAT ", \"original_points\": " INT64_FORMAT
+					 ", \"points_left\": " INT64_FORMAT ", \"taken_back_before\": " INT64_FORMAT
+					 ", \"due\": " INT64_FORMAT "}",
+					 row->return_of, orig_points, kept, already, Max(due, 0))));
 		if (due <= 0)
 			return;
 		p.kind = "reverse";
@@ -441,6 +446,16 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "sale_trigger must be a BEFORE INSERT FOR EACH ROW trigger");
 	desc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;
+
+	/*
+	 * A row that already carries its award was processed when it was first
+	 * inserted: pg_restore (the trigger belongs to the extension, so it is
+	 * there before the data) or a copy between databases.  It passes
+	 * untouched; the roles that insert sales cannot write this column.
+	 */
+	heap_getattr(tuple, SPI_fnumber(desc, "award"), desc, &isnull);
+	if (!isnull)
+		return PointerGetDatum(tuple);
 
 	/* 1. the row */
 	row.sale_id = DatumGetInt64(heap_getattr(tuple, SPI_fnumber(desc, "sale_id"), desc, &isnull));

@@ -1,10 +1,11 @@
 -- Privileges: what each access level of loyalty.grant_access() may do, object
--- by object, and that the ledger stays append-only for everyone.
+-- by object, and that the ledger and the sales stay append-only for everyone.
 --
--- The expected privileges are written down once, in tap_function_spec and
--- tap_table_spec below; the first tests check that these lists name exactly
--- the functions and tables the extension has, so a new function or table
--- without a privilege decision fails here instead of going unchecked.
+-- The expected privileges are written down once, in tap_function_spec,
+-- tap_table_spec and tap_sequence_spec below; the first tests check that
+-- these lists name exactly the functions, tables and sequences the extension
+-- has, so a new object without a privilege decision fails here instead of
+-- going unchecked.
 --
 -- Four roles, created and dropped with the transaction:
 --   tap_admin, tap_pos, tap_analyst  one grant_access() level each
@@ -14,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(242);
+SELECT plan(352);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -64,23 +65,61 @@ INSERT INTO tap_function_spec VALUES
 	('adjust',             '{loyalty.card,bigint,text,text,timestamptz}', '{admin}'),
 	('reverse',            '{loyalty.card,bigint,bigint,text,text}', '{admin}'),
 	('expire_points',      '{timestamptz}',                         '{admin}'),
+	('quote',              '{loyalty.card,jsonb,numeric,text,timestamptz}', '{admin,pos}'),
+	('explain_sale',       '{bigint}',                              '{admin,analyst}'),
 	('grant_access',       '{regrole,text}',                        '{}'),
 	('member_status_guard', '{}',                                   '{}'),
-	('ledger_refuse_change', '{}',                                  '{}');
+	('ledger_refuse_change', '{}',                                  '{}'),
+	('sale_trigger',       '{}',                                    '{}'),
+	('sale_refuse_change', '{}',                                    '{}'),
+	('rules_changed',      '{}',                                    '{}');
 
 -- Table privileges per level (column privileges are checked further down).
--- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances or
--- cards: only the SECURITY DEFINER posting functions write them.
+-- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
+-- cards or the rules' counters: only the SECURITY DEFINER posting functions
+-- and the sale trigger write them.  pos and admin INSERT sales (pos reads
+-- back some of their columns: column grants, below); only admin configures
+-- rules and stores and consumes (deletes) the outbox.
 CREATE TEMP TABLE tap_table_spec (tbl name, admin name[], pos name[], analyst name[]);
 INSERT INTO tap_table_spec VALUES
-	('program',        '{SELECT,INSERT,UPDATE,DELETE}', '{}', '{SELECT}'),
-	('member',         '{SELECT}',                      '{}', '{SELECT}'),
-	('member_card',    '{SELECT}',                      '{}', '{SELECT}'),
-	('member_balance', '{SELECT}',                      '{}', '{SELECT}'),
-	('ledger',         '{SELECT}',                      '{}', '{SELECT}'),
-	('lot',            '{SELECT}',                      '{}', '{SELECT}');
+	('program',         '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('member',          '{SELECT}',                      '{}',       '{SELECT}'),
+	('member_card',     '{SELECT}',                      '{}',       '{SELECT}'),
+	('member_balance',  '{SELECT}',                      '{}',       '{SELECT}'),
+	('ledger',          '{SELECT}',                      '{}',       '{SELECT}'),
+	('lot',             '{SELECT}',                      '{}',       '{SELECT}'),
+	('store',           '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('rule',            '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('rule_spend',      '{SELECT}',                      '{}',       '{SELECT}'),
+	('member_rule_use', '{SELECT}',                      '{}',       '{SELECT}'),
+	('sale',            '{SELECT}',                      '{}',       '{SELECT}'),
+	('outbox',          '{SELECT,UPDATE,DELETE}',        '{}',       '{SELECT}');
 
--- 1-2: the specs cover exactly what the extension installs
+-- Sequence USAGE per level: admin draws program and rule ids, pos and admin
+-- sale ids (the default of sale_id); member, ledger and outbox ids come from
+-- the SECURITY DEFINER functions and the sale trigger alone.
+CREATE TEMP TABLE tap_sequence_spec (seq name, levels text[]);
+INSERT INTO tap_sequence_spec VALUES
+	('program_program_id_seq', '{admin}'),
+	('member_member_id_seq',   '{}'),
+	('ledger_entry_id_seq',    '{}'),
+	('rule_rule_id_seq',       '{admin}'),
+	('sale_id_seq',            '{admin,pos}'),
+	('outbox_event_id_seq',    '{}');
+
+-- The columns of loyalty.sale that pos may read back (RETURNING, or by
+-- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.
+CREATE TEMP TABLE tap_pos_sale_columns (col name PRIMARY KEY);
+INSERT INTO tap_pos_sale_columns VALUES
+	('sale_id'), ('store'), ('pos_txn'), ('return_of'),
+	('member_id'), ('points_earned'), ('points_pending'), ('entry_id');
+-- The columns of loyalty.sale that pos and admin may write: the POS's own;
+-- what the trigger fills in (award above all) stays the trigger's.
+CREATE TEMP TABLE tap_sale_insert_columns (col name PRIMARY KEY);
+INSERT INTO tap_sale_insert_columns VALUES
+	('store'), ('pos_txn'), ('card'), ('occurred_at'), ('total'), ('lines'), ('return_of');
+
+-- 1-3: the specs cover exactly what the extension installs
 SELECT set_eq(
 	$$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'loyalty'::regnamespace$$,
 	$$SELECT format('loyalty.%I(%s)', fn, array_to_string(args, ','))::regprocedure::text FROM tap_function_spec$$,
@@ -89,22 +128,26 @@ SELECT set_eq(
 	$$SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')$$,
 	$$SELECT tbl::text FROM tap_table_spec$$,
 	'every table in schema loyalty has a privilege spec, and every spec a table');
+SELECT set_eq(
+	$$SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'S'$$,
+	$$SELECT seq::text FROM tap_sequence_spec$$,
+	'every sequence in schema loyalty has a privilege spec, and every spec a sequence');
 
--- 3-130: EXECUTE on every function, for every role (32 functions x 4 roles)
+-- 4-151: EXECUTE on every function, for every role (37 functions x 4 roles)
 SELECT function_privs_are('loyalty', f.fn, f.args, r.role,
 		CASE WHEN 'public' = ANY (f.levels) OR r.level = ANY (f.levels)
 			 THEN '{EXECUTE}' ELSE '{}' END::name[])
   FROM tap_function_spec f CROSS JOIN tap_role r
  ORDER BY f.fn, r.role;
 
--- 131-154: privileges on every table, for every role (6 tables x 4 roles)
+-- 152-199: privileges on every table, for every role (12 tables x 4 roles)
 SELECT table_privs_are('loyalty', t.tbl, r.role,
 		CASE r.level WHEN 'admin' THEN t.admin WHEN 'pos' THEN t.pos
 					 WHEN 'analyst' THEN t.analyst ELSE '{}' END)
   FROM tap_table_spec t CROSS JOIN tap_role r
  ORDER BY t.tbl, r.role;
 
--- 155-167: admin's column privileges on member: UPDATE of status and the
+-- 200-212: admin's column privileges on member: UPDATE of status and the
 -- segmentation attributes; never of the keys or the timestamps
 SELECT column_privs_are('loyalty', 'member', c.col, 'tap_admin', c.privs)
   FROM (VALUES
@@ -123,8 +166,19 @@ SELECT column_privs_are('loyalty', 'member', c.col, 'tap_admin', c.privs)
 	('status_reason',     '{SELECT,UPDATE}')) AS c(col, privs)
  ORDER BY c.col;
 
--- 168: no column-level write privilege anywhere beyond the above and admin's
--- table-level grants on program (table_privs_are cannot see column grants)
+-- 213-226: pos's column privileges on sale: INSERT of its own columns, SELECT of
+-- the columns RETURNING reads back
+SELECT column_privs_are('loyalty', 'sale', a.attname, 'tap_pos',
+		array_remove(ARRAY[
+			CASE WHEN a.attname IN (SELECT col FROM tap_pos_sale_columns) THEN 'SELECT' END,
+			CASE WHEN a.attname IN (SELECT col FROM tap_sale_insert_columns) THEN 'INSERT' END]::name[], NULL))
+  FROM pg_attribute a
+ WHERE a.attrelid = 'loyalty.sale'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum;
+
+-- 227: no column-level write privilege anywhere beyond admin's on member and what
+-- the table-level INSERT and UPDATE grants of tap_table_spec imply for every
+-- column (table_privs_are cannot see column grants)
 SELECT set_eq(
 	$$SELECT r.role::text, c.relname::text AS tbl, a.attname::text AS col, p.priv
 		FROM tap_role r
@@ -137,26 +191,42 @@ SELECT set_eq(
 		FROM unnest(ARRAY['status', 'status_reason', 'birth_date', 'gender', 'region',
 						  'income_band', 'home_store', 'channel', 'attributes']) AS col
 	  UNION ALL
-	  SELECT 'tap_admin', 'program', a.attname::text, p.priv
-		FROM pg_attribute a CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE']) AS p(priv)
-	   WHERE a.attrelid = 'loyalty.program'::regclass AND a.attnum > 0 AND NOT a.attisdropped$$,
-	'the only column-level write privileges are admin''s on program and on member''s editable columns');
+	  SELECT r, 'sale', col::text, 'INSERT' FROM tap_sale_insert_columns, unnest(ARRAY['tap_admin', 'tap_pos']) AS r
+	  UNION ALL
+	  SELECT r.role::text, t.tbl::text, a.attname::text, p.priv::text
+		FROM tap_table_spec t
+	   CROSS JOIN tap_role r
+		JOIN pg_attribute a ON a.attrelid = format('loyalty.%I', t.tbl)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+	   CROSS JOIN LATERAL unnest(CASE r.level WHEN 'admin' THEN t.admin WHEN 'pos' THEN t.pos
+											  WHEN 'analyst' THEN t.analyst ELSE '{}' END) AS p(priv)
+	   WHERE p.priv IN ('INSERT', 'UPDATE')$$,
+	'the only column-level write privileges are admin''s on member''s editable columns and those of the table grants (program, rule, store, sale)');
 
--- 169-180: sequences: only admin may draw program ids; ledger ids come from
--- the posting functions alone
+-- 228: no column-level SELECT without the table-level one anywhere but pos's on
+-- the sale columns it reads back
+SELECT set_eq(
+	$$SELECT r.role::text, c.relname::text AS tbl, a.attname::text AS col
+		FROM tap_role r
+	   CROSS JOIN pg_class c
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	   WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'
+		 AND has_column_privilege(r.role, c.oid, a.attnum, 'SELECT')
+		 AND NOT has_table_privilege(r.role, c.oid, 'SELECT')$$,
+	$$SELECT 'tap_pos'::text AS role, 'sale'::text AS tbl, col::text FROM tap_pos_sale_columns$$,
+	'the only column-level SELECT privileges are pos''s on the sale columns RETURNING reads back');
+
+-- 229-252: sequences, for every role (6 sequences x 4 roles), as tap_sequence_spec says
 SELECT sequence_privs_are('loyalty', s.seq, r.role,
-		CASE WHEN r.level = 'admin' AND s.seq = 'program_program_id_seq'
-			 THEN '{USAGE}' ELSE '{}' END::name[])
-  FROM (VALUES ('program_program_id_seq'::name), ('member_member_id_seq'), ('ledger_entry_id_seq')) AS s(seq)
- CROSS JOIN tap_role r
+		CASE WHEN r.level = ANY (s.levels) THEN '{USAGE}' ELSE '{}' END::name[])
+  FROM tap_sequence_spec s CROSS JOIN tap_role r
  ORDER BY s.seq, r.role;
 
--- 181-184: schema USAGE for the three levels only
+-- 253-256: schema USAGE for the three levels only
 SELECT schema_privs_are('loyalty', r.role,
 		CASE WHEN r.level = 'none' THEN '{}' ELSE '{USAGE}' END::name[])
   FROM tap_role r ORDER BY r.role;
 
--- 185: SECURITY DEFINER functions pin their search_path
+-- 257: SECURITY DEFINER functions pin their search_path
 SELECT is_empty(
 	$$SELECT p.oid::regprocedure::text FROM pg_proc p
 	   WHERE p.pronamespace = 'loyalty'::regnamespace AND p.prosecdef
@@ -164,15 +234,19 @@ SELECT is_empty(
 	'every SECURITY DEFINER function sets search_path = pg_catalog, pg_temp');
 
 -- ---------------------------------------------------------------------------
--- Behaviour.  Set up as the superuser: a program, a member with 100 points.
+-- Behaviour.  Set up as the superuser: a program (1 point per unit, none
+-- pending), a member with 100 points, an inactive rule (so that there is a
+-- rule to read, which changes no award).
 -- ---------------------------------------------------------------------------
 INSERT INTO loyalty.program (code) VALUES ('tap_p');
 DO $$BEGIN
 	PERFORM loyalty.enroll(loyalty.card_issue('40', 1), 'tap_p');
 	PERFORM loyalty.earn(loyalty.card_issue('40', 1), 100, 'tap-seed');
 END$$;
+INSERT INTO loyalty.rule (program_id, code, kind, points, active)
+SELECT program_id, 'tap-inactive', 'bonus', 5, false FROM loyalty.program WHERE code = 'tap_p';
 
--- 186-195: pos
+-- 258-281: pos
 SET ROLE tap_pos;
 SELECT lives_ok($$SELECT loyalty.enroll(loyalty.card_issue('40', 2), 'tap_p')$$,
 	'pos can enroll a card');
@@ -195,9 +269,74 @@ SELECT throws_ok($$SELECT * FROM loyalty.statement(loyalty.card_issue('40', 1), 
 SELECT throws_ok($$INSERT INTO loyalty.ledger (member_id, kind, points, effective_at, source)
 				   VALUES (1, 'earn', 1000, now(), 'tap')$$, '42501',
 	'permission denied for table ledger', 'pos cannot insert into the ledger');
+
+-- 268-281: pos and sales (card 40/2, enrolled above): the POS contract of the README
+SELECT results_eq(
+	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	  VALUES ('tap-s1', 'tap-sale-1', loyalty.card_issue('40', 2), 12.50,
+			  '[{"sku": "A1", "category": "baby", "qty": 1, "amount": 12.50}]')
+	  RETURNING sale_id > 0, member_id = loyalty.member_id(loyalty.card_issue('40', 2)), points_earned, points_pending$$,
+	$$VALUES (true, true, 12::bigint, 0::bigint)$$,
+	'pos can insert a sale and read back sale_id, member_id, points_earned, points_pending (RETURNING)');
+SELECT is_empty(
+	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	  VALUES ('tap-s1', 'tap-sale-1', loyalty.card_issue('40', 2), 12.50,
+			  '[{"sku": "A1", "category": "baby", "qty": 1, "amount": 12.50}]')
+	  ON CONFLICT (store, pos_txn) DO NOTHING
+	  RETURNING sale_id, member_id, points_earned, points_pending$$,
+	'pos can retry a sale with ON CONFLICT (store, pos_txn) DO NOTHING: no row, no error');
+SELECT results_eq(
+	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	  VALUES ('tap-s1', 'tap-sale-2', loyalty.card_issue('40', 2), 5,
+			  '[{"sku": "B2", "qty": 2, "amount": 5}]')
+	  ON CONFLICT (store, pos_txn) DO NOTHING
+	  RETURNING points_earned, points_pending$$,
+	$$VALUES (5::bigint, 0::bigint)$$,
+	'pos can insert a new sale with ON CONFLICT (store, pos_txn) DO NOTHING');
+SELECT is((SELECT points_earned FROM loyalty.sale WHERE store = 'tap-s1' AND pos_txn = 'tap-sale-1'), 12::bigint,
+	'pos can read a sale back by (store, pos_txn)');
+SELECT results_eq(
+	$$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
+	  SELECT 'tap-s1', 'tap-return-1', 12.50, '[{"sku": "A1", "category": "baby", "qty": 1, "amount": 12.50}]', sale_id
+		FROM loyalty.sale WHERE store = 'tap-s1' AND pos_txn = 'tap-sale-1'
+	  RETURNING points_earned$$,
+	$$VALUES (-12::bigint)$$,
+	'pos can insert a return (the trigger reverses the award)');
+SELECT is((SELECT points FROM loyalty.quote(loyalty.card_issue('40', 2), '[{"sku": "A1", "qty": 1, "amount": 12.50}]', 12.50)),
+	12::bigint, 'pos can quote a basket');
+SELECT throws_ok($$SELECT award FROM loyalty.sale$$, '42501',
+	'permission denied for table sale', 'pos cannot read the award of sales');
+SELECT throws_ok($$SELECT lines FROM loyalty.sale$$, '42501',
+	'permission denied for table sale', 'pos cannot read the lines of sales');
+SELECT throws_ok(
+	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	  VALUES ('tap-s1', 'tap-sale-3', loyalty.card_issue('40', 2), 1, '[{"sku": "C3", "qty": 1, "amount": 1}]')
+	  RETURNING award$$, '42501',
+	'permission denied for table sale', 'pos cannot read the award through RETURNING');
+SELECT throws_ok(
+	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines, award)
+	  VALUES ('tap-s1', 'tap-sale-4', loyalty.card_issue('40', 2), 1, '[{"sku": "C3", "qty": 1, "amount": 1}]', '{}')$$,
+	'42501', 'permission denied for table sale',
+	'pos cannot write award (which would make the trigger pass the row untouched)');
+SELECT throws_ok(
+	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines, points_earned)
+	  VALUES ('tap-s1', 'tap-sale-5', loyalty.card_issue('40', 2), 1, '[{"sku": "C3", "qty": 1, "amount": 1}]', 1000)$$,
+	'42501', 'permission denied for table sale', 'pos cannot write points_earned');
+SELECT throws_ok($$SELECT card FROM loyalty.sale$$, '42501',
+	'permission denied for table sale', 'pos cannot read the cards of sales');
+SELECT throws_ok($$UPDATE loyalty.sale SET total = total$$, '42501',
+	'permission denied for table sale', 'pos cannot update a sale');
+SELECT throws_ok($$DELETE FROM loyalty.sale$$, '42501',
+	'permission denied for table sale', 'pos cannot delete a sale');
+SELECT throws_ok($$SELECT count(*) FROM loyalty.outbox$$, '42501',
+	'permission denied for table outbox', 'pos cannot read the outbox');
+SELECT throws_ok($$SELECT count(*) FROM loyalty.rule$$, '42501',
+	'permission denied for table rule', 'pos cannot read the rules');
+SELECT throws_ok($$SELECT * FROM loyalty.explain_sale(1)$$, '42501',
+	'permission denied for function explain_sale', 'pos cannot call explain_sale');
 RESET ROLE;
 
--- 196-202: analyst
+-- 282-294: analyst
 SET ROLE tap_analyst;
 SELECT is((SELECT count(*) FROM loyalty.ledger WHERE member_id = loyalty.member_id(loyalty.card_issue('40', 1))), 2::bigint,
 	'analyst can read the ledger (the seed earn and the redemption)');
@@ -213,9 +352,25 @@ SELECT throws_ok($$SELECT loyalty.redeem(loyalty.card_issue('40', 1), 1, 'tap-st
 	'permission denied for function redeem', 'analyst cannot redeem');
 SELECT throws_ok($$SELECT loyalty.enroll(loyalty.card_issue('40', 3), 'tap_p')$$, '42501',
 	'permission denied for function enroll', 'analyst cannot enroll');
+SELECT is((SELECT array_agg(pos_txn || ' ' || points_earned ORDER BY sale_id) FROM loyalty.sale WHERE store = 'tap-s1'),
+	ARRAY['tap-sale-1 12', 'tap-sale-2 5', 'tap-return-1 -12'], 'analyst can read the sales');
+SELECT is((SELECT array_agg(code) FROM loyalty.rule), ARRAY['tap-inactive'], 'analyst can read the rules');
+SELECT is((SELECT array_agg(kind || ' ' || (payload->>'points') ORDER BY event_id) FROM loyalty.outbox),
+	ARRAY['award 12', 'award 5', 'reversal -12'], 'analyst can read the outbox (two awards and a reversal)');
+SELECT results_eq(
+	$$SELECT e.code, e.fired, e.points FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) e
+	   WHERE s.store = 'tap-s1' AND s.pos_txn = 'tap-sale-1'$$,
+	$$VALUES ('base', true, 12::bigint)$$,
+	'analyst can call explain_sale');
+SELECT throws_ok(
+	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	  VALUES ('tap-s1', 'tap-analyst-sale', loyalty.card_issue('40', 2), 1, '[{"sku": "C3", "qty": 1, "amount": 1}]')$$, '42501',
+	'permission denied for table sale', 'analyst cannot insert a sale');
+SELECT throws_ok($$SELECT * FROM loyalty.quote(loyalty.card_issue('40', 2), '[{"sku": "A1", "qty": 1, "amount": 1}]')$$, '42501',
+	'permission denied for function quote', 'analyst cannot quote');
 RESET ROLE;
 
--- 203-216: admin
+-- 295-316: admin
 SET ROLE tap_admin;
 SELECT lives_ok($$INSERT INTO loyalty.program (code) VALUES ('tap_admin_p')$$,
 	'admin can create a program');
@@ -246,9 +401,31 @@ SELECT throws_ok($$UPDATE loyalty.lot SET remaining = points$$, '42501',
 	'permission denied for table lot', 'admin cannot update lots');
 SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', 'admin')$$, '42501',
 	'permission denied for function grant_access', 'admin cannot grant access');
+SELECT lives_ok(
+	$$INSERT INTO loyalty.rule (program_id, code, kind, points, active)
+	  SELECT program_id, 'tap-admin-rule', 'bonus', 7, false FROM loyalty.program WHERE code = 'tap_p'$$,
+	'admin can create a rule');
+SELECT lives_ok($$INSERT INTO loyalty.store (store, time_zone) VALUES ('tap-s1', 'Europe/Paris')$$,
+	'admin can create a store');
+SELECT throws_ok($$UPDATE loyalty.sale SET total = total$$, '42501',
+	'permission denied for table sale', 'admin cannot update a sale');
+SELECT throws_ok($$DELETE FROM loyalty.sale$$, '42501',
+	'permission denied for table sale', 'admin cannot delete a sale');
+SELECT throws_ok($$UPDATE loyalty.rule_spend SET points = 0$$, '42501',
+	'permission denied for table rule_spend', 'admin cannot reset a rule''s budget spend');
+-- the README's way of consuming the outbox (needs FOR UPDATE on outbox rows)
+SELECT lives_ok(
+	$$DELETE FROM loyalty.outbox
+	   WHERE event_id IN (SELECT event_id FROM loyalty.outbox ORDER BY event_id
+						   LIMIT 100 FOR UPDATE SKIP LOCKED)
+	  RETURNING event_id, kind, payload$$,
+	'admin can consume the outbox as the README says (DELETE ... FOR UPDATE SKIP LOCKED ... RETURNING)');
+SELECT lives_ok($$DELETE FROM loyalty.outbox WHERE kind IN ('award', 'reversal')$$,
+	'admin can delete from the outbox');
+SELECT is_empty($$SELECT * FROM loyalty.outbox$$, 'the outbox is empty after admin''s DELETE');
 RESET ROLE;
 
--- 217-224: the ledger is append-only even for the superuser (and with
+-- 317-324: the ledger is append-only even for the superuser (and with
 -- session_replication_role = replica: the triggers are ENABLE ALWAYS)
 SELECT throws_ok($$UPDATE loyalty.ledger SET points = points + 1$$, 'LY020', NULL,
 	'superuser UPDATE of the ledger is refused (LY020)');
@@ -269,7 +446,24 @@ SET LOCAL session_replication_role = origin;
 SELECT is((SELECT count(*) FROM loyalty.ledger WHERE member_id = loyalty.member_id(loyalty.card_issue('40', 1))), 3::bigint,
 	'the ledger still holds its three entries');
 
--- 225-229: a role with no grant (PUBLIC) gets nothing
+-- 325-331: sales are append-only like the ledger, for the superuser too
+SELECT throws_ok($$UPDATE loyalty.sale SET total = total$$, 'LY020', NULL,
+	'superuser UPDATE of a sale is refused (LY020)');
+SELECT throws_ok($$DELETE FROM loyalty.sale$$, 'LY020', NULL,
+	'superuser DELETE from sale is refused (LY020)');
+SELECT throws_ok($$TRUNCATE loyalty.sale$$, 'LY020', NULL,
+	'superuser TRUNCATE of sale is refused (LY020)');
+SET LOCAL session_replication_role = replica;
+SELECT throws_ok($$UPDATE loyalty.sale SET total = total$$, 'LY020', NULL,
+	'UPDATE of a sale is refused under session_replication_role = replica');
+SELECT throws_ok($$DELETE FROM loyalty.sale$$, 'LY020', NULL,
+	'DELETE from sale is refused under session_replication_role = replica');
+SELECT throws_ok($$TRUNCATE loyalty.sale$$, 'LY020', NULL,
+	'TRUNCATE of sale is refused under session_replication_role = replica');
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT count(*) FROM loyalty.sale), 3::bigint, 'the sales are all still there');
+
+-- 332-336: a role with no grant (PUBLIC) gets nothing
 SET ROLE tap_nobody;
 SELECT throws_ok($$SELECT * FROM loyalty.balance(loyalty.card_issue('40', 1))$$, '42501',
 	'permission denied for schema loyalty', 'a role without a grant cannot call balance');
@@ -286,7 +480,7 @@ SELECT is(loyalty.card_issue('40', 7)::text, loyalty.card_issue('40', 7)::text,
 	'PUBLIC can use the card type and its helpers');
 RESET ROLE;
 
--- 230-235: grant_access() itself
+-- 337-342: grant_access() itself
 SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', 'superuser')$$, 'LY008',
 	'invalid access level: "superuser"', 'grant_access refuses an unknown level (LY008)');
 SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', NULL)$$, 'LY008', NULL,
@@ -302,7 +496,7 @@ SELECT ok(has_function_privilege('tap Pos; 2', 'loyalty.redeem(loyalty.card, big
 	  AND NOT has_function_privilege('tap Pos; 2', 'loyalty.earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)', 'EXECUTE'),
 	'that role got the pos level and nothing more');
 
--- 236-242: granting twice is harmless and a level never leaks into another
+-- 343-349: granting twice is harmless and a level never leaks into another
 SELECT lives_ok($$SELECT loyalty.grant_access('tap_pos', 'pos')$$, 'grant_access can be repeated');
 SELECT function_privs_are('loyalty', 'earn', '{loyalty.card,bigint,text,text,timestamptz,timestamptz}',
 	'tap_pos', '{}', 'a repeated pos grant still gives no earn');

@@ -2,7 +2,8 @@
 # pg_dump / pg_restore round trip: every table the extension registers with
 # pg_extension_config_dump comes back row for row, with its sequences, its
 # invariants and the privileges grant_access() gave, and the restored
-# database keeps working (new entries get new, larger ids).
+# database keeps working (new entries, sales, rules and events get new,
+# larger ids; sales still earn by the restored rules, budgets and caps).
 set -uo pipefail
 source "$(dirname "$0")/tap.bash"
 
@@ -18,14 +19,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tables=(program member member_card member_balance ledger lot)
-sequences=(program_program_id_seq member_member_id_seq ledger_entry_id_seq)
-plan $((1 + 2 + 2 * ${#tables[@]} + ${#sequences[@]} + 2 + 1 + 2 + 6 + 1 + 1))
+tables=(program member member_card member_balance ledger lot store rule rule_spend member_rule_use sale outbox)
+sequences=(program_program_id_seq member_member_id_seq ledger_entry_id_seq rule_rule_id_seq sale_id_seq outbox_event_id_seq)
+plan $((1 + 1 + 2 + 2 * ${#tables[@]} + ${#sequences[@]} + 2 + 1 + 2 + 5 + 9 + 1 + 1 + 1))
 
 # ---------------------------------------------------------------------------
 # Source database: two programs, five members (one card replaced, one member
 # suspended), earns (one expired, one pending), redemptions, an adjustment
-# into debt, a reversal, and a pos role.
+# into debt, a reversal, and a pos role; then stores, rules (a budgeted
+# bonus, a capped multiplier, a once-per-member first purchase bonus, an
+# exclusion), sales that earned by them (the budget spent to the last point),
+# an anonymous sale, a return, and an outbox of which one event was consumed.
 # ---------------------------------------------------------------------------
 createdb "$src" || bail "createdb $src failed"
 psql -X -q -v ON_ERROR_STOP=1 -d "$src" >"$work/setup.log" 2>&1 <<SQL
@@ -55,9 +59,46 @@ SELECT loyalty.reverse(loyalty.card_issue('40', 5, 19), (SELECT entry_id FROM lo
 SELECT loyalty.replace_card(loyalty.card_issue('40', 3), loyalty.card_issue('40', 103));
 SELECT loyalty.earn(loyalty.card_issue('40', 103), 10, 'e8');
 SELECT loyalty.set_member_status(loyalty.card_issue('40', 4), 'suspended', 'fraud check');
+UPDATE loyalty.program SET time_zone = 'America/New_York', return_days = 30 WHERE code = 'dr_eur';
+INSERT INTO loyalty.store (store, name, region, time_zone)
+VALUES ('store-1', 'Main street', 'north', 'Europe/Paris'), ('store-2', NULL, NULL, NULL);
+INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points, description)
+SELECT program_id, 'dr-bonus', 'bonus', 10, 25, 'ten points a sale while the budget lasts' FROM loyalty.program WHERE code = 'dr_plain';
+INSERT INTO loyalty.rule (program_id, code, kind, multiplier, categories, member_max_points, priority)
+SELECT program_id, 'dr-baby', 'multiplier', 2, '{baby}', 15, 50 FROM loyalty.program WHERE code = 'dr_plain';
+INSERT INTO loyalty.rule (program_id, code, kind, points, member_max_uses, stores)
+SELECT program_id, 'dr-first', 'first_purchase', 50, 1, '{store-1}' FROM loyalty.program WHERE code = 'dr_plain';
+INSERT INTO loyalty.rule (program_id, code, kind, skus)
+SELECT program_id, 'dr-nogift', 'exclude', '{GIFT}' FROM loyalty.program WHERE code = 'dr_plain';
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES
+	('store-1', 'sale-1', loyalty.card_issue('40', 1), 45,
+	 '[{"sku": "A1", "category": "baby", "qty": 1, "amount": 10}, {"sku": "B1", "qty": 2, "amount": 20},
+	   {"sku": "GIFT", "qty": 1, "amount": 15, "note": "kept"}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES
+	('store-1', 'sale-2', loyalty.card_issue('40', 2), 10, '[{"sku": "A1", "category": "baby", "qty": 1, "amount": 10}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES
+	('store-2', 'sale-3', NULL, 7.5, '[{"sku": "B1", "qty": 1, "amount": 7.5}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES
+	('store-2', 'sale-4', loyalty.card_issue('40', 5, 19), 12, '[{"sku": "B1", "qty": 1, "amount": 12}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES
+	('store-2', 'sale-5', loyalty.card_issue('40', 1), 5, '[{"sku": "C1", "qty": 1, "amount": 5}]');
+INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
+SELECT 'store-1', 'return-1', 10, '[{"sku": "B1", "qty": 1, "amount": 10}]', sale_id
+  FROM loyalty.sale WHERE store = 'store-1' AND pos_txn = 'sale-1';
+DELETE FROM loyalty.outbox WHERE event_id = (SELECT min(event_id) FROM loyalty.outbox);
 SQL
-ok $? "source database set up (programs, members, earns, redeems, expiry, adjust, reverse, card replacement, suspension)" ||
+ok $? "source database set up (programs, members, earns, redeems, expiry, adjust, reverse, card replacement, suspension, stores, rules, sales, a return, events)" ||
 	{ diag "$(tail -20 "$work/setup.log")"; bail "cannot set up the source database"; }
+# what the sales earned, so that the restored rows are known to hold them
+is "$(q "$src" "SELECT string_agg(pos_txn || ' ' || points_earned, ', ' ORDER BY sale_id) FROM loyalty.sale" 2>&1)
+$(q "$src" "SELECT string_agg(r.code || ' ' || s.points || '/' || s.uses, ', ' ORDER BY r.code) FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id)" 2>&1)
+$(q "$src" "SELECT string_agg(r.code || ' ' || u.points || '/' || u.uses, ', ' ORDER BY u.member_id, r.code) FROM loyalty.member_rule_use u JOIN loyalty.rule r USING (rule_id)" 2>&1)
+$(q "$src" "SELECT string_agg(kind, ', ' ORDER BY event_id) FROM loyalty.outbox" 2>&1)" \
+	"sale-1 100, sale-2 80, sale-3 0, sale-4 12, sale-5 10, return-1 -10
+dr-bonus 25/3
+dr-baby 10/1, dr-first 50/1, dr-baby 10/1, dr-first 50/1
+award, award, award, reversal" \
+	"the source's sales earned by the rules, spent the budget, used the caps and left events"
 
 # ---------------------------------------------------------------------------
 # Dump (custom format) and restore into a new database.
@@ -123,6 +164,60 @@ is "$(sqlstate "$dst" "SELECT loyalty.redeem(loyalty.card_issue('40', 1), 150, '
 	"a redemption replayed after the restore is still recognised (idempotent, no error)"
 is "$(q "$dst" "SELECT count(*) FROM loyalty.ledger WHERE store = 'store-1' AND pos_txn = 'txn-1'" 2>&1)" "1" \
 	"... and posts nothing new"
+
+# Sales after the restore: the trigger is there and enabled as it was; a new
+# sale earns by the restored rules, budgets and caps (dr-bonus's budget and
+# dr-first's once per member are spent, dr-baby's member cap has 5 points
+# left: 10 base + 5), with new sale, entry and event ids; a
+# retried sale is still recognised; a return of a restored sale takes back
+# what its restored award says; a rule added after the restore gets a new
+# id and applies from the next sale of a session that had compiled the rules.
+trig_sql="SELECT string_agg(x, ', ' ORDER BY x) FROM (
+	SELECT format('%s.%s %s', t.tgrelid::regclass, t.tgname, t.tgenabled) AS x
+	  FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgrelid::regclass::text LIKE 'loyalty.%') s"
+is "$(q "$dst" "$trig_sql" 2>&1)" "$(q "$src" "$trig_sql" 2>&1)" \
+	"the restored database has the same triggers, enabled the same way (sale_award ENABLE ALWAYS)"
+max_sale=$(q "$dst" "SELECT max(sale_id) FROM loyalty.sale")
+max_event=$(q "$dst" "SELECT max(event_id) FROM loyalty.outbox")
+new_sale=$(q "$dst" "INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	VALUES ('store-1', 'sale-after-restore', loyalty.card_issue('40', 2), 10, '[{\"sku\": \"A1\", \"category\": \"baby\", \"qty\": 1, \"amount\": 10}]')
+	RETURNING sale_id || ' ' || points_earned" 2>&1)
+greater "${new_sale%% *}" "$max_sale" "a new sale in the restored database gets a new sale id, above all restored ones" ||
+	diag "$new_sale"
+is "${new_sale#* }" "15" "the new sale earns by the restored rules, budget and caps (15 points)"
+is "$(q "$dst" "SELECT string_agg(code || ' ' || fired || ' ' || points || coalesce(' (' || why || ')', ''), ', ')
+				 FROM loyalty.explain_sale((SELECT sale_id FROM loyalty.sale WHERE pos_txn = 'sale-after-restore'))" 2>&1)" \
+	"base true 10, dr-nogift false 0 (no matching line), dr-baby true 5 (capped from 10 to 5 points), dr-bonus false 0 (budget of 25 points is spent), dr-first false 0 (not the member's first purchase)" \
+	"explain_sale of the new sale: the restored member cap leaves 5, the budget is spent, the first purchase used"
+greater "$(q "$dst" "SELECT max(event_id) FROM loyalty.outbox" 2>&1)" "$max_event" \
+	"the new sale's award event gets an event id above all restored ones"
+is "$(q "$dst" "INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES
+	('store-1', 'sale-1', loyalty.card_issue('40', 1), 45,
+	 '[{\"sku\": \"A1\", \"category\": \"baby\", \"qty\": 1, \"amount\": 10}, {\"sku\": \"B1\", \"qty\": 2, \"amount\": 20},
+	   {\"sku\": \"GIFT\", \"qty\": 1, \"amount\": 15, \"note\": \"kept\"}]')
+	ON CONFLICT (store, pos_txn) DO NOTHING RETURNING sale_id" 2>&1)" "" \
+	"a restored sale retried after the restore is recognised (ON CONFLICT DO NOTHING: no row, no error)"
+is "$(q "$dst" "INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
+	SELECT 'store-1', 'return-2', 10, '[{\"sku\": \"A1\", \"category\": \"baby\", \"qty\": 1, \"amount\": 10}]', sale_id
+	  FROM loyalty.sale WHERE store = 'store-1' AND pos_txn = 'sale-1'
+	RETURNING points_earned" 2>&1)" "-20" \
+	"a return of a restored sale takes back the restored award's base and multiplier points"
+psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$dst" >"$work/rules.out" 2>&1 <<'SQL'
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('store-2', 'sale-6', loyalty.card_issue('40', 2), 5, '[{"sku": "B1", "qty": 1, "amount": 5}]')
+RETURNING points_earned;
+INSERT INTO loyalty.rule (program_id, code, kind, points, stores)
+SELECT program_id, 'dr-after', 'bonus', 7, '{store-2}' FROM loyalty.program WHERE code = 'dr_plain'
+RETURNING rule_id;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('store-2', 'sale-7', loyalty.card_issue('40', 2), 5, '[{"sku": "B1", "qty": 1, "amount": 5}]')
+RETURNING points_earned;
+SQL
+greater "$(sed -n 2p "$work/rules.out")" "$(q "$dst" "SELECT max(rule_id) FROM loyalty.rule WHERE code <> 'dr-after'" 2>&1)" \
+	"a rule created after the restore gets a new rule id, above all restored ones" || diag "$(cat "$work/rules.out")"
+is "$(sed -n '1p;3p' "$work/rules.out" | tr '\n' ' ')" "5 12 " \
+	"a session's sale before the new rule earns 5, its next sale 5 + 7 by the new rule (the compiled rules were refreshed)"
+
 is "$(q "$dst" "SELECT count(*) FROM loyalty.check_invariants()" 2>&1)" "0" \
 	"check_invariants() is still empty after the new postings"
 
