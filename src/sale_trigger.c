@@ -29,6 +29,7 @@
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
@@ -36,6 +37,17 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+
+/*
+ * NOTIFY payloads one transaction sends; past that (a back-fill of many
+ * sales in one statement) one constant payload stands for the rest, which
+ * PostgreSQL sends once, so the backend's memory stays flat.  The outbox
+ * has every event.
+ */
+#define NOTIFY_PAYLOADS_PER_XACT	1000
+
+static LocalTransactionId notify_lxid = InvalidLocalTransactionId;
+static int	notify_count = 0;
 
 /* A POS clock may run this far ahead of the server's. */
 #define SALE_CLOCK_SKEW_USECS	(5 * 60 * USECS_PER_SEC)
@@ -101,7 +113,15 @@ EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 	v[1] = CStringGetTextDatum(kind);
 	v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 	LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
-	Async_Notify("loyalty_events", buf.data);
+	if (MyProc->lxid != notify_lxid)
+	{
+		notify_lxid = MyProc->lxid;
+		notify_count = 0;
+	}
+	if (notify_count++ < NOTIFY_PAYLOADS_PER_XACT)
+		Async_Notify("loyalty_events", buf.data);
+	else
+		Async_Notify("loyalty_events", "{\"event\": \"more\"}");
 }
 
 /* Sum the returned qty and amount of every sku over some return rows. */
