@@ -17,7 +17,8 @@ EXTRA_CLEAN = sql_build
 
 REGRESS = card program ledger errors sale
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race
+ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race \
+	sale_retry sale_vs_return sale_vs_rule_change budget_race
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src
