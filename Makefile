@@ -18,7 +18,7 @@ EXTRA_CLEAN = sql_build
 REGRESS = card program ledger errors sale
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race \
-	sale_retry sale_vs_return sale_vs_rule_change budget_race
+	sale_retry sale_vs_return sale_vs_rule_change budget_race stale_rule_cache
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src

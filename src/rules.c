@@ -245,7 +245,12 @@ LoadRules(void)
 	rule_cache_valid = true;
 	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
 
-	LoyaltyExecute(&load_rules_plan, NULL, NULL, true, 0);
+	/*
+	 * Not read-only: a fresh snapshot.  The statement's own may predate the
+	 * change whose invalidation made us reload (it arrived while we waited
+	 * for a lock), and we would cache the old rules as valid.
+	 */
+	LoyaltyExecute(&load_rules_plan, NULL, NULL, false, 0);
 	old = MemoryContextSwitchTo(RuleCacheContext);
 	rules = palloc0(sizeof(CompiledRule) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)

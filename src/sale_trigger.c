@@ -76,6 +76,14 @@ static LoyaltyPlan outbox_plan = {
 
 /* ---------- helpers ---------- */
 
+/*
+ * The (store, pos_txn) claim: a transaction-level advisory lock, so that two
+ * terminals sending one POS transaction (for the same or for different
+ * cards, even one anonymous) decide it one after the other.  It costs a lock
+ * table entry per sale until commit: a single transaction inserting more
+ * sales than max_locks_per_transaction x max_connections allows (a large
+ * back-fill) must be split (see README).
+ */
 static void
 ClaimPosTxn(const char *store, const char *pos_txn)
 {
@@ -188,7 +196,9 @@ typedef struct SaleResult
 /*
  * Step 2: a retried POS transaction passes through (the unique index deals
  * with it); the same (store, pos_txn) with other content is an error.
- * Returns true when the row is such a retry.
+ * Returns true when the row is such a retry.  The claim makes a second
+ * attempt wait for the first to end; the query then runs with a fresh
+ * snapshot and sees it if it committed.
  */
 static bool
 IsRetry(const SaleRow *row)
@@ -226,7 +236,7 @@ IsRetry(const SaleRow *row)
 }
 
 /* Step 4: a member's sale earns. */
-static void
+static bool
 EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 {
 	LoyaltyMember m;
@@ -236,6 +246,8 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	StringInfoData rp;
 
 	LoyaltyResolveCard(row->card, true, &m);
+	if (IsRetry(row))
+		return false;
 	LoyaltyRequireActive(row->card, &m);
 	facts.member = &m;
 	facts.store = row->store;
@@ -245,7 +257,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	res->member_id = m.member_id;
 	res->award = LoyaltyAwardJson(basket, &award);
 	if (award.points <= 0)
-		return;
+		return true;
 
 	initStringInfo(&rp);
 	appendStringInfoChar(&rp, '{');
@@ -279,10 +291,11 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	res->points_pending = (p.has_pending_until && p.pending_until > m.locked_at) ? p.points : 0;
 	res->entry_id = p.entry_id;
 	EmitEvent("award", m.member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
+	return true;
 }
 
 /* Step 5: a return takes back what the remaining basket no longer earns. */
-static void
+static bool
 ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 {
 	Datum		arg = Int64GetDatum(row->return_of);
@@ -358,6 +371,8 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(19546),
 							Int32GetDatum((int32) row->return_of));
 	}
+	if (IsRetry(row))
+		return false;
 
 	/* what: never more of a sku than was bought, over all its returns */
 	LoyaltyParseLines(orig_lines, orig_total, false, &original);
@@ -395,7 +410,7 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 							   DatumGetCString(DirectFunctionCall1(numeric_out, back.amount[i])))));
 	}
 	if (!member_id || !orig_entry || orig_award == NULL)
-		return;
+		return true;
 
 	/* how much: the award of what is left, against what was taken back so far */
 	remaining = palloc(sizeof(Datum) * original.nlines);
@@ -427,7 +442,7 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 					 ", \"due\": " INT64_FORMAT "}",
 					 row->return_of, orig_points, kept, already, Max(due, 0))));
 		if (due <= 0)
-			return;
+			return true;
 		p.kind = "reverse";
 		p.member_id = member_id;
 		p.effective_at = Min(row->occurred_at, m.locked_at);
@@ -442,6 +457,7 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		res->entry_id = p.entry_id;
 		EmitEvent("reversal", member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
 	}
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(loyalty_sale_trigger);
@@ -510,17 +526,13 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	LoyaltyParseLines(row.lines, row.total, row.is_return, &basket);
 
 	SPI_connect();
-	/* 2. a retry passes through untouched */
-	if (IsRetry(&row))
+	/* 2-5; a retry (found under the member's lock) passes through untouched */
+	if (row.is_return ? !ReturnSale(&row, &basket, &res) :
+		row.has_card ? !EarnSale(&row, &basket, &res) : IsRetry(&row))
 	{
 		SPI_finish();
 		return PointerGetDatum(tuple);
 	}
-	/* 3-5 */
-	if (row.is_return)
-		ReturnSale(&row, &basket, &res);
-	else if (row.has_card)
-		EarnSale(&row, &basket, &res);
 
 	/* the row as stored and as RETURNING shows it */
 	MemoryContextSwitchTo(caller);
