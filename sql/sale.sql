@@ -541,3 +541,14 @@ RETURNING pos_txn, points_earned;
 SELECT pos_txn, why FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) e
  WHERE s.pos_txn LIKE 'QV-%' AND e.code = 'qv-2nd' ORDER BY pos_txn;
 SELECT * FROM loyalty.check_invariants();
+
+-- ===== loyalty.notify = off: the outbox still gets the event, no NOTIFY is
+-- sent (a notification would print a line here, with a server PID)
+LISTEN loyalty_events;
+SET loyalty.notify = off;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'NOTIFY-OFF', :'mr', '2024-05-05 10:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]')
+RETURNING points_earned;
+SELECT kind, (payload->>'points')::bigint AS points FROM loyalty.outbox WHERE payload->>'pos_txn' = 'NOTIFY-OFF';
+RESET loyalty.notify;
+UNLISTEN loyalty_events;

@@ -62,6 +62,7 @@ typedef struct LoyaltyPlan
 	SPIPlanPtr	plan;
 } LoyaltyPlan;
 
+extern bool loyalty_notify;
 extern void LoyaltySetCardType(Oid card_type);
 extern Oid	LoyaltyCardType(void);
 extern SPIPlanPtr LoyaltyPrepare(LoyaltyPlan *plan);

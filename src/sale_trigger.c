@@ -121,6 +121,8 @@ EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 	v[1] = CStringGetTextDatum(kind);
 	v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 	LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
+	if (!loyalty_notify)
+		return;
 	if (MyProc->lxid != notify_lxid)
 	{
 		notify_lxid = MyProc->lxid;

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The POS workload: sales through the trigger against trigger-less baselines
+# in one run with the same clients, then a back-fill in one statement.  See
+# bench/README.md ("POS sales").  Usage: bash bench/pos.sh
+# Without PGHOST it starts its own throwaway cluster (pg_virtualenv -t) with
+# durable commits, fsync and synchronous_commit on.
+# Tunables: BENCH_MEMBERS (100000), BENCH_CLIENTS (4), BENCH_THREADS (2),
+# BENCH_ROUNDS (5), BENCH_SECONDS (5 per script and round), BENCH_WARMUP (3
+# seconds per script), BENCH_BACKFILL (20000 sales; 0 skips the back-fill),
+# BENCH_MAX_LOCKS (max_locks_per_transaction of an own cluster, 2000: the
+# 0.2.0 trigger holds one lock per sale until commit), BENCH_FSYNC (on), BENCH_PORT (port of an own
+# cluster; pg_virtualenv's choice unless set).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -z "${PGHOST:-}" ]; then
+	opts=(-o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on)
+	opts+=(-o "max_locks_per_transaction=${BENCH_MAX_LOCKS:-2000}")
+	[ -n "${BENCH_PORT:-}" ] && opts+=(-c "-p $BENCH_PORT")
+	exec pg_virtualenv -t "${opts[@]}" bash "$here/pos.sh" "$@"
+fi
+
+PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
+CLIENTS=${BENCH_CLIENTS:-4}
+THREADS=${BENCH_THREADS:-2}
+SECONDS_EACH=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-5}
+WARMUP=${BENCH_WARMUP:-3}
+MEMBERS=${BENCH_MEMBERS:-100000}
+BACKFILL=${BENCH_BACKFILL:-20000}
+DB=loyalty_pos_bench
+
+tmp=$(mktemp -d)
+trap 'dropdb --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+
+psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+started=$(date +%s)
+
+echo "== setup: $MEMBERS members, 10 active rules, 20 stores"
+dropdb --if-exists "$DB" >/dev/null 2>&1
+createdb "$DB"
+psql_db -v members="$MEMBERS" -f "$here/pos_setup.sql" | grep -v '^$'
+echo "server $(psql_db -At -c "SELECT current_setting('server_version') || ', fsync=' || current_setting('fsync')
+                                  || ', synchronous_commit=' || current_setting('synchronous_commit')
+                                  || ', shared_buffers=' || current_setting('shared_buffers')
+                                  || ', max_locks_per_transaction=' || current_setting('max_locks_per_transaction')"), $(nproc) cores"
+if [ "$(psql_db -At -c "SELECT current_setting('fsync')::bool AND current_setting('synchronous_commit') <> 'off'")" != t ]; then
+	echo "warning: fsync or synchronous_commit is off; commits cost less than in production"
+fi
+
+pgbench_run() {	# pgbench_run <seconds> <script> <out>
+	"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$1" -D members="$MEMBERS" \
+		-f "$2" "$DB" >"$3" 2>"$3.err" || { cat "$3" "$3.err" >&2; exit 1; }
+	if ! grep -q '^number of failed transactions: 0 ' "$3"; then
+		grep '^number of' "$3" >&2
+		exit 1
+	fi
+}
+
+# s: through the trigger; a: the same row, no trigger; b: one statement with
+# the writes a sale makes; bn: b plus the NOTIFY (not in the issue's ratios)
+names="s a b bn"
+scripts=(s:pos_sale.sql a:pos_copy.sql b:pos_cte.sql bn:pos_cte_notify.sql)
+echo "== $CLIENTS clients, $THREADS threads, one sale (3 lines) per transaction; ${WARMUP} s warm-up" \
+	"per script, then $ROUNDS rounds of ${SECONDS_EACH} s per script, interleaved (s, a, b, bn, s, ...)"
+for s in "${scripts[@]}"; do
+	pgbench_run "$WARMUP" "$here/${s#*:}" "$tmp/warmup.out"
+done
+for round in $(seq 1 "$ROUNDS"); do
+	for s in "${scripts[@]}"; do
+		psql_db -c "CHECKPOINT"
+		pgbench_run "$SECONDS_EACH" "$here/${s#*:}" "$tmp/run.out"
+		echo "${s%%:*} $round $(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$tmp/run.out")" \
+			"$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$tmp/run.out")"
+	done
+done >"$tmp/results"
+
+awk -v names="$names" '{ r[$1] = r[$1] sprintf(" %7.1f", $3) }
+	END { print "tps by round:"; n = split(names, o, " "); for (i = 1; i <= n; i++) printf "  %-4s%s\n", o[i], r[o[i]] }' "$tmp/results"
+
+# median tps of the rounds (and the range), median latency; ratios of the
+# medians, and the median of the per-round ratios (each round's s against
+# the a and b measured right after it)
+sort -k1,1 -k3,3n "$tmp/results" | awk -v rounds="$ROUNDS" -v names="$names" '
+	{ tps[$1, ++n[$1]] = $3; lat[$1, n[$1]] = $4 }
+	END {
+		mid = int((rounds + 1) / 2)
+		printf "%-6s %10s %17s %8s\n", "script", "tps", "(min - max)", "lat ms"
+		k = split(names, order, " ")
+		for (i = 1; i <= k; i++) {
+			s = order[i]
+			for (j = 1; j <= rounds; j++) l[j] = lat[s, j]
+			for (j = 1; j <= rounds; j++) for (m = j + 1; m <= rounds; m++) if (l[m] < l[j]) { t = l[j]; l[j] = l[m]; l[m] = t }
+			med[s] = tps[s, mid]
+			printf "%-6s %10.1f %8.1f - %6.1f %8.3f\n", s, med[s], tps[s, 1], tps[s, rounds], l[mid]
+		}
+		printf "ratios of the medians: s/a = %.2f   s/b = %.2f   (b+notify)/b = %.2f\n",
+			med["s"] / med["a"], med["s"] / med["b"], med["bn"] / med["b"]
+	}'
+awk -v rounds="$ROUNDS" '
+	{ t[$1, $2] = $3 }
+	END {
+		for (r = 1; r <= rounds; r++) { sa[r] = t["s", r] / t["a", r]; sb[r] = t["s", r] / t["b", r] }
+		for (i = 1; i <= rounds; i++) for (j = i + 1; j <= rounds; j++) {
+			if (sa[j] < sa[i]) { x = sa[i]; sa[i] = sa[j]; sa[j] = x }
+			if (sb[j] < sb[i]) { x = sb[i]; sb[i] = sb[j]; sb[j] = x }
+		}
+		mid = int((rounds + 1) / 2)
+		printf "per-round ratios: s/a %.2f (%.2f - %.2f)   s/b %.2f (%.2f - %.2f)\n",
+			sa[mid], sa[1], sa[rounds], sb[mid], sb[1], sb[rounds]
+	}' "$tmp/results"
+psql_db -At -F ' ' -c "SELECT 'sales made by s:', count(*), ' average points:', round(avg(points_earned), 1),
+                              ' rules fired per sale:', round(avg((SELECT count(*) FROM jsonb_array_elements(award->'rules') r
+                                                                   WHERE (r->>'fired')::boolean AND r->>'kind' <> 'exclude')), 2)
+                         FROM loyalty.sale"
+
+# The back-fill: one statement each, in a fresh session, after a CHECKPOINT.
+# A poller samples the backend's RssAnon (private memory) while it runs.
+backfill() {	# backfill <true|false> <label>
+	local pidfile="$tmp/pid" peak="$tmp/peak" out
+	rm -f "$pidfile"; echo 0 >"$peak"
+	psql_db -c "CHECKPOINT"
+	(
+		while [ ! -s "$pidfile" ]; do sleep 0.1; done
+		pid=$(cat "$pidfile"); max=0
+		while [ -r "/proc/$pid/status" ]; do
+			v=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null || true)
+			[ -n "$v" ] && [ "$v" -gt "$max" ] && { max=$v; echo "$max" >"$peak"; }
+			sleep 0.2
+		done
+	) &
+	local poller=$!
+	if out=$(psql_db -At -F ' ' -v trigger="$1" -v count="$BACKFILL" -v members="$MEMBERS" \
+			-v pidfile="$pidfile" -f "$here/pos_backfill.sql" 2>&1); then
+		echo "$2 $(echo "$out" | tail -1) $(cat "$peak")" >>"$tmp/backfill"
+	else
+		echo "$2 FAILED: $(echo "$out" | grep -m1 -E 'ERROR|FATAL')" >>"$tmp/backfill"
+	fi
+	echo 1 >"$pidfile"; kill "$poller" 2>/dev/null || true; wait "$poller" 2>/dev/null || true
+}
+if [ "$BACKFILL" -gt 0 ]; then
+	echo "== back-fill: $BACKFILL sales (3 lines each, past year, random members) in one INSERT ... SELECT"
+	: >"$tmp/backfill"
+	backfill false copy
+	backfill true trigger
+	awk '
+		$2 == "FAILED:" { printf "%-8s %s\n", $1, substr($0, index($0, $2)); failed = 1; next }
+		{ t[$1] = $2; printf "%-8s %8.1f s   VmHWM %7d -> %7d kB   peak RssAnon %7d kB\n", $1, $2, $3, $4, $5 }
+		END { if (!failed && t["copy"] > 0) printf "trigger / copy time: %.2f (target <= 3)\n", t["trigger"] / t["copy"] }
+	' "$tmp/backfill"
+	grep -q FAILED "$tmp/backfill" && backfill_failed=1 || backfill_failed=0
+else
+	backfill_failed=0
+fi
+
+bad=$(psql_db -At -c "SELECT count(*) FROM loyalty.check_invariants()")
+echo "after the run: $(psql_db -At -c "SELECT count(*) FROM loyalty.sale") sales," \
+	"$(psql_db -At -c "SELECT count(*) FROM loyalty.ledger") ledger entries, $bad invariant violations;" \
+	"$(( $(date +%s) - started )) s in all"
+[ "$bad" -eq 0 ] && [ "$backfill_failed" -eq 0 ]

@@ -1,0 +1,63 @@
+-- POS benchmark data (bench/pos.sh): one program with ten active earning
+-- rules, :members enrolled members (card serials 1..N, member_id = serial),
+-- twenty stores, and the trigger-less copies the baselines write into.
+CREATE EXTENSION loyalty;
+INSERT INTO loyalty.program (code, time_zone) VALUES ('pos', 'Europe/Paris');
+INSERT INTO loyalty.store (store, time_zone)
+SELECT 'S' || s, 'Europe/Paris' FROM generate_series(1, 20) s;
+SELECT count(loyalty.enroll(loyalty.card_issue('40', s), 'pos')) AS enrolled
+  FROM generate_series(1, :members) s;
+-- the baselines write member_id = card serial without a lookup
+SELECT count(*) = 0 AS member_id_is_serial
+  FROM generate_series(1, :members) s
+ WHERE loyalty.member_id(loyalty.card_issue('40', s)) <> s;
+
+-- Ten active rules, one of each shape the engine has.
+INSERT INTO loyalty.rule (program_id, code, kind, categories, skus, multiplier, points,
+						  min_basket, days_of_week, every_nth, visit_period, budget_points)
+SELECT p.program_id, r.*
+  FROM loyalty.program p, (VALUES
+	('no-tobacco',   'exclude',        ARRAY['tobacco'], NULL::text[], NULL::numeric, NULL::bigint, NULL::numeric, NULL::integer[], NULL::integer, NULL, NULL::bigint),
+	('baby-x2',      'multiplier',     ARRAY['baby'],    NULL,  2,    NULL, NULL, NULL,      NULL, NULL,    NULL),
+	('organic-x1.5', 'multiplier',     ARRAY['organic'], NULL,  1.5,  NULL, NULL, NULL,      NULL, NULL,    NULL),
+	('basket-50',    'bonus',          NULL,             NULL,  NULL, 10,   50,   NULL,      NULL, NULL,    NULL),
+	('food-100',     'bonus',          ARRAY['food'],    NULL,  NULL, 25,   100,  NULL,      NULL, NULL,    NULL),
+	('big-basket',   'bonus',          NULL,             NULL,  NULL, 40,   200,  NULL,      NULL, NULL,    NULL),
+	('welcome',      'first_purchase', NULL,             NULL,  NULL, 100,  NULL, NULL,      NULL, NULL,    NULL),
+	('fifth-visit',  'nth_visit',      NULL,             NULL,  NULL, 50,   NULL, NULL,      5,    'month', NULL),
+	('weekend',      'bonus',          NULL,             NULL,  NULL, 15,   30,   '{6,7}',   NULL, NULL,    NULL),
+	('launch',       'bonus',          NULL,             NULL,  NULL, 5,    20,   NULL,      NULL, NULL,    1000000000000)
+  ) AS r(code, kind, categories, skus, multiplier, points, min_basket, days_of_week, every_nth, visit_period, budget_points)
+ WHERE p.code = 'pos';
+SELECT count(*) AS active_rules, string_agg(kind, ' ' ORDER BY rule_id) AS kinds
+  FROM loyalty.rule WHERE active;
+
+-- (a) bench_sale: the columns, defaults, CHECKs, primary key, unique and
+-- partial/expression indexes of loyalty.sale (LIKE ... INCLUDING ALL), no
+-- trigger; its award column defaults to a real award of the same rules, so
+-- its rows are as wide as the trigger's.  bench_backfill: the same, empty,
+-- for the back-fill.
+CREATE TABLE bench_sale (LIKE loyalty.sale INCLUDING ALL);
+CREATE TABLE bench_backfill (LIKE loyalty.sale INCLUDING ALL);
+SELECT (SELECT count(*) FROM pg_index WHERE indrelid = 'bench_sale'::regclass) AS copy_indexes,
+       (SELECT count(*) FROM pg_index WHERE indrelid = 'loyalty.sale'::regclass) AS sale_indexes,
+       (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'bench_sale'::regclass) AS copy_triggers;
+SELECT award AS sample_award FROM loyalty.quote(loyalty.card_issue('40', 1),
+	'[{"sku": "SKU1", "category": "baby", "qty": 1, "amount": 31.50},
+	  {"sku": "SKU2", "category": "food", "qty": 1, "amount": 42.10},
+	  {"sku": "SKU3", "category": "home", "qty": 1, "amount": 12.99}]', 86.59, 'S1') \gset
+ALTER TABLE bench_sale ALTER award SET DEFAULT :'sample_award';
+ALTER TABLE bench_backfill ALTER award SET DEFAULT :'sample_award';
+
+-- (b) the other tables a sale writes, copied the same way, with the member
+-- foreign keys of the originals; bench_balance starts as a copy of
+-- member_balance.
+CREATE TABLE bench_ledger (LIKE loyalty.ledger INCLUDING ALL);
+CREATE TABLE bench_lot (LIKE loyalty.lot INCLUDING ALL);
+CREATE TABLE bench_balance (LIKE loyalty.member_balance INCLUDING ALL);
+CREATE TABLE bench_outbox (LIKE loyalty.outbox INCLUDING ALL);
+ALTER TABLE bench_ledger ADD FOREIGN KEY (member_id) REFERENCES loyalty.member;
+ALTER TABLE bench_lot ADD FOREIGN KEY (member_id) REFERENCES loyalty.member;
+ALTER TABLE bench_balance ADD FOREIGN KEY (member_id) REFERENCES loyalty.member;
+INSERT INTO bench_balance SELECT * FROM loyalty.member_balance;
+VACUUM ANALYZE;
