@@ -878,7 +878,6 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 {
 	TimestampTz as_of;
 	MemoryContext caller = CurrentMemoryContext;
-	MemoryContext per_lot;
 	Datum		arg;
 	Portal		portal;
 	int64		entries = 0,
@@ -894,8 +893,6 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 		as_of = GetCurrentTimestamp();
 	arg = TimestampTzGetDatum(as_of);
 	SPI_connect();
-	per_lot = AllocSetContextCreate(CurrentMemoryContext, "loyalty expiry",
-									ALLOCSET_DEFAULT_SIZES);
 	portal = SPI_cursor_open(NULL, LoyaltyPrepare(&lapsed_lots_plan), &arg, NULL, true);
 	for (;;)
 	{
@@ -918,7 +915,14 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			LoyaltyPosting		p = {0};
 			LotMoves	moves = {0};
 			LoyaltyMember m = {0};
-			MemoryContext old = MemoryContextSwitchTo(per_lot);
+
+			/*
+			 * One SPI level of its own per lot: everything the lot's
+			 * statements leave behind (results, arrays, datums; SPI returns
+			 * to its procedure context after each statement) goes at
+			 * SPI_finish, so memory stays flat however many lots lapse.
+			 */
+			SPI_connect();
 
 			w[0] = Int64GetDatum(member_id);
 			if (member_id != locked_member)
@@ -952,8 +956,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 				entries++;
 				points += remaining;
 			}
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(per_lot);
+			SPI_finish();
 		}
 		SPI_freetuptable(batch);
 	}
