@@ -142,6 +142,11 @@ SELECT what, pg_temp.outcome(statement) FROM (VALUES
   ('return of more than bought', format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of) VALUES ('S1', 'X1', 20, '[{"sku":"A","qty":2,"amount":20}]', %s)$$, :s1)),
   ('return with another card',  format($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines, return_of) VALUES ('S1', 'X1', loyalty.card_issue('40', 6), 1, '[{"sku":"A","qty":1,"amount":1}]', %s)$$, :s1)),
   ('return too late',           format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', %s)$$, :s_old)),
+  ('NULL lines',                $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, NULL)$$),
+  ('NULL total',                $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', NULL, '[{"sku":"A","qty":1,"amount":1}]')$$),
+  ('NULL total, pos_txn taken', $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'SALE-1', '4000000000000002', NULL, '[{"sku":"A","qty":2,"amount":30}]')$$),
+  ('points beyond the limit',   $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'X1', '4000000000000002', 1e300, '[{"sku":"A","qty":1,"amount":1e300}]')$$),
+  ('return before its sale',    format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of, occurred_at) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', %s, '2019-01-01')$$, :s1)),
   ('update a sale',             $$UPDATE loyalty.sale SET total = 0$$),
   ('delete a sale',             $$DELETE FROM loyalty.sale$$)
 ) AS t(what, statement);

@@ -552,3 +552,56 @@ RETURNING points_earned;
 SELECT kind, (payload->>'points')::bigint AS points FROM loyalty.outbox WHERE payload->>'pos_txn' = 'NOTIFY-OFF';
 RESET loyalty.notify;
 UNLISTEN loyalty_events;
+
+-- ===== Found in the second review, fixed, and kept here
+-- a zero-amount line keeps its bonus while it is not returned: G (0.00) earns
+-- the 500 bonus; returning Y leaves base 20 x 10/20 = 10 and the bonus:
+-- 520 - 510 = 10 back
+INSERT INTO loyalty.program (code) VALUES ('za');
+INSERT INTO loyalty.rule (program_id, code, kind, skus, points)
+SELECT program_id, 'za-gift', 'bonus', '{G}', 500 FROM loyalty.program WHERE code = 'za';
+SELECT loyalty.card_issue('54', 1) AS za \gset
+SELECT loyalty.enroll(:'za', 'za') > 0 AS za_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'ZA-1', :'za', '2024-06-01 10:00+00', 20,
+        '[{"sku":"G","qty":1,"amount":0},{"sku":"X","qty":1,"amount":10},{"sku":"Y","qty":1,"amount":10}]')
+RETURNING points_earned, sale_id AS za_sale \gset
+SELECT :points_earned AS za_points;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'ZA-R1', '2024-06-02 10:00+00', 10, '[{"sku":"Y","qty":1,"amount":10}]', :za_sale)
+RETURNING points_earned AS returned_y;
+-- a capped multiplier keeps the share of its capped points: M1-M3 (1.00
+-- each, x2 capped to 1 point) and X 10.00 earn 13 + 1; returning X leaves
+-- base 13 x 3/13 = 3 and the multiplier's 1: 14 - 4 = 10 back
+INSERT INTO loyalty.program (code) VALUES ('cm');
+INSERT INTO loyalty.rule (program_id, code, kind, categories, multiplier, member_max_points)
+SELECT program_id, 'cm-x2', 'multiplier', '{m}', 2, 1 FROM loyalty.program WHERE code = 'cm';
+SELECT loyalty.card_issue('54', 2) AS cm \gset
+SELECT loyalty.enroll(:'cm', 'cm') > 0 AS cm_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'CM-1', :'cm', '2024-06-01 10:00+00', 13,
+        '[{"sku":"M1","category":"m","qty":1,"amount":1},{"sku":"M2","category":"m","qty":1,"amount":1},
+          {"sku":"M3","category":"m","qty":1,"amount":1},{"sku":"X","qty":1,"amount":10}]')
+RETURNING points_earned, sale_id AS cm_sale \gset
+SELECT :points_earned AS cm_points;
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+VALUES ('S01', 'CM-R1', '2024-06-02 10:00+00', 10, '[{"sku":"X","qty":1,"amount":10}]', :cm_sale)
+RETURNING points_earned AS returned_x;
+-- points of a sale that expired are not taken again from other lots: sale 1
+-- (400 days ago, expiry 1 year: lapsed) and sale 2 (20 days ago) earn 100
+-- each; returning all of sale 1 takes back nothing (its 100 are lapsed), and
+-- the expiry job then expires them once: 100 left, from sale 2
+INSERT INTO loyalty.program (code, expiry_after, return_days) VALUES ('ex', '1 year', 1000);
+SELECT loyalty.card_issue('54', 3) AS ex \gset
+SELECT loyalty.enroll(:'ex', 'ex') > 0 AS ex_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'EX-1', :'ex', now() - interval '400 days', 100, '[{"sku":"A","qty":1,"amount":100}]')
+RETURNING points_earned, sale_id AS ex_sale \gset
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S01', 'EX-2', :'ex', now() - interval '20 days', 100, '[{"sku":"A","qty":1,"amount":100}]');
+INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
+VALUES ('S01', 'EX-R1', 100, '[{"sku":"A","qty":1,"amount":100}]', :ex_sale)
+RETURNING points_earned AS returned_expired, award->'expired' AS expired, award->'due' AS due;
+SELECT entries, points FROM loyalty.expire_points() WHERE entries > 0;
+SELECT available, expired, reversed FROM loyalty.balance(:'ex');
+SELECT * FROM loyalty.check_invariants();

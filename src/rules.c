@@ -69,6 +69,7 @@ typedef struct CompiledRule
 
 static MemoryContext RuleCacheContext = NULL;
 static bool rule_cache_valid = false;
+static uint64 rule_cache_generation = 0;	/* bumped by every invalidation */
 static CompiledRule *rules = NULL;
 static int	nrules = 0;
 static Oid	rule_relid = InvalidOid;
@@ -184,6 +185,13 @@ int64
 LoyaltyRoundPoints(Datum exact, char rounding)
 {
 	Datum		r;
+	Datum		limit = NumInt(LOYALTY_MAX_POINTS);
+
+	if (NumCmp(DirectFunctionCall1(numeric_abs, exact), limit) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS),
+				 errdetail("One entry moves at most " INT64_FORMAT " points.", (int64) LOYALTY_MAX_POINTS)));
 
 	if (rounding == 'c')
 		r = DirectFunctionCall1(numeric_ceil, exact);
@@ -200,7 +208,10 @@ static void
 RuleCacheCallback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == rule_relid)
+	{
 		rule_cache_valid = false;
+		rule_cache_generation++;
+	}
 }
 
 static char **
@@ -227,6 +238,7 @@ static void
 LoadRules(void)
 {
 	MemoryContext old;
+	uint64		generation;
 
 	if (!callback_registered)
 	{
@@ -241,9 +253,9 @@ LoadRules(void)
 	rules = NULL;
 	nrules = 0;
 
-	/* validity first: an invalidation arriving while we load marks it stale again */
-	rule_cache_valid = true;
+	rule_cache_valid = false;	/* until loaded: an error leaves it stale */
 	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
+	generation = rule_cache_generation;
 
 	/*
 	 * Not read-only: a fresh snapshot.  The statement's own may predate the
@@ -317,6 +329,12 @@ LoadRules(void)
 		r->budget_points = isnull ? 0 : DatumGetInt64(d);
 	}
 	MemoryContextSwitchTo(old);
+
+	/*
+	 * Valid unless a change arrived while we loaded, or we read with a
+	 * transaction snapshot (REPEATABLE READ): then the next sale loads again.
+	 */
+	rule_cache_valid = (generation == rule_cache_generation) && !IsolationUsesXactSnapshot();
 }
 
 /*
@@ -582,6 +600,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 		}
 
 	award->outcomes = palloc0(sizeof(RuleOutcome) * (1 + (first < 0 ? 0 : last - first + 1)));
+	award->rounding = m->rounding;
 	award->noutcomes = 1;
 	award->points = 0;
 
@@ -698,18 +717,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 
 		points = o->per_line ? LoyaltyRoundPoints(exact, m->rounding) : r->points;
 		if (points > 0)
-		{
-			int64		uncapped = points;
-
 			points = CapPoints(r, facts, points, &o->why);
-			/* a capped multiplier keeps its per-line shares in proportion */
-			if (o->per_line && points < uncapped)
-				for (int k = 0; k < basket->nlines; k++)
-					if (o->matched[k])
-						o->line_points[k] = DirectFunctionCall2(numeric_div,
-																NumMul(o->line_points[k], NumInt(points)),
-																NumInt(uncapped));
-		}
 		if (points == 0)
 		{
 			if (o->why == NULL)
@@ -729,6 +737,10 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 	}
 	if (award->points < 0)
 		award->points = 0;
+	if (award->points > LOYALTY_MAX_POINTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS)));
 }
 
 /* ---------- the award as jsonb, and what is left of it after returns ---------- */
@@ -755,7 +767,8 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"points\": " INT64_FORMAT ", \"rules\": [", award->points);
+	appendStringInfo(&buf, "{\"points\": " INT64_FORMAT ", \"rounding\": \"%c\", \"rules\": [",
+					 award->points, award->rounding);
 	for (int i = 0; i < award->noutcomes; i++)
 	{
 		const RuleOutcome *o = &award->outcomes[i];
@@ -827,22 +840,28 @@ JsonbNumericOf(JsonbValue *v)
 
 /*
  * Points the original sale's award would be worth for what is left of its
- * lines (remaining[k]: the amount of line k not returned).  Per-line parts
- * shrink in proportion; a fixed bonus stays whole while its minimum basket
- * still holds and one of its lines is left, and goes whole otherwise.  Each
- * part is rounded as it was at the sale.
+ * lines (left_amount[k], left_qty[k]: what of line k was not returned).  A
+ * per-line part keeps the share of its points that its lines' remaining
+ * amounts carry (so a capped part shrinks in proportion, and nothing returned
+ * keeps it whole); a fixed bonus stays whole while one of its lines is left;
+ * any part whose rule had a minimum basket goes whole when what is left no
+ * longer meets it.  Each part is rounded by the rounding in force at the sale.
  */
 int64
 LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
-					  const Datum *remaining, char rounding)
+					  const Datum *left_amount, const Datum *left_qty)
 {
 	JsonbValue *rules_v = JsonbKey(&award->root, "rules");
+	JsonbValue *rounding_v = JsonbKey(&award->root, "rounding");
+	char		rounding = 'f';
 	JsonbContainer *rules_c;
 	int			n;
 	int64		total = 0;
 
 	if (rules_v == NULL || rules_v->type != jbvBinary)
 		elog(ERROR, "malformed award: no rules");
+	if (rounding_v && rounding_v->type == jbvString && rounding_v->val.string.len > 0)
+		rounding = rounding_v->val.string.val[0];
 	rules_c = rules_v->val.binary.data;
 	n = JsonContainerSize(rules_c);
 	for (int i = 0; i < n; i++)
@@ -853,9 +872,11 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 		JsonbValue *lines = JsonbKey(o->val.binary.data, "lines");
 		JsonbValue *line_points = JsonbKey(o->val.binary.data, "line_points");
 		JsonbValue *min_basket = JsonbKey(o->val.binary.data, "min_basket");
+		Datum		part = NumericGetDatum(points->val.numeric);
 		int			nl;
-		Datum		left_amount = NumInt(0);
-		Datum		exact = NumInt(0);
+		Datum		amount_left = NumInt(0);
+		Datum		lp_all = NumInt(0);
+		Datum		lp_left = NumInt(0);
 		bool		any_left = false;
 
 		if (!fired || !fired->val.boolean || !lines || lines->type != jbvBinary)
@@ -868,29 +889,32 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 
 			if (k < 0 || k >= original->nlines)
 				elog(ERROR, "malformed award: line %d out of range", k);
-			left_amount = NumAdd(left_amount, remaining[k]);
-			if (NumCmp(remaining[k], NumInt(0)) > 0)
+			amount_left = NumAdd(amount_left, left_amount[k]);
+			if (NumCmp(left_qty[k], NumInt(0)) > 0)
 				any_left = true;
 			if (line_points)
 			{
-				JsonbValue *lp = getIthJsonbValueFromContainer(line_points->val.binary.data, j);
+				Datum		lp = JsonbNumericOf(getIthJsonbValueFromContainer(line_points->val.binary.data, j));
 				Datum		amount = original->lines[k].amount;
 
+				lp_all = NumAdd(lp_all, lp);
 				if (NumCmp(amount, NumInt(0)) > 0)
-					exact = NumAdd(exact,
-								   DirectFunctionCall2(numeric_div,
-													   NumMul(JsonbNumericOf(lp), remaining[k]),
-													   amount));
+					lp_left = NumAdd(lp_left, DirectFunctionCall2(numeric_div,
+																  NumMul(lp, left_amount[k]), amount));
 			}
 		}
 		/* a part whose minimum basket no longer holds goes whole */
 		if (min_basket != NULL && min_basket->type != jbvNull &&
-			NumCmp(left_amount, JsonbNumericOf(min_basket)) < 0)
+			NumCmp(amount_left, JsonbNumericOf(min_basket)) < 0)
 			continue;
 		if (line_points)
-			total += LoyaltyRoundPoints(exact, rounding);
+		{
+			if (NumCmp(lp_all, NumInt(0)) != 0)
+				total += LoyaltyRoundPoints(DirectFunctionCall2(numeric_div, NumMul(part, lp_left), lp_all),
+											rounding);
+		}
 		else if (any_left)
-			total += DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(points->val.numeric)));
+			total += DatumGetInt64(DirectFunctionCall1(numeric_int8, part));
 	}
 	return Max(total, 0);
 }

@@ -56,6 +56,7 @@ typedef struct RuleOutcome
 typedef struct SaleAward
 {
 	int64		points;
+	char		rounding;		/* the program's, at the sale */
 	int			noutcomes;
 	RuleOutcome *outcomes;		/* [0] is the base rate */
 } SaleAward;
@@ -66,7 +67,7 @@ extern void LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket,
 								 SaleAward *award);
 extern Datum LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award);
 extern int64 LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
-								   const Datum *remaining, char rounding);
+								   const Datum *left_amount, const Datum *left_qty);
 extern int64 LoyaltyRoundPoints(Datum exact, char rounding);
 
 #endif							/* LOYALTY_RULES_H */

@@ -69,6 +69,20 @@ static LoyaltyPlan earlier_returns_plan = {
 	1, {INT8OID}
 };
 
+/*
+ * Points of a sale's lot that expired, or lapsed by $3 (expire_points not
+ * run yet): a return cannot take them back, they are gone already.
+ */
+static LoyaltyPlan lot_lost_plan = {
+	"SELECT (COALESCE((SELECT pg_catalog.sum(OPERATOR(pg_catalog.-) e.points) FROM loyalty.ledger e "
+	"   WHERE e.member_id OPERATOR(pg_catalog.=) $1 AND e.kind OPERATOR(pg_catalog.=) 'expire' "
+	"   AND e.lot_ids OPERATOR(pg_catalog.=) ARRAY[$2]::pg_catalog.int8[]), 0) "
+	" OPERATOR(pg_catalog.+) COALESCE((SELECT l.remaining FROM loyalty.lot l "
+	"   WHERE l.member_id OPERATOR(pg_catalog.=) $1 AND l.lot_id OPERATOR(pg_catalog.=) $2 "
+	"   AND l.expires_at OPERATOR(pg_catalog.<=) $3), 0))::pg_catalog.int8",
+	3, {INT8OID, INT8OID, TIMESTAMPTZOID}
+};
+
 static LoyaltyPlan outbox_plan = {
 	"INSERT INTO loyalty.outbox (member_id, kind, payload) VALUES ($1, $2, $3)",
 	3, {INT8OID, TEXTOID, JSONBOID}
@@ -167,6 +181,16 @@ SkuAddBasket(SkuTotals *t, const SaleBasket *b)
 {
 	for (int k = 0; k < b->nlines; k++)
 		SkuAdd(t, b->lines[k].sku, b->lines[k].qty, b->lines[k].amount);
+}
+
+/* Take what a pool of returned amount (or qty) covers of a line's own. */
+static Datum
+TakeShare(Datum line, Datum *pool)
+{
+	Datum		take = DatumGetInt32(DirectFunctionCall2(numeric_cmp, *pool, line)) < 0 ? *pool : line;
+
+	*pool = DirectFunctionCall2(numeric_sub, *pool, take);
+	return DirectFunctionCall2(numeric_sub, line, take);
 }
 
 /* ---------- the trigger ---------- */
@@ -316,6 +340,7 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	SkuTotals	bought = {0};
 	SkuTotals	back = {0};
 	Datum	   *remaining;
+	Datum	   *remaining_qty;
 	LoyaltyMember m;
 
 	LoyaltyExecute(&original_sale_plan, &arg, NULL, false, 1);
@@ -340,6 +365,12 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 				 errmsg("sale " INT64_FORMAT " is itself a return", row->return_of),
 				 errdetail("Only a sale can be returned.")));
 	orig_points = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	if (row->occurred_at < orig_at)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_RETURN_WINDOW),
+				 errmsg("return dated %s is before sale " INT64_FORMAT,
+						timestamptz_to_str(row->occurred_at), row->return_of),
+				 errdetail("The sale was made at %s.", timestamptz_to_str(orig_at))));
 	orig_total = SPI_getbinval(tup, desc, 8, &isnull);
 
 	/* who: the original's member; a card on the return must be theirs */
@@ -416,33 +447,40 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 
 	/* how much: the award of what is left, against what was taken back so far */
 	remaining = palloc(sizeof(Datum) * original.nlines);
+	remaining_qty = palloc(sizeof(Datum) * original.nlines);
 	for (int k = 0; k < original.nlines; k++)
 	{
-		Datum		left = original.lines[k].amount;
-
 		/* this line's share of its sku's returns, in line order */
+		remaining[k] = original.lines[k].amount;
+		remaining_qty[k] = original.lines[k].qty;
 		for (int i = 0; i < back.n; i++)
 			if (strcmp(back.sku[i], original.lines[k].sku) == 0)
 			{
-				Datum		take = DatumGetInt32(DirectFunctionCall2(numeric_cmp, back.amount[i], left)) < 0 ?
-					back.amount[i] : left;
-
-				left = DirectFunctionCall2(numeric_sub, left, take);
-				back.amount[i] = DirectFunctionCall2(numeric_sub, back.amount[i], take);
+				remaining[k] = TakeShare(remaining[k], &back.amount[i]);
+				remaining_qty[k] = TakeShare(remaining_qty[k], &back.qty[i]);
 			}
-		remaining[k] = left;
 	}
 	{
-		int64		kept = LoyaltyRemainingAward(orig_award, &original, remaining, m.rounding);
+		int64		kept = LoyaltyRemainingAward(orig_award, &original, remaining, remaining_qty);
 		int64		already = LoyaltyReversedSoFar(member_id, orig_entry);
 		int64		due = orig_points - kept - already;
+		int64		lost;
 		LoyaltyPosting p = {0};
+		Datum		lv[3];
+
+		lv[0] = Int64GetDatum(member_id);
+		lv[1] = Int64GetDatum(orig_entry);
+		lv[2] = TimestampTzGetDatum(Min(row->occurred_at, m.locked_at));
+		LoyaltyExecute(&lot_lost_plan, lv, NULL, false, 1);
+		lost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		/* points of the sale that expired are not taken again from other lots */
+		due = Min(due, orig_points - already - lost);
 
 		res->award = DirectFunctionCall1(jsonb_in, CStringGetDatum(
 			psprintf("{\"return_of\": " INT64_FORMAT ", \"original_points\": " INT64_FORMAT
 					 ", \"points_left\": " INT64_FORMAT ", \"taken_back_before\": " INT64_FORMAT
-					 ", \"due\": " INT64_FORMAT "}",
-					 row->return_of, orig_points, kept, already, Max(due, 0))));
+					 ", \"expired\": " INT64_FORMAT ", \"due\": " INT64_FORMAT "}",
+					 row->return_of, orig_points, kept, already, lost, Max(due, 0))));
 		if (due <= 0)
 			return true;
 		p.kind = "reverse";
@@ -520,8 +558,18 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_LOYALTY_FUTURE_TIME),
 				 errmsg("sale time %s is in the future", timestamptz_to_str(row.occurred_at)),
 				 errdetail("A POS clock may be at most 5 minutes ahead of the database server's.")));
+	/* NOT NULL is checked only after BEFORE triggers: check it here */
 	row.total = heap_getattr(tuple, SPI_fnumber(desc, "total"), desc, &isnull);
-	row.lines = DatumGetJsonbP(heap_getattr(tuple, SPI_fnumber(desc, "lines"), desc, &isnull));
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
+				 errmsg("a sale needs a total")));
+	d = heap_getattr(tuple, SPI_fnumber(desc, "lines"), desc, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
+				 errmsg("a sale needs its lines")));
+	row.lines = DatumGetJsonbP(d);
 	d = heap_getattr(tuple, SPI_fnumber(desc, "return_of"), desc, &isnull);
 	row.is_return = !isnull;
 	row.return_of = isnull ? 0 : DatumGetInt64(d);
@@ -548,6 +596,9 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	cols[3] = SPI_fnumber(desc, "entry_id");
 	vals[3] = Int64GetDatum(res.entry_id);
 	nulls[3] = res.entry_id == 0;
+	/* every processed row carries an award, which marks it processed */
+	if (res.award == 0)
+		res.award = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"points\": 0}"));
 	cols[4] = SPI_fnumber(desc, "award");
 	vals[4] = res.award ? datumCopy(res.award, false, -1) : (Datum) 0;
 	nulls[4] = res.award == 0;
