@@ -974,7 +974,9 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 }
 
 /*
- * Trigger on loyalty.ledger: entries are never updated, deleted or truncated.
+ * Trigger on the append-only tables (the ledger, and sales): rows are never
+ * updated, deleted or truncated.  Without arguments it speaks of the ledger;
+ * with three (what the rows are, a detail, a hint) of any other table.
  */
 PG_FUNCTION_INFO_V1(loyalty_ledger_refuse_change);
 Datum
@@ -982,9 +984,18 @@ loyalty_ledger_refuse_change(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	const char *what;
+	const char *rows = "ledger entries";
+	const char *detail = "The points ledger is append-only.";
+	const char *hint = "Post a correcting entry with loyalty.adjust() or loyalty.reverse().";
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "ledger_refuse_change must be called as a trigger");
+	if (trigdata->tg_trigger->tgnargs == 3)
+	{
+		rows = trigdata->tg_trigger->tgargs[0];
+		detail = trigdata->tg_trigger->tgargs[1];
+		hint = trigdata->tg_trigger->tgargs[2];
+	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		what = "updated";
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -993,8 +1004,8 @@ loyalty_ledger_refuse_change(PG_FUNCTION_ARGS)
 		what = "truncated";
 	ereport(ERROR,
 			(errcode(ERRCODE_LOYALTY_LEDGER_APPEND_ONLY),
-			 errmsg("ledger entries cannot be %s", what),
-			 errdetail("The points ledger is append-only."),
-			 errhint("Post a correcting entry with loyalty.adjust() or loyalty.reverse().")));
+			 errmsg("%s cannot be %s", rows, what),
+			 errdetail("%s", detail),
+			 errhint("%s", hint)));
 	PG_RETURN_NULL();
 }

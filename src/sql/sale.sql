@@ -148,18 +148,14 @@ CREATE TRIGGER sale_award BEFORE INSERT ON loyalty.sale
 	FOR EACH ROW EXECUTE FUNCTION loyalty.sale_trigger();
 ALTER TABLE loyalty.sale ENABLE ALWAYS TRIGGER sale_award;
 
-CREATE FUNCTION loyalty.sale_refuse_change() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	RAISE EXCEPTION 'sales cannot be %', lower(TG_OP) || 'd'
-		USING ERRCODE = 'LY020', DETAIL = 'A sale is a record of what happened; a return is a new sale with return_of.';
-END
-$$;
-COMMENT ON FUNCTION loyalty.sale_refuse_change() IS 'Trigger: sales are never updated, deleted or truncated (LY020).';
+-- Sales are append-only like the ledger, by the same trigger function.
+COMMENT ON FUNCTION loyalty.ledger_refuse_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE of the ledger and of sales (SQLSTATE LY020).';
 CREATE TRIGGER sale_append_only BEFORE UPDATE OR DELETE ON loyalty.sale
-	FOR EACH ROW EXECUTE FUNCTION loyalty.sale_refuse_change();
+	FOR EACH ROW EXECUTE FUNCTION loyalty.ledger_refuse_change('sales',
+		'A sale is a record of what happened.', 'A return is a new sale with return_of.');
 CREATE TRIGGER sale_no_truncate BEFORE TRUNCATE ON loyalty.sale
-	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.sale_refuse_change();
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.ledger_refuse_change('sales',
+		'A sale is a record of what happened.', 'A return is a new sale with return_of.');
 ALTER TABLE loyalty.sale ENABLE ALWAYS TRIGGER sale_append_only;
 ALTER TABLE loyalty.sale ENABLE ALWAYS TRIGGER sale_no_truncate;
 
@@ -200,7 +196,6 @@ COMMENT ON FUNCTION loyalty.explain_sale(bigint) IS 'Every rule considered for a
 
 REVOKE EXECUTE ON FUNCTION
 	loyalty.sale_trigger(),
-	loyalty.sale_refuse_change(),
 	loyalty.rules_changed(),
 	loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz),
 	loyalty.explain_sale(bigint)

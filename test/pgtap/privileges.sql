@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(352);
+SELECT plan(348);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -71,7 +71,6 @@ INSERT INTO tap_function_spec VALUES
 	('member_status_guard', '{}',                                   '{}'),
 	('ledger_refuse_change', '{}',                                  '{}'),
 	('sale_trigger',       '{}',                                    '{}'),
-	('sale_refuse_change', '{}',                                    '{}'),
 	('rules_changed',      '{}',                                    '{}');
 
 -- Table privileges per level (column privileges are checked further down).
