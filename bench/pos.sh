@@ -48,9 +48,9 @@ if [ "$(psql_db -At -c "SELECT current_setting('fsync')::bool AND current_settin
 	echo "warning: fsync or synchronous_commit is off; commits cost less than in production"
 fi
 
-pgbench_run() {	# pgbench_run <seconds> <script> <out>
+pgbench_run() {	# pgbench_run <seconds> <script> <out> [<notify: 0 or 1>]
 	"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$1" -D members="$MEMBERS" \
-		-f "$2" "$DB" >"$3" 2>"$3.err" || { cat "$3" "$3.err" >&2; exit 1; }
+		-D notify="${4:-0}" -f "$2" "$DB" >"$3" 2>"$3.err" || { cat "$3" "$3.err" >&2; exit 1; }
 	if ! grep -q '^number of failed transactions: 0 ' "$3"; then
 		grep '^number of' "$3" >&2
 		exit 1
@@ -60,17 +60,20 @@ pgbench_run() {	# pgbench_run <seconds> <script> <out>
 # s: through the trigger; a: the same row, no trigger; b: one statement with
 # the writes a sale makes; bn: b plus the NOTIFY (not in the issue's ratios)
 names="s a b bn"
-scripts=(s:pos_sale.sql a:pos_copy.sql b:pos_cte.sql bn:pos_cte_notify.sql)
+# name:script:notify (pos_cte.sql sends the NOTIFY when notify = 1)
+scripts=(s:pos_sale.sql:0 a:pos_copy.sql:0 b:pos_cte.sql:0 bn:pos_cte.sql:1)
 echo "== $CLIENTS clients, $THREADS threads, one sale (3 lines) per transaction; ${WARMUP} s warm-up" \
 	"per script, then $ROUNDS rounds of ${SECONDS_EACH} s per script, interleaved (s, a, b, bn, s, ...)"
 for s in "${scripts[@]}"; do
-	pgbench_run "$WARMUP" "$here/${s#*:}" "$tmp/warmup.out"
+	IFS=: read -r name file notify <<<"$s"
+	pgbench_run "$WARMUP" "$here/$file" "$tmp/warmup.out" "$notify"
 done
 for round in $(seq 1 "$ROUNDS"); do
 	for s in "${scripts[@]}"; do
 		psql_db -c "CHECKPOINT"
-		pgbench_run "$SECONDS_EACH" "$here/${s#*:}" "$tmp/run.out"
-		echo "${s%%:*} $round $(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$tmp/run.out")" \
+		IFS=: read -r name file notify <<<"$s"
+		pgbench_run "$SECONDS_EACH" "$here/$file" "$tmp/run.out" "$notify"
+		echo "$name $round $(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$tmp/run.out")" \
 			"$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$tmp/run.out")"
 	done
 done >"$tmp/results"

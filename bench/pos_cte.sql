@@ -3,7 +3,10 @@
 -- with its rule_points, its lot, the member's balance row update and an
 -- outbox row -- into the trigger-less copies bench_sale, bench_ledger,
 -- bench_lot, bench_balance, bench_outbox (same indexes, CHECKs and member
--- foreign keys as the originals).  No card lookup, no rule, no NOTIFY.
+-- foreign keys as the originals).  No card lookup, no rule.  With -D
+-- notify=1 (bn) it also sends the NOTIFY the trigger sends with every award,
+-- in the same transaction: not part of the issue's comparison, it shows what
+-- the NOTIFY alone costs under durable commits.
 \set m random(1, :members)
 \set st random(1, 20)
 \set k random(1, 9000000000000000000)
@@ -43,4 +46,5 @@ o AS (
   SELECT :m::bigint, 'award', jsonb_build_object('event', 'award', 'member_id', :m::bigint, 'sale_id', s.sale_id,
          'entry_id', (SELECT entry_id FROM l), 'points', 100, 'store', 'S' || :st::text, 'pos_txn', 'P-' || :k::text)
     FROM s)
-SELECT 1;
+SELECT CASE WHEN :notify = 1 THEN
+  pg_notify('loyalty_events', '{"event": "award", "member_id": ' || :m::bigint || ', "sale_id": 0, "entry_id": 0, "points": 100, "store": "S' || :st::text || '", "pos_txn": "P-' || :k::text || '"}') END;
