@@ -83,9 +83,7 @@ typedef struct LoyaltyMember
 	char	   *expiry_rounding;	/* NULL when exact */
 	int32		pending_days;
 	char		negative_balance;	/* 'a'llow or 't'runcate */
-	/* member_balance row, read under its lock when locked = true */
-	bool		locked;
-	int64		net;
+	/* from the member_balance row, read under its lock for a posting */
 	int64		debt;
 	TimestampTz locked_at;		/* when the lock was granted */
 	/* earning (0.2.0) */

@@ -19,7 +19,7 @@
 #define RESOLVE_SELECT \
 	"SELECT m.member_id, b.status, (c.replaced_at IS NOT NULL OR b.card OPERATOR(loyalty.<>) c.card), p.point_value, " \
 	"       p.currency, p.expiry_after, p.expiry_rounding, p.pending_days, " \
-	"       p.negative_balance, b.net, b.debt, p.program_id, p.points_per_unit, " \
+	"       p.negative_balance, b.debt, p.program_id, p.points_per_unit, " \
 	"       p.rounding, p.time_zone, p.return_days " \
 	"FROM loyalty.member_card c " \
 	"JOIN loyalty.member m ON m.member_id OPERATOR(pg_catalog.=) c.member_id " \
@@ -89,15 +89,13 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	member->pending_days = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
 	policy = SPI_getvalue(tup, desc, 9);
 	member->negative_balance = policy[0];
-	member->net = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
-	member->debt = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
-	member->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
-	member->points_per_unit = SPI_datumTransfer(SPI_getbinval(tup, desc, 13, &isnull),
+	member->debt = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
+	member->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+	member->points_per_unit = SPI_datumTransfer(SPI_getbinval(tup, desc, 12, &isnull),
 												false, -1);
-	member->rounding = SPI_getvalue(tup, desc, 14)[0];	/* floor, half_up, ceil */
-	member->time_zone = SPI_getvalue(tup, desc, 15);
-	member->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 16, &isnull));
-	member->locked = lock_for_posting;
+	member->rounding = SPI_getvalue(tup, desc, 13)[0];	/* floor, half_up, ceil */
+	member->time_zone = SPI_getvalue(tup, desc, 14);
+	member->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 	/* the moment the lock was granted: postings are dated no earlier */
 	member->locked_at = GetCurrentTimestamp();
 }

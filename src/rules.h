@@ -50,7 +50,6 @@ typedef struct RuleOutcome
 	Datum	   *line_points;	/* per line, exact numeric (per_line only) */
 	bool		has_min_basket;
 	Datum		min_basket;
-	bool		uses_counted;	/* member cap or budget counters to update */
 } RuleOutcome;
 
 typedef struct SaleAward
