@@ -605,3 +605,17 @@ RETURNING points_earned AS returned_expired, award->'expired' AS expired, award-
 SELECT entries, points FROM loyalty.expire_points() WHERE entries > 0;
 SELECT available, expired, reversed FROM loyalty.balance(:'ex');
 SELECT * FROM loyalty.check_invariants();
+-- a back-fill in one statement: the (store, pos_txn) claims do not pile up
+-- in the lock table (each is released by the next sale's), and an in-statement
+-- duplicate with the same content is a retry the unique index skips
+BEGIN;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S01', 'BF-' || (g % 40), :'ex', now() - interval '1 day', 10, '[{"sku":"B","qty":1,"amount":10}]'
+  FROM generate_series(1, 50) g
+ON CONFLICT (store, pos_txn) DO NOTHING;
+SELECT count(*) AS claims_held FROM pg_locks
+ WHERE locktype = 'advisory' AND objsubid = 3 AND pid = pg_backend_pid();
+SELECT count(*) AS sales, sum(points_earned) AS points FROM loyalty.sale WHERE pos_txn LIKE 'BF-%';
+SELECT count(*) AS earn_entries, sum(points) AS ledger_points FROM loyalty.ledger WHERE pos_txn LIKE 'BF-%';
+COMMIT;
+SELECT * FROM loyalty.check_invariants();

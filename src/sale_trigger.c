@@ -5,8 +5,8 @@
  * statement, and in this order:
  *
  *   1. checks the row and parses its lines (LoyaltyParseLines, rules.c);
- *   2. claims (store, pos_txn) with a transaction-level advisory lock and
- *      looks for an earlier row with that pair: the same content again is a
+ *   2. claims (store, pos_txn) (ClaimPosTxn) and looks for an earlier row
+ *      with that pair, committed or in progress: the same content again is a
  *      retry and passes through untouched, so the unique index refuses it
  *      (or ON CONFLICT DO NOTHING skips it) and nothing is awarded twice;
  *      different content is LY035;
@@ -23,10 +23,23 @@
  */
 #include "rules.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "parser/parse_relation.h"
+#include "storage/lmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "storage/proc.h"
@@ -51,12 +64,6 @@ static int	notify_count = 0;
 
 /* A POS clock may run this far ahead of the server's. */
 #define SALE_CLOCK_SKEW_USECS	(5 * 60 * USECS_PER_SEC)
-
-static LoyaltyPlan earlier_sale_plan = {
-	"SELECT card, total, lines, return_of FROM loyalty.sale "
-	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, TEXTOID}
-};
 
 static LoyaltyPlan original_sale_plan = {
 	"SELECT member_id, lines, award, entry_id, occurred_at, return_of, points_earned, total "
@@ -91,21 +98,112 @@ static LoyaltyPlan outbox_plan = {
 /* ---------- helpers ---------- */
 
 /*
- * The (store, pos_txn) claim: a transaction-level advisory lock, so that two
- * terminals sending one POS transaction (for the same or for different
- * cards, even one anonymous) decide it one after the other.  It costs a lock
- * table entry per sale until commit: a single transaction inserting more
- * sales than max_locks_per_transaction x max_connections allows (a large
- * back-fill) must be split (see README).
+ * The (store, pos_txn) claim: a lock of our own (an advisory lock tag with
+ * field4 = LOYALTY_CLAIM_LOCK, apart from the keys of pg_advisory_lock), so
+ * that two terminals sending one POS transaction (for the same or for
+ * different cards, even one anonymous) decide it one after the other.  It
+ * only has to cover the time from the look for an earlier row (FindEarlier)
+ * until this row is in the unique index: from then on a twin finds the row,
+ * in progress, and waits for its transaction.  So the next sale's claim
+ * releases this one -- the executor inserts each row before it calls the
+ * trigger for the next -- and a back-fill of a million sales in one
+ * statement holds one claim, not a million (0.2.0 held each until commit).
+ * A claim taken in another subtransaction is left to the transaction's end.
  */
+#define LOYALTY_CLAIM_LOCK	3
+
+static LOCKTAG held_claim;
+static LocalTransactionId held_claim_lxid = InvalidLocalTransactionId;
+static SubTransactionId held_claim_subxid = InvalidSubTransactionId;
+
 static void
 ClaimPosTxn(const char *store, const char *pos_txn)
 {
 	uint32		h1 = hash_bytes((const unsigned char *) store, strlen(store));
 	uint32		h2 = hash_bytes((const unsigned char *) pos_txn, strlen(pos_txn));
 
-	DirectFunctionCall1(pg_advisory_xact_lock_int8,
-						Int64GetDatum(((int64) h1 << 32) | h2));
+	if (held_claim_lxid == MyProc->lxid &&
+		held_claim_subxid == GetCurrentSubTransactionId() &&
+		LockHeldByMe(&held_claim, ExclusiveLock))
+		LockRelease(&held_claim, ExclusiveLock, false);
+	SET_LOCKTAG_ADVISORY(held_claim, MyDatabaseId, h1, h2, LOYALTY_CLAIM_LOCK);
+	(void) LockAcquire(&held_claim, ExclusiveLock, false, false);
+	held_claim_lxid = MyProc->lxid;
+	held_claim_subxid = GetCurrentSubTransactionId();
+}
+
+/*
+ * The unique index of loyalty.sale on (store, pos_txn), found by its columns
+ * (its name is PostgreSQL's choice).
+ */
+static Oid
+PosTxnIndex(Relation rel)
+{
+	AttrNumber	store_att = attnameAttNum(rel, "store", false);
+	AttrNumber	txn_att = attnameAttNum(rel, "pos_txn", false);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ind;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ind = (Form_pg_index) GETSTRUCT(tup);
+		if (ind->indisunique && ind->indisvalid && ind->indnkeyatts == 2 &&
+			ind->indkey.values[0] == store_att && ind->indkey.values[1] == txn_att &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+			found = ind->indexrelid;
+		ReleaseSysCache(tup);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	if (!OidIsValid(found))
+		elog(ERROR, "loyalty.sale has no unique index on (store, pos_txn)");
+	return found;
+}
+
+/*
+ * Look for a row of (store, pos_txn), committed or not: an index scan with a
+ * dirty snapshot, which also shows rows of transactions in progress; when it
+ * finds one it waits for that transaction to end and looks again (as a
+ * unique index does before it refuses a duplicate).  Fills slot when found.
+ */
+static bool
+FindEarlier(Relation rel, const char *store, const char *pos_txn, TupleTableSlot *slot)
+{
+	Relation	idx = index_open(PosTxnIndex(rel), AccessShareLock);
+	SnapshotData dirty;
+	ScanKeyData key[2];
+	IndexScanDesc scan;
+	bool		found;
+
+	InitDirtySnapshot(dirty);
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(store));
+	key[0].sk_collation = idx->rd_indcollation[0];
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(pos_txn));
+	key[1].sk_collation = idx->rd_indcollation[1];
+	scan = index_beginscan(rel, idx, &dirty, 2, 0);
+	for (;;)
+	{
+		TransactionId xwait;
+
+		index_rescan(scan, key, 2, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		xwait = !found ? InvalidTransactionId :
+			TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		if (!TransactionIdIsValid(xwait))
+			break;
+		XactLockTableWait(xwait, rel, &slot->tts_tid, XLTW_InsertIndex);
+	}
+	index_endscan(scan);
+	index_close(idx, AccessShareLock);
+	return found;
 }
 
 static bool
@@ -197,6 +295,7 @@ TakeShare(Datum line, Datum *pool)
 
 typedef struct SaleRow
 {
+	Relation	rel;			/* loyalty.sale */
 	int64		sale_id;
 	char	   *store;
 	char	   *pos_txn;
@@ -229,28 +328,26 @@ typedef struct SaleResult
 static bool
 IsRetry(const SaleRow *row)
 {
-	Datum		v[2];
-	HeapTuple	tup;
-	TupleDesc	desc;
+	TupleTableSlot *slot = table_slot_create(row->rel, NULL);
 	bool		isnull;
 	Datum		d;
 	bool		same = true;
 
 	ClaimPosTxn(row->store, row->pos_txn);
-	v[0] = CStringGetTextDatum(row->store);
-	v[1] = CStringGetTextDatum(row->pos_txn);
-	LoyaltyExecute(&earlier_sale_plan, v, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (!FindEarlier(row->rel, row->store, row->pos_txn, slot))
+	{
+		ExecDropSingleTupleTableSlot(slot);
 		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	d = SPI_getbinval(tup, desc, 1, &isnull);
+	}
+	d = slot_getattr(slot, attnameAttNum(row->rel, "card", false), &isnull);
 	same &= (isnull == !row->has_card) && (isnull || DatumGetInt64(d) == row->card);
-	same &= NumericsEqual(SPI_getbinval(tup, desc, 2, &isnull), row->total);
-	same &= DatumGetBool(DirectFunctionCall2(jsonb_eq, SPI_getbinval(tup, desc, 3, &isnull),
-											 JsonbPGetDatum(row->lines)));
-	d = SPI_getbinval(tup, desc, 4, &isnull);
+	d = slot_getattr(slot, attnameAttNum(row->rel, "total", false), &isnull);
+	same &= !isnull && NumericsEqual(d, row->total);
+	d = slot_getattr(slot, attnameAttNum(row->rel, "lines", false), &isnull);
+	same &= !isnull && DatumGetBool(DirectFunctionCall2(jsonb_eq, d, JsonbPGetDatum(row->lines)));
+	d = slot_getattr(slot, attnameAttNum(row->rel, "return_of", false), &isnull);
 	same &= (isnull == !row->is_return) && (isnull || DatumGetInt64(d) == row->return_of);
+	ExecDropSingleTupleTableSlot(slot);
 	if (!same)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_DUPLICATE_SALE),
@@ -534,6 +631,7 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(tuple);
 
 	/* 1. the row */
+	row.rel = trigdata->tg_relation;
 	row.sale_id = DatumGetInt64(heap_getattr(tuple, SPI_fnumber(desc, "sale_id"), desc, &isnull));
 	d = heap_getattr(tuple, SPI_fnumber(desc, "store"), desc, &isnull);
 	row.store = isnull ? "" : TextDatumGetCString(d);
