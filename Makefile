@@ -1,14 +1,14 @@
 # loyalty -- PGXS build.  EXTVERSION is the one place the version lives; it
 # must match default_version in loyalty.control (checked below).
 EXTENSION  = loyalty
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/rules.o src/sale_trigger.o
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/rules.o src/budget.o src/sale_trigger.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
-	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/privileges.sql
+	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/privileges.sql
 DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 # the frozen install script of the oldest version (for the upgrade chain)
 # and every upgrade script
@@ -18,7 +18,7 @@ EXTRA_CLEAN = sql_build
 REGRESS = card program ledger errors sale
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race \
-	sale_retry sale_vs_return sale_vs_rule_change budget_race stale_rule_cache
+	sale_retry sale_vs_return sale_vs_rule_change budget_race budget_shares stale_rule_cache
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src

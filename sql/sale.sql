@@ -303,7 +303,10 @@ INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUE
 SELECT s.pos_txn, s.points_earned, e.code, e.fired, e.points, e.why
   FROM loyalty.sale s, loyalty.explain_sale(s.sale_id) WITH ORDINALITY e
  WHERE s.pos_txn LIKE 'C_-_' ORDER BY s.pos_txn, e.ordinality;
-SELECT r.code, s.points, s.uses FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) ORDER BY r.rule_id;
+-- spent per rule over its slots; the shares add up to the budget
+SELECT r.code, sum(s.points) AS points, sum(s.uses) AS uses, count(*) AS slots,
+       sum(s.share) FILTER (WHERE s.split_of = r.budget_points) AS shares, r.budget_points
+  FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) GROUP BY r.rule_id ORDER BY r.rule_id;
 SELECT u.member_id = loyalty.member_id(:'c1') AS is_c1, r.code, u.uses, u.points
   FROM loyalty.member_rule_use u JOIN loyalty.rule r USING (rule_id) ORDER BY u.member_id, r.rule_id;
 
@@ -619,3 +622,29 @@ SELECT count(*) AS sales, sum(points_earned) AS points FROM loyalty.sale WHERE p
 SELECT count(*) AS earn_entries, sum(points) AS ledger_points FROM loyalty.ledger WHERE pos_txn LIKE 'BF-%';
 COMMIT;
 SELECT * FROM loyalty.check_invariants();
+-- budget shares: a budget of 100 for a bonus of 10 per sale.  The first sale
+-- finds no slots: it takes 10 from the whole budget and splits the 90 left
+-- into 8 shares (12, 12, 11, ...); the next sales each take 10 in one slot,
+-- from the one their member picks on, without touching the others; a slot
+-- whose share no longer covers 10 is passed by.  Raising the budget splits
+-- it afresh at the next sale.
+INSERT INTO loyalty.program (code) VALUES ('bs');
+INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points)
+SELECT program_id, 'bs-bonus', 'bonus', 10, 100 FROM loyalty.program WHERE code = 'bs';
+SELECT count(loyalty.enroll(loyalty.card_issue('55', s), 'bs')) AS bs_members FROM generate_series(1, 12) s;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S01', 'BS-' || s, loyalty.card_issue('55', s), 1, '[{"sku":"B","qty":1,"amount":1}]'
+  FROM generate_series(1, 6) s;
+SELECT s.slot, s.points, s.uses, s.share, s.split_of
+  FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'bs-bonus' ORDER BY s.slot;
+-- members' slots: member_id % 8 (the home slot each sale tried first)
+SELECT s.pos_txn, m.member_id % 8 AS home_slot, (s.award->'rules'->1->>'points')::int AS bonus
+  FROM loyalty.sale s JOIN loyalty.member m USING (member_id) WHERE s.pos_txn LIKE 'BS-%' ORDER BY s.sale_id;
+UPDATE loyalty.rule SET budget_points = 200 WHERE code = 'bs-bonus';
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S01', 'BS-' || s, loyalty.card_issue('55', s), 1, '[{"sku":"B","qty":1,"amount":1}]'
+  FROM generate_series(7, 12) s;
+SELECT s.slot, s.points, s.uses, s.share, s.split_of
+  FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'bs-bonus' ORDER BY s.slot;
+SELECT sum(s.points) AS spent, sum(s.uses) AS uses, sum(s.share) AS shares
+  FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'bs-bonus';

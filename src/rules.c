@@ -121,27 +121,9 @@ static LoyaltyPlan member_use_add_plan = {
 	3, {INT8OID, INT4OID, INT8OID}
 };
 
-static LoyaltyPlan budget_ensure_plan = {
-	"INSERT INTO loyalty.rule_spend (rule_id) VALUES ($1) ON CONFLICT DO NOTHING",
-	1, {INT4OID}
-};
 
-/* the budget row lock: every sale spending this budget queues here */
-static LoyaltyPlan budget_lock_plan = {
-	"SELECT points FROM loyalty.rule_spend WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-	1, {INT4OID}
-};
 
-static LoyaltyPlan budget_read_plan = {
-	"SELECT points FROM loyalty.rule_spend WHERE rule_id OPERATOR(pg_catalog.=) $1",
-	1, {INT4OID}
-};
 
-static LoyaltyPlan budget_spend_plan = {
-	"UPDATE loyalty.rule_spend SET points = points OPERATOR(pg_catalog.+) $2, "
-	"uses = uses OPERATOR(pg_catalog.+) 1 WHERE rule_id OPERATOR(pg_catalog.=) $1",
-	2, {INT4OID, INT8OID}
-};
 
 static LoyaltyPlan store_zone_plan = {
 	"SELECT time_zone FROM loyalty.store WHERE store OPERATOR(pg_catalog.=) $1",
@@ -485,7 +467,7 @@ KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 
 /*
  * Member cap and overall budget.  Returns the points the rule may still give
- * (<= wanted), or 0 with *why set.  Takes the budget row lock unless a quote.
+ * (<= wanted), or 0 with *why set.  Spends the budget unless a quote.
  */
 static int64
 CapPoints(const CompiledRule *r, const SaleFacts *facts, int64 wanted, char **why)
@@ -526,24 +508,14 @@ CapPoints(const CompiledRule *r, const SaleFacts *facts, int64 wanted, char **wh
 	}
 	if (r->budget_points)
 	{
-		int64		spent;
-
-		v[0] = Int32GetDatum(r->rule_id);
-		if (facts->read_only)
-			LoyaltyExecute(&budget_read_plan, v, NULL, true, 1);
-		else
-		{
-			LoyaltyExecute(&budget_ensure_plan, v, NULL, false, 0);
-			LoyaltyExecute(&budget_lock_plan, v, NULL, false, 1);
-		}
-		spent = SPI_processed == 1 ?
-			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
-		if (r->budget_points - spent <= 0)
+		/* the last word: this takes the points from the budget (budget.c) */
+		allowed = LoyaltyBudgetTake(r->rule_id, r->budget_points, facts->member->member_id,
+									allowed, facts->read_only);
+		if (allowed <= 0)
 		{
 			*why = psprintf("budget of " INT64_FORMAT " points is spent", r->budget_points);
 			return 0;
 		}
-		allowed = Min(allowed, r->budget_points - spent);
 	}
 	if (allowed < wanted)
 		*why = psprintf("capped from " INT64_FORMAT " to " INT64_FORMAT " points", wanted, allowed);
@@ -564,18 +536,12 @@ CountUse(const CompiledRule *r, const SaleFacts *facts, int64 points)
 		v[2] = Int64GetDatum(points);
 		LoyaltyExecute(&member_use_add_plan, v, NULL, false, 0);
 	}
-	if (r->budget_points)
-	{
-		v[0] = Int32GetDatum(r->rule_id);
-		v[1] = Int64GetDatum(points);
-		LoyaltyExecute(&budget_spend_plan, v, NULL, false, 0);
-	}
 }
 
 /*
  * Evaluate the program's rules for a sale.  Inside SPI; for a real sale the
  * caller holds the member's lock, so member caps and visit counts are read
- * and written race-free; budgets are locked here.
+ * and written race-free; budgets are spent here (budget.c).
  */
 void
 LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *award)

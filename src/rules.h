@@ -69,4 +69,8 @@ extern int64 LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 								   const Datum *left_amount, const Datum *left_qty);
 extern int64 LoyaltyRoundPoints(Datum exact, char rounding);
 
+/* budget.c */
+extern int64 LoyaltyBudgetTake(int32 rule_id, int64 budget, int64 member_id,
+							   int64 wanted, bool read_only);
+
 #endif							/* LOYALTY_RULES_H */

@@ -1,0 +1,225 @@
+/*
+ * budget.c -- the overall budget of a rule (rule.budget_points), spent by
+ * many sessions at once and never exceeded.
+ *
+ * 0.2.0 kept one loyalty.rule_spend row per rule and every sale that spent
+ * the budget locked it until commit: with durable commits, all sales of a
+ * campaign queued there one commit after another.  Now the budget is split
+ * into BUDGET_SLOTS shares, one rule_spend row per slot, each with the most
+ * points it may have spent (share) and the budget it was split from
+ * (split_of).  The shares add up to the budget, and no slot spends beyond
+ * its share, so the rule never spends beyond its budget.
+ *
+ *   - home: a sale tries the slots one by one, starting from a slot picked
+ *     by its member, and locks one (FOR NO KEY UPDATE SKIP LOCKED) only if
+ *     its share still covers the points wanted: sales in different slots do
+ *     not wait for each other;
+ *   - whole: when no slot covers them (the shares run low, the budget was
+ *     changed, or the slots do not exist yet), the sale locks all slots in
+ *     slot order, spends what the whole budget has left (possibly less than
+ *     wanted: the award is capped) and splits the rest afresh over the slots.
+ *
+ * A sale holds at most one slot when it goes to "whole", and only if that
+ * slot's share ran out between its look and its lock; two sales doing this
+ * at the same moment may deadlock (40P01, the POS retries), nothing worse.
+ * Once committed spending reaches the budget, sales see it without a lock
+ * and the rule no longer fires.
+ */
+#include "rules.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+
+#define BUDGET_SLOTS 8
+
+/* every slot, without a lock: what each has left, and what is spent */
+static LoyaltyPlan slots_peek_plan = {
+	"SELECT slot, share OPERATOR(pg_catalog.-) points, split_of, points FROM loyalty.rule_spend "
+	"WHERE rule_id OPERATOR(pg_catalog.=) $1",
+	1, {INT4OID}
+};
+
+static LoyaltyPlan slot_lock_plan = {
+	"SELECT share OPERATOR(pg_catalog.-) points, split_of FROM loyalty.rule_spend "
+	"WHERE rule_id OPERATOR(pg_catalog.=) $1 AND slot OPERATOR(pg_catalog.=) $2 "
+	"FOR NO KEY UPDATE SKIP LOCKED",
+	2, {INT4OID, INT2OID}
+};
+
+static LoyaltyPlan slot_spend_plan = {
+	"UPDATE loyalty.rule_spend SET points = points OPERATOR(pg_catalog.+) $3, "
+	"uses = uses OPERATOR(pg_catalog.+) 1 "
+	"WHERE rule_id OPERATOR(pg_catalog.=) $1 AND slot OPERATOR(pg_catalog.=) $2",
+	3, {INT4OID, INT2OID, INT8OID}
+};
+
+static LoyaltyPlan slots_ensure_plan = {
+	"INSERT INTO loyalty.rule_spend (rule_id, slot) "
+	"SELECT $1, s FROM pg_catalog.generate_series(0, $2) s ON CONFLICT DO NOTHING",
+	2, {INT4OID, INT4OID}
+};
+
+/* in slot order: sales taking the whole budget lock the slots alike */
+static LoyaltyPlan slots_lock_plan = {
+	"SELECT slot, points FROM loyalty.rule_spend WHERE rule_id OPERATOR(pg_catalog.=) $1 "
+	"ORDER BY slot FOR NO KEY UPDATE",
+	1, {INT4OID}
+};
+
+static LoyaltyPlan slots_split_plan = {
+	"UPDATE loyalty.rule_spend s SET points = s.points OPERATOR(pg_catalog.+) v.add, "
+	"uses = s.uses OPERATOR(pg_catalog.+) v.use, share = v.share, split_of = $2 "
+	"FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.int2[]), pg_catalog.unnest($4::pg_catalog.int8[]), "
+	"  pg_catalog.unnest($5::pg_catalog.int8[]), pg_catalog.unnest($6::pg_catalog.int8[])) AS v(slot, add, use, share) "
+	"WHERE s.rule_id OPERATOR(pg_catalog.=) $1 AND s.slot OPERATOR(pg_catalog.=) v.slot",
+	6, {INT4OID, INT8OID, INT2ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+};
+
+static int64
+Int8Result(int col, bool *isnull)
+{
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull));
+}
+
+/*
+ * What the committed spending leaves in each slot (-1: the slot is missing
+ * or was split from another budget), and the points spent in all.
+ */
+static int64
+PeekSlots(int32 rule_id, int64 budget, int64 *left)
+{
+	Datum		v = Int32GetDatum(rule_id);
+	int64		spent = 0;
+
+	for (int s = 0; s < BUDGET_SLOTS; s++)
+		left[s] = -1;
+	LoyaltyExecute(&slots_peek_plan, &v, NULL, false, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			s = DatumGetInt16(SPI_getbinval(tup, desc, 1, &isnull));
+		int64		split_of = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (s >= 0 && s < BUDGET_SLOTS && !isnull && split_of == budget)
+			left[s] = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		spent += DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	}
+	return spent;
+}
+
+/*
+ * Take `wanted` points in one slot whose share covers them, trying the slots
+ * from `home` on; false if none would.  Sets *holding when it locked a slot
+ * that then fell short.
+ */
+static bool
+TakeFromASlot(int32 rule_id, int64 budget, int home, int64 wanted,
+			  const int64 *left, bool *holding)
+{
+	for (int k = 0; k < BUDGET_SLOTS; k++)
+	{
+		int			s = (home + k) % BUDGET_SLOTS;
+		Datum		v[3];
+		bool		isnull;
+		int64		now_left;
+
+		/* no slot is locked that did not look as if it would do */
+		if (left[s] < wanted)
+			continue;
+		v[0] = Int32GetDatum(rule_id);
+		v[1] = Int16GetDatum(s);
+		LoyaltyExecute(&slot_lock_plan, v, NULL, false, 1);
+		if (SPI_processed == 0)
+			continue;			/* another sale holds it: try the next */
+		now_left = Int8Result(1, &isnull);
+		if (Int8Result(2, &isnull) != budget || isnull || now_left < wanted)
+		{
+			*holding = true;	/* it ran out meanwhile */
+			return false;
+		}
+		v[2] = Int64GetDatum(wanted);
+		LoyaltyExecute(&slot_spend_plan, v, NULL, false, 0);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Take up to `wanted` points of the whole budget, with every slot locked,
+ * and split what is left evenly over the slots.  Returns the points taken.
+ */
+static int64
+TakeFromWhole(int32 rule_id, int64 budget, int home, int64 wanted)
+{
+	Datum		v[6];
+	Datum		slot[BUDGET_SLOTS];
+	Datum		add[BUDGET_SLOTS];
+	Datum		use[BUDGET_SLOTS];
+	Datum		share[BUDGET_SLOTS];
+	int64		points[BUDGET_SLOTS] = {0};
+	int64		spent = 0;
+	int64		left;
+	int64		taken;
+
+	v[0] = Int32GetDatum(rule_id);
+	v[1] = Int32GetDatum(BUDGET_SLOTS - 1);
+	LoyaltyExecute(&slots_ensure_plan, v, NULL, false, 0);
+	LoyaltyExecute(&slots_lock_plan, v, NULL, false, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			s = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (s < 0 || s >= BUDGET_SLOTS)
+			elog(ERROR, "rule_spend of rule %d has slot %d", rule_id, s);
+		points[s] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		spent += points[s];
+	}
+	if (SPI_processed != BUDGET_SLOTS)
+		elog(ERROR, "rule_spend of rule %d has " UINT64_FORMAT " slots", rule_id, (uint64) SPI_processed);
+
+	taken = Min(wanted, Max(budget - spent, 0));
+	points[home] += taken;
+	left = Max(budget - spent - taken, 0);
+	for (int s = 0; s < BUDGET_SLOTS; s++)
+	{
+		slot[s] = Int16GetDatum(s);
+		add[s] = Int64GetDatum(s == home ? taken : 0);
+		use[s] = Int64GetDatum(s == home && taken > 0 ? 1 : 0);
+		share[s] = Int64GetDatum(points[s] + left / BUDGET_SLOTS + (s < left % BUDGET_SLOTS ? 1 : 0));
+	}
+	v[1] = Int64GetDatum(budget);
+	v[2] = PointerGetDatum(construct_array(slot, BUDGET_SLOTS, INT2OID, 2, true, TYPALIGN_SHORT));
+	v[3] = PointerGetDatum(construct_array(add, BUDGET_SLOTS, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	v[4] = PointerGetDatum(construct_array(use, BUDGET_SLOTS, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	v[5] = PointerGetDatum(construct_array(share, BUDGET_SLOTS, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	LoyaltyExecute(&slots_split_plan, v, NULL, false, 0);
+	return taken;
+}
+
+/*
+ * Up to `wanted` points of rule `rule_id`'s budget for a sale of member
+ * `member_id`: taken (written, under the slot locks) unless read_only, which
+ * only says what the committed spending leaves.  Returns the points (<=
+ * wanted), 0 when the budget is spent.
+ */
+int64
+LoyaltyBudgetTake(int32 rule_id, int64 budget, int64 member_id, int64 wanted, bool read_only)
+{
+	int64		left[BUDGET_SLOTS];
+	int			home = (int) (member_id % BUDGET_SLOTS);
+	bool		holding = false;
+	int64		spent;
+
+	spent = PeekSlots(rule_id, budget, left);
+	if (read_only)
+		return Min(wanted, Max(budget - spent, 0));
+	if (TakeFromASlot(rule_id, budget, home, wanted, left, &holding))
+		return wanted;
+	/* spending only grows: what committed sales spent is spent */
+	if (!holding && spent >= budget)
+		return 0;
+	return TakeFromWhole(rule_id, budget, home, wanted);
+}
