@@ -648,3 +648,33 @@ SELECT s.slot, s.points, s.uses, s.share, s.split_of
   FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'bs-bonus' ORDER BY s.slot;
 SELECT sum(s.points) AS spent, sum(s.uses) AS uses, sum(s.share) AS shares
   FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'bs-bonus';
+-- a transaction counts what it spends in the slots it holds and writes it
+-- just before commit; a rolled-back savepoint takes its spending back (and
+-- so does an exception block), a released one keeps it
+BEGIN;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'BT-1', loyalty.card_issue('55', 1), 1, '[{"sku":"B","qty":1,"amount":1}]');
+SAVEPOINT a;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'BT-2', loyalty.card_issue('55', 2), 1, '[{"sku":"B","qty":1,"amount":1}]');
+ROLLBACK TO SAVEPOINT a;
+SAVEPOINT b;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'BT-3', loyalty.card_issue('55', 3), 1, '[{"sku":"B","qty":1,"amount":1}]');
+RELEASE SAVEPOINT b;
+DO $$
+BEGIN
+	INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	VALUES ('S01', 'BT-4', loyalty.card_issue('55', 4), 1, '[{"sku":"B","qty":1,"amount":1}]');
+	RAISE EXCEPTION 'undo BT-4';
+EXCEPTION WHEN raise_exception THEN
+	NULL;
+END $$;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'BT-5', loyalty.card_issue('55', 5), 1, '[{"sku":"B","qty":1,"amount":1}]');
+COMMIT;
+SELECT string_agg(pos_txn, ' ' ORDER BY pos_txn) AS recorded FROM loyalty.sale WHERE pos_txn LIKE 'BT-%';
+-- rule_spend agrees with the ledger: 120 before, 3 sales of 10 since
+SELECT sum(s.points) AS spent, sum(s.uses) AS uses, sum(s.share) AS shares,
+       (SELECT sum((l.rule_points->>(r.rule_id::text))::bigint) FROM loyalty.ledger l) AS ledger_points
+  FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'bs-bonus' GROUP BY r.rule_id;

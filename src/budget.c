@@ -24,13 +24,50 @@
  * at the same moment may deadlock (40P01, the POS retries), nothing worse.
  * Once committed spending reaches the budget, sales see it without a lock
  * and the rule no longer fires.
+ *
+ * A slot stays locked until the transaction ends, so what a transaction
+ * spends in the slots it holds is counted in backend memory (HeldSlot) and
+ * written once, just before commit (XACT_EVENT_PRE_COMMIT), not by one
+ * UPDATE per sale: a back-fill of a million sales in one statement would
+ * otherwise stack a million versions of a few rows, each one's look-up
+ * walking all the earlier ones.  A subtransaction that aborts takes its
+ * spending (and the locks it took) back with it.  Within the transaction,
+ * rule_spend shows the spending written so far.
  */
 #include "rules.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "storage/proc.h"
 #include "utils/array.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #define BUDGET_SLOTS 8
+#define MAX_HELD_SLOTS 64
+
+/* A slot this transaction locked, and what it spent there, not yet written. */
+typedef struct HeldSlot
+{
+	int32		rule_id;
+	int16		slot;
+	int64		budget;			/* the split_of it was locked with */
+	int64		left;			/* share - points, counting the unwritten */
+	SubTransactionId locked_in;
+	/* unwritten spending, by the subtransaction that made it */
+	int			nspends;
+	struct
+	{
+		SubTransactionId subxid;
+		int64		points;
+		int64		uses;
+	}			spends[8];
+} HeldSlot;
+
+static HeldSlot held[MAX_HELD_SLOTS];
+static int	nheld = 0;
+static LocalTransactionId held_lxid = InvalidLocalTransactionId;
+static bool callbacks_registered = false;
 
 /* every slot, without a lock: what each has left, and what is spent */
 static LoyaltyPlan slots_peek_plan = {
@@ -74,6 +111,189 @@ static LoyaltyPlan slots_split_plan = {
 	"WHERE s.rule_id OPERATOR(pg_catalog.=) $1 AND s.slot OPERATOR(pg_catalog.=) v.slot",
 	6, {INT4OID, INT8OID, INT2ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
+
+static LoyaltyPlan slot_write_plan = {
+	"UPDATE loyalty.rule_spend SET points = points OPERATOR(pg_catalog.+) $3, "
+	"uses = uses OPERATOR(pg_catalog.+) $4 "
+	"WHERE rule_id OPERATOR(pg_catalog.=) $1 AND slot OPERATOR(pg_catalog.=) $2",
+	4, {INT4OID, INT2OID, INT8OID, INT8OID}
+};
+
+/* ---------- the slots this transaction holds ---------- */
+
+static void
+ForgetHeldIfOld(void)
+{
+	if (held_lxid != MyProc->lxid)
+	{
+		nheld = 0;
+		held_lxid = MyProc->lxid;
+	}
+}
+
+static HeldSlot *
+FindHeld(int32 rule_id, int slot)
+{
+	ForgetHeldIfOld();
+	for (int i = 0; i < nheld; i++)
+		if (held[i].rule_id == rule_id && held[i].slot == slot)
+			return &held[i];
+	return NULL;
+}
+
+/* Note a slot just locked; NULL when there is no room (then write through). */
+static HeldSlot *
+AddHeld(int32 rule_id, int slot, int64 budget, int64 left)
+{
+	HeldSlot   *h = FindHeld(rule_id, slot);
+
+	if (h == NULL)
+	{
+		if (nheld == MAX_HELD_SLOTS)
+			return NULL;
+		h = &held[nheld++];
+		memset(h, 0, sizeof(*h));
+		h->rule_id = rule_id;
+		h->slot = (int16) slot;
+		h->locked_in = GetCurrentSubTransactionId();
+	}
+	h->budget = budget;
+	h->left = left;
+	return h;
+}
+
+static int64
+Unwritten(const HeldSlot *h, int64 *uses)
+{
+	int64		points = 0;
+
+	*uses = 0;
+	for (int k = 0; k < h->nspends; k++)
+	{
+		points += h->spends[k].points;
+		*uses += h->spends[k].uses;
+	}
+	return points;
+}
+
+/* Write a held slot's spending to its row.  Inside SPI. */
+static void
+WriteHeld(HeldSlot *h)
+{
+	Datum		v[4];
+	int64		uses;
+	int64		points = Unwritten(h, &uses);
+
+	if (points == 0 && uses == 0)
+		return;
+	v[0] = Int32GetDatum(h->rule_id);
+	v[1] = Int16GetDatum(h->slot);
+	v[2] = Int64GetDatum(points);
+	v[3] = Int64GetDatum(uses);
+	LoyaltyExecute(&slot_write_plan, v, NULL, false, 0);
+	h->nspends = 0;
+}
+
+/* Spend in a held slot, in memory (or, when its list is full, written at once). */
+static void
+SpendHeld(HeldSlot *h, int64 points)
+{
+	SubTransactionId subxid = GetCurrentSubTransactionId();
+
+	h->left -= points;
+	if (h->nspends > 0 && h->spends[h->nspends - 1].subxid == subxid)
+	{
+		h->spends[h->nspends - 1].points += points;
+		h->spends[h->nspends - 1].uses++;
+		return;
+	}
+	if (h->nspends == lengthof(h->spends))
+		WriteHeld(h);
+	h->spends[h->nspends].subxid = subxid;
+	h->spends[h->nspends].points = points;
+	h->spends[h->nspends].uses = 1;
+	h->nspends++;
+}
+
+static void
+BudgetXactCallback(XactEvent event, void *arg)
+{
+	if (held_lxid != MyProc->lxid)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+	{
+		bool		any = false;
+
+		for (int i = 0; i < nheld && !any; i++)
+			any = held[i].nspends > 0;
+		if (!any)
+			return;
+		/* after the last statement: no snapshot is active any more */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		SPI_connect();
+		for (int i = 0; i < nheld; i++)
+			WriteHeld(&held[i]);
+		SPI_finish();
+		PopActiveSnapshot();
+	}
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
+		nheld = 0;
+}
+
+/*
+ * An aborted subtransaction's spending never happened and its row locks are
+ * gone; a committed one's belong to its parent.
+ */
+static void
+BudgetSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	int			kept = 0;
+
+	if (held_lxid != MyProc->lxid ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	for (int i = 0; i < nheld; i++)
+	{
+		HeldSlot   *h = &held[i];
+		int			n = 0;
+
+		for (int k = 0; k < h->nspends; k++)
+		{
+			if (h->spends[k].subxid != mySubid)
+				h->spends[n++] = h->spends[k];
+			else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			{
+				h->spends[k].subxid = parentSubid;
+				h->spends[n++] = h->spends[k];
+			}
+			else
+				h->left += h->spends[k].points;
+		}
+		h->nspends = n;
+		if (h->locked_in == mySubid)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				continue;		/* the lock went with it: drop the slot */
+			h->locked_in = parentSubid;
+		}
+		held[kept++] = *h;
+	}
+	nheld = kept;
+}
+
+static void
+RegisterCallbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(BudgetXactCallback, NULL);
+	RegisterSubXactCallback(BudgetSubXactCallback, NULL);
+	callbacks_registered = true;
+}
+
+/* ---------- taking points ---------- */
 
 static int64
 Int8Result(int col, bool *isnull)
@@ -124,9 +344,10 @@ TakeFromASlot(int32 rule_id, int64 budget, int home, int64 wanted,
 		Datum		v[3];
 		bool		isnull;
 		int64		now_left;
+		HeldSlot   *h;
 
 		/* no slot is locked that did not look as if it would do */
-		if (left[s] < wanted)
+		if (left[s] < wanted || FindHeld(rule_id, s) != NULL)
 			continue;
 		v[0] = Int32GetDatum(rule_id);
 		v[1] = Int16GetDatum(s);
@@ -134,13 +355,21 @@ TakeFromASlot(int32 rule_id, int64 budget, int home, int64 wanted,
 		if (SPI_processed == 0)
 			continue;			/* another sale holds it: try the next */
 		now_left = Int8Result(1, &isnull);
-		if (Int8Result(2, &isnull) != budget || isnull || now_left < wanted)
+		if (Int8Result(2, &isnull) != budget || isnull)
+			now_left = -1;		/* split from another budget meanwhile */
+		h = AddHeld(rule_id, s, budget, now_left);
+		if (now_left < wanted)
 		{
 			*holding = true;	/* it ran out meanwhile */
 			return false;
 		}
-		v[2] = Int64GetDatum(wanted);
-		LoyaltyExecute(&slot_spend_plan, v, NULL, false, 0);
+		if (h)
+			SpendHeld(h, wanted);
+		else
+		{
+			v[2] = Int64GetDatum(wanted);
+			LoyaltyExecute(&slot_spend_plan, v, NULL, false, 0);
+		}
 		return true;
 	}
 	return false;
@@ -159,10 +388,15 @@ TakeFromWhole(int32 rule_id, int64 budget, int home, int64 wanted)
 	Datum		use[BUDGET_SLOTS];
 	Datum		share[BUDGET_SLOTS];
 	int64		points[BUDGET_SLOTS] = {0};
+	int64		shares[BUDGET_SLOTS];
 	int64		spent = 0;
 	int64		left;
 	int64		taken;
 
+	/* the rows must say what this transaction spent before they are split */
+	for (int i = 0; i < nheld; i++)
+		if (held[i].rule_id == rule_id)
+			WriteHeld(&held[i]);
 	v[0] = Int32GetDatum(rule_id);
 	v[1] = Int32GetDatum(BUDGET_SLOTS - 1);
 	LoyaltyExecute(&slots_ensure_plan, v, NULL, false, 0);
@@ -185,10 +419,11 @@ TakeFromWhole(int32 rule_id, int64 budget, int home, int64 wanted)
 	left = Max(budget - spent - taken, 0);
 	for (int s = 0; s < BUDGET_SLOTS; s++)
 	{
+		shares[s] = points[s] + left / BUDGET_SLOTS + (s < left % BUDGET_SLOTS ? 1 : 0);
 		slot[s] = Int16GetDatum(s);
 		add[s] = Int64GetDatum(s == home ? taken : 0);
 		use[s] = Int64GetDatum(s == home && taken > 0 ? 1 : 0);
-		share[s] = Int64GetDatum(points[s] + left / BUDGET_SLOTS + (s < left % BUDGET_SLOTS ? 1 : 0));
+		share[s] = Int64GetDatum(shares[s]);
 	}
 	v[1] = Int64GetDatum(budget);
 	v[2] = PointerGetDatum(construct_array(slot, BUDGET_SLOTS, INT2OID, 2, true, TYPALIGN_SHORT));
@@ -196,14 +431,17 @@ TakeFromWhole(int32 rule_id, int64 budget, int home, int64 wanted)
 	v[4] = PointerGetDatum(construct_array(use, BUDGET_SLOTS, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	v[5] = PointerGetDatum(construct_array(share, BUDGET_SLOTS, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	LoyaltyExecute(&slots_split_plan, v, NULL, false, 0);
+	/* all eight are this transaction's now: the next sales spend in memory */
+	for (int s = 0; s < BUDGET_SLOTS; s++)
+		AddHeld(rule_id, s, budget, shares[s] - points[s]);
 	return taken;
 }
 
 /*
  * Up to `wanted` points of rule `rule_id`'s budget for a sale of member
- * `member_id`: taken (written, under the slot locks) unless read_only, which
- * only says what the committed spending leaves.  Returns the points (<=
- * wanted), 0 when the budget is spent.
+ * `member_id`: taken (under the slot locks) unless read_only, which only
+ * says what the committed spending leaves.  Returns the points (<= wanted),
+ * 0 when the budget is spent.
  */
 int64
 LoyaltyBudgetTake(int32 rule_id, int64 budget, int64 member_id, int64 wanted, bool read_only)
@@ -213,6 +451,21 @@ LoyaltyBudgetTake(int32 rule_id, int64 budget, int64 member_id, int64 wanted, bo
 	bool		holding = false;
 	int64		spent;
 
+	if (!read_only)
+	{
+		RegisterCallbacks();
+		/* a slot this transaction holds already, its member's first */
+		for (int k = 0; k < BUDGET_SLOTS; k++)
+		{
+			HeldSlot   *h = FindHeld(rule_id, (home + k) % BUDGET_SLOTS);
+
+			if (h && h->budget == budget && h->left >= wanted)
+			{
+				SpendHeld(h, wanted);
+				return wanted;
+			}
+		}
+	}
 	spent = PeekSlots(rule_id, budget, left);
 	if (read_only)
 		return Min(wanted, Max(budget - spent, 0));
