@@ -4,11 +4,11 @@ EXTENSION  = loyalty
 EXTVERSION = 0.3.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/rules.o src/budget.o src/sale_trigger.o
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/writer.o src/rules.o src/budget.o src/sale_trigger.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
-	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/privileges.sql
+	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/privileges.sql
 DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 # the frozen install script of the oldest version (for the upgrade chain)
 # and every upgrade script
@@ -33,6 +33,9 @@ CONTROL_VERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSI
 ifneq ($(CONTROL_VERSION),$(EXTVERSION))
 $(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSION) in $(EXTENSION).control)
 endif
+
+# every object depends on the headers (PGXS tracks no header dependencies)
+$(OBJS): src/loyalty.h src/rules.h
 
 sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	@mkdir -p sql_build

@@ -609,7 +609,8 @@ SELECT entries, points FROM loyalty.expire_points() WHERE entries > 0;
 SELECT available, expired, reversed FROM loyalty.balance(:'ex');
 SELECT * FROM loyalty.check_invariants();
 -- a back-fill in one statement: the (store, pos_txn) claims do not pile up
--- in the lock table (each is released by the next sale's), and an in-statement
+-- in the lock table (each is released by the next sale's, the last one by
+-- the end of the statement), and an in-statement
 -- duplicate with the same content is a retry the unique index skips
 BEGIN;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)

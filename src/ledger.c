@@ -24,7 +24,9 @@
  */
 #include "loyalty.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -45,23 +47,6 @@ typedef struct LotMoves
 } LotMoves;
 
 /* ---------- prepared statements ---------- */
-
-/*
- * The next entry id; for a credit also its expiry and the end of its pending
- * period.  Calendar arithmetic is done on UTC wall time, so the result does
- * not depend on the session's TimeZone.
- */
-static LoyaltyPlan entry_id_plan = {
-	"SELECT pg_catalog.nextval('loyalty.ledger_entry_id_seq'), "
-	"CASE WHEN $2 IS NULL THEN NULL "
-	"     WHEN $3 IS NULL THEN (($1 AT TIME ZONE 'UTC') OPERATOR(pg_catalog.+) $2) AT TIME ZONE 'UTC' "
-	"     ELSE (pg_catalog.date_trunc($3, ($1 AT TIME ZONE 'UTC') OPERATOR(pg_catalog.+) $2) "
-	"           OPERATOR(pg_catalog.+) (CASE $3 WHEN 'quarter' THEN '3 months' "
-	"                 ELSE '1 ' OPERATOR(pg_catalog.||) $3 END)::pg_catalog.interval) AT TIME ZONE 'UTC' END, "
-	"CASE WHEN $4 OPERATOR(pg_catalog.>) 0 THEN (($1 AT TIME ZONE 'UTC') "
-	"     OPERATOR(pg_catalog.+) pg_catalog.make_interval(days => $4)) AT TIME ZONE 'UTC' END",
-	4, {TIMESTAMPTZOID, INTERVALOID, TEXTOID, INT4OID}
-};
 
 #define ENTRY_COLUMNS \
 	"entry_id, member_id, kind, points, shortfall, effective_at, pending_until, " \
@@ -398,12 +383,32 @@ InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 	n[18] = p->sale_id ? ' ' : 'n';
 	v[19] = p->rule_points;
 	n[19] = p->rule_points ? ' ' : 'n';
+
+	/*
+	 * A redemption may lose the race for its (store, pos_txn) to another
+	 * member's (ON CONFLICT DO NOTHING tells); any other entry cannot meet a
+	 * conflict under its member's lock, and goes the direct way (writer.c).
+	 */
+	if (strcmp(p->kind, "redeem") != 0 && LoyaltyWriterDirect(LOYALTY_LEDGER))
+	{
+		static const char *const columns[20] = {
+			"member_id", "entry_id", "kind", "points", "effective_at", "source", "reason",
+			"idem_key", "store", "pos_txn", "value", "pending_until", "expires_at",
+			"reverses", "shortfall", "lot_ids", "lot_points", "posted_at", "sale_id", "rule_points"
+		};
+		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_LEDGER);
+
+		for (int i = 0; i < 20; i++)
+			LoyaltyRowSet(row, columns[i], v[i], n[i] == 'n');
+		LoyaltyRowInsert(row);
+		return true;
+	}
 	LoyaltyExecute(&insert_entry_plan, v, n, false, 0);
 	return SPI_processed == 1;
 }
 
 static void
-UpdateBalance(const LoyaltyPosting *p, int64 new_debt)
+UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 {
 	Datum		v[10];
 	int64		earned = 0,
@@ -439,6 +444,30 @@ UpdateBalance(const LoyaltyPosting *p, int64 new_debt)
 	v[7] = Int64GetDatum(adjusted);
 	v[8] = Int64GetDatum(p->shortfall);
 	v[9] = Int64GetDatum(p->entry_id);
+	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
+	{
+		/* the row the posting locked, by its tid */
+		static const char *const added[8] = {
+			"net", NULL, "lifetime_earned", "lifetime_redeemed", "expired", "reversed",
+			"adjusted", "shortfall"
+		};
+		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
+		bool		add[64] = {0};
+
+		for (int i = 0; i < 8; i++)
+			if (added[i])
+			{
+				LoyaltyRowSet(row, added[i], v[i + 1], false);
+				add[LoyaltyRowColumn(row, added[i])] = true;
+			}
+		LoyaltyRowSet(row, "debt", v[2], false);
+		LoyaltyRowSet(row, "last_entry_id", v[9], false);
+		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+		LoyaltyRowUpdate(row, &m->balance_tid, add);
+		/* the row has moved: a second posting in this call must find it again */
+		m->has_balance_tid = false;
+		return;
+	}
 	LoyaltyExecute(&update_balance_plan, v, NULL, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", p->member_id);
@@ -465,33 +494,52 @@ TakeFromLots(int64 member_id, const LotMoves *moves)
 static void
 NextEntry(const LoyaltyMember *m, LoyaltyPosting *p, bool with_expiry)
 {
-	Datum		v[4];
-	char		n[4] = {' ', ' ', ' ', ' '};
-	bool		isnull;
-	Datum		d;
+	Oid			seq = get_relname_relid("ledger_entry_id_seq", get_namespace_oid("loyalty", false));
 
-	v[0] = TimestampTzGetDatum(p->effective_at);
-	v[1] = IntervalPGetDatum(&m->expiry_after);
-	n[1] = (with_expiry && m->has_expiry) ? ' ' : 'n';
-	v[2] = TextOrNull(m->expiry_rounding, &n[2]);
-	v[3] = Int32GetDatum(with_expiry ? m->pending_days : 0);
-	LoyaltyExecute(&entry_id_plan, v, n, false, 1);
-	p->entry_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-	if (with_expiry)
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence loyalty.ledger_entry_id_seq is missing");
+	p->entry_id = nextval_internal(seq, false);
+	if (!with_expiry)
+		return;
+	/*
+	 * Calendar arithmetic on UTC wall time, whose microseconds are the
+	 * timestamptz's own: the result does not depend on the session's TimeZone.
+	 */
+	if (m->has_expiry)
 	{
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-		p->has_expires_at = !isnull;
-		p->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-		if (!p->has_pending_until && !isnull)
+		Datum		t = DirectFunctionCall2(timestamp_pl_interval, TimestampGetDatum(p->effective_at),
+											IntervalPGetDatum(&m->expiry_after));
+
+		if (m->expiry_rounding != NULL)
 		{
-			p->has_pending_until = true;
-			p->pending_until = DatumGetTimestampTz(d);
+			Interval	step = {0};
+
+			if (strcmp(m->expiry_rounding, "day") == 0)
+				step.day = 1;
+			else if (strcmp(m->expiry_rounding, "month") == 0)
+				step.month = 1;
+			else if (strcmp(m->expiry_rounding, "quarter") == 0)
+				step.month = 3;
+			else if (strcmp(m->expiry_rounding, "year") == 0)
+				step.month = 12;
+			else
+				elog(ERROR, "unknown expiry_rounding \"%s\"", m->expiry_rounding);
+			t = DirectFunctionCall2(timestamp_trunc, CStringGetTextDatum(m->expiry_rounding), t);
+			t = DirectFunctionCall2(timestamp_pl_interval, t, IntervalPGetDatum(&step));
 		}
+		p->has_expires_at = true;
+		p->expires_at = DatumGetTimestamp(t);
 	}
-	/* loops like expire_points() would otherwise keep every result to SPI_finish */
-	SPI_freetuptable(SPI_tuptable);
+	if (!p->has_pending_until && m->pending_days > 0)
+	{
+		Interval	days = {0};
+
+		days.day = m->pending_days;
+		p->has_pending_until = true;
+		p->pending_until = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
+																 TimestampGetDatum(p->effective_at),
+																 IntervalPGetDatum(&days)));
+	}
 }
 
 /*
@@ -523,9 +571,23 @@ LoyaltyPostCredit(LoyaltyMember *m, LoyaltyPosting *p)
 								   : p->effective_at);
 		v[5] = TimestampTzGetDatum(p->expires_at);
 		n[5] = p->has_expires_at ? ' ' : 'n';
-		LoyaltyExecute(&insert_lot_plan, v, n, false, 0);
+		if (LoyaltyWriterDirect(LOYALTY_LOT))
+		{
+			LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_LOT);
+
+			LoyaltyRowSet(row, "member_id", v[0], false);
+			LoyaltyRowSet(row, "lot_id", v[1], false);
+			LoyaltyRowSet(row, "points", v[2], false);
+			LoyaltyRowSet(row, "remaining", v[2], false);
+			LoyaltyRowSet(row, "earned_at", v[3], false);
+			LoyaltyRowSet(row, "available_from", v[4], false);
+			LoyaltyRowSet(row, "expires_at", v[5], n[5] == 'n');
+			LoyaltyRowInsert(row);
+		}
+		else
+			LoyaltyExecute(&insert_lot_plan, v, n, false, 0);
 	}
-	UpdateBalance(p, m->debt - repay);
+	UpdateBalance(m, p, m->debt - repay);
 }
 
 /*
@@ -594,7 +656,7 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer, 
 	if (!InsertEntry(p, &moves))
 		return false;
 	TakeFromLots(p->member_id, &moves);
-	UpdateBalance(p, new_debt);
+	UpdateBalance(m, p, new_debt);
 	return true;
 }
 
@@ -707,6 +769,7 @@ PostKeyed(FunctionCallInfo fcinfo, int64 card, LoyaltyPosting *req, int64 reques
 		}
 		result = LoyaltyPostingResult(fcinfo, caller, req);
 	}
+	LoyaltyWriterClose();
 	SPI_finish();
 	return result;
 }
@@ -862,6 +925,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	v[5] = TimestampTzGetDatum(p.effective_at);
 	tup = heap_form_tuple(desc, v, n);
 	MemoryContextSwitchTo(old);
+	LoyaltyWriterClose();
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }
@@ -952,7 +1016,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 				if (!InsertEntry(&p, &moves))
 					elog(ERROR, "expiry entry " INT64_FORMAT " could not be inserted", p.entry_id);
 				TakeFromLots(member_id, &moves);
-				UpdateBalance(&p, debt);
+				UpdateBalance(&m, &p, debt);
 				entries++;
 				points += remaining;
 			}
@@ -969,6 +1033,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 	v[0] = Int64GetDatum(entries);
 	v[1] = Int64GetDatum(points);
 	tup = heap_form_tuple(desc, v, n);
+	LoyaltyWriterClose();
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }

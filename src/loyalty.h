@@ -42,6 +42,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/itemptr.h"
 #include "utils/timestamp.h"
 
 /* Limits that keep sums from overflowing and keys indexable. */
@@ -86,6 +87,8 @@ typedef struct LoyaltyMember
 	/* from the member_balance row, read under its lock for a posting */
 	int64		debt;
 	TimestampTz locked_at;		/* when the lock was granted */
+	bool		has_balance_tid;	/* the locked balance row, for writer.c */
+	ItemPointerData balance_tid;
 	/* earning (0.2.0) */
 	int32		program_id;
 	Datum		points_per_unit;	/* numeric */
@@ -131,5 +134,31 @@ extern void LoyaltyPostCredit(LoyaltyMember *m, LoyaltyPosting *p);
 extern bool LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need,
 							 int64 prefer, char policy);
 extern int64 LoyaltyReversedSoFar(int64 member_id, int64 entry_id);
+
+/* writer.c: rows of the ledger's tables written without SPI */
+typedef enum LoyaltyTableId
+{
+	LOYALTY_LEDGER,
+	LOYALTY_LOT,
+	LOYALTY_OUTBOX,
+	LOYALTY_BALANCE,
+	LOYALTY_NTABLES
+} LoyaltyTableId;
+
+typedef struct LoyaltyRow
+{
+	LoyaltyTableId table;
+	Datum	   *values;			/* by attribute */
+	bool	   *isnull;
+	bool	   *set;
+} LoyaltyRow;
+
+extern bool LoyaltyWriterDirect(LoyaltyTableId t);
+extern void LoyaltyWriterClose(void);
+extern LoyaltyRow *LoyaltyRowBegin(LoyaltyTableId t);
+extern void LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool isnull);
+extern int	LoyaltyRowColumn(LoyaltyRow *row, const char *column);
+extern void LoyaltyRowInsert(LoyaltyRow *row);
+extern void LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid, const bool *add);
 
 #endif							/* LOYALTY_H */

@@ -20,7 +20,7 @@
 	"SELECT m.member_id, b.status, (c.replaced_at IS NOT NULL OR b.card OPERATOR(loyalty.<>) c.card), p.point_value, " \
 	"       p.currency, p.expiry_after, p.expiry_rounding, p.pending_days, " \
 	"       p.negative_balance, b.debt, p.program_id, p.points_per_unit, " \
-	"       p.rounding, p.time_zone, p.return_days " \
+	"       p.rounding, p.time_zone, p.return_days, b.ctid " \
 	"FROM loyalty.member_card c " \
 	"JOIN loyalty.member m ON m.member_id OPERATOR(pg_catalog.=) c.member_id " \
 	"JOIN loyalty.program p ON p.program_id OPERATOR(pg_catalog.=) m.program_id " \
@@ -96,6 +96,12 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	member->rounding = SPI_getvalue(tup, desc, 13)[0];	/* floor, half_up, ceil */
 	member->time_zone = SPI_getvalue(tup, desc, 14);
 	member->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+	if (lock_for_posting)
+	{
+		/* the version we locked: writer.c updates it by its tid */
+		member->balance_tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
+		member->has_balance_tid = true;
+	}
 	/* the moment the lock was granted: postings are dated no earlier */
 	member->locked_at = GetCurrentTimestamp();
 }

@@ -46,6 +46,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
+#include "utils/resowner.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
@@ -116,18 +117,38 @@ static LOCKTAG held_claim;
 static LocalTransactionId held_claim_lxid = InvalidLocalTransactionId;
 static SubTransactionId held_claim_subxid = InvalidSubTransactionId;
 
+/* Let go of the last claim: its row is in the index, or the statement failed. */
+static void
+ReleaseClaim(void)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	if (held_claim_lxid != MyProc->lxid || held_claim_subxid != GetCurrentSubTransactionId())
+		return;
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	if (LockHeldByMe(&held_claim, ExclusiveLock))
+		LockRelease(&held_claim, ExclusiveLock, false);
+	CurrentResourceOwner = save;
+	held_claim_lxid = InvalidLocalTransactionId;
+}
+
 static void
 ClaimPosTxn(const char *store, const char *pos_txn)
 {
 	uint32		h1 = hash_bytes((const unsigned char *) store, strlen(store));
 	uint32		h2 = hash_bytes((const unsigned char *) pos_txn, strlen(pos_txn));
 
-	if (held_claim_lxid == MyProc->lxid &&
-		held_claim_subxid == GetCurrentSubTransactionId() &&
-		LockHeldByMe(&held_claim, ExclusiveLock))
-		LockRelease(&held_claim, ExclusiveLock, false);
+	/*
+	 * Owned by the (sub)transaction, not by the statement's portal, so that
+	 * the next statement's sale can release it.
+	 */
+	ResourceOwner save = CurrentResourceOwner;
+
+	ReleaseClaim();
+	CurrentResourceOwner = CurTransactionResourceOwner;
 	SET_LOCKTAG_ADVISORY(held_claim, MyDatabaseId, h1, h2, LOYALTY_CLAIM_LOCK);
 	(void) LockAcquire(&held_claim, ExclusiveLock, false, false);
+	CurrentResourceOwner = save;
 	held_claim_lxid = MyProc->lxid;
 	held_claim_subxid = GetCurrentSubTransactionId();
 }
@@ -232,7 +253,17 @@ EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 	v[0] = Int64GetDatum(member_id);
 	v[1] = CStringGetTextDatum(kind);
 	v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-	LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
+	if (LoyaltyWriterDirect(LOYALTY_OUTBOX))
+	{
+		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_OUTBOX);
+
+		LoyaltyRowSet(row, "member_id", v[0], false);
+		LoyaltyRowSet(row, "kind", v[1], false);
+		LoyaltyRowSet(row, "payload", v[2], false);
+		LoyaltyRowInsert(row);
+	}
+	else
+		LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
 	if (!loyalty_notify)
 		return;
 	if (MyProc->lxid != notify_lxid)
@@ -703,6 +734,22 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	tuple = heap_modify_tuple_by_cols(tuple, desc, 5, cols, vals, nulls);
 	SPI_finish();
 	return PointerGetDatum(tuple);
+}
+
+/*
+ * AFTER INSERT FOR EACH STATEMENT on loyalty.sale: the statement's sales are
+ * in; close the tables the trigger wrote (writer.c) and let go of the last
+ * claim.
+ */
+PG_FUNCTION_INFO_V1(loyalty_sale_statement_end);
+Datum
+loyalty_sale_statement_end(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "sale_statement_end must be called as a trigger");
+	LoyaltyWriterClose();
+	ReleaseClaim();
+	return PointerGetDatum(NULL);
 }
 
 /*

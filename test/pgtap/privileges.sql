@@ -71,6 +71,7 @@ INSERT INTO tap_function_spec VALUES
 	('member_status_guard', '{}',                                   '{}'),
 	('ledger_refuse_change', '{}',                                  '{}'),
 	('sale_trigger',       '{}',                                    '{}'),
+	('sale_statement_end', '{}',                                    '{}'),
 	('rules_changed',      '{}',                                    '{}');
 
 -- Table privileges per level (column privileges are checked further down).

@@ -91,7 +91,7 @@ ok $? "source database set up (programs, members, earns, redeems, expiry, adjust
 	{ diag "$(tail -20 "$work/setup.log")"; bail "cannot set up the source database"; }
 # what the sales earned, so that the restored rows are known to hold them
 is "$(q "$src" "SELECT string_agg(pos_txn || ' ' || points_earned, ', ' ORDER BY sale_id) FROM loyalty.sale" 2>&1)
-$(q "$src" "SELECT string_agg(r.code || ' ' || s.points || '/' || s.uses, ', ' ORDER BY r.code) FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id)" 2>&1)
+$(q "$src" "SELECT string_agg(code || ' ' || points || '/' || uses, ', ' ORDER BY code) FROM (SELECT r.code, sum(s.points) AS points, sum(s.uses) AS uses FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) GROUP BY r.code) t" 2>&1)
 $(q "$src" "SELECT string_agg(r.code || ' ' || u.points || '/' || u.uses, ', ' ORDER BY u.member_id, r.code) FROM loyalty.member_rule_use u JOIN loyalty.rule r USING (rule_id)" 2>&1)
 $(q "$src" "SELECT string_agg(kind, ', ' ORDER BY event_id) FROM loyalty.outbox" 2>&1)" \
 	"sale-1 100, sale-2 80, sale-3 0, sale-4 12, sale-5 10, return-1 -10

@@ -1,0 +1,345 @@
+/*
+ * writer.c -- the ledger's own write path: rows of loyalty.ledger, lot,
+ * outbox and member_balance written without SPI.
+ *
+ * A sale used to write its entry, lot, outbox row and balance through four
+ * SPI statements, each one an executor start-up of its own (plan state, the
+ * table's CHECK constraints and index predicates compiled afresh, the index
+ * list opened, a snapshot pushed).  Here, as PostgreSQL's logical
+ * replication apply worker does, each table is opened once per transaction
+ * with its indexes and defaults, and a row is: defaults for the columns left
+ * unset, NOT NULL and CHECK constraints (ExecConstraints), the heap tuple,
+ * its index entries.
+ *
+ * What this path does not do is fire triggers.  The tables' own triggers do
+ * not fire on INSERT (the ledger's refuse UPDATE and DELETE); the foreign
+ * keys to loyalty.member are not checked row by row: every row written here
+ * belongs to a member whose balance row the posting holds locked, and a
+ * member with a balance row cannot be deleted (that key is checked).  A
+ * table that has a trigger of its own on INSERT (UPDATE for the balance) --
+ * a DBA's audit trigger, say -- is written through SQL instead
+ * (LoyaltyWriterDirect() is false), so the trigger fires as before.
+ *
+ * Lifetime: the tables stay open, under a resource owner of ours (child of
+ * the transaction's, so subtransactions do not touch them), for the rows of
+ * one statement: LoyaltyWriterClose() closes them at the end of an INSERT
+ * into loyalty.sale (its statement-level trigger) and of each posting
+ * function, and, should a failed statement have left them open, just before
+ * commit (XACT_EVENT_PRE_COMMIT); an abort releases them with the
+ * transaction.  (Open, they would make DDL on these tables later in the
+ * transaction fail as "being used by active queries".)
+ */
+#include "loyalty.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "common/int.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/proc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+
+typedef struct TableWriter
+{
+	const char *relname;		/* in schema loyalty */
+	Relation	rel;			/* NULL: not open in this transaction */
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;		/* the row to write */
+	TupleTableSlot *old;		/* the row an update replaces */
+	ExprState **defaults;		/* by attribute; NULL: no default */
+	bool		direct;			/* no trigger of its own: written here */
+} TableWriter;
+
+static TableWriter writers[LOYALTY_NTABLES] = {
+	[LOYALTY_LEDGER] = {"ledger"},
+	[LOYALTY_LOT] = {"lot"},
+	[LOYALTY_OUTBOX] = {"outbox"},
+	[LOYALTY_BALANCE] = {"member_balance"},
+};
+
+static EState *writer_estate = NULL;
+static ResourceOwner writer_owner = NULL;
+static LocalTransactionId writer_lxid = InvalidLocalTransactionId;
+static bool callback_registered = false;
+
+/* Does the table have a trigger of its own for this event? */
+static bool
+HasOwnTrigger(Relation rel, int event)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	if (td == NULL)
+		return false;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgisinternal || t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		if ((event == CMD_INSERT && TRIGGER_FOR_INSERT(t->tgtype)) ||
+			(event == CMD_UPDATE && TRIGGER_FOR_UPDATE(t->tgtype)))
+			return true;
+	}
+	return false;
+}
+
+static void
+CloseWriters(void)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	CurrentResourceOwner = writer_owner;
+	for (int t = 0; t < LOYALTY_NTABLES; t++)
+	{
+		TableWriter *w = &writers[t];
+
+		if (w->rel == NULL)
+			continue;
+		ExecCloseIndices(w->rri);
+		table_close(w->rel, NoLock);
+		w->rel = NULL;
+	}
+	ExecResetTupleTable(writer_estate->es_tupleTable, false);
+	FreeExecutorState(writer_estate);
+	CurrentResourceOwner = save;
+	writer_estate = NULL;
+}
+
+/*
+ * Close the tables (the end of a statement that made sales, of a posting
+ * function): DDL later in the transaction finds them closed.
+ */
+void
+LoyaltyWriterClose(void)
+{
+	if (writer_estate != NULL && writer_lxid == MyProc->lxid)
+		CloseWriters();
+}
+
+static void
+WriterXactCallback(XactEvent event, void *arg)
+{
+	if (writer_estate == NULL || writer_lxid != MyProc->lxid)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		CloseWriters();
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		/* the transaction's resource owners and memory release it all */
+		for (int t = 0; t < LOYALTY_NTABLES; t++)
+			writers[t].rel = NULL;
+		writer_estate = NULL;
+	}
+}
+
+/* The writer of table t, opened on first use in the transaction. */
+static TableWriter *
+Writer(LoyaltyTableId t)
+{
+	TableWriter *w = &writers[t];
+	ResourceOwner save_owner;
+	MemoryContext save_cxt;
+	TupleDesc	desc;
+
+	if (writer_lxid != MyProc->lxid)
+	{
+		/* a transaction ended without our callback seeing it: start afresh */
+		for (int i = 0; i < LOYALTY_NTABLES; i++)
+			writers[i].rel = NULL;
+		writer_estate = NULL;
+		writer_lxid = MyProc->lxid;
+	}
+	if (w->rel != NULL)
+		return w;
+	if (!callback_registered)
+	{
+		RegisterXactCallback(WriterXactCallback, NULL);
+		callback_registered = true;
+	}
+	save_cxt = MemoryContextSwitchTo(TopTransactionContext);
+	save_owner = CurrentResourceOwner;
+	if (writer_estate == NULL)
+	{
+		writer_owner = ResourceOwnerCreate(TopTransactionResourceOwner, "loyalty writer");
+		writer_estate = CreateExecutorState();
+	}
+	CurrentResourceOwner = writer_owner;
+	w->rel = table_open(get_relname_relid(w->relname, get_namespace_oid("loyalty", false)),
+						RowExclusiveLock);
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	desc = RelationGetDescr(w->rel);
+	w->slot = table_slot_create(w->rel, &writer_estate->es_tupleTable);
+	w->old = table_slot_create(w->rel, &writer_estate->es_tupleTable);
+	w->direct = !HasOwnTrigger(w->rel, t == LOYALTY_BALANCE ? CMD_UPDATE : CMD_INSERT);
+	MemoryContextSwitchTo(writer_estate->es_query_cxt);
+	w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Node	   *expr;
+
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		expr = build_column_default(w->rel, i + 1);
+		if (expr != NULL)
+			w->defaults[i] = ExecPrepareExpr((Expr *) expr, writer_estate);
+	}
+	CurrentResourceOwner = save_owner;
+	MemoryContextSwitchTo(save_cxt);
+	return w;
+}
+
+bool
+LoyaltyWriterDirect(LoyaltyTableId t)
+{
+	return Writer(t)->direct;
+}
+
+/* Start a new row of table t: every column unset. */
+LoyaltyRow *
+LoyaltyRowBegin(LoyaltyTableId t)
+{
+	TableWriter *w = Writer(t);
+	LoyaltyRow *row = palloc0(sizeof(LoyaltyRow));
+	int			natts = RelationGetDescr(w->rel)->natts;
+
+	row->table = t;
+	row->values = palloc0(sizeof(Datum) * natts);
+	row->isnull = palloc(sizeof(bool) * natts);
+	row->set = palloc0(sizeof(bool) * natts);
+	memset(row->isnull, true, sizeof(bool) * natts);
+	return row;
+}
+
+void
+LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool isnull)
+{
+	TableWriter *w = &writers[row->table];
+	AttrNumber	att = attnameAttNum(w->rel, column, false);
+
+	if (att <= 0)
+		elog(ERROR, "loyalty.%s has no column \"%s\"", w->relname, column);
+	row->values[att - 1] = value;
+	row->isnull[att - 1] = isnull;
+	row->set[att - 1] = true;
+}
+
+/* Fill the slot from the row: set columns, else defaults, else NULL. */
+static void
+FillSlot(TableWriter *w, LoyaltyRow *row)
+{
+	TupleTableSlot *slot = w->slot;
+	ExprContext *econtext = GetPerTupleExprContext(writer_estate);
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(slot);
+	for (int i = 0; i < natts; i++)
+	{
+		if (row->set[i])
+		{
+			slot->tts_values[i] = row->values[i];
+			slot->tts_isnull[i] = row->isnull[i];
+		}
+		else if (w->defaults[i] != NULL)
+			slot->tts_values[i] = ExecEvalExprSwitchContext(w->defaults[i], econtext,
+															&slot->tts_isnull[i]);
+		else
+		{
+			slot->tts_values[i] = (Datum) 0;
+			slot->tts_isnull[i] = true;
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+}
+
+void
+LoyaltyRowInsert(LoyaltyRow *row)
+{
+	TableWriter *w = &writers[row->table];
+	ResourceOwner save_owner = CurrentResourceOwner;
+
+	Assert(w->direct);
+	CurrentResourceOwner = writer_owner;
+	FillSlot(w, row);
+	if (w->rel->rd_att->constr)
+		ExecConstraints(w->rri, w->slot, writer_estate);
+	simple_table_tuple_insert(w->rel, w->slot);
+	if (w->rri->ri_NumIndices > 0)
+		list_free(ExecInsertIndexTuples(w->rri, w->slot, writer_estate, false, false, NULL, NIL));
+	ExecClearTuple(w->slot);
+	ResetPerTupleExprContext(writer_estate);
+	CurrentResourceOwner = save_owner;
+}
+
+/*
+ * Update the row at tid (which the caller holds locked, FOR NO KEY UPDATE):
+ * columns set in row replace the old values, `add` columns (set with
+ * LoyaltyRowAdd) are added to them.
+ */
+void
+LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid, const bool *add)
+{
+	TableWriter *w = &writers[row->table];
+	ResourceOwner save_owner = CurrentResourceOwner;
+	TupleTableSlot *slot = w->slot;
+	int			natts = slot->tts_tupleDescriptor->natts;
+	bool		update_indexes;
+
+	Assert(w->direct);
+	CurrentResourceOwner = writer_owner;
+	if (!table_tuple_fetch_row_version(w->rel, tid, SnapshotAny, w->old))
+		elog(ERROR, "row of loyalty.%s to update is gone", w->relname);
+	slot_getallattrs(w->old);
+	ExecClearTuple(slot);
+	for (int i = 0; i < natts; i++)
+	{
+		slot->tts_values[i] = w->old->tts_values[i];
+		slot->tts_isnull[i] = w->old->tts_isnull[i];
+		if (!row->set[i])
+			continue;
+		if (add != NULL && add[i])
+		{
+			int64		sum;
+
+			if (pg_add_s64_overflow(DatumGetInt64(slot->tts_values[i]),
+									DatumGetInt64(row->values[i]), &sum))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("bigint out of range")));
+			slot->tts_values[i] = Int64GetDatum(sum);
+		}
+		else
+		{
+			slot->tts_values[i] = row->values[i];
+			slot->tts_isnull[i] = row->isnull[i];
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+	if (w->rel->rd_att->constr)
+		ExecConstraints(w->rri, slot, writer_estate);
+	simple_table_tuple_update(w->rel, tid, slot, GetActiveSnapshot(), &update_indexes);
+	if (w->rri->ri_NumIndices > 0 && update_indexes)
+		list_free(ExecInsertIndexTuples(w->rri, slot, writer_estate, true, false, NULL, NIL));
+	ExecClearTuple(slot);
+	ExecClearTuple(w->old);
+	ResetPerTupleExprContext(writer_estate);
+	CurrentResourceOwner = save_owner;
+}
+
+/* The attribute index (0-based) of a column, for LoyaltyRowUpdate's `add`. */
+int
+LoyaltyRowColumn(LoyaltyRow *row, const char *column)
+{
+	return attnameAttNum(writers[row->table].rel, column, false) - 1;
+}
