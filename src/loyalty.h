@@ -42,7 +42,10 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "executor/tuptable.h"
 #include "storage/itemptr.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
 #include "utils/timestamp.h"
 
 /* Limits that keep sums from overflowing and keys indexable. */
@@ -160,5 +163,17 @@ extern void LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool
 extern int	LoyaltyRowColumn(LoyaltyRow *row, const char *column);
 extern void LoyaltyRowInsert(LoyaltyRow *row);
 extern void LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid, const bool *add);
+typedef struct LoyaltyKey
+{
+	int			column;			/* of the index, from 1 */
+	int			strategy;		/* BTEqualStrategyNumber, ... */
+	Datum		value;
+} LoyaltyKey;
+
+extern struct IndexScanDescData *LoyaltyIndexScan(Relation rel, const char *index, int nkeys,
+												  const LoyaltyKey *keys, Snapshot snapshot);
+extern void LoyaltyIndexScanEnd(struct IndexScanDescData *scan);
+extern bool LoyaltyFetchByKey(Relation rel, const char *index, int nkeys, const Datum *keys,
+							  Snapshot snapshot, TupleTableSlot *slot);
 
 #endif							/* LOYALTY_H */

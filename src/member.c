@@ -4,33 +4,28 @@
  * Every call that names a card comes through LoyaltyResolveCard, so an
  * unknown, replaced, suspended or closed card is refused the same way (and
  * with the same SQLSTATE) whether the caller posts points or reads a balance.
+ * It reads by index look-ups, without SPI (it runs for every sale).
  */
 #include "loyalty.h"
 
-#include "utils/builtins.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "parser/parse_relation.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 /*
  * One query finds the card, its member, the program and the balance row;
  * for a posting it also takes the balance row lock, which serialises all
  * postings of one member (see ledger.c).
  */
-#define RESOLVE_SELECT \
-	"SELECT m.member_id, b.status, (c.replaced_at IS NOT NULL OR b.card OPERATOR(loyalty.<>) c.card), p.point_value, " \
-	"       p.currency, p.expiry_after, p.expiry_rounding, p.pending_days, " \
-	"       p.negative_balance, b.debt, p.program_id, p.points_per_unit, " \
-	"       p.rounding, p.time_zone, p.return_days, b.ctid " \
-	"FROM loyalty.member_card c " \
-	"JOIN loyalty.member m ON m.member_id OPERATOR(pg_catalog.=) c.member_id " \
-	"JOIN loyalty.program p ON p.program_id OPERATOR(pg_catalog.=) m.program_id " \
-	"JOIN loyalty.member_balance b ON b.member_id OPERATOR(pg_catalog.=) m.member_id " \
-	"WHERE c.card OPERATOR(loyalty.=) $1"
-
-static LoyaltyPlan resolve_plan = {RESOLVE_SELECT, 1, {InvalidOid}};
-static LoyaltyPlan resolve_lock_plan = {RESOLVE_SELECT " FOR NO KEY UPDATE OF b", 1, {InvalidOid}};
-
-/* the same by member (a return without a card): the member's current card */
 #define RESOLVE_MEMBER_SELECT \
 	"SELECT b.card FROM loyalty.member_balance b WHERE b.member_id OPERATOR(pg_catalog.=) $1"
 static LoyaltyPlan resolve_member_plan = {RESOLVE_MEMBER_SELECT, 1, {INT8OID}};
@@ -46,67 +41,174 @@ LoyaltyCardText(int64 card)
  * outlive SPI are copied into the caller's memory context by SPI_datumTransfer
  * or pstrdup in the upper context.
  */
+static char *
+TextColumn(TupleTableSlot *slot, Relation rel, const char *name)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, attnameAttNum(rel, name, false), &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static Datum
+ValueColumn(TupleTableSlot *slot, Relation rel, const char *name, bool *isnull)
+{
+	Form_pg_attribute att;
+	AttrNumber	n = attnameAttNum(rel, name, false);
+	Datum		d = slot_getattr(slot, n, isnull);
+
+	att = TupleDescAttr(RelationGetDescr(rel), n - 1);
+	return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
+}
+
+/* Lock the member's balance row for a posting, as SELECT ... FOR NO KEY UPDATE would. */
+static void
+LockBalance(Relation rel, Snapshot snapshot, TupleTableSlot *slot)
+{
+	TM_FailureData tmfd;
+	TM_Result	res;
+
+	res = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot, GetCurrentCommandId(true),
+						   LockTupleNoKeyExclusive, LockWaitBlock,
+						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						   &tmfd);
+	switch (res)
+	{
+		case TM_Ok:
+			return;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			elog(ERROR, "balance row was %s concurrently", res == TM_Updated ? "updated" : "deleted");
+			break;
+		default:
+			elog(ERROR, "unexpected result %d locking a balance row", (int) res);
+	}
+}
+
+/*
+ * From a card to its member, program and balance, by four index look-ups
+ * (member_card, member, program, member_balance) -- what a four-table join
+ * did through SPI before.  For a posting (lock_for_posting) it first makes
+ * this transaction's own changes visible and takes a new snapshot (as SPI
+ * did for a read-write query: a new one per call in READ COMMITTED, the
+ * transaction's in REPEATABLE READ), then locks the balance row: waiting
+ * for a posting in flight, and in READ COMMITTED reading the latest version
+ * of the row once it is granted.  The program and card are read in the
+ * snapshot; the status, the debt and the current card from the locked row.
+ */
 void
 LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 {
-	Datum		arg = Int64GetDatum(card);
-	HeapTuple	tup;
-	TupleDesc	desc;
+	Oid			nsp = get_namespace_oid("loyalty", false);
+	Relation	card_rel,
+				member_rel,
+				program_rel,
+				balance_rel;
+	TupleTableSlot *cs,
+			   *ms,
+			   *ps,
+			   *bs;
+	Snapshot	snapshot;
+	Datum		key;
 	bool		isnull;
-	char	   *status;
-	char	   *policy;
+	bool		found;
+	bool		replaced;
+	char	   *text;
 	Datum		d;
 
-	LoyaltyExecute(lock_for_posting ? &resolve_lock_plan : &resolve_plan,
-				   &arg, NULL, !lock_for_posting, 1);
-	if (SPI_processed == 0)
+	if (lock_for_posting)
+	{
+		CommandCounterIncrement();
+		snapshot = GetTransactionSnapshot();
+	}
+	else
+		snapshot = GetActiveSnapshot();
+	PushActiveSnapshot(snapshot);
+	snapshot = GetActiveSnapshot();
+
+	card_rel = table_open(get_relname_relid("member_card", nsp), AccessShareLock);
+	cs = table_slot_create(card_rel, NULL);
+	key = Int64GetDatum(card);
+	found = LoyaltyFetchByKey(card_rel, "member_card_pkey", 1, &key, snapshot, cs);
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_CARD_NOT_FOUND),
 				 errmsg("card \"%s\" is not enrolled", LoyaltyCardText(card)),
 				 errhint("Enrol the card with loyalty.enroll() first.")));
+	memset(member, 0, sizeof(*member));
+	member->member_id = DatumGetInt64(slot_getattr(cs, attnameAttNum(card_rel, "member_id", false), &isnull));
+	slot_getattr(cs, attnameAttNum(card_rel, "replaced_at", false), &isnull);
+	replaced = !isnull;
 
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
+	member_rel = table_open(get_relname_relid("member", nsp), AccessShareLock);
+	ms = table_slot_create(member_rel, NULL);
+	key = Int64GetDatum(member->member_id);
+	if (!LoyaltyFetchByKey(member_rel, "member_pkey", 1, &key, snapshot, ms))
+		elog(ERROR, "member " INT64_FORMAT " of card %s is missing", member->member_id, LoyaltyCardText(card));
+	member->program_id = DatumGetInt32(slot_getattr(ms, attnameAttNum(member_rel, "program_id", false), &isnull));
+
+	program_rel = table_open(get_relname_relid("program", nsp), AccessShareLock);
+	ps = table_slot_create(program_rel, NULL);
+	key = Int32GetDatum(member->program_id);
+	if (!LoyaltyFetchByKey(program_rel, "program_pkey", 1, &key, snapshot, ps))
+		elog(ERROR, "program %d is missing", member->program_id);
+	member->point_value = ValueColumn(ps, program_rel, "point_value", &isnull);
+	member->currency = TextColumn(ps, program_rel, "currency");
+	d = ValueColumn(ps, program_rel, "expiry_after", &isnull);
+	member->has_expiry = !isnull;
+	if (!isnull)
+		member->expiry_after = *DatumGetIntervalP(d);
+	member->expiry_rounding = TextColumn(ps, program_rel, "expiry_rounding");
+	member->pending_days = DatumGetInt32(ValueColumn(ps, program_rel, "pending_days", &isnull));
+	member->negative_balance = TextColumn(ps, program_rel, "negative_balance")[0];
+	member->points_per_unit = ValueColumn(ps, program_rel, "points_per_unit", &isnull);
+	member->rounding = TextColumn(ps, program_rel, "rounding")[0];	/* floor, half_up, ceil */
+	member->time_zone = TextColumn(ps, program_rel, "time_zone");
+	member->return_days = DatumGetInt32(ValueColumn(ps, program_rel, "return_days", &isnull));
+
+	balance_rel = table_open(get_relname_relid("member_balance", nsp),
+							 lock_for_posting ? RowShareLock : AccessShareLock);
+	bs = table_slot_create(balance_rel, NULL);
+	key = Int64GetDatum(member->member_id);
+	if (!LoyaltyFetchByKey(balance_rel, "member_balance_pkey", 1, &key, snapshot, bs))
+		elog(ERROR, "member " INT64_FORMAT " has no balance row", member->member_id);
+	if (lock_for_posting)
+		LockBalance(balance_rel, snapshot, bs);
+	d = slot_getattr(bs, attnameAttNum(balance_rel, "card", false), &isnull);
+	replaced |= DatumGetInt64(d) != card;
+	if (replaced)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_CARD_REPLACED),
 				 errmsg("card \"%s\" has been replaced", LoyaltyCardText(card)),
 				 errdetail("A replaced card can no longer be used."),
 				 errhint("Use the member's current card.")));
-
-	memset(member, 0, sizeof(*member));
-	member->member_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	status = SPI_getvalue(tup, desc, 2);
-	member->status = status[0];
-	member->point_value = SPI_datumTransfer(SPI_getbinval(tup, desc, 4, &isnull),
-											false, -1);
-	member->currency = SPI_getvalue(tup, desc, 5);
-	d = SPI_getbinval(tup, desc, 6, &isnull);
-	member->has_expiry = !isnull;
-	if (!isnull)
-		member->expiry_after = *DatumGetIntervalP(d);
-	member->expiry_rounding = SPI_getvalue(tup, desc, 7);
-	member->pending_days = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
-	policy = SPI_getvalue(tup, desc, 9);
-	member->negative_balance = policy[0];
-	member->debt = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
-	member->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-	member->points_per_unit = SPI_datumTransfer(SPI_getbinval(tup, desc, 12, &isnull),
-												false, -1);
-	member->rounding = SPI_getvalue(tup, desc, 13)[0];	/* floor, half_up, ceil */
-	member->time_zone = SPI_getvalue(tup, desc, 14);
-	member->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+	text = TextColumn(bs, balance_rel, "status");
+	member->status = text[0];
+	member->debt = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "debt", false), &isnull));
 	if (lock_for_posting)
 	{
 		/* the version we locked: writer.c updates it by its tid */
-		member->balance_tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
+		member->balance_tid = bs->tts_tid;
 		member->has_balance_tid = true;
 	}
+
+	ExecDropSingleTupleTableSlot(bs);
+	ExecDropSingleTupleTableSlot(ps);
+	ExecDropSingleTupleTableSlot(ms);
+	ExecDropSingleTupleTableSlot(cs);
+	table_close(balance_rel, NoLock);
+	table_close(program_rel, NoLock);
+	table_close(member_rel, NoLock);
+	table_close(card_rel, NoLock);
+	PopActiveSnapshot();
 	/* the moment the lock was granted: postings are dated no earlier */
 	member->locked_at = GetCurrentTimestamp();
 }
 
-/* The member by id, through its current card (same checks, same lock). */
 void
 LoyaltyResolveMember(int64 member_id, bool lock_for_posting, LoyaltyMember *member)
 {

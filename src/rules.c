@@ -22,18 +22,26 @@
  */
 #include "rules.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/snapmgr.h"
+#include "parser/parse_relation.h"
 
 typedef struct CompiledRule
 {
@@ -85,28 +93,12 @@ static LoyaltyPlan load_rules_plan = {
 };
 
 /* any earlier sale of the member, whatever its date (a back-filled sale too) */
-static LoyaltyPlan first_purchase_plan = {
-	"SELECT EXISTS (SELECT FROM loyalty.sale WHERE member_id OPERATOR(pg_catalog.=) $1 "
-	"AND return_of IS NULL)",
-	1, {INT8OID}
-};
 
 /*
  * Visit days of the member in the period that holds the sale, in local time
  * ($3): how many, and whether the sale's own day is one of them already.  The
  * period's bounds are local wall times (a quarter is three months).
  */
-static LoyaltyPlan visits_plan = {
-	"WITH p AS (SELECT pg_catalog.date_trunc($4, $2 AT TIME ZONE $3) AS start, "
-	"  (CASE $4 WHEN 'quarter' THEN '3 months' ELSE '1 ' OPERATOR(pg_catalog.||) $4 END)::pg_catalog.interval AS step) "
-	"SELECT pg_catalog.count(DISTINCT (occurred_at AT TIME ZONE $3)::pg_catalog.date), "
-	"       COALESCE(pg_catalog.bool_or((occurred_at AT TIME ZONE $3)::pg_catalog.date "
-	"           OPERATOR(pg_catalog.=) ($2 AT TIME ZONE $3)::pg_catalog.date), false) "
-	"FROM loyalty.sale, p WHERE member_id OPERATOR(pg_catalog.=) $1 AND return_of IS NULL "
-	"AND occurred_at OPERATOR(pg_catalog.>=) (p.start AT TIME ZONE $3) "
-	"AND occurred_at OPERATOR(pg_catalog.<) ((p.start OPERATOR(pg_catalog.+) p.step) AT TIME ZONE $3)",
-	4, {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
-};
 
 static LoyaltyPlan member_use_plan = {
 	"SELECT uses, points FROM loyalty.member_rule_use "
@@ -125,10 +117,6 @@ static LoyaltyPlan member_use_add_plan = {
 
 
 
-static LoyaltyPlan store_zone_plan = {
-	"SELECT time_zone FROM loyalty.store WHERE store OPERATOR(pg_catalog.=) $1",
-	1, {TEXTOID}
-};
 
 /* ---------- numeric helpers ---------- */
 
@@ -358,6 +346,31 @@ LineMatches(const CompiledRule *r, const SaleLine *line)
 		InList(line->category, r->categories, r->ncategories);
 }
 
+/*
+ * The snapshot the look-ups of a sale read with: for a real sale, as a
+ * read-write SPI query would (this transaction's changes made visible, a new
+ * snapshot in READ COMMITTED), so that sales committed while we waited for
+ * the member's lock, and earlier rows of this same INSERT, count; for a
+ * quote, the caller's.
+ */
+static void
+PushReadSnapshot(const SaleFacts *facts)
+{
+	if (facts->read_only)
+		PushActiveSnapshot(GetActiveSnapshot());
+	else
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+}
+
+static Relation
+OpenLoyaltyTable(const char *name)
+{
+	return table_open(get_relname_relid(name, get_namespace_oid("loyalty", false)), AccessShareLock);
+}
+
 /* Local ISO day of week and hour of the sale, in the store's or program's zone. */
 typedef struct LocalTime
 {
@@ -380,15 +393,22 @@ ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 	lt->zone = facts->member->time_zone;
 	if (facts->store)
 	{
-		arg = CStringGetTextDatum(facts->store);
-		LoyaltyExecute(&store_zone_plan, &arg, NULL, false, 1);
-		if (SPI_processed == 1)
-		{
-			char	   *z = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		Relation	rel = OpenLoyaltyTable("store");
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
 
-			if (z)
-				lt->zone = z;
+		arg = CStringGetTextDatum(facts->store);
+		PushReadSnapshot(facts);
+		if (LoyaltyFetchByKey(rel, "store_pkey", 1, &arg, GetActiveSnapshot(), slot))
+		{
+			bool		isnull;
+			Datum		z = slot_getattr(slot, attnameAttNum(rel, "time_zone", false), &isnull);
+
+			if (!isnull)
+				lt->zone = TextDatumGetCString(z);
 		}
+		PopActiveSnapshot();
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(rel, NoLock);
 	}
 	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
 												  CStringGetTextDatum(lt->zone),
@@ -426,18 +446,107 @@ WindowFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 	return NULL;
 }
 
+/* Has the member made a sale (not a return) before?  By sale_member_idx. */
+static bool
+MadeAPurchase(const SaleFacts *facts)
+{
+	Relation	rel = OpenLoyaltyTable("sale");
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	AttrNumber	return_of = attnameAttNum(rel, "return_of", false);
+	LoyaltyKey	key = {1, BTEqualStrategyNumber, Int64GetDatum(facts->member->member_id)};
+	IndexScanDesc scan;
+	bool		found = false;
+
+	PushReadSnapshot(facts);
+	scan = LoyaltyIndexScan(rel, "sale_member_idx", 1, &key, GetActiveSnapshot());
+	while (!found && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		slot_getattr(slot, return_of, &isnull);
+		found = isnull;
+	}
+	LoyaltyIndexScanEnd(scan);
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * The member's visit days (local dates of sales, not returns, in the time
+ * zone) in the period (day, week, month, quarter, year) of the sale, and
+ * whether the sale's own day is one of them.  By sale_member_idx.
+ */
+static int64
+VisitDays(const SaleFacts *facts, const char *zone, const char *period, bool *today_counted)
+{
+	Datum		zone_text = CStringGetTextDatum(zone);
+	Datum		local = DirectFunctionCall2(timestamptz_zone, zone_text,
+											TimestampTzGetDatum(facts->occurred_at));
+	Datum		start = DirectFunctionCall2(timestamp_trunc, CStringGetTextDatum(period), local);
+	Datum		step = DirectFunctionCall3(interval_in,
+										   CStringGetDatum(strcmp(period, "quarter") == 0 ? "3 months"
+														   : psprintf("1 %s", period)),
+										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	Datum		end = DirectFunctionCall2(timestamp_pl_interval, start, step);
+	DateADT		today = DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
+	Relation	rel = OpenLoyaltyTable("sale");
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	AttrNumber	return_of = attnameAttNum(rel, "return_of", false);
+	AttrNumber	occurred_at = attnameAttNum(rel, "occurred_at", false);
+	LoyaltyKey	keys[3] = {
+		{1, BTEqualStrategyNumber, Int64GetDatum(facts->member->member_id)},
+		{2, BTGreaterEqualStrategyNumber, DirectFunctionCall2(timestamp_zone, zone_text, start)},
+		{2, BTLessStrategyNumber, DirectFunctionCall2(timestamp_zone, zone_text, end)},
+	};
+	IndexScanDesc scan;
+	DateADT    *days = NULL;
+	int64		ndays = 0;
+	int			cap = 0;
+
+	*today_counted = false;
+	PushReadSnapshot(facts);
+	scan = LoyaltyIndexScan(rel, "sale_member_idx", 3, keys, GetActiveSnapshot());
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		at;
+		DateADT		day;
+		int			k;
+
+		slot_getattr(slot, return_of, &isnull);
+		if (!isnull)
+			continue;
+		at = slot_getattr(slot, occurred_at, &isnull);
+		day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
+												  DirectFunctionCall2(timestamptz_zone, zone_text, at)));
+		*today_counted |= (day == today);
+		for (k = 0; k < ndays && days[k] != day; k++)
+			;
+		if (k < ndays)
+			continue;
+		if (ndays == cap)
+		{
+			cap = cap ? cap * 2 : 16;
+			days = days ? repalloc(days, sizeof(DateADT) * cap) : palloc(sizeof(DateADT) * cap);
+		}
+		days[ndays++] = day;
+	}
+	LoyaltyIndexScanEnd(scan);
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return ndays;
+}
+
 /* The kind-specific test of bonus kinds; NULL when the rule fires. */
 static char *
 KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 {
-	Datum		v[4];
-	bool		isnull;
-
 	if (strcmp(r->kind, "first_purchase") == 0)
 	{
-		v[0] = Int64GetDatum(facts->member->member_id);
-		LoyaltyExecute(&first_purchase_plan, v, NULL, false, 1);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		if (MadeAPurchase(facts))
 			return pstrdup("not the member's first purchase");
 	}
 	else if (strcmp(r->kind, "nth_visit") == 0)
@@ -447,13 +556,7 @@ KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 		int64		visit;
 
 		ResolveLocalTime(facts, lt);
-		v[0] = Int64GetDatum(facts->member->member_id);
-		v[1] = TimestampTzGetDatum(facts->occurred_at);
-		v[2] = CStringGetTextDatum(lt->zone);
-		v[3] = CStringGetTextDatum(r->visit_period);
-		LoyaltyExecute(&visits_plan, v, NULL, false, 1);
-		days = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		today_counted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		days = VisitDays(facts, lt->zone, r->visit_period, &today_counted);
 		if (today_counted)
 			return psprintf("visit day %lld of this %s was counted by an earlier sale",
 							(long long) days, r->visit_period);
@@ -712,12 +815,41 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 /* ---------- the award as jsonb, and what is left of it after returns ---------- */
 
 static void
-AppendJsonString(StringInfo buf, const char *s)
+PushKey(JsonbParseState **st, const char *key)
 {
-	if (s)
-		escape_json(buf, s);
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+/* a string value, or null */
+static void
+PushString(JsonbParseState **st, const char *s)
+{
+	JsonbValue	v;
+
+	if (s == NULL)
+		v.type = jbvNull;
 	else
-		appendStringInfoString(buf, "null");
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) s;
+		v.val.string.len = strlen(s);
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+static void
+PushInt(JsonbParseState **st, int64 n)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(n);
+	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
 /*
@@ -730,59 +862,82 @@ AppendJsonString(StringInfo buf, const char *s)
 Datum
 LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 {
-	StringInfoData buf;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"points\": " INT64_FORMAT ", \"rounding\": \"%c\", \"rules\": [",
-					 award->points, award->rounding);
+	/* built as a JsonbValue, not as text to be parsed again (once per sale) */
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushKey(&st, "points");
+	PushInt(&st, award->points);
+	PushKey(&st, "rounding");
+	PushString(&st, psprintf("%c", award->rounding));
+	PushKey(&st, "rules");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < award->noutcomes; i++)
 	{
 		const RuleOutcome *o = &award->outcomes[i];
-		bool		comma = false;
+		JsonbValue	v;
 
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		PushKey(&st, "rule");
 		if (o->rule_id)
-			appendStringInfo(&buf, "{\"rule\": %d, \"code\": ", o->rule_id);
+			PushInt(&st, o->rule_id);
 		else
-			appendStringInfoString(&buf, "{\"rule\": null, \"code\": ");
-		AppendJsonString(&buf, o->code);
-		appendStringInfoString(&buf, ", \"kind\": ");
-		AppendJsonString(&buf, o->kind);
-		appendStringInfo(&buf, ", \"fired\": %s, \"points\": " INT64_FORMAT ", \"why\": ",
-						 o->fired ? "true" : "false", o->points);
-		AppendJsonString(&buf, o->why);
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
+		PushKey(&st, "code");
+		PushString(&st, o->code);
+		PushKey(&st, "kind");
+		PushString(&st, o->kind);
+		PushKey(&st, "fired");
+		v.type = jbvBool;
+		v.val.boolean = o->fired;
+		pushJsonbValue(&st, WJB_VALUE, &v);
+		PushKey(&st, "points");
+		PushInt(&st, o->points);
+		PushKey(&st, "why");
+		PushString(&st, o->why);
 		if (o->fired && o->matched)
 		{
-			appendStringInfoString(&buf, ", \"lines\": [");
+			PushKey(&st, "lines");
+			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 			for (int k = 0; k < basket->nlines; k++)
 				if (o->matched[k])
 				{
-					appendStringInfo(&buf, "%s%d", comma ? ", " : "", k);
-					comma = true;
+					v.type = jbvNumeric;
+					v.val.numeric = int64_to_numeric(k);
+					pushJsonbValue(&st, WJB_ELEM, &v);
 				}
-			appendStringInfoChar(&buf, ']');
+			pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 			if (o->per_line)
 			{
-				comma = false;
-				appendStringInfoString(&buf, ", \"line_points\": [");
+				PushKey(&st, "line_points");
+				pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 				for (int k = 0; k < basket->nlines; k++)
 					if (o->matched[k])
 					{
-						appendStringInfo(&buf, "%s\"%s\"", comma ? ", " : "",
-										 DatumGetCString(DirectFunctionCall1(numeric_out, o->line_points[k])));
-						comma = true;
+						char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, o->line_points[k]));
+
+						v.type = jbvString;
+						v.val.string.val = text;
+						v.val.string.len = strlen(text);
+						pushJsonbValue(&st, WJB_ELEM, &v);
 					}
-				appendStringInfoChar(&buf, ']');
+				pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 			}
 			if (o->has_min_basket)
-				appendStringInfo(&buf, ", \"min_basket\": \"%s\"",
-								 DatumGetCString(DirectFunctionCall1(numeric_out, o->min_basket)));
+			{
+				PushKey(&st, "min_basket");
+				PushString(&st, DatumGetCString(DirectFunctionCall1(numeric_out, o->min_basket)));
+			}
 		}
-		appendStringInfoChar(&buf, '}');
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}
-	appendStringInfoString(&buf, "]}");
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
 static JsonbValue *

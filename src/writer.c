@@ -31,6 +31,9 @@
  */
 #include "loyalty.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -342,4 +345,73 @@ int
 LoyaltyRowColumn(LoyaltyRow *row, const char *column)
 {
 	return attnameAttNum(writers[row->table].rel, column, false) - 1;
+}
+
+/* ---------- reading rows by an index, without SPI ---------- */
+
+/*
+ * An index scan of loyalty.<relname>'s btree index <index> for the given
+ * keys (column of the index, btree strategy, value), as `snapshot` sees it.
+ * The caller holds a lock on the table and ends the scan with
+ * LoyaltyIndexScanEnd, which closes the index.
+ */
+IndexScanDesc
+LoyaltyIndexScan(Relation rel, const char *index, int nkeys, const LoyaltyKey *keys,
+				 Snapshot snapshot)
+{
+	Relation	idx = index_open(get_relname_relid(index, RelationGetNamespace(rel)),
+								 AccessShareLock);
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	IndexScanDesc scan;
+
+	Assert(nkeys <= INDEX_MAX_KEYS);
+	for (int i = 0; i < nkeys; i++)
+	{
+		int			col = keys[i].column - 1;
+		Oid			type = idx->rd_opcintype[col];
+		Oid			op = get_opfamily_member(idx->rd_opfamily[col], type, type, keys[i].strategy);
+
+		if (!OidIsValid(op))
+			elog(ERROR, "index %s has no operator of strategy %d for column %d",
+				 index, keys[i].strategy, keys[i].column);
+		ScanKeyInit(&skey[i], keys[i].column, keys[i].strategy, get_opcode(op), keys[i].value);
+		skey[i].sk_collation = idx->rd_indcollation[col];
+	}
+	scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
+	index_rescan(scan, skey, nkeys, NULL, 0);
+	return scan;
+}
+
+void
+LoyaltyIndexScanEnd(IndexScanDesc scan)
+{
+	Relation	idx = scan->indexRelation;
+
+	index_endscan(scan);
+	index_close(idx, AccessShareLock);
+}
+
+/*
+ * The row of a unique index whose leading columns equal keys, as `snapshot`
+ * sees it; false when there is none.  The slot is of the table
+ * (table_slot_create).
+ */
+bool
+LoyaltyFetchByKey(Relation rel, const char *index, int nkeys, const Datum *keys,
+				  Snapshot snapshot, TupleTableSlot *slot)
+{
+	LoyaltyKey	k[INDEX_MAX_KEYS];
+	IndexScanDesc scan;
+	bool		found;
+
+	for (int i = 0; i < nkeys; i++)
+	{
+		k[i].column = i + 1;
+		k[i].strategy = BTEqualStrategyNumber;
+		k[i].value = keys[i];
+	}
+	scan = LoyaltyIndexScan(rel, index, nkeys, k, snapshot);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	LoyaltyIndexScanEnd(scan);
+	return found;
 }
