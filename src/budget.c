@@ -36,8 +36,16 @@
  */
 #include "rules.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "parser/parse_relation.h"
+#include "utils/lsyscache.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/memutils.h"
@@ -69,19 +77,7 @@ static int	nheld = 0;
 static LocalTransactionId held_lxid = InvalidLocalTransactionId;
 static bool callbacks_registered = false;
 
-/* every slot, without a lock: what each has left, and what is spent */
-static LoyaltyPlan slots_peek_plan = {
-	"SELECT slot, share OPERATOR(pg_catalog.-) points, split_of, points FROM loyalty.rule_spend "
-	"WHERE rule_id OPERATOR(pg_catalog.=) $1",
-	1, {INT4OID}
-};
 
-static LoyaltyPlan slot_lock_plan = {
-	"SELECT share OPERATOR(pg_catalog.-) points, split_of FROM loyalty.rule_spend "
-	"WHERE rule_id OPERATOR(pg_catalog.=) $1 AND slot OPERATOR(pg_catalog.=) $2 "
-	"FOR NO KEY UPDATE SKIP LOCKED",
-	2, {INT4OID, INT2OID}
-};
 
 static LoyaltyPlan slot_spend_plan = {
 	"UPDATE loyalty.rule_spend SET points = points OPERATOR(pg_catalog.+) $3, "
@@ -295,10 +291,26 @@ RegisterCallbacks(void)
 
 /* ---------- taking points ---------- */
 
-static int64
-Int8Result(int col, bool *isnull)
+/* A rule_spend row as read; split_of -1 when NULL. */
+typedef struct SlotState
 {
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull));
+	int			slot;
+	int64		points;
+	int64		share;
+	int64		split_of;
+} SlotState;
+
+static void
+ReadSlot(Relation rel, TupleTableSlot *row, SlotState *st)
+{
+	bool		isnull;
+
+	st->slot = DatumGetInt16(slot_getattr(row, attnameAttNum(rel, "slot", false), &isnull));
+	st->points = DatumGetInt64(slot_getattr(row, attnameAttNum(rel, "points", false), &isnull));
+	st->share = DatumGetInt64(slot_getattr(row, attnameAttNum(rel, "share", false), &isnull));
+	st->split_of = DatumGetInt64(slot_getattr(row, attnameAttNum(rel, "split_of", false), &isnull));
+	if (isnull)
+		st->split_of = -1;
 }
 
 /*
@@ -308,25 +320,61 @@ Int8Result(int col, bool *isnull)
 static int64
 PeekSlots(int32 rule_id, int64 budget, int64 *left)
 {
-	Datum		v = Int32GetDatum(rule_id);
+	Relation	rel = table_open(get_relname_relid("rule_spend", get_namespace_oid("loyalty", false)),
+								 AccessShareLock);
+	TupleTableSlot *row = table_slot_create(rel, NULL);
+	LoyaltyKey	key = {1, BTEqualStrategyNumber, Int32GetDatum(rule_id)};
+	IndexScanDesc scan;
 	int64		spent = 0;
 
 	for (int s = 0; s < BUDGET_SLOTS; s++)
 		left[s] = -1;
-	LoyaltyExecute(&slots_peek_plan, &v, NULL, false, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	LoyaltyPushReadSnapshot(false);
+	scan = LoyaltyIndexScan(rel, "rule_spend_pkey", 1, &key, GetActiveSnapshot());
+	while (index_getnext_slot(scan, ForwardScanDirection, row))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int			s = DatumGetInt16(SPI_getbinval(tup, desc, 1, &isnull));
-		int64		split_of = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		SlotState	st;
 
-		if (s >= 0 && s < BUDGET_SLOTS && !isnull && split_of == budget)
-			left[s] = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		spent += DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		ReadSlot(rel, row, &st);
+		if (st.slot >= 0 && st.slot < BUDGET_SLOTS && st.split_of == budget)
+			left[st.slot] = st.share - st.points;
+		spent += st.points;
 	}
+	LoyaltyIndexScanEnd(scan);
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(row);
+	table_close(rel, NoLock);
 	return spent;
+}
+
+/*
+ * Lock slot s of the rule unless another transaction holds it (SKIP
+ * LOCKED); what it has left and the budget it was split from, as locked.
+ */
+static bool
+LockSlot(int32 rule_id, int s, int64 *left, int64 *split_of)
+{
+	Relation	rel = table_open(get_relname_relid("rule_spend", get_namespace_oid("loyalty", false)),
+								 RowShareLock);
+	TupleTableSlot *row = table_slot_create(rel, NULL);
+	Datum		keys[2] = {Int32GetDatum(rule_id), Int16GetDatum(s)};
+	bool		locked = false;
+
+	LoyaltyPushReadSnapshot(false);
+	if (LoyaltyFetchByKey(rel, "rule_spend_pkey", 2, keys, GetActiveSnapshot(), row) &&
+		LoyaltyLockRow(rel, row, GetActiveSnapshot(), LockWaitSkip))
+	{
+		SlotState	st;
+
+		ReadSlot(rel, row, &st);
+		*left = st.share - st.points;
+		*split_of = st.split_of;
+		locked = true;
+	}
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(row);
+	table_close(rel, NoLock);
+	return locked;
 }
 
 /*
@@ -342,8 +390,8 @@ TakeFromASlot(int32 rule_id, int64 budget, int home, int64 wanted,
 	{
 		int			s = (home + k) % BUDGET_SLOTS;
 		Datum		v[3];
-		bool		isnull;
 		int64		now_left;
+		int64		split_of;
 		HeldSlot   *h;
 
 		/* no slot is locked that did not look as if it would do */
@@ -351,11 +399,9 @@ TakeFromASlot(int32 rule_id, int64 budget, int home, int64 wanted,
 			continue;
 		v[0] = Int32GetDatum(rule_id);
 		v[1] = Int16GetDatum(s);
-		LoyaltyExecute(&slot_lock_plan, v, NULL, false, 1);
-		if (SPI_processed == 0)
+		if (!LockSlot(rule_id, s, &now_left, &split_of))
 			continue;			/* another sale holds it: try the next */
-		now_left = Int8Result(1, &isnull);
-		if (Int8Result(2, &isnull) != budget || isnull)
+		if (split_of != budget)
 			now_left = -1;		/* split from another budget meanwhile */
 		h = AddHeld(rule_id, s, budget, now_left);
 		if (now_left < wanted)

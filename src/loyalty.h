@@ -43,6 +43,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "executor/tuptable.h"
+#include "nodes/lockoptions.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -173,6 +174,9 @@ typedef struct LoyaltyKey
 extern struct IndexScanDescData *LoyaltyIndexScan(Relation rel, const char *index, int nkeys,
 												  const LoyaltyKey *keys, Snapshot snapshot);
 extern void LoyaltyIndexScanEnd(struct IndexScanDescData *scan);
+extern void LoyaltyPushReadSnapshot(bool read_only);
+extern bool LoyaltyLockRow(Relation rel, TupleTableSlot *slot, Snapshot snapshot,
+						   LockWaitPolicy wait);
 extern bool LoyaltyFetchByKey(Relation rel, const char *index, int nkeys, const Datum *keys,
 							  Snapshot snapshot, TupleTableSlot *slot);
 

@@ -61,34 +61,6 @@ ValueColumn(TupleTableSlot *slot, Relation rel, const char *name, bool *isnull)
 	return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
 }
 
-/* Lock the member's balance row for a posting, as SELECT ... FOR NO KEY UPDATE would. */
-static void
-LockBalance(Relation rel, Snapshot snapshot, TupleTableSlot *slot)
-{
-	TM_FailureData tmfd;
-	TM_Result	res;
-
-	res = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot, GetCurrentCommandId(true),
-						   LockTupleNoKeyExclusive, LockWaitBlock,
-						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-						   &tmfd);
-	switch (res)
-	{
-		case TM_Ok:
-			return;
-		case TM_Updated:
-		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			elog(ERROR, "balance row was %s concurrently", res == TM_Updated ? "updated" : "deleted");
-			break;
-		default:
-			elog(ERROR, "unexpected result %d locking a balance row", (int) res);
-	}
-}
-
 /*
  * From a card to its member, program and balance, by four index look-ups
  * (member_card, member, program, member_balance) -- what a four-table join
@@ -120,14 +92,7 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	char	   *text;
 	Datum		d;
 
-	if (lock_for_posting)
-	{
-		CommandCounterIncrement();
-		snapshot = GetTransactionSnapshot();
-	}
-	else
-		snapshot = GetActiveSnapshot();
-	PushActiveSnapshot(snapshot);
+	LoyaltyPushReadSnapshot(!lock_for_posting);
 	snapshot = GetActiveSnapshot();
 
 	card_rel = table_open(get_relname_relid("member_card", nsp), AccessShareLock);
@@ -177,7 +142,7 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	if (!LoyaltyFetchByKey(balance_rel, "member_balance_pkey", 1, &key, snapshot, bs))
 		elog(ERROR, "member " INT64_FORMAT " has no balance row", member->member_id);
 	if (lock_for_posting)
-		LockBalance(balance_rel, snapshot, bs);
+		LoyaltyLockRow(balance_rel, bs, snapshot, LockWaitBlock);
 	d = slot_getattr(bs, attnameAttNum(balance_rel, "card", false), &isnull);
 	replaced |= DatumGetInt64(d) != card;
 	if (replaced)

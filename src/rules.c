@@ -346,25 +346,6 @@ LineMatches(const CompiledRule *r, const SaleLine *line)
 		InList(line->category, r->categories, r->ncategories);
 }
 
-/*
- * The snapshot the look-ups of a sale read with: for a real sale, as a
- * read-write SPI query would (this transaction's changes made visible, a new
- * snapshot in READ COMMITTED), so that sales committed while we waited for
- * the member's lock, and earlier rows of this same INSERT, count; for a
- * quote, the caller's.
- */
-static void
-PushReadSnapshot(const SaleFacts *facts)
-{
-	if (facts->read_only)
-		PushActiveSnapshot(GetActiveSnapshot());
-	else
-	{
-		CommandCounterIncrement();
-		PushActiveSnapshot(GetTransactionSnapshot());
-	}
-}
-
 static Relation
 OpenLoyaltyTable(const char *name)
 {
@@ -397,7 +378,7 @@ ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 		TupleTableSlot *slot = table_slot_create(rel, NULL);
 
 		arg = CStringGetTextDatum(facts->store);
-		PushReadSnapshot(facts);
+		LoyaltyPushReadSnapshot(facts->read_only);
 		if (LoyaltyFetchByKey(rel, "store_pkey", 1, &arg, GetActiveSnapshot(), slot))
 		{
 			bool		isnull;
@@ -457,7 +438,7 @@ MadeAPurchase(const SaleFacts *facts)
 	IndexScanDesc scan;
 	bool		found = false;
 
-	PushReadSnapshot(facts);
+	LoyaltyPushReadSnapshot(facts->read_only);
 	scan = LoyaltyIndexScan(rel, "sale_member_idx", 1, &key, GetActiveSnapshot());
 	while (!found && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -506,7 +487,7 @@ VisitDays(const SaleFacts *facts, const char *zone, const char *period, bool *to
 	int			cap = 0;
 
 	*today_counted = false;
-	PushReadSnapshot(facts);
+	LoyaltyPushReadSnapshot(facts->read_only);
 	scan = LoyaltyIndexScan(rel, "sale_member_idx", 3, keys, GetActiveSnapshot());
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{

@@ -415,3 +415,62 @@ LoyaltyFetchByKey(Relation rel, const char *index, int nkeys, const Datum *keys,
 	LoyaltyIndexScanEnd(scan);
 	return found;
 }
+
+/*
+ * Lock the row in slot (found with snapshot) FOR NO KEY UPDATE, as the
+ * executor's LockRows would: in READ COMMITTED, waiting if need be and then
+ * holding the latest version (which the slot then has); in REPEATABLE READ a
+ * version newer than the snapshot is a serialization failure (40001).  With
+ * LockWaitSkip, false when another transaction holds the row.
+ */
+bool
+LoyaltyLockRow(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolicy wait)
+{
+	TM_FailureData tmfd;
+	TM_Result	res;
+
+	res = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot, GetCurrentCommandId(true),
+						   LockTupleNoKeyExclusive, wait,
+						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						   &tmfd);
+	switch (res)
+	{
+		case TM_Ok:
+			return true;
+		case TM_WouldBlock:
+			return false;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			elog(ERROR, "row of loyalty.%s was %s concurrently", RelationGetRelationName(rel),
+				 res == TM_Updated ? "updated" : "deleted");
+			break;
+		default:
+			elog(ERROR, "unexpected result %d locking a row of loyalty.%s", (int) res,
+				 RelationGetRelationName(rel));
+	}
+	return false;
+}
+
+/*
+ * Push the snapshot a look-up reads with, as SPI would for the query: for a
+ * read-write caller, this transaction's changes made visible and then a new
+ * snapshot in READ COMMITTED (the transaction's in REPEATABLE READ), so that
+ * what committed while we waited for a lock, and earlier rows of this same
+ * INSERT, count; for a read-only one (a quote), the caller's.  The caller
+ * pops it.
+ */
+void
+LoyaltyPushReadSnapshot(bool read_only)
+{
+	if (read_only)
+		PushActiveSnapshot(GetActiveSnapshot());
+	else
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+}
