@@ -426,7 +426,7 @@ SELECT 'neg_trunc' AS program, available, pending, debt, reversed FROM loyalty.b
 UNION ALL
 SELECT 'neg_allow', available, pending, debt, reversed FROM loyalty.balance(:'na');
 SELECT p.code, b.net, b.debt, b.shortfall
-  FROM loyalty.member_balance b JOIN loyalty.member m USING (member_id) JOIN loyalty.program p USING (program_id)
+  FROM loyalty.member_balance b JOIN loyalty.program p USING (program_id)
  WHERE p.code LIKE 'neg_%' ORDER BY p.code;
 
 -- ===== Events: one award per awarding sale, one reversal per reversing return

@@ -106,6 +106,7 @@ extern void LoyaltyResolveCard(int64 card, bool lock_for_posting,
 extern void LoyaltyResolveMember(int64 member_id, bool lock_for_posting,
 								 LoyaltyMember *member);
 extern void LoyaltyRequireActive(int64 card, const LoyaltyMember *member);
+extern void LoyaltyProgramSettings(int32 program_id, LoyaltyMember *member);	/* rules.c */
 
 /* One ledger entry to post, and after posting (or a replay) what was posted. */
 typedef struct LoyaltyPosting

@@ -41,56 +41,33 @@ LoyaltyCardText(int64 card)
  * outlive SPI are copied into the caller's memory context by SPI_datumTransfer
  * or pstrdup in the upper context.
  */
-static char *
-TextColumn(TupleTableSlot *slot, Relation rel, const char *name)
-{
-	bool		isnull;
-	Datum		d = slot_getattr(slot, attnameAttNum(rel, name, false), &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
-}
-
-static Datum
-ValueColumn(TupleTableSlot *slot, Relation rel, const char *name, bool *isnull)
-{
-	Form_pg_attribute att;
-	AttrNumber	n = attnameAttNum(rel, name, false);
-	Datum		d = slot_getattr(slot, n, isnull);
-
-	att = TupleDescAttr(RelationGetDescr(rel), n - 1);
-	return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
-}
-
 /*
- * From a card to its member, program and balance, by four index look-ups
- * (member_card, member, program, member_balance) -- what a four-table join
- * did through SPI before.  For a posting (lock_for_posting) it first makes
- * this transaction's own changes visible and takes a new snapshot (as SPI
- * did for a read-write query: a new one per call in READ COMMITTED, the
- * transaction's in REPEATABLE READ), then locks the balance row: waiting
- * for a posting in flight, and in READ COMMITTED reading the latest version
- * of the row once it is granted.  The program and card are read in the
- * snapshot; the status, the debt and the current card from the locked row.
+ * From a card to its member, program and balance: two index look-ups
+ * (member_card, member_balance, which carries the member's program) and the
+ * program's settings from the rules cache -- what a four-table join did
+ * through SPI before.  For a posting (lock_for_posting) the look-ups read
+ * with the snapshot SPI took for a read-write query (LoyaltyPushReadSnapshot)
+ * and the balance row is locked: waiting for a posting in flight, and in
+ * READ COMMITTED reading the latest version of the row once it is granted.
+ * The card is read in the snapshot; status, debt, current card and program
+ * from the locked row.
  */
 void
 LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 {
 	Oid			nsp = get_namespace_oid("loyalty", false);
 	Relation	card_rel,
-				member_rel,
-				program_rel,
 				balance_rel;
 	TupleTableSlot *cs,
-			   *ms,
-			   *ps,
 			   *bs;
 	Snapshot	snapshot;
 	Datum		key;
 	bool		isnull;
-	bool		found;
 	bool		replaced;
-	char	   *text;
-	Datum		d;
+	int64		member_id;
+	int32		program_id;
+	char		status;
+	int64		debt;
 
 	LoyaltyPushReadSnapshot(!lock_for_posting);
 	snapshot = GetActiveSnapshot();
@@ -98,78 +75,50 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	card_rel = table_open(get_relname_relid("member_card", nsp), AccessShareLock);
 	cs = table_slot_create(card_rel, NULL);
 	key = Int64GetDatum(card);
-	found = LoyaltyFetchByKey(card_rel, "member_card_pkey", 1, &key, snapshot, cs);
-	if (!found)
+	if (!LoyaltyFetchByKey(card_rel, "member_card_pkey", 1, &key, snapshot, cs))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_CARD_NOT_FOUND),
 				 errmsg("card \"%s\" is not enrolled", LoyaltyCardText(card)),
 				 errhint("Enrol the card with loyalty.enroll() first.")));
-	memset(member, 0, sizeof(*member));
-	member->member_id = DatumGetInt64(slot_getattr(cs, attnameAttNum(card_rel, "member_id", false), &isnull));
+	member_id = DatumGetInt64(slot_getattr(cs, attnameAttNum(card_rel, "member_id", false), &isnull));
 	slot_getattr(cs, attnameAttNum(card_rel, "replaced_at", false), &isnull);
 	replaced = !isnull;
-
-	member_rel = table_open(get_relname_relid("member", nsp), AccessShareLock);
-	ms = table_slot_create(member_rel, NULL);
-	key = Int64GetDatum(member->member_id);
-	if (!LoyaltyFetchByKey(member_rel, "member_pkey", 1, &key, snapshot, ms))
-		elog(ERROR, "member " INT64_FORMAT " of card %s is missing", member->member_id, LoyaltyCardText(card));
-	member->program_id = DatumGetInt32(slot_getattr(ms, attnameAttNum(member_rel, "program_id", false), &isnull));
-
-	program_rel = table_open(get_relname_relid("program", nsp), AccessShareLock);
-	ps = table_slot_create(program_rel, NULL);
-	key = Int32GetDatum(member->program_id);
-	if (!LoyaltyFetchByKey(program_rel, "program_pkey", 1, &key, snapshot, ps))
-		elog(ERROR, "program %d is missing", member->program_id);
-	member->point_value = ValueColumn(ps, program_rel, "point_value", &isnull);
-	member->currency = TextColumn(ps, program_rel, "currency");
-	d = ValueColumn(ps, program_rel, "expiry_after", &isnull);
-	member->has_expiry = !isnull;
-	if (!isnull)
-		member->expiry_after = *DatumGetIntervalP(d);
-	member->expiry_rounding = TextColumn(ps, program_rel, "expiry_rounding");
-	member->pending_days = DatumGetInt32(ValueColumn(ps, program_rel, "pending_days", &isnull));
-	member->negative_balance = TextColumn(ps, program_rel, "negative_balance")[0];
-	member->points_per_unit = ValueColumn(ps, program_rel, "points_per_unit", &isnull);
-	member->rounding = TextColumn(ps, program_rel, "rounding")[0];	/* floor, half_up, ceil */
-	member->time_zone = TextColumn(ps, program_rel, "time_zone");
-	member->return_days = DatumGetInt32(ValueColumn(ps, program_rel, "return_days", &isnull));
 
 	balance_rel = table_open(get_relname_relid("member_balance", nsp),
 							 lock_for_posting ? RowShareLock : AccessShareLock);
 	bs = table_slot_create(balance_rel, NULL);
-	key = Int64GetDatum(member->member_id);
+	key = Int64GetDatum(member_id);
 	if (!LoyaltyFetchByKey(balance_rel, "member_balance_pkey", 1, &key, snapshot, bs))
-		elog(ERROR, "member " INT64_FORMAT " has no balance row", member->member_id);
+		elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
 	if (lock_for_posting)
 		LoyaltyLockRow(balance_rel, bs, snapshot, LockWaitBlock);
-	d = slot_getattr(bs, attnameAttNum(balance_rel, "card", false), &isnull);
-	replaced |= DatumGetInt64(d) != card;
+	replaced |= DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "card", false), &isnull)) != card;
 	if (replaced)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_CARD_REPLACED),
 				 errmsg("card \"%s\" has been replaced", LoyaltyCardText(card)),
 				 errdetail("A replaced card can no longer be used."),
 				 errhint("Use the member's current card.")));
-	text = TextColumn(bs, balance_rel, "status");
-	member->status = text[0];
-	member->debt = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "debt", false), &isnull));
+	status = TextDatumGetCString(slot_getattr(bs, attnameAttNum(balance_rel, "status", false), &isnull))[0];
+	debt = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "debt", false), &isnull));
+	program_id = DatumGetInt32(slot_getattr(bs, attnameAttNum(balance_rel, "program_id", false), &isnull));
+
+	memset(member, 0, sizeof(*member));
+	member->member_id = member_id;
+	member->status = status;
+	member->debt = debt;
 	if (lock_for_posting)
 	{
 		/* the version we locked: writer.c updates it by its tid */
 		member->balance_tid = bs->tts_tid;
 		member->has_balance_tid = true;
 	}
-
 	ExecDropSingleTupleTableSlot(bs);
-	ExecDropSingleTupleTableSlot(ps);
-	ExecDropSingleTupleTableSlot(ms);
 	ExecDropSingleTupleTableSlot(cs);
 	table_close(balance_rel, NoLock);
-	table_close(program_rel, NoLock);
-	table_close(member_rel, NoLock);
 	table_close(card_rel, NoLock);
 	PopActiveSnapshot();
+	LoyaltyProgramSettings(program_id, member);
 	/* the moment the lock was granted: postings are dated no earlier */
 	member->locked_at = GetCurrentTimestamp();
 }

@@ -75,7 +75,26 @@ typedef struct CompiledRule
 	int64		budget_points;	/* 0: none */
 } CompiledRule;
 
+/* A program's settings, cached with the rules (a change to either reloads both). */
+typedef struct CachedProgram
+{
+	int32		program_id;
+	Datum		point_value;	/* numeric */
+	char	   *currency;
+	bool		has_expiry;
+	Interval	expiry_after;
+	char	   *expiry_rounding;	/* NULL when exact */
+	int32		pending_days;
+	char		negative_balance;
+	Datum		points_per_unit;	/* numeric */
+	char		rounding;
+	char	   *time_zone;
+	int32		return_days;
+} CachedProgram;
+
 static MemoryContext RuleCacheContext = NULL;
+static CachedProgram *programs = NULL;
+static int	nprograms = 0;
 static bool rule_cache_valid = false;
 static uint64 rule_cache_generation = 0;	/* bumped by every invalidation */
 static CompiledRule *rules = NULL;
@@ -99,6 +118,12 @@ static LoyaltyPlan load_rules_plan = {
  * ($3): how many, and whether the sale's own day is one of them already.  The
  * period's bounds are local wall times (a quarter is three months).
  */
+
+static LoyaltyPlan load_programs_plan = {
+	"SELECT program_id, point_value, currency, expiry_after, expiry_rounding, pending_days, "
+	"negative_balance, points_per_unit, rounding, time_zone, return_days FROM loyalty.program",
+	0, {InvalidOid}
+};
 
 static LoyaltyPlan member_use_plan = {
 	"SELECT uses, points FROM loyalty.member_rule_use "
@@ -222,6 +247,8 @@ LoadRules(void)
 	MemoryContextReset(RuleCacheContext);
 	rules = NULL;
 	nrules = 0;
+	programs = NULL;
+	nprograms = 0;
 
 	rule_cache_valid = false;	/* until loaded: an error leaves it stale */
 	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
@@ -297,6 +324,35 @@ LoadRules(void)
 		r->member_max_points = isnull ? 0 : DatumGetInt64(d);
 		d = SPI_getbinval(tup, desc, 22, &isnull);
 		r->budget_points = isnull ? 0 : DatumGetInt64(d);
+	}
+	MemoryContextSwitchTo(old);
+
+	LoyaltyExecute(&load_programs_plan, NULL, NULL, false, 0);
+	old = MemoryContextSwitchTo(RuleCacheContext);
+	programs = palloc0(sizeof(CachedProgram) * Max(SPI_processed, 1));
+	nprograms = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		CachedProgram *p = &programs[nprograms++];
+		bool		isnull;
+		Datum		d;
+
+		p->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		p->point_value = NumCopy(SPI_getbinval(tup, desc, 2, &isnull));
+		p->currency = SPI_getvalue(tup, desc, 3);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		p->has_expiry = !isnull;
+		if (!isnull)
+			p->expiry_after = *DatumGetIntervalP(d);
+		p->expiry_rounding = SPI_getvalue(tup, desc, 5);
+		p->pending_days = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		p->negative_balance = SPI_getvalue(tup, desc, 7)[0];
+		p->points_per_unit = NumCopy(SPI_getbinval(tup, desc, 8, &isnull));
+		p->rounding = SPI_getvalue(tup, desc, 9)[0];
+		p->time_zone = SPI_getvalue(tup, desc, 10);
+		p->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 
@@ -620,6 +676,41 @@ CountUse(const CompiledRule *r, const SaleFacts *facts, int64 points)
 		v[2] = Int64GetDatum(points);
 		LoyaltyExecute(&member_use_add_plan, v, NULL, false, 0);
 	}
+}
+
+/*
+ * The settings of program program_id, from the cache (loaded with the rules,
+ * reloaded after a change to loyalty.program commits), copied into the
+ * caller's memory context: a later reload must not pull them away.  Inside
+ * SPI.
+ */
+void
+LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
+{
+	CachedProgram *p = NULL;
+
+	for (int attempt = 0; attempt < 2 && p == NULL; attempt++)
+	{
+		if (!rule_cache_valid || attempt > 0)
+			LoadRules();
+		for (int i = 0; i < nprograms; i++)
+			if (programs[i].program_id == program_id)
+				p = &programs[i];
+	}
+	if (p == NULL)
+		elog(ERROR, "program %d is missing", program_id);
+	m->program_id = program_id;
+	m->point_value = NumCopy(p->point_value);
+	m->currency = pstrdup(p->currency);
+	m->has_expiry = p->has_expiry;
+	m->expiry_after = p->expiry_after;
+	m->expiry_rounding = p->expiry_rounding ? pstrdup(p->expiry_rounding) : NULL;
+	m->pending_days = p->pending_days;
+	m->negative_balance = p->negative_balance;
+	m->points_per_unit = NumCopy(p->points_per_unit);
+	m->rounding = p->rounding;
+	m->time_zone = pstrdup(p->time_zone);
+	m->return_days = p->return_days;
 }
 
 /*

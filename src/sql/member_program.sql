@@ -1,0 +1,100 @@
+
+--
+-- The member's program on the balance row (0.3.0).  A posting locks the
+-- member_balance row anyway; with the program there, finding a card's member
+-- takes two index look-ups (member_card, member_balance) instead of three.
+-- enroll() writes it; member_status_guard copies a changed program_id as it
+-- copies the status.
+--
+ALTER TABLE loyalty.member_balance ADD COLUMN program_id integer;
+UPDATE loyalty.member_balance b SET program_id = m.program_id
+  FROM loyalty.member m WHERE m.member_id = b.member_id;
+ALTER TABLE loyalty.member_balance ALTER COLUMN program_id SET NOT NULL;
+COMMENT ON COLUMN loyalty.member_balance.program_id IS 'The member''s program (a copy of member.program_id, kept by enroll() and the member_status_guard trigger).';
+
+CREATE OR REPLACE FUNCTION loyalty.enroll(
+	card loyalty.card,
+	program text,
+	birth_date date DEFAULT NULL,
+	gender text DEFAULT NULL,
+	region text DEFAULT NULL,
+	income_band text DEFAULT NULL,
+	home_store text DEFAULT NULL,
+	channel text DEFAULT NULL,
+	attributes jsonb DEFAULT '{}',
+	enrolled_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_program	integer;
+	v_member	bigint;
+	v_found		record;
+BEGIN
+	IF enroll.card IS NULL THEN
+		RAISE EXCEPTION 'card is required' USING ERRCODE = 'LY013';
+	END IF;
+	SELECT p.program_id INTO v_program FROM loyalty.program p WHERE p.code = enroll.program;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'program "%" does not exist', enroll.program
+			USING ERRCODE = 'LY005', HINT = 'Create it with INSERT INTO loyalty.program (code).';
+	END IF;
+	LOOP
+		SELECT c.member_id, c.replaced_at, m.program_id, p.code INTO v_found
+		  FROM loyalty.member_card c
+		  JOIN loyalty.member m ON m.member_id = c.member_id
+		  JOIN loyalty.program p ON p.program_id = m.program_id
+		 WHERE c.card OPERATOR(loyalty.=) enroll.card;
+		IF FOUND THEN
+			IF v_found.replaced_at IS NOT NULL THEN
+				RAISE EXCEPTION 'card "%" has been replaced', enroll.card
+					USING ERRCODE = 'LY002', DETAIL = 'A replaced card can no longer be used.';
+			END IF;
+			IF v_found.program_id <> v_program THEN
+				RAISE EXCEPTION 'card "%" is already enrolled in program "%"', enroll.card, v_found.code
+					USING ERRCODE = 'LY006';
+			END IF;
+			RETURN v_found.member_id;	-- a retried enrolment returns the member it made
+		END IF;
+		INSERT INTO loyalty.member (program_id, birth_date, gender, region, income_band,
+									home_store, channel, attributes, enrolled_at)
+		VALUES (v_program, enroll.birth_date, enroll.gender, enroll.region, enroll.income_band,
+				enroll.home_store, enroll.channel, COALESCE(enroll.attributes, '{}'),
+				COALESCE(enroll.enrolled_at, now()))
+		RETURNING member_id INTO v_member;
+		INSERT INTO loyalty.member_card (card, member_id, issued_at)
+		VALUES (enroll.card, v_member, COALESCE(enroll.enrolled_at, now()))
+		ON CONFLICT DO NOTHING;
+		IF FOUND THEN
+			INSERT INTO loyalty.member_balance (member_id, card, program_id)
+			VALUES (v_member, enroll.card, v_program);
+			RETURN v_member;
+		END IF;
+		DELETE FROM loyalty.member m WHERE m.member_id = v_member;	-- lost the race
+	END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loyalty.member_status_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NEW.status IS DISTINCT FROM OLD.status THEN
+		IF OLD.status = 'closed' THEN
+			RAISE EXCEPTION 'member % is closed', OLD.member_id
+				USING ERRCODE = 'LY007',
+					  DETAIL = 'A closed membership cannot be reopened.',
+					  HINT = 'Enrol a new card instead.';
+		END IF;
+		NEW.status_changed_at := now();
+		UPDATE loyalty.member_balance b SET status = NEW.status WHERE b.member_id = NEW.member_id;
+	END IF;
+	IF NEW.program_id IS DISTINCT FROM OLD.program_id THEN
+		UPDATE loyalty.member_balance b SET program_id = NEW.program_id WHERE b.member_id = NEW.member_id;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.member_status_guard() IS 'Trigger: refuses to reopen a closed member (LY007), stamps status changes and copies the status and the program to member_balance under its lock.';
+DROP TRIGGER member_status_guard ON loyalty.member;
+CREATE TRIGGER member_status_guard BEFORE UPDATE OF status, program_id ON loyalty.member
+	FOR EACH ROW EXECUTE FUNCTION loyalty.member_status_guard();
