@@ -8,7 +8,7 @@ OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/writer.o src/rules
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
-	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/privileges.sql
+	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/member_sales.sql src/sql/privileges.sql
 DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 # the frozen install script of the oldest version (for the upgrade chain)
 # and every upgrade script

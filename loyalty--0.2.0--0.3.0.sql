@@ -1,6 +1,6 @@
--- loyalty 0.2.0 -> 0.3.0: budget shares (loyalty.rule_spend has a row per slot); the sale
--- trigger writes without SPI and a statement-level trigger ends each sale statement;
--- member_balance carries the member's program.
+-- loyalty 0.2.0 -> 0.3.0: budget shares (rule_spend has a row per slot); the sale
+-- trigger writes without SPI, and a statement-level trigger ends each sale statement;
+-- member_balance carries the member's program and sales count.
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.3.0'" to load this file. \quit
 
 --
@@ -135,3 +135,16 @@ COMMENT ON FUNCTION loyalty.member_status_guard() IS 'Trigger: refuses to reopen
 DROP TRIGGER member_status_guard ON loyalty.member;
 CREATE TRIGGER member_status_guard BEFORE UPDATE OF status, program_id ON loyalty.member
 	FOR EACH ROW EXECUTE FUNCTION loyalty.member_status_guard();
+
+--
+-- The member's sales count on the balance row (0.3.0): the sale trigger adds
+-- one per sale (returns do not count) under the member's lock, in the update
+-- of the row it makes anyway, and the first-purchase test reads it instead
+-- of looking for an earlier sale.  It is also the F of RFM.
+--
+ALTER TABLE loyalty.member_balance ADD COLUMN sales bigint NOT NULL DEFAULT 0;
+UPDATE loyalty.member_balance b SET sales = s.n
+  FROM (SELECT member_id, count(*) AS n FROM loyalty.sale
+         WHERE member_id IS NOT NULL AND return_of IS NULL GROUP BY member_id) s
+ WHERE s.member_id = b.member_id;
+COMMENT ON COLUMN loyalty.member_balance.sales IS 'The member''s sales (returns not counted), counted by the sale trigger.';

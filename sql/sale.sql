@@ -679,3 +679,23 @@ SELECT string_agg(pos_txn, ' ' ORDER BY pos_txn) AS recorded FROM loyalty.sale W
 SELECT sum(s.points) AS spent, sum(s.uses) AS uses, sum(s.share) AS shares,
        (SELECT sum((l.rule_points->>(r.rule_id::text))::bigint) FROM loyalty.ledger l) AS ledger_points
   FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'bs-bonus' GROUP BY r.rule_id;
+-- member_balance.sales counts a member's sales (not returns), also those that
+-- earned nothing; the first-purchase bonus reads it: a first sale of tobacco
+-- only (excluded: 0 points) still makes the next sale a second purchase
+INSERT INTO loyalty.program (code) VALUES ('fp');
+INSERT INTO loyalty.rule (program_id, code, kind, categories)
+SELECT program_id, 'fp-no-tobacco', 'exclude', '{tobacco}' FROM loyalty.program WHERE code = 'fp';
+INSERT INTO loyalty.rule (program_id, code, kind, points)
+SELECT program_id, 'fp-welcome', 'first_purchase', 50 FROM loyalty.program WHERE code = 'fp';
+SELECT loyalty.enroll(loyalty.card_issue('56', 1), 'fp') > 0 AS fp_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'FP-1', loyalty.card_issue('56', 1), 8, '[{"sku":"T","category":"tobacco","qty":1,"amount":8}]')
+RETURNING points_earned AS tobacco_points;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'FP-2', loyalty.card_issue('56', 1), 10, '[{"sku":"A","qty":1,"amount":10}]')
+RETURNING points_earned AS second_points;
+SELECT why FROM loyalty.explain_sale((SELECT sale_id FROM loyalty.sale WHERE pos_txn = 'FP-2')) WHERE code = 'fp-welcome';
+SELECT sales FROM loyalty.member_balance WHERE member_id = loyalty.member_id(loyalty.card_issue('56', 1));
+-- and agrees with the sale rows for every member
+SELECT count(*) AS sales_count_mismatches FROM loyalty.member_balance b
+ WHERE b.sales <> (SELECT count(*) FROM loyalty.sale s WHERE s.member_id = b.member_id AND s.return_of IS NULL);

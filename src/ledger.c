@@ -116,10 +116,11 @@ static LoyaltyPlan update_balance_plan = {
 	"reversed = reversed OPERATOR(pg_catalog.+) $7, "
 	"adjusted = adjusted OPERATOR(pg_catalog.+) $8, "
 	"shortfall = shortfall OPERATOR(pg_catalog.+) $9, "
-	"last_entry_id = $10, updated_at = pg_catalog.now() "
+	"last_entry_id = $10, updated_at = pg_catalog.now(), "
+	"sales = sales OPERATOR(pg_catalog.+) $11 "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1",
-	10, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, INT8OID}
+	11, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	INT8OID, INT8OID, INT8OID}
 };
 
 static LoyaltyPlan reversible_plan = {
@@ -410,7 +411,7 @@ InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 static void
 UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 {
-	Datum		v[10];
+	Datum		v[11];
 	int64		earned = 0,
 				redeemed = 0,
 				expired = 0,
@@ -444,17 +445,18 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 	v[7] = Int64GetDatum(adjusted);
 	v[8] = Int64GetDatum(p->shortfall);
 	v[9] = Int64GetDatum(p->entry_id);
+	v[10] = Int64GetDatum(p->counts_sale ? 1 : 0);
 	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
 	{
 		/* the row the posting locked, by its tid */
-		static const char *const added[8] = {
+		static const char *const added[11] = {
 			"net", NULL, "lifetime_earned", "lifetime_redeemed", "expired", "reversed",
-			"adjusted", "shortfall"
+			"adjusted", "shortfall", NULL, "sales"
 		};
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
 		bool		add[64] = {0};
 
-		for (int i = 0; i < 8; i++)
+		for (int i = 0; i < 10; i++)
 			if (added[i])
 			{
 				LoyaltyRowSet(row, added[i], v[i + 1], false);
@@ -588,6 +590,35 @@ LoyaltyPostCredit(LoyaltyMember *m, LoyaltyPosting *p)
 			LoyaltyExecute(&insert_lot_plan, v, n, false, 0);
 	}
 	UpdateBalance(m, p, m->debt - repay);
+}
+
+/*
+ * A member's sale that earned no points still counts in member_balance.sales
+ * (the first-purchase test reads it): the balance row, locked by the caller,
+ * gets sales + 1 and nothing else.
+ */
+void
+LoyaltyCountSale(LoyaltyMember *m)
+{
+	static LoyaltyPlan count_sale_plan = {
+		"UPDATE loyalty.member_balance SET sales = sales OPERATOR(pg_catalog.+) 1 "
+		"WHERE member_id OPERATOR(pg_catalog.=) $1",
+		1, {INT8OID}
+	};
+	Datum		v = Int64GetDatum(m->member_id);
+
+	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
+	{
+		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
+		bool		add[64] = {0};
+
+		LoyaltyRowSet(row, "sales", Int64GetDatum(1), false);
+		add[LoyaltyRowColumn(row, "sales")] = true;
+		LoyaltyRowUpdate(row, &m->balance_tid, add);
+		m->has_balance_tid = false;
+		return;
+	}
+	LoyaltyExecute(&count_sale_plan, &v, NULL, false, 0);
 }
 
 /*

@@ -81,6 +81,7 @@ typedef struct LoyaltyMember
 {
 	int64		member_id;
 	char		status;			/* 'a'ctive, 's'uspended, 'c'losed */
+	int64		sales;			/* member_balance.sales: sales made before */
 	Datum		point_value;	/* numeric, in the caller's context */
 	char	   *currency;
 	bool		has_expiry;
@@ -130,6 +131,7 @@ typedef struct LoyaltyPosting
 	Datum		value;			/* redemptions: numeric money value */
 	int64		reverses;		/* reverse: the earn entry, else 0 */
 	int64		sale_id;		/* sales and returns, else 0 */
+	bool		counts_sale;	/* a member's sale: member_balance.sales + 1 */
 	Datum		rule_points;	/* sales: jsonb of points by rule, else 0 */
 	int64		entry_id;
 } LoyaltyPosting;
@@ -139,6 +141,7 @@ extern void LoyaltyPostCredit(LoyaltyMember *m, LoyaltyPosting *p);
 extern bool LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need,
 							 int64 prefer, char policy);
 extern int64 LoyaltyReversedSoFar(int64 member_id, int64 entry_id);
+extern void LoyaltyCountSale(LoyaltyMember *m);
 
 /* writer.c: rows of the ledger's tables written without SPI */
 typedef enum LoyaltyTableId

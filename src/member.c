@@ -49,8 +49,8 @@ LoyaltyCardText(int64 card)
  * with the snapshot SPI took for a read-write query (LoyaltyPushReadSnapshot)
  * and the balance row is locked: waiting for a posting in flight, and in
  * READ COMMITTED reading the latest version of the row once it is granted.
- * The card is read in the snapshot; status, debt, current card and program
- * from the locked row.
+ * The card is read in the snapshot; status, debt, current card, program and
+ * sales count from the locked row.
  */
 void
 LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
@@ -68,6 +68,7 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	int32		program_id;
 	char		status;
 	int64		debt;
+	int64		sales;
 
 	LoyaltyPushReadSnapshot(!lock_for_posting);
 	snapshot = GetActiveSnapshot();
@@ -102,11 +103,13 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	status = TextDatumGetCString(slot_getattr(bs, attnameAttNum(balance_rel, "status", false), &isnull))[0];
 	debt = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "debt", false), &isnull));
 	program_id = DatumGetInt32(slot_getattr(bs, attnameAttNum(balance_rel, "program_id", false), &isnull));
+	sales = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "sales", false), &isnull));
 
 	memset(member, 0, sizeof(*member));
 	member->member_id = member_id;
 	member->status = status;
 	member->debt = debt;
+	member->sales = sales;
 	if (lock_for_posting)
 	{
 		/* the version we locked: writer.c updates it by its tid */

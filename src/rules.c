@@ -483,33 +483,6 @@ WindowFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 	return NULL;
 }
 
-/* Has the member made a sale (not a return) before?  By sale_member_idx. */
-static bool
-MadeAPurchase(const SaleFacts *facts)
-{
-	Relation	rel = OpenLoyaltyTable("sale");
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	AttrNumber	return_of = attnameAttNum(rel, "return_of", false);
-	LoyaltyKey	key = {1, BTEqualStrategyNumber, Int64GetDatum(facts->member->member_id)};
-	IndexScanDesc scan;
-	bool		found = false;
-
-	LoyaltyPushReadSnapshot(facts->read_only);
-	scan = LoyaltyIndexScan(rel, "sale_member_idx", 1, &key, GetActiveSnapshot());
-	while (!found && index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-
-		slot_getattr(slot, return_of, &isnull);
-		found = isnull;
-	}
-	LoyaltyIndexScanEnd(scan);
-	PopActiveSnapshot();
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, NoLock);
-	return found;
-}
-
 /*
  * The member's visit days (local dates of sales, not returns, in the time
  * zone) in the period (day, week, month, quarter, year) of the sale, and
@@ -583,7 +556,8 @@ KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 {
 	if (strcmp(r->kind, "first_purchase") == 0)
 	{
-		if (MadeAPurchase(facts))
+		/* member_balance.sales, read under the member's lock */
+		if (facts->member->sales > 0)
 			return pstrdup("not the member's first purchase");
 	}
 	else if (strcmp(r->kind, "nth_visit") == 0)

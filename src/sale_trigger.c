@@ -411,7 +411,10 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	res->member_id = m.member_id;
 	res->award = LoyaltyAwardJson(basket, &award);
 	if (award.points <= 0)
+	{
+		LoyaltyCountSale(&m);
 		return true;
+	}
 
 	initStringInfo(&rp);
 	appendStringInfoChar(&rp, '{');
@@ -439,6 +442,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	p.pos_txn = row->pos_txn;
 	p.sale_id = row->sale_id;
 	p.rule_points = DirectFunctionCall1(jsonb_in, CStringGetDatum(rp.data));
+	p.counts_sale = true;
 	LoyaltyPostCredit(&m, &p);
 
 	res->points_earned = p.points;
