@@ -320,8 +320,7 @@ ReadSlot(Relation rel, TupleTableSlot *row, SlotState *st)
 static int64
 PeekSlots(int32 rule_id, int64 budget, int64 *left)
 {
-	Relation	rel = table_open(get_relname_relid("rule_spend", get_namespace_oid("loyalty", false)),
-								 AccessShareLock);
+	Relation	rel = LoyaltyOpen("rule_spend", false, AccessShareLock);
 	TupleTableSlot *row = table_slot_create(rel, NULL);
 	LoyaltyKey	key = {1, BTEqualStrategyNumber, Int32GetDatum(rule_id)};
 	IndexScanDesc scan;
@@ -343,7 +342,6 @@ PeekSlots(int32 rule_id, int64 budget, int64 *left)
 	LoyaltyIndexScanEnd(scan);
 	PopActiveSnapshot();
 	ExecDropSingleTupleTableSlot(row);
-	table_close(rel, NoLock);
 	return spent;
 }
 
@@ -354,8 +352,7 @@ PeekSlots(int32 rule_id, int64 budget, int64 *left)
 static bool
 LockSlot(int32 rule_id, int s, int64 *left, int64 *split_of)
 {
-	Relation	rel = table_open(get_relname_relid("rule_spend", get_namespace_oid("loyalty", false)),
-								 RowShareLock);
+	Relation	rel = LoyaltyOpen("rule_spend", false, RowShareLock);
 	TupleTableSlot *row = table_slot_create(rel, NULL);
 	Datum		keys[2] = {Int32GetDatum(rule_id), Int16GetDatum(s)};
 	bool		locked = false;
@@ -373,7 +370,6 @@ LockSlot(int32 rule_id, int s, int64 *left, int64 *split_of)
 	}
 	PopActiveSnapshot();
 	ExecDropSingleTupleTableSlot(row);
-	table_close(rel, NoLock);
 	return locked;
 }
 

@@ -44,6 +44,7 @@
 #include "fmgr.h"
 #include "executor/tuptable.h"
 #include "nodes/lockoptions.h"
+#include "storage/lockdefs.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -175,6 +176,7 @@ typedef struct LoyaltyKey
 	Datum		value;
 } LoyaltyKey;
 
+extern Relation LoyaltyOpen(const char *name, bool is_index, LOCKMODE mode);
 extern struct IndexScanDescData *LoyaltyIndexScan(Relation rel, const char *index, int nkeys,
 												  const LoyaltyKey *keys, Snapshot snapshot);
 extern void LoyaltyIndexScanEnd(struct IndexScanDescData *scan);

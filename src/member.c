@@ -55,7 +55,6 @@ LoyaltyCardText(int64 card)
 void
 LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 {
-	Oid			nsp = get_namespace_oid("loyalty", false);
 	Relation	card_rel,
 				balance_rel;
 	TupleTableSlot *cs,
@@ -73,7 +72,7 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	LoyaltyPushReadSnapshot(!lock_for_posting);
 	snapshot = GetActiveSnapshot();
 
-	card_rel = table_open(get_relname_relid("member_card", nsp), AccessShareLock);
+	card_rel = LoyaltyOpen("member_card", false, AccessShareLock);
 	cs = table_slot_create(card_rel, NULL);
 	key = Int64GetDatum(card);
 	if (!LoyaltyFetchByKey(card_rel, "member_card_pkey", 1, &key, snapshot, cs))
@@ -85,8 +84,8 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	slot_getattr(cs, attnameAttNum(card_rel, "replaced_at", false), &isnull);
 	replaced = !isnull;
 
-	balance_rel = table_open(get_relname_relid("member_balance", nsp),
-							 lock_for_posting ? RowShareLock : AccessShareLock);
+	balance_rel = LoyaltyOpen("member_balance", false,
+							  lock_for_posting ? RowShareLock : AccessShareLock);
 	bs = table_slot_create(balance_rel, NULL);
 	key = Int64GetDatum(member_id);
 	if (!LoyaltyFetchByKey(balance_rel, "member_balance_pkey", 1, &key, snapshot, bs))
@@ -118,8 +117,6 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	}
 	ExecDropSingleTupleTableSlot(bs);
 	ExecDropSingleTupleTableSlot(cs);
-	table_close(balance_rel, NoLock);
-	table_close(card_rel, NoLock);
 	PopActiveSnapshot();
 	LoyaltyProgramSettings(program_id, member);
 	/* the moment the lock was granted: postings are dated no earlier */
@@ -173,6 +170,7 @@ loyalty_member_id(PG_FUNCTION_ARGS)
 	LoyaltySetCardType(get_fn_expr_argtype(fcinfo->flinfo, 0));
 	SPI_connect();
 	LoyaltyResolveCard(card, false, &member);
+	LoyaltyWriterClose();
 	SPI_finish();
 	PG_RETURN_INT64(member.member_id);
 }

@@ -95,6 +95,11 @@ typedef struct CachedProgram
 static MemoryContext RuleCacheContext = NULL;
 static CachedProgram *programs = NULL;
 static int	nprograms = 0;
+
+/* Stores with a time zone of their own, sorted by store (bytes), cached likewise. */
+static char **zone_stores = NULL;
+static char **zone_names = NULL;
+static int	nzones = 0;
 static bool rule_cache_valid = false;
 static uint64 rule_cache_generation = 0;	/* bumped by every invalidation */
 static CompiledRule *rules = NULL;
@@ -122,6 +127,11 @@ static LoyaltyPlan load_rules_plan = {
 static LoyaltyPlan load_programs_plan = {
 	"SELECT program_id, point_value, currency, expiry_after, expiry_rounding, pending_days, "
 	"negative_balance, points_per_unit, rounding, time_zone, return_days FROM loyalty.program",
+	0, {InvalidOid}
+};
+
+static LoyaltyPlan load_store_zones_plan = {
+	"SELECT store, time_zone FROM loyalty.store WHERE time_zone IS NOT NULL ORDER BY store COLLATE \"C\"",
 	0, {InvalidOid}
 };
 
@@ -249,6 +259,8 @@ LoadRules(void)
 	nrules = 0;
 	programs = NULL;
 	nprograms = 0;
+	zone_stores = zone_names = NULL;
+	nzones = 0;
 
 	rule_cache_valid = false;	/* until loaded: an error leaves it stale */
 	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
@@ -356,6 +368,17 @@ LoadRules(void)
 	}
 	MemoryContextSwitchTo(old);
 
+	LoyaltyExecute(&load_store_zones_plan, NULL, NULL, false, 0);
+	old = MemoryContextSwitchTo(RuleCacheContext);
+	zone_stores = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	zone_names = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		zone_stores[nzones] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		zone_names[nzones++] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	MemoryContextSwitchTo(old);
+
 	/*
 	 * Valid unless a change arrived while we loaded, or we read with a
 	 * transaction snapshot (REPEATABLE READ): then the next sale loads again.
@@ -402,12 +425,6 @@ LineMatches(const CompiledRule *r, const SaleLine *line)
 		InList(line->category, r->categories, r->ncategories);
 }
 
-static Relation
-OpenLoyaltyTable(const char *name)
-{
-	return table_open(get_relname_relid(name, get_namespace_oid("loyalty", false)), AccessShareLock);
-}
-
 /* Local ISO day of week and hour of the sale, in the store's or program's zone. */
 typedef struct LocalTime
 {
@@ -420,7 +437,6 @@ typedef struct LocalTime
 static void
 ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 {
-	Datum		arg;
 	Timestamp	local;
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -430,24 +446,28 @@ ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 	lt->zone = facts->member->time_zone;
 	if (facts->store)
 	{
-		Relation	rel = OpenLoyaltyTable("store");
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		/* the store's own time zone, from the cache (binary search by store) */
+		int			lo = 0,
+					hi = nzones - 1;
 
-		arg = CStringGetTextDatum(facts->store);
-		LoyaltyPushReadSnapshot(facts->read_only);
-		if (LoyaltyFetchByKey(rel, "store_pkey", 1, &arg, GetActiveSnapshot(), slot))
+		if (!rule_cache_valid)
+			LoadRules();
+		while (lo <= hi)
 		{
-			bool		isnull;
-			Datum		z = slot_getattr(slot, attnameAttNum(rel, "time_zone", false), &isnull);
+			int			mid = (lo + hi) / 2;
+			int			c = strcmp(zone_stores[mid], facts->store);
 
-			if (!isnull)
-				lt->zone = TextDatumGetCString(z);
+			if (c == 0)
+			{
+				lt->zone = pstrdup(zone_names[mid]);
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
 		}
-		PopActiveSnapshot();
-		ExecDropSingleTupleTableSlot(slot);
-		table_close(rel, NoLock);
-	}
-	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
+	}	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
 												  CStringGetTextDatum(lt->zone),
 												  TimestampTzGetDatum(facts->occurred_at)));
 	if (timestamp2tm(local, NULL, &tm, &fsec, NULL, NULL) != 0)
@@ -501,7 +521,7 @@ VisitDays(const SaleFacts *facts, const char *zone, const char *period, bool *to
 										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	Datum		end = DirectFunctionCall2(timestamp_pl_interval, start, step);
 	DateADT		today = DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
-	Relation	rel = OpenLoyaltyTable("sale");
+	Relation	rel = LoyaltyOpen("sale", false, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	AttrNumber	return_of = attnameAttNum(rel, "return_of", false);
 	AttrNumber	occurred_at = attnameAttNum(rel, "occurred_at", false);
@@ -546,7 +566,6 @@ VisitDays(const SaleFacts *facts, const char *zone, const char *period, bool *to
 	LoyaltyIndexScanEnd(scan);
 	PopActiveSnapshot();
 	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, NoLock);
 	return ndays;
 }
 

@@ -805,6 +805,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	v[0] = Int64GetDatum(award.points);
 	v[1] = datumCopy(award_json, false, -1);
 	tup = heap_form_tuple(tdesc, v, n);
+	LoyaltyWriterClose();
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }

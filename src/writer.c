@@ -70,6 +70,17 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_BALANCE] = {"member_balance"},
 };
 
+/* Tables and indexes the sale path reads, kept open alike (LoyaltyOpen). */
+#define MAX_READERS 16
+static struct
+{
+	char		name[NAMEDATALEN];
+	bool		is_index;
+	LOCKMODE	mode;
+	Relation	rel;
+}			readers[MAX_READERS];
+static int	nreaders = 0;
+
 static EState *writer_estate = NULL;
 static ResourceOwner writer_owner = NULL;
 static LocalTransactionId writer_lxid = InvalidLocalTransactionId;
@@ -112,6 +123,14 @@ CloseWriters(void)
 		table_close(w->rel, NoLock);
 		w->rel = NULL;
 	}
+	for (int i = 0; i < nreaders; i++)
+	{
+		if (readers[i].is_index)
+			index_close(readers[i].rel, NoLock);
+		else
+			table_close(readers[i].rel, NoLock);
+	}
+	nreaders = 0;
 	ExecResetTupleTable(writer_estate->es_tupleTable, false);
 	FreeExecutorState(writer_estate);
 	CurrentResourceOwner = save;
@@ -141,11 +160,40 @@ WriterXactCallback(XactEvent event, void *arg)
 		/* the transaction's resource owners and memory release it all */
 		for (int t = 0; t < LOYALTY_NTABLES; t++)
 			writers[t].rel = NULL;
+		nreaders = 0;
 		writer_estate = NULL;
 	}
 }
 
-/* The writer of table t, opened on first use in the transaction. */
+/* Forget a finished transaction's state; make the executor state and owner. */
+static void
+StartWriters(void)
+{
+	MemoryContext save_cxt;
+
+	if (writer_lxid != MyProc->lxid)
+	{
+		/* a transaction ended without our callback seeing it: start afresh */
+		for (int i = 0; i < LOYALTY_NTABLES; i++)
+			writers[i].rel = NULL;
+		nreaders = 0;
+		writer_estate = NULL;
+		writer_lxid = MyProc->lxid;
+	}
+	if (!callback_registered)
+	{
+		RegisterXactCallback(WriterXactCallback, NULL);
+		callback_registered = true;
+	}
+	if (writer_estate != NULL)
+		return;
+	save_cxt = MemoryContextSwitchTo(TopTransactionContext);
+	writer_owner = ResourceOwnerCreate(TopTransactionResourceOwner, "loyalty writer");
+	writer_estate = CreateExecutorState();
+	MemoryContextSwitchTo(save_cxt);
+}
+
+/* The writer of table t, opened on first use in the statement. */
 static TableWriter *
 Writer(LoyaltyTableId t)
 {
@@ -154,28 +202,11 @@ Writer(LoyaltyTableId t)
 	MemoryContext save_cxt;
 	TupleDesc	desc;
 
-	if (writer_lxid != MyProc->lxid)
-	{
-		/* a transaction ended without our callback seeing it: start afresh */
-		for (int i = 0; i < LOYALTY_NTABLES; i++)
-			writers[i].rel = NULL;
-		writer_estate = NULL;
-		writer_lxid = MyProc->lxid;
-	}
+	StartWriters();
 	if (w->rel != NULL)
 		return w;
-	if (!callback_registered)
-	{
-		RegisterXactCallback(WriterXactCallback, NULL);
-		callback_registered = true;
-	}
 	save_cxt = MemoryContextSwitchTo(TopTransactionContext);
 	save_owner = CurrentResourceOwner;
-	if (writer_estate == NULL)
-	{
-		writer_owner = ResourceOwnerCreate(TopTransactionResourceOwner, "loyalty writer");
-		writer_estate = CreateExecutorState();
-	}
 	CurrentResourceOwner = writer_owner;
 	w->rel = table_open(get_relname_relid(w->relname, get_namespace_oid("loyalty", false)),
 						RowExclusiveLock);
@@ -350,17 +381,52 @@ LoyaltyRowColumn(LoyaltyRow *row, const char *column)
 /* ---------- reading rows by an index, without SPI ---------- */
 
 /*
+ * Table (or index) loyalty.<name>, opened with `mode` and kept open for the
+ * rest of the statement, like the writers: do not close it.
+ */
+Relation
+LoyaltyOpen(const char *name, bool is_index, LOCKMODE mode)
+{
+	ResourceOwner save_owner;
+	Relation	rel;
+	Oid			relid;
+
+	StartWriters();
+	for (int i = 0; i < nreaders; i++)
+		if (readers[i].is_index == is_index && readers[i].mode == mode &&
+			strcmp(readers[i].name, name) == 0)
+			return readers[i].rel;
+	relid = get_relname_relid(name, get_namespace_oid("loyalty", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation loyalty.%s does not exist", name);
+	save_owner = CurrentResourceOwner;
+	CurrentResourceOwner = writer_owner;
+	rel = is_index ? index_open(relid, mode) : table_open(relid, mode);
+	CurrentResourceOwner = save_owner;
+	if (nreaders < MAX_READERS)
+	{
+		strlcpy(readers[nreaders].name, name, NAMEDATALEN);
+		readers[nreaders].is_index = is_index;
+		readers[nreaders].mode = mode;
+		readers[nreaders].rel = rel;
+		nreaders++;
+	}
+	else
+		elog(ERROR, "too many relations open on the sale path");
+	return rel;
+}
+
+/*
  * An index scan of loyalty.<relname>'s btree index <index> for the given
  * keys (column of the index, btree strategy, value), as `snapshot` sees it.
  * The caller holds a lock on the table and ends the scan with
- * LoyaltyIndexScanEnd, which closes the index.
+ * LoyaltyIndexScanEnd; the index stays open for the statement (LoyaltyOpen).
  */
 IndexScanDesc
 LoyaltyIndexScan(Relation rel, const char *index, int nkeys, const LoyaltyKey *keys,
 				 Snapshot snapshot)
 {
-	Relation	idx = index_open(get_relname_relid(index, RelationGetNamespace(rel)),
-								 AccessShareLock);
+	Relation	idx = LoyaltyOpen(index, true, AccessShareLock);
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	IndexScanDesc scan;
 
@@ -385,10 +451,7 @@ LoyaltyIndexScan(Relation rel, const char *index, int nkeys, const LoyaltyKey *k
 void
 LoyaltyIndexScanEnd(IndexScanDesc scan)
 {
-	Relation	idx = scan->indexRelation;
-
 	index_endscan(scan);
-	index_close(idx, AccessShareLock);
 }
 
 /*
