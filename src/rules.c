@@ -879,8 +879,8 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 
 /* ---------- the award as jsonb, and what is left of it after returns ---------- */
 
-static void
-PushKey(JsonbParseState **st, const char *key)
+void
+LoyaltyJsonbKey(JsonbParseState **st, const char *key)
 {
 	JsonbValue	v;
 
@@ -891,8 +891,8 @@ PushKey(JsonbParseState **st, const char *key)
 }
 
 /* a string value, or null */
-static void
-PushString(JsonbParseState **st, const char *s)
+void
+LoyaltyJsonbString(JsonbParseState **st, const char *s)
 {
 	JsonbValue	v;
 
@@ -907,8 +907,8 @@ PushString(JsonbParseState **st, const char *s)
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
-static void
-PushInt(JsonbParseState **st, int64 n)
+void
+LoyaltyJsonbInt(JsonbParseState **st, int64 n)
 {
 	JsonbValue	v;
 
@@ -932,11 +932,11 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 
 	/* built as a JsonbValue, not as text to be parsed again (once per sale) */
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushKey(&st, "points");
-	PushInt(&st, award->points);
-	PushKey(&st, "rounding");
-	PushString(&st, psprintf("%c", award->rounding));
-	PushKey(&st, "rules");
+	LoyaltyJsonbKey(&st, "points");
+	LoyaltyJsonbInt(&st, award->points);
+	LoyaltyJsonbKey(&st, "rounding");
+	LoyaltyJsonbString(&st, psprintf("%c", award->rounding));
+	LoyaltyJsonbKey(&st, "rules");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < award->noutcomes; i++)
 	{
@@ -944,29 +944,29 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 		JsonbValue	v;
 
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		PushKey(&st, "rule");
+		LoyaltyJsonbKey(&st, "rule");
 		if (o->rule_id)
-			PushInt(&st, o->rule_id);
+			LoyaltyJsonbInt(&st, o->rule_id);
 		else
 		{
 			v.type = jbvNull;
 			pushJsonbValue(&st, WJB_VALUE, &v);
 		}
-		PushKey(&st, "code");
-		PushString(&st, o->code);
-		PushKey(&st, "kind");
-		PushString(&st, o->kind);
-		PushKey(&st, "fired");
+		LoyaltyJsonbKey(&st, "code");
+		LoyaltyJsonbString(&st, o->code);
+		LoyaltyJsonbKey(&st, "kind");
+		LoyaltyJsonbString(&st, o->kind);
+		LoyaltyJsonbKey(&st, "fired");
 		v.type = jbvBool;
 		v.val.boolean = o->fired;
 		pushJsonbValue(&st, WJB_VALUE, &v);
-		PushKey(&st, "points");
-		PushInt(&st, o->points);
-		PushKey(&st, "why");
-		PushString(&st, o->why);
+		LoyaltyJsonbKey(&st, "points");
+		LoyaltyJsonbInt(&st, o->points);
+		LoyaltyJsonbKey(&st, "why");
+		LoyaltyJsonbString(&st, o->why);
 		if (o->fired && o->matched)
 		{
-			PushKey(&st, "lines");
+			LoyaltyJsonbKey(&st, "lines");
 			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 			for (int k = 0; k < basket->nlines; k++)
 				if (o->matched[k])
@@ -978,7 +978,7 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 			pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 			if (o->per_line)
 			{
-				PushKey(&st, "line_points");
+				LoyaltyJsonbKey(&st, "line_points");
 				pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 				for (int k = 0; k < basket->nlines; k++)
 					if (o->matched[k])
@@ -994,8 +994,8 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 			}
 			if (o->has_min_basket)
 			{
-				PushKey(&st, "min_basket");
-				PushString(&st, DatumGetCString(DirectFunctionCall1(numeric_out, o->min_basket)));
+				LoyaltyJsonbKey(&st, "min_basket");
+				LoyaltyJsonbString(&st, DatumGetCString(DirectFunctionCall1(numeric_out, o->min_basket)));
 			}
 		}
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);

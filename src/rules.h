@@ -69,6 +69,11 @@ extern int64 LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 								   const Datum *left_amount, const Datum *left_qty);
 extern int64 LoyaltyRoundPoints(Datum exact, char rounding);
 
+/* building jsonb values without text (rules.c) */
+extern void LoyaltyJsonbKey(JsonbParseState **st, const char *key);
+extern void LoyaltyJsonbString(JsonbParseState **st, const char *s);
+extern void LoyaltyJsonbInt(JsonbParseState **st, int64 n);
+
 /* budget.c */
 extern int64 LoyaltyBudgetTake(int32 rule_id, int64 budget, int64 member_id,
 							   int64 wanted, bool read_only);

@@ -195,14 +195,25 @@ PosTxnIndex(Relation rel)
  * finds one it waits for that transaction to end and looks again (as a
  * unique index does before it refuses a duplicate).  Fills slot when found.
  */
+/* PosTxnIndex's answer, for the rest of the statement (sale_statement_end forgets it) */
+static Oid	pos_txn_index = InvalidOid;
+static LocalTransactionId pos_txn_index_lxid = InvalidLocalTransactionId;
+
 static bool
 FindEarlier(Relation rel, const char *store, const char *pos_txn, TupleTableSlot *slot)
 {
-	Relation	idx = index_open(PosTxnIndex(rel), AccessShareLock);
+	Relation	idx;
 	SnapshotData dirty;
 	ScanKeyData key[2];
 	IndexScanDesc scan;
 	bool		found;
+
+	if (pos_txn_index_lxid != MyProc->lxid || !OidIsValid(pos_txn_index))
+	{
+		pos_txn_index = PosTxnIndex(rel);
+		pos_txn_index_lxid = MyProc->lxid;
+	}
+	idx = index_open(pos_txn_index, AccessShareLock);
 
 	InitDirtySnapshot(dirty);
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(store));
@@ -252,7 +263,27 @@ EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 	appendStringInfoChar(&buf, '}');
 	v[0] = Int64GetDatum(member_id);
 	v[1] = CStringGetTextDatum(kind);
-	v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	{
+		/* the same object as jsonb, built without parsing the text */
+		JsonbParseState *st = NULL;
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		LoyaltyJsonbKey(&st, "event");
+		LoyaltyJsonbString(&st, kind);
+		LoyaltyJsonbKey(&st, "member_id");
+		LoyaltyJsonbInt(&st, member_id);
+		LoyaltyJsonbKey(&st, "sale_id");
+		LoyaltyJsonbInt(&st, sale_id);
+		LoyaltyJsonbKey(&st, "entry_id");
+		LoyaltyJsonbInt(&st, entry_id);
+		LoyaltyJsonbKey(&st, "points");
+		LoyaltyJsonbInt(&st, points);
+		LoyaltyJsonbKey(&st, "store");
+		LoyaltyJsonbString(&st, store);
+		LoyaltyJsonbKey(&st, "pos_txn");
+		LoyaltyJsonbString(&st, pos_txn);
+		v[2] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+	}
 	if (LoyaltyWriterDirect(LOYALTY_OUTBOX))
 	{
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_OUTBOX);
@@ -397,7 +428,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	SaleFacts	facts = {0};
 	SaleAward	award;
 	LoyaltyPosting p = {0};
-	StringInfoData rp;
+	JsonbParseState *rp = NULL;
 
 	LoyaltyResolveCard(row->card, true, &m);
 	if (IsRetry(row))
@@ -416,20 +447,16 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 		return true;
 	}
 
-	initStringInfo(&rp);
-	appendStringInfoChar(&rp, '{');
+	pushJsonbValue(&rp, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < award.noutcomes; i++)
 		if (award.outcomes[i].fired && award.outcomes[i].points != 0)
 		{
-			if (rp.len > 1)
-				appendStringInfoString(&rp, ", ");
 			if (award.outcomes[i].rule_id)
-				appendStringInfo(&rp, "\"%d\": " INT64_FORMAT, award.outcomes[i].rule_id,
-								 award.outcomes[i].points);
+				LoyaltyJsonbKey(&rp, psprintf("%d", award.outcomes[i].rule_id));
 			else
-				appendStringInfo(&rp, "\"base\": " INT64_FORMAT, award.outcomes[i].points);
+				LoyaltyJsonbKey(&rp, "base");
+			LoyaltyJsonbInt(&rp, award.outcomes[i].points);
 		}
-	appendStringInfoChar(&rp, '}');
 
 	p.kind = "earn";
 	p.member_id = m.member_id;
@@ -441,7 +468,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	p.store = row->store;
 	p.pos_txn = row->pos_txn;
 	p.sale_id = row->sale_id;
-	p.rule_points = DirectFunctionCall1(jsonb_in, CStringGetDatum(rp.data));
+	p.rule_points = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&rp, WJB_END_OBJECT, NULL)));
 	p.counts_sale = true;
 	LoyaltyPostCredit(&m, &p);
 
@@ -753,6 +780,7 @@ loyalty_sale_statement_end(PG_FUNCTION_ARGS)
 		elog(ERROR, "sale_statement_end must be called as a trigger");
 	LoyaltyWriterClose();
 	ReleaseClaim();
+	pos_txn_index = InvalidOid;
 	return PointerGetDatum(NULL);
 }
 
