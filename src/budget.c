@@ -27,12 +27,13 @@
  *
  * A slot stays locked until the transaction ends, so what a transaction
  * spends in the slots it holds is counted in backend memory (HeldSlot) and
- * written once, just before commit (XACT_EVENT_PRE_COMMIT), not by one
- * UPDATE per sale: a back-fill of a million sales in one statement would
- * otherwise stack a million versions of a few rows, each one's look-up
- * walking all the earlier ones.  A subtransaction that aborts takes its
- * spending (and the locks it took) back with it.  Within the transaction,
- * rule_spend shows the spending written so far.
+ * written at the end of the sale statement (LoyaltyBudgetFlush, from its
+ * statement-level trigger; XACT_EVENT_PRE_COMMIT writes what a failed
+ * statement left), not by one UPDATE per sale: a back-fill of a million
+ * sales in one statement would otherwise stack a million versions of a few
+ * rows, each one's look-up walking all the earlier ones.  A subtransaction
+ * that aborts takes its unwritten spending (and the locks it took) back with
+ * it; what it wrote goes with its row versions.
  */
 #include "rules.h"
 
@@ -209,6 +210,62 @@ SpendHeld(HeldSlot *h, int64 points)
 	h->spends[h->nspends].points = points;
 	h->spends[h->nspends].uses = 1;
 	h->nspends++;
+}
+
+/*
+ * Write what this transaction spent in its slots so far (the end of a sale
+ * statement: one update per slot per statement, not per sale), directly
+ * unless rule_spend has an UPDATE trigger of its own.
+ */
+void
+LoyaltyBudgetFlush(void)
+{
+	bool		any = false;
+
+	if (held_lxid != MyProc->lxid)
+		return;
+	for (int i = 0; i < nheld && !any; i++)
+		any = held[i].nspends > 0;
+	if (!any)
+		return;
+	SPI_connect();
+	if (!LoyaltyWriterDirect(LOYALTY_RULE_SPEND))
+	{
+		for (int i = 0; i < nheld; i++)
+			WriteHeld(&held[i]);
+	}
+	else
+	{
+		Relation	rel = LoyaltyOpen("rule_spend", false, RowExclusiveLock);
+		TupleTableSlot *found = table_slot_create(rel, NULL);
+
+		LoyaltyPushReadSnapshot(false);
+		for (int i = 0; i < nheld; i++)
+		{
+			HeldSlot   *h = &held[i];
+			Datum		keys[2] = {Int32GetDatum(h->rule_id), Int16GetDatum(h->slot)};
+			LoyaltyRow *row;
+			bool		add[64] = {0};
+			int64		uses;
+			int64		points = Unwritten(h, &uses);
+
+			if (h->nspends == 0)
+				continue;
+			/* the version this transaction holds locked (and may have written) */
+			if (!LoyaltyFetchByKey(rel, "rule_spend_pkey", 2, keys, GetActiveSnapshot(), found))
+				continue;		/* the rule was deleted meanwhile */
+			row = LoyaltyRowBegin(LOYALTY_RULE_SPEND);
+			LoyaltyRowSet(row, "points", Int64GetDatum(points), false);
+			add[LoyaltyRowColumn(row, "points")] = true;
+			LoyaltyRowSet(row, "uses", Int64GetDatum(uses), false);
+			add[LoyaltyRowColumn(row, "uses")] = true;
+			LoyaltyRowUpdate(row, &found->tts_tid, add);
+			h->nspends = 0;
+		}
+		PopActiveSnapshot();
+		ExecDropSingleTupleTableSlot(found);
+	}
+	SPI_finish();
 }
 
 static void

@@ -75,6 +75,7 @@ extern void LoyaltyJsonbString(JsonbParseState **st, const char *s);
 extern void LoyaltyJsonbInt(JsonbParseState **st, int64 n);
 
 /* budget.c */
+extern void LoyaltyBudgetFlush(void);
 extern int64 LoyaltyBudgetTake(int32 rule_id, int64 budget, int64 member_id,
 							   int64 wanted, bool read_only);
 

@@ -769,8 +769,8 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 
 /*
  * AFTER INSERT FOR EACH STATEMENT on loyalty.sale: the statement's sales are
- * in; close the tables the trigger wrote (writer.c) and let go of the last
- * claim.
+ * in; write what they spent of budgets (budget.c), close the tables the
+ * trigger wrote (writer.c) and let go of the last claim.
  */
 PG_FUNCTION_INFO_V1(loyalty_sale_statement_end);
 Datum
@@ -778,6 +778,7 @@ loyalty_sale_statement_end(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "sale_statement_end must be called as a trigger");
+	LoyaltyBudgetFlush();
 	LoyaltyWriterClose();
 	ReleaseClaim();
 	pos_txn_index = InvalidOid;

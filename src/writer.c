@@ -34,6 +34,7 @@
 #include "access/genam.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -43,6 +44,8 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/inval.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/proc.h"
@@ -59,16 +62,91 @@ typedef struct TableWriter
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;		/* the row to write */
 	TupleTableSlot *old;		/* the row an update replaces */
-	ExprState **defaults;		/* by attribute; NULL: no default */
 	bool		direct;			/* no trigger of its own: written here */
+	bool		is_update;		/* written by LoyaltyRowUpdate, not inserted */
+
+	/*
+	 * Compiled once per backend, not per transaction (the CHECKs' stringToNode
+	 * and the defaults' planning cost as much as a row): the CHECK
+	 * constraints and, as they are first needed, the column defaults; a
+	 * relcache invalidation of the table throws them away.
+	 */
+	Oid			relid;
+	MemoryContext compiled_cxt;
+	bool		compiled_valid;
+	ExprState **checks;
+	ExprState **defaults;		/* by attribute */
+	bool	   *default_known;
 } TableWriter;
 
 static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_LEDGER] = {"ledger"},
 	[LOYALTY_LOT] = {"lot"},
 	[LOYALTY_OUTBOX] = {"outbox"},
-	[LOYALTY_BALANCE] = {"member_balance"},
+	[LOYALTY_BALANCE] = {"member_balance", .is_update = true},
+	[LOYALTY_RULE_SPEND] = {"rule_spend", .is_update = true},
 };
+static bool compiled_callback_registered = false;
+
+static void
+CompiledCallback(Datum arg, Oid relid)
+{
+	for (int t = 0; t < LOYALTY_NTABLES; t++)
+		if (relid == InvalidOid || relid == writers[t].relid)
+			writers[t].compiled_valid = false;
+}
+
+/* The table's compiled CHECKs, (re)built when stale; set into its ResultRelInfo. */
+static void
+CompileChecks(TableWriter *w)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	int			ncheck = desc->constr ? desc->constr->num_check : 0;
+	MemoryContext old;
+
+	if (!compiled_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(CompiledCallback, (Datum) 0);
+		compiled_callback_registered = true;
+	}
+	if (!w->compiled_valid || w->relid != RelationGetRelid(w->rel))
+	{
+		if (w->compiled_cxt == NULL)
+			w->compiled_cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty writer compiled",
+													ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(w->compiled_cxt);
+		w->relid = RelationGetRelid(w->rel);
+		old = MemoryContextSwitchTo(w->compiled_cxt);
+		w->checks = palloc0(sizeof(ExprState *) * Max(ncheck, 1));
+		for (int i = 0; i < ncheck; i++)
+			w->checks[i] = ExecInitExpr(expression_planner(stringToNode(desc->constr->check[i].ccbin)),
+										NULL);
+		w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
+		w->default_known = palloc0(sizeof(bool) * desc->natts);
+		MemoryContextSwitchTo(old);
+		w->compiled_valid = true;
+	}
+	if (ncheck > 0)
+		w->rri->ri_ConstraintExprs = w->checks;
+}
+
+/* The default of attribute i (0-based), compiled on first need; NULL: none. */
+static ExprState *
+ColumnDefault(TableWriter *w, int i)
+{
+	if (!w->default_known[i])
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->compiled_cxt);
+		Node	   *expr = TupleDescAttr(RelationGetDescr(w->rel), i)->attisdropped ? NULL :
+			build_column_default(w->rel, i + 1);
+
+		if (expr != NULL)
+			w->defaults[i] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+		w->default_known[i] = true;
+		MemoryContextSwitchTo(old);
+	}
+	return w->defaults[i];
+}
 
 /* Tables and indexes the sale path reads, kept open alike (LoyaltyOpen). */
 #define MAX_READERS 16
@@ -200,7 +278,6 @@ Writer(LoyaltyTableId t)
 	TableWriter *w = &writers[t];
 	ResourceOwner save_owner;
 	MemoryContext save_cxt;
-	TupleDesc	desc;
 
 	StartWriters();
 	if (w->rel != NULL)
@@ -213,22 +290,10 @@ Writer(LoyaltyTableId t)
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
 	ExecOpenIndices(w->rri, false);
-	desc = RelationGetDescr(w->rel);
 	w->slot = table_slot_create(w->rel, &writer_estate->es_tupleTable);
 	w->old = table_slot_create(w->rel, &writer_estate->es_tupleTable);
-	w->direct = !HasOwnTrigger(w->rel, t == LOYALTY_BALANCE ? CMD_UPDATE : CMD_INSERT);
-	MemoryContextSwitchTo(writer_estate->es_query_cxt);
-	w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Node	   *expr;
-
-		if (TupleDescAttr(desc, i)->attisdropped)
-			continue;
-		expr = build_column_default(w->rel, i + 1);
-		if (expr != NULL)
-			w->defaults[i] = ExecPrepareExpr((Expr *) expr, writer_estate);
-	}
+	w->direct = !HasOwnTrigger(w->rel, w->is_update ? CMD_UPDATE : CMD_INSERT);
+	CompileChecks(w);
 	CurrentResourceOwner = save_owner;
 	MemoryContextSwitchTo(save_cxt);
 	return w;
@@ -285,7 +350,7 @@ FillSlot(TableWriter *w, LoyaltyRow *row)
 			slot->tts_values[i] = row->values[i];
 			slot->tts_isnull[i] = row->isnull[i];
 		}
-		else if (w->defaults[i] != NULL)
+		else if (ColumnDefault(w, i) != NULL)
 			slot->tts_values[i] = ExecEvalExprSwitchContext(w->defaults[i], econtext,
 															&slot->tts_isnull[i]);
 		else
@@ -491,7 +556,16 @@ LoyaltyLockRow(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPo
 {
 	TM_FailureData tmfd;
 	TM_Result	res;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
 
+	/*
+	 * A version this transaction wrote is ours already: no other transaction
+	 * can update the row before we end (a back-fill updates each member's
+	 * row many times; each lock would be one more WAL record).
+	 */
+	if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tuple->t_data)) &&
+		!HeapTupleHeaderXminInvalid(tuple->t_data))
+		return true;
 	res = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot, GetCurrentCommandId(true),
 						   LockTupleNoKeyExclusive, wait,
 						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
