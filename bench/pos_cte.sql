@@ -1,9 +1,10 @@
 -- (b) One plain statement making the writes the design makes per sale, with
 -- constant points and no logic: the sale row (as in (a)), an earn ledger row
--- with its rule_points, its lot, the member's balance row update and an
--- outbox row -- into the trigger-less copies bench_sale, bench_ledger,
--- bench_lot, bench_balance, bench_outbox (same indexes, CHECKs and member
--- foreign keys as the originals).  No card lookup, no rule.  With -D
+-- with its rule_points, its lot, the member's balance row update, the
+-- budgeted rule's slot update (the 'launch' rule fires on nearly every sale)
+-- and an outbox row -- into the trigger-less copies bench_sale, bench_ledger,
+-- bench_lot, bench_balance, bench_rule_spend, bench_outbox (same indexes,
+-- CHECKs and member foreign keys as the originals).  No card lookup, no rule.  With -D
 -- notify=1 (bn) it also sends the NOTIFY the trigger sends with every award,
 -- in the same transaction: not part of the issue's comparison, it shows what
 -- the NOTIFY alone costs under durable commits.
@@ -39,8 +40,11 @@ t AS (
   SELECT :m::bigint, l.entry_id, 100, 100, now(), now() FROM l),
 b AS (
   UPDATE bench_balance SET net = net + 100, lifetime_earned = lifetime_earned + 100,
-         last_entry_id = (SELECT entry_id FROM l), updated_at = now()
+         sales = sales + 1, last_entry_id = (SELECT entry_id FROM l), updated_at = now()
    WHERE member_id = :m::bigint),
+r AS (
+  UPDATE bench_rule_spend SET points = points + 5, uses = uses + 1
+   WHERE rule_id = (SELECT rule_id FROM loyalty.rule WHERE code = 'launch') AND slot = :m % 8),
 o AS (
   INSERT INTO bench_outbox (member_id, kind, payload)
   SELECT :m::bigint, 'award', jsonb_build_object('event', 'award', 'member_id', :m::bigint, 'sale_id', s.sale_id,

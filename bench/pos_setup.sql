@@ -51,11 +51,17 @@ ALTER TABLE bench_backfill ALTER award SET DEFAULT :'sample_award';
 
 -- (b) the other tables a sale writes, copied the same way, with the member
 -- foreign keys of the originals; bench_balance starts as a copy of
--- member_balance.
+-- member_balance, bench_rule_spend as the budget's slots.
 CREATE TABLE bench_ledger (LIKE loyalty.ledger INCLUDING ALL);
 CREATE TABLE bench_lot (LIKE loyalty.lot INCLUDING ALL);
 CREATE TABLE bench_balance (LIKE loyalty.member_balance INCLUDING ALL);
 CREATE TABLE bench_outbox (LIKE loyalty.outbox INCLUDING ALL);
+-- the budgeted rule's eight slots (0.3.0 budget shares): a sale that fires
+-- 'launch' adds its points to one of them
+CREATE TABLE bench_rule_spend (LIKE loyalty.rule_spend INCLUDING ALL);
+INSERT INTO bench_rule_spend (rule_id, slot, share, split_of)
+SELECT r.rule_id, s, r.budget_points / 8, r.budget_points
+  FROM loyalty.rule r, generate_series(0, 7) s WHERE r.code = 'launch';
 ALTER TABLE bench_ledger ADD FOREIGN KEY (member_id) REFERENCES loyalty.member;
 ALTER TABLE bench_lot ADD FOREIGN KEY (member_id) REFERENCES loyalty.member;
 ALTER TABLE bench_balance ADD FOREIGN KEY (member_id) REFERENCES loyalty.member;
