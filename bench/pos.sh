@@ -7,13 +7,14 @@
 # Tunables: BENCH_MEMBERS (100000), BENCH_CLIENTS (4), BENCH_THREADS (2),
 # BENCH_ROUNDS (5), BENCH_SECONDS (5 per script and round), BENCH_WARMUP (3
 # seconds per script), BENCH_BACKFILL (20000 sales; 0 skips the back-fill),
-# BENCH_FSYNC (on), BENCH_PORT (port of an own cluster; pg_virtualenv's
-# choice unless set).
+# BENCH_FSYNC (on), BENCH_SHARED_BUFFERS (1GB: the back-fill's tables outgrow
+# PostgreSQL's default 128MB, and every write then evicts a dirty page),
+# BENCH_PORT (port of an own cluster; pg_virtualenv's choice unless set).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "${PGHOST:-}" ]; then
-	opts=(-o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on)
+	opts=(-o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on -o "shared_buffers=${BENCH_SHARED_BUFFERS:-1GB}")
 	[ -n "${BENCH_PORT:-}" ] && opts+=(-c "-p $BENCH_PORT")
 	exec pg_virtualenv -t "${opts[@]}" bash "$here/pos.sh" "$@"
 fi

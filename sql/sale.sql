@@ -731,3 +731,47 @@ SELECT count(*) AS audited_without_triggers FROM audit_rows;
 SELECT * FROM loyalty.check_invariants();
 DROP TABLE audit_rows;
 DROP FUNCTION audit_row();
+-- A budget split afresh inside a savepoint that rolls back: the rows go
+-- back to the old split, and so must what the transaction believes its
+-- slots have left; spending written inside the savepoint for earlier sales
+-- is unwritten again.  A multiplier (points = the basket's amount) of budget
+-- 100: A takes 10 (no slots yet: split 90), A2 (same member) 11 more in A's
+-- slot, then inside a savepoint B wants 50 (no share covers it: the whole
+-- budget, which first writes A2's 11, then splits again); ROLLBACK TO undoes
+-- B and that write.  Then 15 sales of 10 spend what is left: never more than
+-- 100 in all, and rule_spend agrees with the ledger.
+INSERT INTO loyalty.program (code) VALUES ('sv');
+INSERT INTO loyalty.rule (program_id, code, kind, multiplier, budget_points)
+SELECT program_id, 'sv-x2', 'multiplier', 2, 100 FROM loyalty.program WHERE code = 'sv';
+SELECT count(loyalty.enroll(loyalty.card_issue('57', s), 'sv')) AS sv_members FROM generate_series(1, 20) s;
+BEGIN;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'SV-A', loyalty.card_issue('57', 1), 10, '[{"sku":"V","qty":1,"amount":10}]');
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'SV-A2', loyalty.card_issue('57', 1), 11, '[{"sku":"V","qty":1,"amount":11}]');
+SAVEPOINT b;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'SV-B', loyalty.card_issue('57', 2), 50, '[{"sku":"V","qty":1,"amount":50}]');
+ROLLBACK TO SAVEPOINT b;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S01', 'SV-C' || s, loyalty.card_issue('57', s), 10, '[{"sku":"V","qty":1,"amount":10}]'
+  FROM generate_series(3, 17) s;
+COMMIT;
+SELECT (SELECT sum((l.rule_points->>(r.rule_id::text))::bigint) FROM loyalty.ledger l) AS ledger_points,
+       sum(s.points) AS rule_spend_points, r.budget_points
+  FROM loyalty.rule r JOIN loyalty.rule_spend s USING (rule_id) WHERE r.code = 'sv-x2' GROUP BY r.rule_id;
+-- a back-fill through a PL/pgSQL loop with an exception block per sale (a
+-- subtransaction each): the claims do not pile up either
+DO $$
+BEGIN
+	FOR i IN 1..30 LOOP
+		BEGIN
+			INSERT INTO loyalty.sale (store, pos_txn, total, lines)
+			VALUES ('S01', 'LOOP-' || i, 1, '[{"sku":"L","qty":1,"amount":1}]');
+		EXCEPTION WHEN unique_violation THEN
+			NULL;
+		END;
+	END LOOP;
+	RAISE NOTICE 'claims held in the loop: %', (SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 3 AND pid = pg_backend_pid());
+END $$;

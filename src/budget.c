@@ -44,7 +44,10 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/syscache.h"
 #include "parser/parse_relation.h"
 #include "utils/lsyscache.h"
 #include "storage/proc.h"
@@ -63,14 +66,21 @@ typedef struct HeldSlot
 	int64		budget;			/* the split_of it was locked with */
 	int64		left;			/* share - points, counting the unwritten */
 	SubTransactionId locked_in;
-	/* unwritten spending, by the subtransaction that made it */
+
+	/*
+	 * Spending by the subtransaction that made it, and the one that wrote it
+	 * to the row (Invalid: not yet).  A write made in a subtransaction that
+	 * aborts is undone with it: the spending is unwritten again.  What the
+	 * top level wrote is forgotten.
+	 */
 	int			nspends;
 	struct
 	{
 		SubTransactionId subxid;
+		SubTransactionId written_in;
 		int64		points;
 		int64		uses;
-	}			spends[8];
+	}			spends[32];
 } HeldSlot;
 
 static HeldSlot held[MAX_HELD_SLOTS];
@@ -166,11 +176,39 @@ Unwritten(const HeldSlot *h, int64 *uses)
 
 	*uses = 0;
 	for (int k = 0; k < h->nspends; k++)
-	{
-		points += h->spends[k].points;
-		*uses += h->spends[k].uses;
-	}
+		if (h->spends[k].written_in == InvalidSubTransactionId)
+		{
+			points += h->spends[k].points;
+			*uses += h->spends[k].uses;
+		}
 	return points;
+}
+
+static bool
+HasUnwritten(const HeldSlot *h)
+{
+	for (int k = 0; k < h->nspends; k++)
+		if (h->spends[k].written_in == InvalidSubTransactionId)
+			return true;
+	return false;
+}
+
+/* The unwritten spending has just been written, in this subtransaction. */
+static void
+MarkWritten(HeldSlot *h)
+{
+	SubTransactionId now = GetCurrentSubTransactionId();
+	int			n = 0;
+
+	for (int k = 0; k < h->nspends; k++)
+	{
+		if (h->spends[k].written_in == InvalidSubTransactionId)
+			h->spends[k].written_in = now;
+		/* written by the top level: only the transaction's abort undoes it */
+		if (h->spends[k].written_in != TopSubTransactionId)
+			h->spends[n++] = h->spends[k];
+	}
+	h->nspends = n;
 }
 
 /* Write a held slot's spending to its row.  Inside SPI. */
@@ -188,7 +226,7 @@ WriteHeld(HeldSlot *h)
 	v[2] = Int64GetDatum(points);
 	v[3] = Int64GetDatum(uses);
 	LoyaltyExecute(&slot_write_plan, v, NULL, false, 0);
-	h->nspends = 0;
+	MarkWritten(h);
 }
 
 /* Spend in a held slot, in memory (or, when its list is full, written at once). */
@@ -198,7 +236,8 @@ SpendHeld(HeldSlot *h, int64 points)
 	SubTransactionId subxid = GetCurrentSubTransactionId();
 
 	h->left -= points;
-	if (h->nspends > 0 && h->spends[h->nspends - 1].subxid == subxid)
+	if (h->nspends > 0 && h->spends[h->nspends - 1].subxid == subxid &&
+		h->spends[h->nspends - 1].written_in == InvalidSubTransactionId)
 	{
 		h->spends[h->nspends - 1].points += points;
 		h->spends[h->nspends - 1].uses++;
@@ -206,7 +245,12 @@ SpendHeld(HeldSlot *h, int64 points)
 	}
 	if (h->nspends == lengthof(h->spends))
 		WriteHeld(h);
+	if (h->nspends == lengthof(h->spends))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many nested subtransactions spending the budget of rule %d", h->rule_id)));
 	h->spends[h->nspends].subxid = subxid;
+	h->spends[h->nspends].written_in = InvalidSubTransactionId;
 	h->spends[h->nspends].points = points;
 	h->spends[h->nspends].uses = 1;
 	h->nspends++;
@@ -225,7 +269,7 @@ LoyaltyBudgetFlush(void)
 	if (held_lxid != MyProc->lxid)
 		return;
 	for (int i = 0; i < nheld && !any; i++)
-		any = held[i].nspends > 0;
+		any = HasUnwritten(&held[i]);
 	if (!any)
 		return;
 	SPI_connect();
@@ -249,7 +293,7 @@ LoyaltyBudgetFlush(void)
 			int64		uses;
 			int64		points = Unwritten(h, &uses);
 
-			if (h->nspends == 0)
+			if (!HasUnwritten(h))
 				continue;
 			/* the version this transaction holds locked (and may have written) */
 			if (!LoyaltyFetchByKey(rel, "rule_spend_pkey", 2, keys, GetActiveSnapshot(), found))
@@ -260,12 +304,26 @@ LoyaltyBudgetFlush(void)
 			LoyaltyRowSet(row, "uses", Int64GetDatum(uses), false);
 			add[LoyaltyRowColumn(row, "uses")] = true;
 			LoyaltyRowUpdate(row, &found->tts_tid, add);
-			h->nspends = 0;
+			MarkWritten(h);
 		}
 		PopActiveSnapshot();
 		ExecDropSingleTupleTableSlot(found);
 	}
 	SPI_finish();
+}
+
+static Oid
+RuleSpendOwner(void)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid("rule_spend",
+																			   get_namespace_oid("loyalty", false))));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "loyalty.rule_spend is missing");
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
 
 static void
@@ -276,18 +334,28 @@ BudgetXactCallback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 	{
 		bool		any = false;
+		Oid			save_user;
+		int			save_sec;
 
 		for (int i = 0; i < nheld && !any; i++)
-			any = held[i].nspends > 0;
+			any = HasUnwritten(&held[i]);
 		if (!any)
 			return;
-		/* after the last statement: no snapshot is active any more */
+
+		/*
+		 * After the last statement: no snapshot is active any more, and the
+		 * user is the session's (a POS role may not write rule_spend): write
+		 * as the table's owner, as the sale trigger would have.
+		 */
+		GetUserIdAndSecContext(&save_user, &save_sec);
+		SetUserIdAndSecContext(RuleSpendOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		PushActiveSnapshot(GetTransactionSnapshot());
 		SPI_connect();
 		for (int i = 0; i < nheld; i++)
 			WriteHeld(&held[i]);
 		SPI_finish();
 		PopActiveSnapshot();
+		SetUserIdAndSecContext(save_user, save_sec);
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
@@ -314,17 +382,52 @@ BudgetSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 
 		for (int k = 0; k < h->nspends; k++)
 		{
-			if (h->spends[k].subxid != mySubid)
-				h->spends[n++] = h->spends[k];
-			else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			if (event == SUBXACT_EVENT_COMMIT_SUB)
 			{
-				h->spends[k].subxid = parentSubid;
+				if (h->spends[k].subxid == mySubid)
+					h->spends[k].subxid = parentSubid;
+				if (h->spends[k].written_in == mySubid)
+					h->spends[k].written_in = parentSubid;
 				h->spends[n++] = h->spends[k];
 			}
+			else if (h->spends[k].subxid == mySubid)
+				h->left += h->spends[k].points;	/* never happened */
 			else
-				h->left += h->spends[k].points;
+			{
+				/* an earlier spending written here: the write is undone */
+				if (h->spends[k].written_in == mySubid)
+					h->spends[k].written_in = InvalidSubTransactionId;
+				h->spends[n++] = h->spends[k];
+			}
 		}
 		h->nspends = n;
+		/* a committed child's entries may now match their parent's: merge them */
+		n = 0;
+		for (int k = 0; k < h->nspends; k++)
+		{
+			int			j;
+
+			for (j = 0; j < n; j++)
+				if (h->spends[j].subxid == h->spends[k].subxid &&
+					h->spends[j].written_in == h->spends[k].written_in)
+					break;
+			if (j < n)
+			{
+				h->spends[j].points += h->spends[k].points;
+				h->spends[j].uses += h->spends[k].uses;
+			}
+			else if (h->spends[k].written_in != TopSubTransactionId)
+				h->spends[n++] = h->spends[k];
+		}
+		h->nspends = n;
+
+		/*
+		 * The aborted subtransaction may have split the budget afresh: what
+		 * this slot has left is no longer known.  The next sale takes from
+		 * the whole budget, which reads the rows and splits again.
+		 */
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			h->budget = -1;
 		if (h->locked_in == mySubid)
 		{
 			if (event == SUBXACT_EVENT_ABORT_SUB)

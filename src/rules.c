@@ -446,12 +446,14 @@ ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 	lt->zone = facts->member->time_zone;
 	if (facts->store)
 	{
-		/* the store's own time zone, from the cache (binary search by store) */
+		/*
+		 * The store's own time zone, from the cache (binary search by store),
+		 * as loaded when this evaluation began: no reload here, the rules of
+		 * the evaluation in progress live in the same cache.
+		 */
 		int			lo = 0,
 					hi = nzones - 1;
 
-		if (!rule_cache_valid)
-			LoadRules();
 		while (lo <= hi)
 		{
 			int			mid = (lo + hi) / 2;

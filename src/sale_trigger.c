@@ -109,13 +109,15 @@ static LoyaltyPlan outbox_plan = {
  * releases this one -- the executor inserts each row before it calls the
  * trigger for the next -- and a back-fill of a million sales in one
  * statement holds one claim, not a million (0.2.0 held each until commit).
- * A claim taken in another subtransaction is left to the transaction's end.
+ * A claim follows its subtransaction: to the parent when it commits (whose
+ * resource owner then holds the lock), gone when it aborts.
  */
 #define LOYALTY_CLAIM_LOCK	3
 
 static LOCKTAG held_claim;
 static LocalTransactionId held_claim_lxid = InvalidLocalTransactionId;
 static SubTransactionId held_claim_subxid = InvalidSubTransactionId;
+static ResourceOwner held_claim_owner = NULL;	/* whose lock it is */
 
 /* Let go of the last claim: its row is in the index, or the statement failed. */
 static void
@@ -123,13 +125,29 @@ ReleaseClaim(void)
 {
 	ResourceOwner save = CurrentResourceOwner;
 
-	if (held_claim_lxid != MyProc->lxid || held_claim_subxid != GetCurrentSubTransactionId())
+	if (held_claim_lxid != MyProc->lxid)
 		return;
-	CurrentResourceOwner = CurTransactionResourceOwner;
+	CurrentResourceOwner = held_claim_owner;
 	if (LockHeldByMe(&held_claim, ExclusiveLock))
 		LockRelease(&held_claim, ExclusiveLock, false);
 	CurrentResourceOwner = save;
 	held_claim_lxid = InvalidLocalTransactionId;
+}
+
+/* A claim taken in a subtransaction belongs to its parent once it commits. */
+static void
+ClaimSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (held_claim_lxid != MyProc->lxid || held_claim_subxid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		held_claim_subxid = parentSubid;
+		held_claim_owner = ResourceOwnerGetParent(held_claim_owner);
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		held_claim_lxid = InvalidLocalTransactionId;	/* released with it */
 }
 
 static void
@@ -143,11 +161,18 @@ ClaimPosTxn(const char *store, const char *pos_txn)
 	 * the next statement's sale can release it.
 	 */
 	ResourceOwner save = CurrentResourceOwner;
+	static bool callback_registered = false;
 
+	if (!callback_registered)
+	{
+		RegisterSubXactCallback(ClaimSubXactCallback, NULL);
+		callback_registered = true;
+	}
 	ReleaseClaim();
 	CurrentResourceOwner = CurTransactionResourceOwner;
 	SET_LOCKTAG_ADVISORY(held_claim, MyDatabaseId, h1, h2, LOYALTY_CLAIM_LOCK);
 	(void) LockAcquire(&held_claim, ExclusiveLock, false, false);
+	held_claim_owner = CurTransactionResourceOwner;
 	CurrentResourceOwner = save;
 	held_claim_lxid = MyProc->lxid;
 	held_claim_subxid = GetCurrentSubTransactionId();

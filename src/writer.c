@@ -111,6 +111,7 @@ CompileChecks(TableWriter *w)
 	}
 	if (!w->compiled_valid || w->relid != RelationGetRelid(w->rel))
 	{
+		w->compiled_valid = false;	/* until rebuilt: an error leaves it stale */
 		if (w->compiled_cxt == NULL)
 			w->compiled_cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty writer compiled",
 													ALLOCSET_SMALL_SIZES);
@@ -161,6 +162,7 @@ static int	nreaders = 0;
 
 static EState *writer_estate = NULL;
 static ResourceOwner writer_owner = NULL;
+static LocalTransactionId writer_owner_lxid = InvalidLocalTransactionId;
 static LocalTransactionId writer_lxid = InvalidLocalTransactionId;
 static bool callback_registered = false;
 
@@ -183,6 +185,41 @@ HasOwnTrigger(Relation rel, int event)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Nothing this path would not honour: no stored generated column, no
+ * foreign key but to loyalty.member or loyalty.rule (which the posting's
+ * locks keep), no deferrable unique or exclusion constraint.  A table a DBA
+ * gave any of these is written through SQL.
+ */
+static bool
+OnlyKnownConstraints(TableWriter *w)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	Oid			nsp = get_namespace_oid("loyalty", false);
+	Oid			member = get_relname_relid("member", nsp);
+	Oid			rule = get_relname_relid("rule", nsp);
+	ListCell   *lc;
+
+	if (desc->constr && desc->constr->has_generated_stored)
+		return false;
+	foreach(lc, RelationGetFKeyList(w->rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
+
+		if (fk->confrelid != member && fk->confrelid != rule)
+			return false;
+	}
+	for (int i = 0; i < w->rri->ri_NumIndices; i++)
+	{
+		Relation	idx = w->rri->ri_IndexRelationDescs[i];
+
+		if (w->rri->ri_IndexRelationInfo[i]->ii_ExclusionOps != NULL ||
+			(idx->rd_index->indisunique && !idx->rd_index->indimmediate))
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -266,7 +303,12 @@ StartWriters(void)
 	if (writer_estate != NULL)
 		return;
 	save_cxt = MemoryContextSwitchTo(TopTransactionContext);
-	writer_owner = ResourceOwnerCreate(TopTransactionResourceOwner, "loyalty writer");
+	/* one owner per transaction: reopening takes its locks again, no more */
+	if (writer_owner_lxid != MyProc->lxid)
+	{
+		writer_owner = ResourceOwnerCreate(TopTransactionResourceOwner, "loyalty writer");
+		writer_owner_lxid = MyProc->lxid;
+	}
 	writer_estate = CreateExecutorState();
 	MemoryContextSwitchTo(save_cxt);
 }
@@ -282,7 +324,8 @@ Writer(LoyaltyTableId t)
 	StartWriters();
 	if (w->rel != NULL)
 		return w;
-	save_cxt = MemoryContextSwitchTo(TopTransactionContext);
+	/* freed with the executor state when the writers close */
+	save_cxt = MemoryContextSwitchTo(writer_estate->es_query_cxt);
 	save_owner = CurrentResourceOwner;
 	CurrentResourceOwner = writer_owner;
 	w->rel = table_open(get_relname_relid(w->relname, get_namespace_oid("loyalty", false)),
@@ -292,7 +335,8 @@ Writer(LoyaltyTableId t)
 	ExecOpenIndices(w->rri, false);
 	w->slot = table_slot_create(w->rel, &writer_estate->es_tupleTable);
 	w->old = table_slot_create(w->rel, &writer_estate->es_tupleTable);
-	w->direct = !HasOwnTrigger(w->rel, w->is_update ? CMD_UPDATE : CMD_INSERT);
+	w->direct = !HasOwnTrigger(w->rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
+		OnlyKnownConstraints(w);
 	CompileChecks(w);
 	CurrentResourceOwner = save_owner;
 	MemoryContextSwitchTo(save_cxt);
