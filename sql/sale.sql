@@ -775,3 +775,23 @@ BEGIN
 	RAISE NOTICE 'claims held in the loop: %', (SELECT count(*) FROM pg_locks
 		WHERE locktype = 'advisory' AND objsubid = 3 AND pid = pg_backend_pid());
 END $$;
+-- forty sales of one member, each its own statement, inside one savepoint:
+-- each statement writes its budget spending, and none of it piles up
+INSERT INTO loyalty.program (code) VALUES ('sl');
+INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points)
+SELECT program_id, 'sl-bonus', 'bonus', 1, 10000 FROM loyalty.program WHERE code = 'sl';
+SELECT loyalty.enroll(loyalty.card_issue('58', 1), 'sl') > 0 AS sl_enrolled;
+BEGIN;
+SAVEPOINT s;
+DO $$
+BEGIN
+	FOR i IN 1..40 LOOP
+		INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+		VALUES ('S01', 'SL-' || i, loyalty.card_issue('58', 1), 1, '[{"sku":"L","qty":1,"amount":1}]');
+	END LOOP;
+END $$;
+RELEASE SAVEPOINT s;
+COMMIT;
+SELECT (SELECT sum((l.rule_points->>(r.rule_id::text))::bigint) FROM loyalty.ledger l) AS ledger_points,
+       sum(s.points) AS rule_spend_points, sum(s.uses) AS uses
+  FROM loyalty.rule r JOIN loyalty.rule_spend s USING (rule_id) WHERE r.code = 'sl-bonus' GROUP BY r.rule_id;

@@ -204,8 +204,14 @@ MarkWritten(HeldSlot *h)
 	{
 		if (h->spends[k].written_in == InvalidSubTransactionId)
 			h->spends[k].written_in = now;
-		/* written by the top level: only the transaction's abort undoes it */
-		if (h->spends[k].written_in != TopSubTransactionId)
+
+		/*
+		 * Written by the subtransaction that made it (the top level
+		 * included): nothing can separate the spending from its write any
+		 * more -- an abort undoes both (and makes the slot stale), a commit
+		 * hands both to the parent.  Forget it.
+		 */
+		if (h->spends[k].written_in != h->spends[k].subxid)
 			h->spends[n++] = h->spends[k];
 	}
 	h->nspends = n;

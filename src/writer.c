@@ -189,8 +189,9 @@ HasOwnTrigger(Relation rel, int event)
 
 /*
  * Nothing this path would not honour: no stored generated column, no
- * foreign key but to loyalty.member or loyalty.rule (which the posting's
- * locks keep), no deferrable unique or exclusion constraint.  A table a DBA
+ * foreign key but member_id to loyalty.member or rule_id to loyalty.rule
+ * (which the posting's locks keep), no deferrable unique or exclusion
+ * constraint.  A table a DBA
  * gave any of these is written through SQL.
  */
 static bool
@@ -207,8 +208,12 @@ OnlyKnownConstraints(TableWriter *w)
 	foreach(lc, RelationGetFKeyList(w->rel))
 	{
 		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
+		const char *column = fk->nkeys != 1 ? NULL :
+			fk->confrelid == member ? "member_id" :
+			fk->confrelid == rule ? "rule_id" : NULL;
 
-		if (fk->confrelid != member && fk->confrelid != rule)
+		/* only the extension's own keys: member_id to member, rule_id to rule */
+		if (column == NULL || fk->conkey[0] != attnameAttNum(w->rel, column, false))
 			return false;
 	}
 	for (int i = 0; i < w->rri->ri_NumIndices; i++)
@@ -237,6 +242,8 @@ CloseWriters(void)
 		ExecCloseIndices(w->rri);
 		table_close(w->rel, NoLock);
 		w->rel = NULL;
+		w->rri = NULL;
+		w->slot = w->old = NULL;
 	}
 	for (int i = 0; i < nreaders; i++)
 	{
@@ -320,6 +327,8 @@ Writer(LoyaltyTableId t)
 	TableWriter *w = &writers[t];
 	ResourceOwner save_owner;
 	MemoryContext save_cxt;
+	Relation	rel;
+	ResultRelInfo *rri;
 
 	StartWriters();
 	if (w->rel != NULL)
@@ -328,16 +337,28 @@ Writer(LoyaltyTableId t)
 	save_cxt = MemoryContextSwitchTo(writer_estate->es_query_cxt);
 	save_owner = CurrentResourceOwner;
 	CurrentResourceOwner = writer_owner;
-	w->rel = table_open(get_relname_relid(w->relname, get_namespace_oid("loyalty", false)),
-						RowExclusiveLock);
-	w->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
-	ExecOpenIndices(w->rri, false);
-	w->slot = table_slot_create(w->rel, &writer_estate->es_tupleTable);
-	w->old = table_slot_create(w->rel, &writer_estate->es_tupleTable);
-	w->direct = !HasOwnTrigger(w->rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
-		OnlyKnownConstraints(w);
-	CompileChecks(w);
+	/* built aside, and published last: an error half-way leaves it closed */
+	rel = table_open(get_relname_relid(w->relname, get_namespace_oid("loyalty", false)),
+					 RowExclusiveLock);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, false);
+	w->rri = rri;
+	w->rel = rel;				/* CompileChecks and OnlyKnownConstraints read these */
+	PG_TRY();
+	{
+		w->slot = table_slot_create(rel, &writer_estate->es_tupleTable);
+		w->old = table_slot_create(rel, &writer_estate->es_tupleTable);
+		w->direct = !HasOwnTrigger(rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
+			OnlyKnownConstraints(w);
+		CompileChecks(w);
+	}
+	PG_CATCH();
+	{
+		w->rel = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	CurrentResourceOwner = save_owner;
 	MemoryContextSwitchTo(save_cxt);
 	return w;
