@@ -795,3 +795,39 @@ COMMIT;
 SELECT (SELECT sum((l.rule_points->>(r.rule_id::text))::bigint) FROM loyalty.ledger l) AS ledger_points,
        sum(s.points) AS rule_spend_points, sum(s.uses) AS uses
   FROM loyalty.rule r JOIN loyalty.rule_spend s USING (rule_id) WHERE r.code = 'sl-bonus' GROUP BY r.rule_id;
+-- One statement, three sales of one member: the balance is written once, at
+-- the statement's end, yet each sale sees the ones before it (only the first
+-- is a first purchase), and a failing sale in an exception block takes only
+-- its own change back.
+INSERT INTO loyalty.program (code) VALUES ('pd');
+INSERT INTO loyalty.rule (program_id, code, kind, points)
+SELECT program_id, 'pd-welcome', 'first_purchase', 100 FROM loyalty.program WHERE code = 'pd';
+SELECT loyalty.enroll(loyalty.card_issue('59', 1), 'pd') > 0 AS pd_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S01', 'PD-' || g, loyalty.card_issue('59', 1), 10, '[{"sku":"P","qty":1,"amount":10}]'
+  FROM generate_series(1, 3) g;
+SELECT pos_txn, points_earned FROM loyalty.sale WHERE pos_txn LIKE 'PD-%' ORDER BY sale_id;
+DO $$
+BEGIN
+	FOR i IN 4..6 LOOP
+		BEGIN
+			INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+			VALUES ('S01', 'PD-' || CASE WHEN i = 5 THEN '1' ELSE i::text END, loyalty.card_issue('59', 1),
+					20, '[{"sku":"P","qty":1,"amount":20}]');
+		EXCEPTION WHEN SQLSTATE 'LY035' THEN
+			RAISE NOTICE 'sale % refused: %', i, SQLERRM;
+		END;
+	END LOOP;
+	-- two sales in one statement, the second malformed: the first one's
+	-- pending change goes with the statement
+	BEGIN
+		INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+		VALUES ('S01', 'PD-7', loyalty.card_issue('59', 1), 30, '[{"sku":"P","qty":1,"amount":30}]'),
+			   ('S01', 'PD-8', loyalty.card_issue('59', 1), 30, '[{"sku":"P","qty":"x","amount":30}]');
+	EXCEPTION WHEN SQLSTATE 'LY031' THEN
+		RAISE NOTICE 'statement refused: %', SQLERRM;
+	END;
+END $$;
+SELECT b.net, b.lifetime_earned, b.sales, (SELECT sum(points) FROM loyalty.ledger l WHERE l.member_id = b.member_id) AS ledger_sum
+  FROM loyalty.member_balance b WHERE b.member_id = loyalty.member_id(loyalty.card_issue('59', 1));
+SELECT * FROM loyalty.check_invariants();

@@ -446,6 +446,15 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 	v[8] = Int64GetDatum(p->shortfall);
 	v[9] = Int64GetDatum(p->entry_id);
 	v[10] = Int64GetDatum(p->counts_sale ? 1 : 0);
+	/* a sale's credit: counted for the end of its statement (pending.c) */
+	if (p->counts_sale && redeemed == 0 && expired == 0 && reversed == 0 && adjusted == 0 &&
+		p->shortfall == 0 &&
+		LoyaltyDeferBalance(p->member_id, p->points, new_debt - m->debt, earned, 1, p->entry_id))
+	{
+		m->debt = new_debt;
+		m->sales++;
+		return;
+	}
 	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
 	{
 		/* the row the posting locked, by its tid */
@@ -462,7 +471,9 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 				LoyaltyRowSet(row, added[i], v[i + 1], false);
 				add[LoyaltyRowColumn(row, added[i])] = true;
 			}
-		LoyaltyRowSet(row, "debt", v[2], false);
+		/* additive like the rest: changes pending for the member add up (pending.c) */
+		LoyaltyRowSet(row, "debt", Int64GetDatum(new_debt - m->debt), false);
+		add[LoyaltyRowColumn(row, "debt")] = true;
 		LoyaltyRowSet(row, "last_entry_id", v[9], false);
 		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 		LoyaltyRowUpdate(row, &m->balance_tid, add);
@@ -607,6 +618,11 @@ LoyaltyCountSale(LoyaltyMember *m)
 	};
 	Datum		v = Int64GetDatum(m->member_id);
 
+	if (LoyaltyDeferBalance(m->member_id, 0, 0, 0, 1, 0))
+	{
+		m->sales++;
+		return;
+	}
 	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
 	{
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);

@@ -144,6 +144,12 @@ extern bool LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need,
 extern int64 LoyaltyReversedSoFar(int64 member_id, int64 entry_id);
 extern void LoyaltyCountSale(LoyaltyMember *m);
 
+/* pending.c: a sale statement's balance changes, written at its end */
+extern bool LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 earned,
+								int64 sales, int64 last_entry_id);
+extern void LoyaltyPendingAdjust(int64 member_id, int64 *debt, int64 *sales);
+extern void LoyaltyBalanceFlush(void);
+
 /* writer.c: rows of the ledger's tables written without SPI */
 typedef enum LoyaltyTableId
 {

@@ -103,6 +103,8 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	debt = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "debt", false), &isnull));
 	program_id = DatumGetInt32(slot_getattr(bs, attnameAttNum(balance_rel, "program_id", false), &isnull));
 	sales = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "sales", false), &isnull));
+	/* plus what this statement's earlier sales of the member left pending */
+	LoyaltyPendingAdjust(member_id, &debt, &sales);
 
 	memset(member, 0, sizeof(*member));
 	member->member_id = member_id;

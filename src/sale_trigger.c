@@ -803,6 +803,7 @@ loyalty_sale_statement_end(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "sale_statement_end must be called as a trigger");
+	LoyaltyBalanceFlush();
 	LoyaltyBudgetFlush();
 	LoyaltyWriterClose();
 	ReleaseClaim();
