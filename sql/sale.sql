@@ -831,3 +831,20 @@ END $$;
 SELECT b.net, b.lifetime_earned, b.sales, (SELECT sum(points) FROM loyalty.ledger l WHERE l.member_id = b.member_id) AS ledger_sum
   FROM loyalty.member_balance b WHERE b.member_id = loyalty.member_id(loyalty.card_issue('59', 1));
 SELECT * FROM loyalty.check_invariants();
+-- with an INSERT trigger of a DBA's on loyalty.sale, which may read balances
+-- while the statement runs, every sale's balance change is written at once:
+-- the trigger sees the member's net equal to the ledger's sum after each row
+CREATE FUNCTION see_balance() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE '% net % ledger %', NEW.pos_txn,
+		(SELECT net FROM loyalty.member_balance WHERE member_id = NEW.member_id),
+		(SELECT sum(points) FROM loyalty.ledger WHERE member_id = NEW.member_id);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER see_balance AFTER INSERT ON loyalty.sale FOR EACH ROW EXECUTE FUNCTION see_balance();
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S01', 'SB-' || g, loyalty.card_issue('59', 1), 10, '[{"sku":"P","qty":1,"amount":10}]'
+  FROM generate_series(1, 2) g;
+DROP TRIGGER see_balance ON loyalty.sale;
+DROP FUNCTION see_balance();
+SELECT * FROM loyalty.check_invariants();

@@ -109,14 +109,14 @@ static LoyaltyPlan take_lots_plan = {
 
 static LoyaltyPlan update_balance_plan = {
 	"UPDATE loyalty.member_balance SET "
-	"net = net OPERATOR(pg_catalog.+) $2, debt = $3, "
+	"net = net OPERATOR(pg_catalog.+) $2, debt = debt OPERATOR(pg_catalog.+) $3, "
 	"lifetime_earned = lifetime_earned OPERATOR(pg_catalog.+) $4, "
 	"lifetime_redeemed = lifetime_redeemed OPERATOR(pg_catalog.+) $5, "
 	"expired = expired OPERATOR(pg_catalog.+) $6, "
 	"reversed = reversed OPERATOR(pg_catalog.+) $7, "
 	"adjusted = adjusted OPERATOR(pg_catalog.+) $8, "
 	"shortfall = shortfall OPERATOR(pg_catalog.+) $9, "
-	"last_entry_id = $10, updated_at = pg_catalog.now(), "
+	"last_entry_id = GREATEST(last_entry_id, $10), updated_at = pg_catalog.now(), "
 	"sales = sales OPERATOR(pg_catalog.+) $11 "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1",
 	11, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
@@ -437,7 +437,7 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 	}
 	v[0] = Int64GetDatum(p->member_id);
 	v[1] = Int64GetDatum(p->points);
-	v[2] = Int64GetDatum(new_debt);
+	v[2] = Int64GetDatum(new_debt - m->debt);	/* additive, like everything here */
 	v[3] = Int64GetDatum(earned);
 	v[4] = Int64GetDatum(redeemed);
 	v[5] = Int64GetDatum(expired);
@@ -472,7 +472,7 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 				add[LoyaltyRowColumn(row, added[i])] = true;
 			}
 		/* additive like the rest: changes pending for the member add up (pending.c) */
-		LoyaltyRowSet(row, "debt", Int64GetDatum(new_debt - m->debt), false);
+		LoyaltyRowSet(row, "debt", v[2], false);
 		add[LoyaltyRowColumn(row, "debt")] = true;
 		LoyaltyRowSet(row, "last_entry_id", v[9], false);
 		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);

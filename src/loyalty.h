@@ -149,6 +149,7 @@ extern bool LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 ea
 								int64 sales, int64 last_entry_id);
 extern void LoyaltyPendingAdjust(int64 member_id, int64 *debt, int64 *sales);
 extern void LoyaltyBalanceFlush(void);
+extern bool loyalty_defer_balances;
 
 /* writer.c: rows of the ledger's tables written without SPI */
 typedef enum LoyaltyTableId

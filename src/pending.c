@@ -55,6 +55,7 @@ typedef struct PendingBalance
 } PendingBalance;
 
 static HTAB *pending = NULL;	/* in TopTransactionContext */
+bool		loyalty_defer_balances = false;	/* set by the sale trigger per sale */
 static LocalTransactionId pending_lxid = InvalidLocalTransactionId;
 static SubTransactionId pending_subxid = InvalidSubTransactionId;
 static bool callbacks_registered = false;
@@ -64,7 +65,7 @@ static LoyaltyPlan pending_write_plan = {
 	"debt = debt OPERATOR(pg_catalog.+) $3, "
 	"lifetime_earned = lifetime_earned OPERATOR(pg_catalog.+) $4, "
 	"sales = sales OPERATOR(pg_catalog.+) $5, "
-	"last_entry_id = pg_catalog.GREATEST(last_entry_id, $6), updated_at = pg_catalog.now() "
+	"last_entry_id = GREATEST(last_entry_id, $6), updated_at = pg_catalog.now() "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1",
 	6, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
 };
@@ -93,10 +94,16 @@ WritePending(bool direct)
 	PendingBalance *e;
 	Relation	rel = direct ? LoyaltyOpen("member_balance", false, RowExclusiveLock) : NULL;
 	TupleTableSlot *found = direct ? table_slot_create(rel, NULL) : NULL;
+	HTAB	   *writing = pending;
 
+	/*
+	 * Detached first: a trigger the SQL path fires must neither see these
+	 * changes as pending (they are being written) nor add to this table.
+	 */
+	pending = NULL;
 	if (direct)
 		LoyaltyPushReadSnapshot(false);
-	hash_seq_init(&seq, pending);
+	hash_seq_init(&seq, writing);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
 		if (direct)
@@ -145,7 +152,7 @@ WritePending(bool direct)
 		PopActiveSnapshot();
 		ExecDropSingleTupleTableSlot(found);
 	}
-	Forget();
+	hash_destroy(writing);
 }
 
 /*
@@ -226,7 +233,14 @@ LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 earned, int64 
 	PendingBalance *e;
 	bool		found;
 
-	if (!LoyaltyWriterDirect(LOYALTY_BALANCE))
+	/*
+	 * Only when no trigger of a DBA's could look at or post to the balance
+	 * meanwhile: none on the ledger, lots, outbox or balances (see
+	 * writer.c), none but ours on loyalty.sale (the sale trigger says so).
+	 */
+	if (!loyalty_defer_balances ||
+		!LoyaltyWriterDirect(LOYALTY_BALANCE) || !LoyaltyWriterDirect(LOYALTY_LEDGER) ||
+		!LoyaltyWriterDirect(LOYALTY_LOT) || !LoyaltyWriterDirect(LOYALTY_OUTBOX))
 		return false;
 	if (HavePending())
 	{

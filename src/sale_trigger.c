@@ -30,6 +30,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
@@ -376,6 +377,28 @@ TakeShare(Datum line, Datum *pool)
 
 	*pool = DirectFunctionCall2(numeric_sub, *pool, take);
 	return DirectFunctionCall2(numeric_sub, line, take);
+}
+
+/*
+ * Does loyalty.sale have an INSERT trigger of a DBA's besides ours?  Such a
+ * trigger may read member_balance while the statement runs, so the sales'
+ * balance changes are then written at once, not at the statement's end.
+ */
+static bool
+SaleHasOwnTriggers(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgisinternal || t->tgenabled == TRIGGER_DISABLED || !TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		if (strcmp(t->tgname, "sale_award") != 0 && strcmp(t->tgname, "sale_statement_end") != 0)
+			return true;
+	}
+	return false;
 }
 
 /* ---------- the trigger ---------- */
@@ -761,6 +784,7 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	LoyaltyParseLines(row.lines, row.total, row.is_return, &basket);
 
 	SPI_connect();
+	loyalty_defer_balances = !SaleHasOwnTriggers(row.rel);
 	/* 2-5; a retry (found under the member's lock) passes through untouched */
 	if (row.is_return ? !ReturnSale(&row, &basket, &res) :
 		row.has_card ? !EarnSale(&row, &basket, &res) : IsRetry(&row))
