@@ -47,7 +47,7 @@ DROP INDEX loyalty.ledger_sale_idx;
 -- member_balance row anyway; with the program there, finding a card's member
 -- takes two index look-ups (member_card, member_balance) instead of three.
 -- enroll() writes it; member_status_guard copies a changed program_id as it
--- copies the status.
+-- copies the status (both in program.sql; the upgrade script replaces them).
 --
 ALTER TABLE loyalty.member_balance ADD COLUMN program_id integer;
 UPDATE loyalty.member_balance b SET program_id = m.program_id
@@ -55,6 +55,8 @@ UPDATE loyalty.member_balance b SET program_id = m.program_id
 ALTER TABLE loyalty.member_balance ALTER COLUMN program_id SET NOT NULL;
 COMMENT ON COLUMN loyalty.member_balance.program_id IS 'The member''s program (a copy of member.program_id, kept by enroll() and the member_status_guard trigger).';
 
+-- enroll() writes the program into member_balance; member_status_guard copies a
+-- changed program_id there, as it copies the status
 CREATE OR REPLACE FUNCTION loyalty.enroll(
 	card loyalty.card,
 	program text,

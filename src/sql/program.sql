@@ -77,11 +77,14 @@ BEGIN
 		NEW.status_changed_at := now();
 		UPDATE loyalty.member_balance b SET status = NEW.status WHERE b.member_id = NEW.member_id;
 	END IF;
+	IF NEW.program_id IS DISTINCT FROM OLD.program_id THEN
+		UPDATE loyalty.member_balance b SET program_id = NEW.program_id WHERE b.member_id = NEW.member_id;
+	END IF;
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION loyalty.member_status_guard() IS 'Trigger: refuses to reopen a closed member (LY007), stamps status changes and copies the status to member_balance under its lock.';
-CREATE TRIGGER member_status_guard BEFORE UPDATE OF status ON loyalty.member
+COMMENT ON FUNCTION loyalty.member_status_guard() IS 'Trigger: refuses to reopen a closed member (LY007), stamps status changes and copies the status and the program to member_balance under its lock.';
+CREATE TRIGGER member_status_guard BEFORE UPDATE OF status, program_id ON loyalty.member
 	FOR EACH ROW EXECUTE FUNCTION loyalty.member_status_guard();
 
 -- Two enrolments of one card at once: the loser's INSERT into member_card
@@ -141,7 +144,8 @@ BEGIN
 		VALUES (enroll.card, v_member, COALESCE(enroll.enrolled_at, now()))
 		ON CONFLICT DO NOTHING;
 		IF FOUND THEN
-			INSERT INTO loyalty.member_balance (member_id, card) VALUES (v_member, enroll.card);
+			INSERT INTO loyalty.member_balance (member_id, card, program_id)
+			VALUES (v_member, enroll.card, v_program);
 			RETURN v_member;
 		END IF;
 		DELETE FROM loyalty.member m WHERE m.member_id = v_member;	-- lost the race
