@@ -125,24 +125,38 @@ psql_db -At -F ' ' -c "SELECT 'sales made by s and sn:', count(*), ' average poi
                          FROM loyalty.sale"
 
 # The back-fill: one statement each, in a fresh session, after a CHECKPOINT.
-# A poller samples the backend's RssAnon (private memory) while it runs.
+# A poller samples the backend's RssAnon (private memory) every 0.2 s while
+# it runs.  Memory is flat when what the backend holds after the first
+# quarter of the run is what it holds at its end: the report gives RssAnon at
+# each quarter of the statement's time, and the growth over the last three.
 backfill() {	# backfill <true|false> <label>
-	local pidfile="$tmp/pid" peak="$tmp/peak" out
-	rm -f "$pidfile"; echo 0 >"$peak"
+	local pidfile="$tmp/pid" samples="$tmp/samples.$2" out
+	rm -f "$pidfile"; : >"$samples"
 	psql_db -c "CHECKPOINT"
 	(
 		while [ ! -s "$pidfile" ]; do sleep 0.1; done
-		pid=$(cat "$pidfile"); max=0
+		pid=$(cat "$pidfile")
 		while [ -r "/proc/$pid/status" ]; do
 			v=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null || true)
-			[ -n "$v" ] && [ "$v" -gt "$max" ] && { max=$v; echo "$max" >"$peak"; }
+			[ -n "$v" ] && echo "$(date +%s.%N) $v" >>"$samples"
 			sleep 0.2
 		done
 	) &
 	local poller=$!
 	if out=$(psql_db -At -F ' ' -v trigger="$1" -v count="$BACKFILL" -v members="$MEMBERS" \
 			-v pidfile="$pidfile" -f "$here/pos_backfill.sql" 2>&1); then
-		echo "$2 $(echo "$out" | tail -1) $(cat "$peak")" >>"$tmp/backfill"
+		# the statement ran from the first sample to its last second
+		echo "$2 $(echo "$out" | tail -1) $(awk -v secs="$(echo "$out" | tail -1 | cut -d' ' -f1)" '
+			NR == 1 { t0 = $1 }
+			{ t[NR] = $1 - t0; v[NR] = $2; if ($2 > peak) peak = $2 }
+			END {
+				for (q = 1; q <= 4; q++) {
+					at = secs * q / 4; best = 0
+					for (i = 1; i <= NR; i++) if (t[i] <= at) best = v[i]
+					printf "%d ", best
+				}
+				printf "%d", peak
+			}' "$samples")" >>"$tmp/backfill"
 	else
 		echo "$2 FAILED: $(echo "$out" | grep -m1 -E 'ERROR|FATAL')" >>"$tmp/backfill"
 	fi
@@ -153,9 +167,13 @@ if [ "$BACKFILL" -gt 0 ]; then
 	: >"$tmp/backfill"
 	backfill false copy
 	backfill true trigger
-	awk '
+	awk -v count="$BACKFILL" '
 		$2 == "FAILED:" { printf "%-8s %s\n", $1, substr($0, index($0, $2)); failed = 1; next }
-		{ t[$1] = $2; printf "%-8s %8.1f s   VmHWM %7d -> %7d kB   peak RssAnon %7d kB\n", $1, $2, $3, $4, $5 }
+		{
+			t[$1] = $2
+			printf "%-8s %8.1f s   RssAnon at each quarter of the run %6d %6d %6d %6d kB (peak %d kB): %+d kB after the first quarter, %+.1f B per sale\n",
+				$1, $2, $3, $4, $5, $6, $7, $6 - $3, ($6 - $3) * 1024 / (count * 3 / 4)
+		}
 		END { if (!failed && t["copy"] > 0) printf "trigger / copy time: %.2f (target <= 3)\n", t["trigger"] / t["copy"] }
 	' "$tmp/backfill"
 	grep -q FAILED "$tmp/backfill" && backfill_failed=1 || backfill_failed=0

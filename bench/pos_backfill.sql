@@ -4,12 +4,11 @@
 -- and amounts (setseed: the same rows in both runs).  With -v trigger=true
 -- into loyalty.sale, through the trigger; with trigger=false into
 -- bench_backfill (loyalty.sale's shape and indexes, no trigger), member_id
--- filled in as the trigger would.  Prints the backend's VmHWM before and
--- after, and the statement's time (commit included).
+-- filled in as the trigger would.  Prints the statement's time (commit
+-- included); bench/pos.sh samples the backend's memory meanwhile.
 \o :pidfile
 SELECT pg_backend_pid();
 \o
-SELECT substring(pg_read_file('/proc/' || pg_backend_pid() || '/status') FROM 'VmHWM:\s+(\d+) kB') AS hwm_before \gset
 SELECT setseed(0.42) \gset
 SELECT clock_timestamp() AS t0 \gset
 \if :trigger
@@ -31,6 +30,4 @@ SELECT 'S' || (1 + g % 20), 'H-' || g, loyalty.card_issue('40', r.m), r.ts, x.to
            sum(a) AS total
       FROM (SELECT k, (100 + floor(random() * 5901)) / 100.0 AS a
               FROM generate_series(1, 3) k WHERE g > 0) y) x;
-SELECT round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 2) AS seconds,
-       :hwm_before AS hwm_before_kb,
-       substring(pg_read_file('/proc/' || pg_backend_pid() || '/status') FROM 'VmHWM:\s+(\d+) kB') AS hwm_after_kb;
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 2) AS seconds;

@@ -702,11 +702,18 @@ SELECT count(*) AS sales_count_mismatches FROM loyalty.member_balance b
 -- A trigger of a DBA's own on the ledger, lots, outbox, balances or budget
 -- slots (an audit, say) makes the sale write that table through SQL, so the
 -- trigger fires; without one, the rows are written directly (and it would
--- not).  Audited here: which tables a sale wrote, through the trigger.
-CREATE TABLE audit_rows (tbl text, op text);
+-- not).  Audited here: which tables a sale wrote, through the trigger, and
+-- the settings the extension's SQL ran with: its own search_path, no seq
+-- scans, no JIT (0.4.0: set in C around each statement, src/loyalty.c), not
+-- the session's, which are as they were afterwards.
+CREATE TABLE audit_rows (tbl text, op text, path text, seqscan text, jit text);
 CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	INSERT INTO public.audit_rows VALUES (TG_TABLE_NAME, TG_OP);
+	IF current_setting('audit.refuse', true) = 'on' THEN
+		RAISE EXCEPTION 'audit refuses a % on %', TG_OP, TG_TABLE_NAME;
+	END IF;
+	INSERT INTO public.audit_rows VALUES (TG_TABLE_NAME, TG_OP, current_setting('search_path'),
+		current_setting('enable_seqscan'), current_setting('jit'));
 	RETURN NULL;
 END $$;
 CREATE TRIGGER audit AFTER INSERT ON loyalty.ledger FOR EACH ROW EXECUTE FUNCTION audit_row();
@@ -714,10 +721,27 @@ CREATE TRIGGER audit AFTER INSERT ON loyalty.lot FOR EACH ROW EXECUTE FUNCTION a
 CREATE TRIGGER audit AFTER INSERT ON loyalty.outbox FOR EACH ROW EXECUTE FUNCTION audit_row();
 CREATE TRIGGER audit AFTER UPDATE ON loyalty.member_balance FOR EACH ROW EXECUTE FUNCTION audit_row();
 CREATE TRIGGER audit AFTER UPDATE ON loyalty.rule_spend FOR EACH ROW EXECUTE FUNCTION audit_row();
+SET search_path = public, loyalty;
+SET jit = on;
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S01', 'AU-1', loyalty.card_issue('55', 6), 1, '[{"sku":"B","qty":1,"amount":1}]')
 RETURNING points_earned AS audited_points;
 SELECT tbl, op, count(*) FROM audit_rows GROUP BY tbl, op ORDER BY tbl, op;
+SELECT path, seqscan, jit, count(*) FROM audit_rows GROUP BY 1, 2, 3;
+SELECT current_setting('search_path') AS session_path, current_setting('enable_seqscan') AS session_seqscan,
+       current_setting('jit') AS session_jit;
+-- a sale whose SQL fails (the audit refuses it) leaves them as they were too
+BEGIN;
+SAVEPOINT s;
+SET LOCAL audit.refuse = on;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'AU-ERR', loyalty.card_issue('55', 6), 1, '[{"sku":"B","qty":1,"amount":1}]');
+ROLLBACK TO s;
+SELECT current_setting('search_path') AS session_path, current_setting('enable_seqscan') AS session_seqscan,
+       current_setting('jit') AS session_jit;
+COMMIT;
+RESET search_path;
+RESET jit;
 DROP TRIGGER audit ON loyalty.ledger;
 DROP TRIGGER audit ON loyalty.lot;
 DROP TRIGGER audit ON loyalty.outbox;

@@ -3,6 +3,9 @@
  */
 #include "loyalty.h"
 
+#include "catalog/namespace.h"
+#include "jit/jit.h"
+#include "optimizer/cost.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -65,6 +68,60 @@ LoyaltyCardType(void)
 }
 
 /*
+ * The settings every statement the extension runs through SPI is prepared,
+ * planned and executed with, whoever called.  They used to be SET clauses of
+ * the sale trigger's functions, which made PostgreSQL change them on every
+ * row; here they change only around the SQL, only where they differ.
+ *
+ * search_path = pg_catalog, pg_temp: the SQL is written fully qualified and
+ * the functions are SECURITY DEFINER, so a caller's schemas must not take
+ * part; a kept plan is also analysed again whenever the path differs from
+ * the one it was made under.
+ *
+ * enable_seqscan = off: each statement has an index made for it, and a
+ * generic plan kept while a table was small (a back-fill into a new
+ * database) must not scan it whole as it grows.
+ *
+ * jit = off: the statements touch a row or a handful; seqscan's disable cost
+ * would otherwise put the odd full scan of a small table (the programs, the
+ * stores) over jit_above_cost, and JIT compiles it with inlining: about
+ * 100 ms and 16 MB of LLVM memory that the backend keeps.
+ *
+ * A statement that fails leaves the nest level to its (sub)transaction's
+ * abort, which unwinds it (cf. fmgr_security_definer).
+ */
+#define SQL_SEARCH_PATH "pg_catalog, pg_temp"
+
+static int
+SqlSettingsPush(void)
+{
+	bool		set_path = namespace_search_path == NULL ||
+		strcmp(namespace_search_path, SQL_SEARCH_PATH) != 0;
+	int			nest;
+
+	if (!set_path && !enable_seqscan && !jit_enabled)
+		return -1;				/* as wanted already: nothing to undo */
+	nest = NewGUCNestLevel();
+	if (set_path)
+		(void) set_config_option("search_path", SQL_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (enable_seqscan)
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (jit_enabled)
+		(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+static void
+SqlSettingsPop(int nest)
+{
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
+}
+
+/*
  * Prepare a plan on first use and keep it.  Argument types equal to
  * InvalidOid in the LoyaltyPlan stand for loyalty.card.
  */
@@ -75,10 +132,13 @@ LoyaltyPrepare(LoyaltyPlan *plan)
 	{
 		Oid			types[20];
 		SPIPlanPtr	p;
+		int			nest;
 
 		for (int i = 0; i < plan->nargs; i++)
 			types[i] = OidIsValid(plan->argtypes[i]) ? plan->argtypes[i] : LoyaltyCardType();
+		nest = SqlSettingsPush();
 		p = SPI_prepare(plan->sql, plan->nargs, types);
+		SqlSettingsPop(nest);
 		if (p == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", plan->sql,
 				 SPI_result_code_string(SPI_result));
@@ -105,8 +165,10 @@ LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
 			   bool read_only, long count)
 {
 	int			rc;
+	int			nest = SqlSettingsPush();
 
 	rc = SPI_execute_plan(LoyaltyPrepare(plan), values, nulls, read_only, count);
+	SqlSettingsPop(nest);
 	if (rc < 0)
 		elog(ERROR, "could not execute \"%s\": %s", plan->sql,
 			 SPI_result_code_string(rc));

@@ -137,11 +137,11 @@ COMMENT ON COLUMN loyalty.ledger.sale_id IS 'The sale (earn) or return (reverse)
 COMMENT ON COLUMN loyalty.ledger.rule_points IS 'Points of a sale''s earn entry by the rule that produced them: {"base": n, "<rule_id>": n, ...}.';
 CREATE INDEX ledger_sale_idx ON loyalty.ledger (member_id, sale_id) WHERE sale_id IS NOT NULL;
 
--- enable_seqscan = off: every query the trigger runs has an index made for
--- it, and plans cached while loyalty.sale was small (a back-fill into a new
--- database) must not keep scanning it whole as it grows.
+-- No SET clauses: PostgreSQL would apply them on every row.  The SQL the
+-- trigger runs through SPI gets its search_path and planner settings in C,
+-- around each statement (SqlSettingsPush in src/loyalty.c).
 CREATE FUNCTION loyalty.sale_trigger() RETURNS trigger
-LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off
+LANGUAGE C SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'loyalty_sale_trigger';
 COMMENT ON FUNCTION loyalty.sale_trigger() IS 'BEFORE INSERT on loyalty.sale: validates the sale, evaluates the rules and posts the award or the reversal of a return (src/sale_trigger.c).';
 CREATE TRIGGER sale_award BEFORE INSERT ON loyalty.sale

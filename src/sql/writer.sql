@@ -6,7 +6,7 @@
 -- them, and lets go of the last (store, pos_txn) claim.
 --
 CREATE FUNCTION loyalty.sale_statement_end() RETURNS trigger
-LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE C SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'loyalty_sale_statement_end';
 COMMENT ON FUNCTION loyalty.sale_statement_end() IS 'AFTER INSERT FOR EACH STATEMENT on loyalty.sale: closes the tables the sale trigger wrote and releases its last (store, pos_txn) claim (src/sale_trigger.c).';
 CREATE TRIGGER sale_statement_end AFTER INSERT ON loyalty.sale
