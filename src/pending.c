@@ -96,6 +96,12 @@ WritePending(bool direct)
 	TupleTableSlot *found = direct ? table_slot_create(rel, NULL) : NULL;
 	HTAB	   *writing = pending;
 
+	/* what writing one member's row allocates goes before the next (100k+) */
+	MemoryContext per_member = AllocSetContextCreate(CurrentMemoryContext,
+													 "loyalty pending write",
+													 ALLOCSET_SMALL_SIZES);
+	MemoryContext outer = CurrentMemoryContext;
+
 	/*
 	 * Detached first: a trigger the SQL path fires must neither see these
 	 * changes as pending (they are being written) nor add to this table.
@@ -106,6 +112,8 @@ WritePending(bool direct)
 	hash_seq_init(&seq, writing);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
+		MemoryContextReset(per_member);
+		MemoryContextSwitchTo(per_member);
 		if (direct)
 		{
 			Datum		key = Int64GetDatum(e->member_id);
@@ -146,7 +154,9 @@ WritePending(bool direct)
 			n[5] = e->last_entry_id > 0 ? ' ' : 'n';
 			LoyaltyExecute(&pending_write_plan, v, n, false, 0);
 		}
+		MemoryContextSwitchTo(outer);
 	}
+	MemoryContextDelete(per_member);
 	if (direct)
 	{
 		PopActiveSnapshot();
