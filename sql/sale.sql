@@ -855,6 +855,44 @@ END $$;
 SELECT b.net, b.lifetime_earned, b.sales, (SELECT sum(points) FROM loyalty.ledger l WHERE l.member_id = b.member_id) AS ledger_sum
   FROM loyalty.member_balance b WHERE b.member_id = loyalty.member_id(loyalty.card_issue('59', 1));
 SELECT * FROM loyalty.check_invariants();
+-- More members in one statement than loyalty.max_pending_members (here 2):
+-- a sale that finds the pending balances full writes them out and the
+-- statement goes on.  Five members, three sales each in a row: each
+-- member's row is still written once (5 updates; writing the overflow
+-- directly would make 11), and a member's later sales still see the first
+-- (110, then 10 and 10).
+SELECT count(loyalty.enroll(loyalty.card_issue('59', m), 'pd')) AS pd_more_enrolled FROM generate_series(11, 15) m;
+BEGIN;
+SET LOCAL loyalty.max_pending_members = 2;
+-- (the transaction's own counts: the view also shows earlier ones not yet reported)
+SELECT n_tup_upd AS updates_before FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.member_balance'::regclass \gset
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S01', 'PM-' || g, loyalty.card_issue('59', 11 + (g - 1) / 3), 10, '[{"sku":"P","qty":1,"amount":10}]'
+  FROM generate_series(1, 15) g;
+SELECT n_tup_upd - :updates_before AS balance_updates
+  FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.member_balance'::regclass;
+COMMIT;
+SELECT card, string_agg(points_earned::text, ' ' ORDER BY sale_id) AS earned
+  FROM loyalty.sale WHERE pos_txn LIKE 'PM-%' GROUP BY card ORDER BY card;
+SELECT b.member_id = loyalty.member_id(loyalty.card_issue('59', 11)) AS first_member, b.net, b.sales,
+       b.net = (SELECT sum(points) FROM loyalty.ledger l WHERE l.member_id = b.member_id) AS net_is_ledger_sum
+  FROM loyalty.member_balance b
+ WHERE b.member_id IN (SELECT member_id FROM loyalty.sale WHERE pos_txn LIKE 'PM-%')
+ ORDER BY b.member_id;
+-- the same inside a savepoint that rolls back: the write-outs go with it
+BEGIN;
+SET LOCAL loyalty.max_pending_members = 2;
+SAVEPOINT s;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+SELECT 'S01', 'PN-' || g, loyalty.card_issue('59', 11 + (g - 1) % 5), 10, '[{"sku":"P","qty":1,"amount":10}]'
+  FROM generate_series(1, 10) g;
+SELECT sum(net) AS net_in_savepoint FROM loyalty.member_balance
+ WHERE member_id IN (SELECT member_id FROM loyalty.sale WHERE pos_txn LIKE 'PM-%');
+ROLLBACK TO s;
+COMMIT;
+SELECT sum(net) AS net_after_rollback FROM loyalty.member_balance
+ WHERE member_id IN (SELECT member_id FROM loyalty.sale WHERE pos_txn LIKE 'PM-%');
+SELECT * FROM loyalty.check_invariants();
 -- with an INSERT trigger of a DBA's on loyalty.sale, which may read balances
 -- while the statement runs, every sale's balance change is written at once:
 -- the trigger sees the member's net equal to the ledger's sum after each row

@@ -37,6 +37,16 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("loyalty.max_pending_members",
+							"Members whose balance changes one sale statement holds in memory at most.",
+							"A statement's sales update each member's balance row once, at its end; "
+							"when this many members are pending, they are written out and the "
+							"statement goes on (about 96 bytes per member).",
+							&loyalty_max_pending_members,
+							262144, 1, 16777216,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("loyalty");
 }
 

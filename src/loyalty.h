@@ -69,6 +69,7 @@ typedef struct LoyaltyPlan
 } LoyaltyPlan;
 
 extern bool loyalty_notify;
+extern int	loyalty_max_pending_members;
 extern void LoyaltySetCardType(Oid card_type);
 extern Oid	LoyaltyCardType(void);
 extern SPIPlanPtr LoyaltyPrepare(LoyaltyPlan *plan);

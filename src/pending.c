@@ -12,6 +12,14 @@
  * the end of the statement (LoyaltyBalanceFlush, from sale_statement_end):
  * one update per member per statement.
  *
+ * The table holds loyalty.max_pending_members members (262,144 by default:
+ * about 25 MB); a sale of a member not in it that finds it full writes it
+ * out first, as the end of the statement would, and starts an empty one, so
+ * a statement over any number of members keeps its memory flat.  Each
+ * such write makes every row's new version in one command, so a member's
+ * row written out twice costs one combo command id per write-out, not per
+ * sale.
+ *
  * Everything is additive (net, debt, lifetime_earned, sales; last_entry_id
  * is the greatest), so a posting written directly meanwhile -- a return in
  * the same statement -- and the pending sum add up in any order; a posting
@@ -41,8 +49,8 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-/* members pending in one statement at most; past that, sales write directly */
-#define MAX_PENDING_MEMBERS 262144
+/* loyalty.max_pending_members: members pending at most before a write-out */
+int			loyalty_max_pending_members = 262144;
 
 typedef struct PendingBalance
 {
@@ -233,8 +241,8 @@ PendingSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 /*
  * Count a sale's credit to its member's balance for the end of the
  * statement: true when taken, false when the caller must write it now (the
- * table has an UPDATE trigger of its own, the statement's changes are in
- * another subtransaction, or too many members are pending).
+ * table has an UPDATE trigger of its own, or the statement's changes are in
+ * another subtransaction).
  */
 bool
 LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 earned, int64 sales,
@@ -254,11 +262,19 @@ LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 earned, int64 
 		return false;
 	if (HavePending())
 	{
-		if (pending_subxid != GetCurrentSubTransactionId() ||
-			hash_get_num_entries(pending) >= MAX_PENDING_MEMBERS)
+		if (pending_subxid != GetCurrentSubTransactionId())
 			return false;
+
+		/*
+		 * Full, and a member not in it yet: write the others out, as the
+		 * statement's end would, and go on with an empty table.  Their rows
+		 * are not this member's, whose row the caller read and locked.
+		 */
+		if (hash_get_num_entries(pending) >= loyalty_max_pending_members &&
+			hash_search(pending, &member_id, HASH_FIND, NULL) == NULL)
+			WritePending(true);
 	}
-	else
+	if (!HavePending())
 	{
 		HASHCTL		ctl;
 
