@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# TAP: the README documents every SQLSTATE the code raises and every public
-# function and table; the error test provokes every LY SQLSTATE.
+# TAP: the README documents every SQLSTATE the code raises, every public
+# function and table and every setting (GUC) the library defines; the error
+# test provokes every LY SQLSTATE.
 set -u
 cd "$(dirname "$0")/../.."
 codes=$( (grep -ho "MAKE_SQLSTATE('L','Y','[0-9]','[0-9]','[0-9]')" src/*.h | sed "s/[^0-9]//g; s/^/LY/"; \
           grep -ho "ERRCODE = 'LY[0-9]*'" src/sql/*.sql | grep -o "LY[0-9]*") | sort -u)
+settings=$(grep -ho 'DefineCustom[A-Za-z]*Variable("loyalty\.[a-z_]*"' src/*.c | grep -o 'loyalty\.[a-z_]*' | sort -u)
 db=loyalty_docs_$$
 createdb "$db" && psql -X -q -d "$db" -c "CREATE EXTENSION loyalty" >/dev/null
 objects=$(psql -X -At -d "$db" -c "
@@ -14,7 +16,7 @@ objects=$(psql -X -At -d "$db" -c "
   UNION SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'" | sort -u)
 dropdb "$db"
 n=0
-tests=$(( $(echo "$codes" | wc -l) * 2 + $(echo "$objects" | wc -l) ))
+tests=$(( $(echo "$codes" | wc -l) * 2 + $(echo "$objects" | wc -l) + $(echo "$settings" | wc -l) ))
 echo "1..$tests"
 for c in $codes; do
 	n=$((n + 1))
@@ -25,4 +27,8 @@ done
 for o in $objects; do
 	n=$((n + 1))
 	if grep -q "\`$o\b" README.md; then echo "ok $n - README documents $o"; else echo "not ok $n - README documents $o"; fi
+done
+for g in $settings; do
+	n=$((n + 1))
+	if grep -q "\`$g\`" README.md; then echo "ok $n - README documents setting $g"; else echo "not ok $n - README documents setting $g"; fi
 done
