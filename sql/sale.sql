@@ -725,7 +725,8 @@ SET search_path = public, loyalty;
 SET jit = on;
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S01', 'AU-1', loyalty.card_issue('55', 6), 1, '[{"sku":"B","qty":1,"amount":1}]')
-RETURNING points_earned AS audited_points;
+RETURNING points_earned AS audited_points, current_setting('search_path') AS path_in_statement,
+          current_setting('jit') AS jit_in_statement;
 SELECT tbl, op, count(*) FROM audit_rows GROUP BY tbl, op ORDER BY tbl, op;
 SELECT path, seqscan, jit, count(*) FROM audit_rows GROUP BY 1, 2, 3;
 SELECT current_setting('search_path') AS session_path, current_setting('enable_seqscan') AS session_seqscan,
@@ -755,6 +756,39 @@ SELECT count(*) AS audited_without_triggers FROM audit_rows;
 SELECT * FROM loyalty.check_invariants();
 DROP TABLE audit_rows;
 DROP FUNCTION audit_row();
+-- The sale trigger runs as the extension's owner without a SET search_path
+-- of its own.  A DBA's CHECK on a table it writes calls a function of the
+-- DBA's (an SQL function using jsonb's ? operator): a POS role that puts a
+-- schema of its own with a ? operator ahead of pg_catalog must not get its
+-- operator run as the owner.  Such a table is written through SQL, under
+-- the extension's search_path (src/writer.c, CallsForeignCode).
+CREATE FUNCTION public.payload_ok(p jsonb) RETURNS boolean LANGUAGE sql AS $$ SELECT p ? 'event' $$;
+ALTER TABLE loyalty.outbox ADD CONSTRAINT payload_ok CHECK (public.payload_ok(payload));
+CREATE ROLE regress_loyalty_pos;
+SELECT loyalty.grant_access('regress_loyalty_pos', 'pos');
+CREATE SCHEMA regress_evil AUTHORIZATION regress_loyalty_pos;
+SELECT loyalty.card_issue('55', 6) AS evil_card \gset
+SET ROLE regress_loyalty_pos;
+CREATE FUNCTION regress_evil.has(jsonb, text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE WARNING 'evil ? runs as %', current_user;
+	RETURN true;
+END $$;
+CREATE OPERATOR regress_evil.? (leftarg = jsonb, rightarg = text, function = regress_evil.has);
+SET search_path = regress_evil, pg_catalog;
+SELECT '{}'::jsonb ? 'event' AS evil_operator_in_reach;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S01', 'EV-1', :'evil_card', 1, '[{"sku":"B","qty":1,"amount":1}]')
+RETURNING points_earned AS evil_points;
+RESET search_path;
+RESET ROLE;
+SELECT count(*) AS outbox_rows_of_ev1 FROM loyalty.outbox
+ WHERE payload->>'sale_id' = (SELECT sale_id::text FROM loyalty.sale WHERE pos_txn = 'EV-1');
+ALTER TABLE loyalty.outbox DROP CONSTRAINT payload_ok;
+DROP FUNCTION public.payload_ok(jsonb);
+DROP SCHEMA regress_evil CASCADE;
+DROP OWNED BY regress_loyalty_pos;
+DROP ROLE regress_loyalty_pos;
 -- A budget split afresh inside a savepoint that rolls back: the rows go
 -- back to the old split, and so must what the transaction believes its
 -- slots have left; spending written inside the savepoint for earlier sales

@@ -43,7 +43,7 @@ _PG_init(void)
 							"when this many members are pending, they are written out and the "
 							"statement goes on (about 96 bytes per member).",
 							&loyalty_max_pending_members,
-							262144, 1, 16777216,
+							262144, 1, 4194304,
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
@@ -78,10 +78,15 @@ LoyaltyCardType(void)
 }
 
 /*
- * The settings every statement the extension runs through SPI is prepared,
- * planned and executed with, whoever called.  They used to be SET clauses of
- * the sale trigger's functions, which made PostgreSQL change them on every
- * row; here they change only around the SQL, only where they differ.
+ * The settings every statement the extension runs with LoyaltyExecute is
+ * prepared, planned and executed with, whoever called.  They used to be SET
+ * clauses of the sale trigger's functions, which made PostgreSQL change them
+ * on every row; here they change only around the SQL, only where they
+ * differ.  (A plan opened as a cursor -- expire_points's scan of lapsed lots
+ * -- is only prepared so; it is planned and run with its function's own
+ * settings, which pin the same search_path.)  What the trigger writes
+ * without SQL runs no code but PostgreSQL's and the extension's (see
+ * CallsForeignCode in writer.c).
  *
  * search_path = pg_catalog, pg_temp: the SQL is written fully qualified and
  * the functions are SECURITY DEFINER, so a caller's schemas must not take

@@ -39,12 +39,18 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
@@ -54,6 +60,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 typedef struct TableWriter
 {
@@ -74,6 +81,7 @@ typedef struct TableWriter
 	Oid			relid;
 	MemoryContext compiled_cxt;
 	bool		compiled_valid;
+	bool		calls_foreign_code;	/* see CallsForeignCode */
 	ExprState **checks;
 	ExprState **defaults;		/* by attribute */
 	bool	   *default_known;
@@ -94,6 +102,105 @@ CompiledCallback(Datum arg, Oid relid)
 	for (int t = 0; t < LOYALTY_NTABLES; t++)
 		if (relid == InvalidOid || relid == writers[t].relid)
 			writers[t].compiled_valid = false;
+}
+
+/*
+ * Code that is neither PostgreSQL's (pg_catalog) nor the extension's (the
+ * table's schema, loyalty), in what writing a row runs: a function, an
+ * operator's function, a type's I/O or a domain's checks in a CHECK, a
+ * default, an index expression or predicate; an index operator class.
+ *
+ * The sale trigger is SECURITY DEFINER and, for speed, has no SET
+ * search_path (src/loyalty.c): a DBA's function in a CHECK, a default or an
+ * index expression of a table it writes directly would run as the
+ * extension's owner under the POS session's search_path, and a plpgsql or
+ * inlined SQL function would resolve its names there.  Such a table is
+ * written through SQL instead, where the extension's settings apply.
+ */
+
+/* Is the catalog row's namespace neither pg_catalog nor nsp? */
+static bool
+ForeignNamespace(int cache, Oid oid, Oid nsp)
+{
+	HeapTuple	tup = SearchSysCache1(cache, ObjectIdGetDatum(oid));
+	bool		isnull;
+	Oid			owner_nsp;
+
+	if (!HeapTupleIsValid(tup))
+		return true;
+	owner_nsp = DatumGetObjectId(SysCacheGetAttr(cache, tup,
+												 cache == CLAOID ? Anum_pg_opclass_opcnamespace :
+												 Anum_pg_type_typnamespace, &isnull));
+	ReleaseSysCache(tup);
+	return owner_nsp != PG_CATALOG_NAMESPACE && owner_nsp != nsp;
+}
+
+static bool
+ForeignFunction(Oid func, void *context)
+{
+	Oid			nsp = get_func_namespace(func);
+
+	return nsp != PG_CATALOG_NAMESPACE && nsp != *(Oid *) context;
+}
+
+static bool
+CallsForeignCode(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, ForeignFunction, context))
+		return true;
+	if (IsA(node, CoerceToDomain) &&
+		ForeignNamespace(TYPEOID, ((CoerceToDomain *) node)->resulttype, *(Oid *) context))
+		return true;
+	return expression_tree_walker(node, CallsForeignCode, context);
+}
+
+/* The same over a stored expression (pg_node_tree text), as written, before any inlining. */
+static bool
+StoredCallsForeignCode(const char *node_text, Oid nsp)
+{
+	return node_text != NULL && CallsForeignCode(stringToNode(node_text), &nsp);
+}
+
+/*
+ * Any CHECK, default, index expression or index predicate of the table, or
+ * an index operator class (its support functions run on every insert).
+ */
+static bool
+TableCallsForeignCode(TableWriter *w)
+{
+	TupleConstr *constr = RelationGetDescr(w->rel)->constr;
+	Oid			nsp = RelationGetNamespace(w->rel);
+
+	for (int i = 0; constr != NULL && i < constr->num_check; i++)
+		if (StoredCallsForeignCode(constr->check[i].ccbin, nsp))
+			return true;
+	for (int i = 0; constr != NULL && i < constr->num_defval; i++)
+		if (StoredCallsForeignCode(constr->defval[i].adbin, nsp))
+			return true;
+	for (int i = 0; i < w->rri->ri_NumIndices; i++)
+	{
+		HeapTuple	index_tuple = w->rri->ri_IndexRelationDescs[i]->rd_indextuple;
+		AttrNumber	parts[] = {Anum_pg_index_indexprs, Anum_pg_index_indpred};
+		bool		isnull;
+		oidvector  *classes = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, index_tuple,
+																		  Anum_pg_index_indclass,
+																		  &isnull));
+
+		for (int k = 0; !isnull && k < classes->dim1; k++)
+			if (ForeignNamespace(CLAOID, classes->values[k], nsp))
+				return true;
+
+		for (int k = 0; k < 2; k++)
+		{
+			Datum		d = SysCacheGetAttr(INDEXRELID, index_tuple, parts[k], &isnull);
+
+			if (!isnull && StoredCallsForeignCode(TextDatumGetCString(d), nsp))
+				return true;
+		}
+	}
+	return false;
 }
 
 /* The table's compiled CHECKs, (re)built when stale; set into its ResultRelInfo. */
@@ -125,6 +232,7 @@ CompileChecks(TableWriter *w)
 		w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
 		w->default_known = palloc0(sizeof(bool) * desc->natts);
 		MemoryContextSwitchTo(old);
+		w->calls_foreign_code = TableCallsForeignCode(w);
 		w->compiled_valid = true;
 	}
 	if (ncheck > 0)
@@ -349,9 +457,9 @@ Writer(LoyaltyTableId t)
 	{
 		w->slot = table_slot_create(rel, &writer_estate->es_tupleTable);
 		w->old = table_slot_create(rel, &writer_estate->es_tupleTable);
-		w->direct = !HasOwnTrigger(rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
-			OnlyKnownConstraints(w);
 		CompileChecks(w);
+		w->direct = !HasOwnTrigger(rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
+			OnlyKnownConstraints(w) && !w->calls_foreign_code;
 	}
 	PG_CATCH();
 	{
