@@ -44,10 +44,8 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "utils/syscache.h"
 #include "parser/parse_relation.h"
 #include "utils/lsyscache.h"
 #include "storage/proc.h"
@@ -318,20 +316,6 @@ LoyaltyBudgetFlush(void)
 	SPI_finish();
 }
 
-static Oid
-RuleSpendOwner(void)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid("rule_spend",
-																			   get_namespace_oid("loyalty", false))));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "loyalty.rule_spend is missing");
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 static void
 BudgetXactCallback(XactEvent event, void *arg)
 {
@@ -354,7 +338,7 @@ BudgetXactCallback(XactEvent event, void *arg)
 		 * as the table's owner, as the sale trigger would have.
 		 */
 		GetUserIdAndSecContext(&save_user, &save_sec);
-		SetUserIdAndSecContext(RuleSpendOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		SetUserIdAndSecContext(LoyaltyTableOwner("rule_spend"), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		PushActiveSnapshot(GetTransactionSnapshot());
 		SPI_connect();
 		for (int i = 0; i < nheld; i++)

@@ -4,10 +4,13 @@
 #include "loyalty.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "jit/jit.h"
 #include "optimizer/cost.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -188,4 +191,23 @@ LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
 		elog(ERROR, "could not execute \"%s\": %s", plan->sql,
 			 SPI_result_code_string(rc));
 	return rc;
+}
+
+/*
+ * The owner of table loyalty.<relname>: what the pre-commit writes of the
+ * budget and the pending balances run as, after the last statement, when
+ * the user is the session's again.
+ */
+Oid
+LoyaltyTableOwner(const char *relname)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid(relname,
+																			   get_namespace_oid("loyalty", false))));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "loyalty.%s is missing", relname);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }

@@ -73,6 +73,7 @@ extern int	loyalty_max_pending_members;
 extern void LoyaltySetCardType(Oid card_type);
 extern Oid	LoyaltyCardType(void);
 extern SPIPlanPtr LoyaltyPrepare(LoyaltyPlan *plan);
+extern Oid	LoyaltyTableOwner(const char *relname);
 extern int	LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
 						   bool read_only, long count);
 extern char *LoyaltyCardText(int64 card);

@@ -37,7 +37,6 @@
 #include "access/xact.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "parser/parse_relation.h"
@@ -46,7 +45,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 /* loyalty.max_pending_members: members pending at most before a write-out */
@@ -187,20 +185,6 @@ LoyaltyBalanceFlush(void)
 	SPI_finish();
 }
 
-static Oid
-BalanceOwner(void)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid("member_balance",
-																			   get_namespace_oid("loyalty", false))));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "loyalty.member_balance is missing");
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 static void
 PendingXactCallback(XactEvent event, void *arg)
 {
@@ -213,7 +197,7 @@ PendingXactCallback(XactEvent event, void *arg)
 			return;
 		/* as the table's owner, after the last statement (cf. budget.c) */
 		GetUserIdAndSecContext(&save_user, &save_sec);
-		SetUserIdAndSecContext(BalanceOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		SetUserIdAndSecContext(LoyaltyTableOwner("member_balance"), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		PushActiveSnapshot(GetTransactionSnapshot());
 		SPI_connect();
 		WritePending(false);
