@@ -306,6 +306,9 @@ EXCEPTION WHEN others THEN
 	RAISE NOTICE 'SQLSTATE %', state;
 END
 $$;
+-- the server wrote the file on this machine: remove it
+\setenv LOYALTY_CARDFILE :cardfile
+\! rm -f "$LOYALTY_CARDFILE"
 
 --
 -- casts

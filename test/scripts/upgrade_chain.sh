@@ -56,9 +56,18 @@ stale=$(cd "$repo" && for f in loyalty--*--*.sql; do
 	cmp -s "$f" "$extdir/$f" || echo "$f"
 done)
 is "$stale" "" "every upgrade script of the repository is installed as it is (else: make install)"
-is "$(q postgres "SELECT string_agg(version, ' ' ORDER BY version COLLATE \"C\") FROM pg_available_extension_versions WHERE name = 'loyalty'" 2>&1)" \
-	"$(tr '\n' ' ' <<<"$(LC_ALL=C sort <<<"$versions")" | sed 's/ $//')" \
-	"the server offers exactly the installed versions ($(tr '\n' ' ' <<<"$versions"| sed 's/ $//'))"
+# PostgreSQL offers every version it can reach: those with an install script
+# and those an update script leads to.  (Under LOYALTY_DESTDIR the server
+# reads the scripts from Debian's extension_destdir, which its catalog view
+# does not list: nothing to compare there.)
+offered=$(cd "$extdir" && ls loyalty--*.sql 2>/dev/null | sed 's/^loyalty--\(.*\)\.sql$/\1/' |
+	tr -s '-' '\n' | LC_ALL=C sort -u | tr '\n' ' ' | sed 's/ $//')
+if [ -n "${LOYALTY_DESTDIR:-}" ]; then
+	echo "ok $((tap_n += 1)) # skip the server does not list extension_destdir's versions"
+else
+	is "$(q postgres "SELECT string_agg(version, ' ' ORDER BY version COLLATE \"C\") FROM pg_available_extension_versions WHERE name = 'loyalty'" 2>&1)" \
+		"$offered" "the server offers exactly the versions the installed scripts name ($offered)"
+fi
 
 # 6-7: the oldest version, then each step of the chain
 createdb "$chain" || bail "createdb $chain failed"
