@@ -1,7 +1,7 @@
 # loyalty -- PGXS build.  EXTVERSION is the one place the version lives; it
 # must match default_version in loyalty.control (checked below).
 EXTENSION  = loyalty
-EXTVERSION = 0.4.0
+EXTVERSION = 0.5.0
 
 MODULE_big = loyalty
 OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/sale_trigger.o
