@@ -25,16 +25,16 @@ static LoyaltyPlan *known_plans[MAX_PLANS];
 static int	n_known_plans = 0;
 static Oid	card_type_oid = InvalidOid;
 
-/* loyalty.notify: NOTIFY each award and reversal (the outbox gets them anyway) */
+/* loyalty.notify: wake the outbox's consumer with a NOTIFY (no payload) */
 bool		loyalty_notify = true;
 
 void
 _PG_init(void)
 {
 	DefineCustomBoolVariable("loyalty.notify",
-							 "Sends a NOTIFY on channel loyalty_events for each award and reversal.",
-							 "PostgreSQL makes the commits of notifying transactions wait for "
-							 "each other; with off, events go to loyalty.outbox only.",
+							 "Sends a NOTIFY without payload on channel loyalty_events when a transaction writes events.",
+							 "The events are in loyalty.outbox; PostgreSQL makes the commits of "
+							 "notifying transactions wait for each other.",
 							 &loyalty_notify,
 							 true,
 							 PGC_SUSET,

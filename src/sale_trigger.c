@@ -18,8 +18,8 @@
  *   5. a return (return_of set): checked against the original sale and its
  *      earlier returns, then LoyaltyPostDebit posts what the remaining basket
  *      no longer earns, taken from the original sale's lot first.
- * Each award and reversal also writes a loyalty.outbox row and a NOTIFY on
- * channel loyalty_events (events.c's job folded in here: two statements).
+ * Each award and reversal also writes a loyalty.outbox row, and the
+ * transaction sends one NOTIFY without payload on channel loyalty_events.
  */
 #include "rules.h"
 
@@ -46,7 +46,6 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/json.h"
 #include "utils/resowner.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -54,15 +53,12 @@
 #include "utils/timestamp.h"
 
 /*
- * NOTIFY payloads one transaction sends; past that (a back-fill of many
- * sales in one statement) one constant payload stands for the rest, which
- * PostgreSQL sends once, so the backend's memory stays flat.  The outbox
- * has every event.
+ * The NOTIFY of an event is a wake-up for the outbox's consumer, with no
+ * payload: any role can LISTEN on a channel, so it carries no member data
+ * (the outbox is access-controlled), and PostgreSQL sends a transaction's
+ * identical notifications once, however many sales it makes.
  */
-#define NOTIFY_PAYLOADS_PER_XACT	1000
-
-static LocalTransactionId notify_lxid = InvalidLocalTransactionId;
-static int	notify_count = 0;
+#define EVENTS_CHANNEL	"loyalty_events"
 
 /* A POS clock may run this far ahead of the server's. */
 #define SALE_CLOCK_SKEW_USECS	(5 * 60 * USECS_PER_SEC)
@@ -270,46 +266,35 @@ NumericsEqual(Datum a, Datum b)
 	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b)) == 0;
 }
 
-/* The event of an award or reversal: an outbox row and a NOTIFY. */
+/*
+ * The event of an award or reversal: an outbox row with its payload, and a
+ * NOTIFY without one (see EVENTS_CHANNEL).
+ */
 static void
 EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 		  int64 points, const char *store, const char *pos_txn)
 {
-	StringInfoData buf;
+	JsonbParseState *st = NULL;
 	Datum		v[3];
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"event\": \"%s\", \"member_id\": " INT64_FORMAT
-					 ", \"sale_id\": " INT64_FORMAT ", \"entry_id\": " INT64_FORMAT
-					 ", \"points\": " INT64_FORMAT ", \"store\": ",
-					 kind, member_id, sale_id, entry_id, points);
-	escape_json(&buf, store);
-	appendStringInfoString(&buf, ", \"pos_txn\": ");
-	escape_json(&buf, pos_txn);
-	appendStringInfoChar(&buf, '}');
 	v[0] = Int64GetDatum(member_id);
 	v[1] = CStringGetTextDatum(kind);
-	{
-		/* the same object as jsonb, built without parsing the text */
-		JsonbParseState *st = NULL;
-
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		LoyaltyJsonbKey(&st, "event");
-		LoyaltyJsonbString(&st, kind);
-		LoyaltyJsonbKey(&st, "member_id");
-		LoyaltyJsonbInt(&st, member_id);
-		LoyaltyJsonbKey(&st, "sale_id");
-		LoyaltyJsonbInt(&st, sale_id);
-		LoyaltyJsonbKey(&st, "entry_id");
-		LoyaltyJsonbInt(&st, entry_id);
-		LoyaltyJsonbKey(&st, "points");
-		LoyaltyJsonbInt(&st, points);
-		LoyaltyJsonbKey(&st, "store");
-		LoyaltyJsonbString(&st, store);
-		LoyaltyJsonbKey(&st, "pos_txn");
-		LoyaltyJsonbString(&st, pos_txn);
-		v[2] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
-	}
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	LoyaltyJsonbKey(&st, "event");
+	LoyaltyJsonbString(&st, kind);
+	LoyaltyJsonbKey(&st, "member_id");
+	LoyaltyJsonbInt(&st, member_id);
+	LoyaltyJsonbKey(&st, "sale_id");
+	LoyaltyJsonbInt(&st, sale_id);
+	LoyaltyJsonbKey(&st, "entry_id");
+	LoyaltyJsonbInt(&st, entry_id);
+	LoyaltyJsonbKey(&st, "points");
+	LoyaltyJsonbInt(&st, points);
+	LoyaltyJsonbKey(&st, "store");
+	LoyaltyJsonbString(&st, store);
+	LoyaltyJsonbKey(&st, "pos_txn");
+	LoyaltyJsonbString(&st, pos_txn);
+	v[2] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
 	if (LoyaltyWriterDirect(LOYALTY_OUTBOX))
 	{
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_OUTBOX);
@@ -321,17 +306,8 @@ EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 	}
 	else
 		LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
-	if (!loyalty_notify)
-		return;
-	if (MyProc->lxid != notify_lxid)
-	{
-		notify_lxid = MyProc->lxid;
-		notify_count = 0;
-	}
-	if (notify_count++ < NOTIFY_PAYLOADS_PER_XACT)
-		Async_Notify("loyalty_events", buf.data);
-	else
-		Async_Notify("loyalty_events", "{\"event\": \"more\"}");
+	if (loyalty_notify)
+		Async_Notify(EVENTS_CHANNEL, "");
 }
 
 /* Sum the returned qty and amount of every sku over some return rows. */
