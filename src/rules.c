@@ -42,6 +42,7 @@
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "parser/parse_relation.h"
+#include "miscadmin.h"
 
 typedef struct CompiledRule
 {
@@ -553,6 +554,7 @@ VisitDays(const SaleFacts *facts, const char *zone, const char *period, bool *to
 		at = slot_getattr(slot, occurred_at, &isnull);
 		day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
 												  DirectFunctionCall2(timestamptz_zone, zone_text, at)));
+		CHECK_FOR_INTERRUPTS();
 		*today_counted |= (day == today);
 		for (k = 0; k < ndays && days[k] != day; k++)
 			;
@@ -755,6 +757,8 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 			continue;
 		o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
 		for (int k = 0; k < basket->nlines; k++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			if (LineMatches(r, &basket->lines[k]))
 			{
 				o->matched[k] = true;
@@ -762,6 +766,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 					n++;
 				basket->lines[k].excluded = true;
 			}
+		}
 		o->fired = n > 0;
 		if (!o->fired)
 			o->why = pstrdup("no matching line");
@@ -779,6 +784,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 	{
 		SaleLine   *line = &basket->lines[k];
 
+		CHECK_FOR_INTERRUPTS();
 		line->base = line->excluded ? NumInt(0) : NumMul(line->amount, m->points_per_unit);
 		base->line_points[k] = line->base;
 		base->matched[k] = !line->excluded;
@@ -819,6 +825,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 		{
 			SaleLine   *line = &basket->lines[k];
 
+			CHECK_FOR_INTERRUPTS();
 			if (line->excluded || !LineMatches(r, line))
 				continue;
 			o->matched[k] = true;
@@ -973,6 +980,7 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 			for (int k = 0; k < basket->nlines; k++)
 				if (o->matched[k])
 				{
+					CHECK_FOR_INTERRUPTS();
 					v.type = jbvNumeric;
 					v.val.numeric = int64_to_numeric(k);
 					pushJsonbValue(&st, WJB_ELEM, &v);
@@ -987,6 +995,7 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 					{
 						char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, o->line_points[k]));
 
+						CHECK_FOR_INTERRUPTS();
 						v.type = jbvString;
 						v.val.string.val = text;
 						v.val.string.len = strlen(text);
@@ -1075,6 +1084,7 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 			JsonbValue *ix = getIthJsonbValueFromContainer(lines->val.binary.data, j);
 			int			k = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(ix->val.numeric)));
 
+			CHECK_FOR_INTERRUPTS();
 			if (k < 0 || k >= original->nlines)
 				elog(ERROR, "malformed award: line %d out of range", k);
 			amount_left = NumAdd(amount_left, left_amount[k]);
@@ -1174,6 +1184,7 @@ LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
 		JsonbValue *e = getIthJsonbValueFromContainer(c, k);
 		SaleLine   *line = &basket->lines[k];
 
+		CHECK_FOR_INTERRUPTS();
 		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
 			MalformedLine(k, "not a JSON object");
 		line->sku = LineText(e->val.binary.data, "sku", k, true);
