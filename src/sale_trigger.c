@@ -586,7 +586,6 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	int64		orig_entry = 0;
 	TimestampTz orig_at;
 	int64		orig_points;
-	Datum		orig_total;
 	SaleBasket	original;
 	SkuTotals	bought = {0};
 	SkuTotals	back = {0};
@@ -622,7 +621,6 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 				 errmsg("return dated %s is before sale " INT64_FORMAT,
 						timestamptz_to_str(row->occurred_at), row->return_of),
 				 errdetail("The sale was made at %s.", timestamptz_to_str(orig_at))));
-	orig_total = SPI_getbinval(tup, desc, 8, &isnull);
 
 	/* who: the original's member; a card on the return must be theirs */
 	if (member_id)
@@ -659,7 +657,7 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		return false;
 
 	/* what: never more of a sku than was bought, over all its returns */
-	LoyaltyParseLines(orig_lines, orig_total, false, &original);
+	LoyaltyParseStoredLines(orig_lines, false, &original);
 	SkuAddBasket(&bought, &original);
 	LoyaltyExecute(&earlier_returns_plan, &arg, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -668,7 +666,7 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		Jsonb	   *lines = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
-		LoyaltyParseLines(lines, (Datum) 0, true, &earlier);
+		LoyaltyParseStoredLines(lines, true, &earlier);
 		SkuAddBasket(&back, &earlier);
 	}
 	SkuAddBasket(&back, returned);
