@@ -145,7 +145,7 @@ SELECT what, pg_temp.outcome(statement) FROM (VALUES
   ('NULL lines',                $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', 1, NULL)$$),
   ('NULL total',                $$INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'X1', NULL, '[{"sku":"A","qty":1,"amount":1}]')$$),
   ('NULL total, pos_txn taken', $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'SALE-1', '4000000000000002', NULL, '[{"sku":"A","qty":2,"amount":30}]')$$),
-  ('points beyond the limit',   $$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'X1', '4000000000000002', 1e300, '[{"sku":"A","qty":1,"amount":1e300}]')$$),
+  ('points beyond the limit',   $$UPDATE loyalty.program SET points_per_unit = 10000 WHERE code = 'p'; INSERT INTO loyalty.sale (store, pos_txn, card, total, lines) VALUES ('S1', 'X1', '4000000000000002', 999999999999, '[{"sku":"A","qty":1,"amount":999999999999}]')$$),
   ('return before its sale',    format($$INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of, occurred_at) VALUES ('S1', 'X1', 1, '[{"sku":"A","qty":1,"amount":1}]', %s, '2019-01-01')$$, :s1)),
   ('update a sale',             $$UPDATE loyalty.sale SET total = 0$$),
   ('delete a sale',             $$DELETE FROM loyalty.sale$$)

@@ -39,6 +39,10 @@
 #define ERRCODE_LOYALTY_RETURN_MEMBER		MAKE_SQLSTATE('L','Y','0','3','9')
 #define ERRCODE_LOYALTY_RETURN_WINDOW		MAKE_SQLSTATE('L','Y','0','4','0')
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
+/* bounds of a sale's input, and time zones (0.5.0) */
+#define ERRCODE_LOYALTY_TOO_MANY_LINES		MAKE_SQLSTATE('L','Y','0','6','0')
+#define ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS	MAKE_SQLSTATE('L','Y','0','6','1')
+#define ERRCODE_LOYALTY_UNKNOWN_TIME_ZONE	MAKE_SQLSTATE('L','Y','0','6','2')
 
 #include "executor/spi.h"
 #include "fmgr.h"

@@ -42,6 +42,8 @@
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "parser/parse_relation.h"
+#include "pgtime.h"
+#include "miscadmin.h"
 
 typedef struct CompiledRule
 {
@@ -425,22 +427,141 @@ LineMatches(const CompiledRule *r, const SaleLine *line)
 		InList(line->category, r->categories, r->ncategories);
 }
 
+/* Zone files of the tz database directory that are not zones. */
+static const char *const not_zones[] = {"localtime", "posixrules", "Factory"};
+
+/*
+ * The tz database zone spelled exactly name, or NULL.  pg_tzset loads it
+ * from its file (the leading colon keeps it from reading a name with no
+ * file as a POSIX time zone spec); the name must be the file's own spelling
+ * and free of leap seconds.  A time zone abbreviation (CST, or whatever the
+ * session's timezone_abbreviations makes of it) or a POSIX spec is no zone
+ * here, so what a name means depends on no session setting.  *canonical
+ * (when not NULL) gets the zone's own spelling when only the case differs.
+ */
+static pg_tz *
+LoyaltyZone(const char *name, const char **canonical)
+{
+	pg_tz	   *tz;
+
+	if (canonical)
+		*canonical = NULL;
+	if (name[0] == '\0' || name[0] == ':' || strlen(name) >= TZ_STRLEN_MAX)
+		return NULL;
+	for (size_t i = 0; i < lengthof(not_zones); i++)
+		if (pg_strcasecmp(name, not_zones[i]) == 0)
+			return NULL;
+	tz = pg_tzset(psprintf(":%s", name));
+	if (tz == NULL || !pg_tz_acceptable(tz))
+		return NULL;
+	if (strcmp(pg_get_timezone_name(tz), name) != 0)
+	{
+		if (canonical)
+			*canonical = pg_get_timezone_name(tz);
+		return NULL;
+	}
+	return tz;
+}
+
+/*
+ * loyalty.time_zone_is_valid(name): whether name is a zone of the tz
+ * database, spelled as the database spells it (the CHECK of store.time_zone
+ * and program.time_zone).
+ */
+PG_FUNCTION_INFO_V1(loyalty_time_zone_is_valid);
+Datum
+loyalty_time_zone_is_valid(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(LoyaltyZone(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL) != NULL);
+}
+
+/* The zone of a store or program, which its CHECK made a tz database name. */
+static pg_tz *
+RequireZone(const char *name)
+{
+	const char *canonical;
+	pg_tz	   *tz = LoyaltyZone(name, &canonical);
+
+	if (tz == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_UNKNOWN_TIME_ZONE),
+				 errmsg("time zone \"%s\" is not a zone of the tz database", name),
+				 errdetail("Rule day and hour windows need a tz database name, such as \"America/Chicago\"."),
+				 canonical ? errhint("Set loyalty.store.time_zone or loyalty.program.time_zone to \"%s\".", canonical) :
+				 errhint("Correct loyalty.store.time_zone or loyalty.program.time_zone.")));
+	return tz;
+}
+
+/* The local calendar time of t in zone tz. */
+static void
+LocalTm(TimestampTz t, pg_tz *tz, struct pg_tm *tm)
+{
+	fsec_t		fsec;
+	int			tzoff;
+
+	if (timestamp2tm(t, &tzoff, tm, &fsec, NULL, tz) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("sale time out of range")));
+}
+
+/* The moment local midnight of Julian day jd is in zone tz. */
+static TimestampTz
+LocalMidnight(int jd, pg_tz *tz)
+{
+	struct pg_tm tm = {0};
+	int			tzoff;
+	TimestampTz result;
+
+	j2date(jd, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+	tzoff = DetermineTimeZoneOffset(&tm, tz);
+	if (tm2timestamp(&tm, 0, &tzoff, &result) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("sale time out of range")));
+	return result;
+}
+
+/*
+ * A time for a reason in the award: ISO 8601 in UTC, whatever the session's
+ * DateStyle and TimeZone.
+ */
+static char *
+UtcText(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		EncodeSpecialTimestamp(t, buf);
+	else if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	else
+	{
+		tm.tm_isdst = 0;		/* UTC: print its offset, +00 */
+		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, buf);
+	}
+	return pstrdup(buf);
+}
+
 /* Local ISO day of week and hour of the sale, in the store's or program's zone. */
 typedef struct LocalTime
 {
 	bool		known;
 	const char *zone;
+	pg_tz	   *tz;
 	int			dow;
 	int			hour;
+	int			jd;				/* the local date, as a Julian day */
+	struct pg_tm tm;
 } LocalTime;
 
 static void
 ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 {
-	Timestamp	local;
-	struct pg_tm tm;
-	fsec_t		fsec;
-
 	if (lt->known)
 		return;
 	lt->zone = facts->member->time_zone;
@@ -469,17 +590,15 @@ ResolveLocalTime(const SaleFacts *facts, LocalTime *lt)
 			else
 				hi = mid - 1;
 		}
-	}	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
-												  CStringGetTextDatum(lt->zone),
-												  TimestampTzGetDatum(facts->occurred_at)));
-	if (timestamp2tm(local, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("sale time out of range")));
-	lt->dow = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday));
+	}
+	/* the zone's own rules, not the session's TimeZone or abbreviations */
+	lt->tz = RequireZone(lt->zone);
+	LocalTm(facts->occurred_at, lt->tz, &lt->tm);
+	lt->jd = date2j(lt->tm.tm_year, lt->tm.tm_mon, lt->tm.tm_mday);
+	lt->dow = j2day(lt->jd);
 	if (lt->dow == 0)
 		lt->dow = 7;
-	lt->hour = tm.tm_hour;
+	lt->hour = lt->tm.tm_hour;
 	lt->known = true;
 }
 
@@ -488,9 +607,9 @@ static char *
 WindowFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 {
 	if (r->has_valid_from && facts->occurred_at < r->valid_from)
-		return psprintf("starts %s", timestamptz_to_str(r->valid_from));
+		return psprintf("starts %s", UtcText(r->valid_from));
 	if (r->has_valid_to && facts->occurred_at >= r->valid_to)
-		return psprintf("ended %s", timestamptz_to_str(r->valid_to));
+		return psprintf("ended %s", UtcText(r->valid_to));
 	if (r->stores && !InList(facts->store, r->stores, r->nstores))
 		return pstrdup("not at this store");
 	if (r->dow_mask || r->hour_from >= 0)
@@ -506,53 +625,72 @@ WindowFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 }
 
 /*
- * The member's visit days (local dates of sales, not returns, in the time
- * zone) in the period (day, week, month, quarter, year) of the sale, and
- * whether the sale's own day is one of them.  By sale_member_idx.
+ * The member's visit days (local dates of sales, not returns, in the sale's
+ * zone) in the calendar period (week, month, quarter, year) of the sale, and
+ * whether the sale's own day is one of them.  By sale_member_idx.  The
+ * period's bounds are local midnights, computed in C from the zone's rules
+ * (a quarter is three months).
  */
 static int64
-VisitDays(const SaleFacts *facts, const char *zone, const char *period, bool *today_counted)
+VisitDays(const SaleFacts *facts, const LocalTime *lt, const char *period, bool *today_counted)
 {
-	Datum		zone_text = CStringGetTextDatum(zone);
-	Datum		local = DirectFunctionCall2(timestamptz_zone, zone_text,
-											TimestampTzGetDatum(facts->occurred_at));
-	Datum		start = DirectFunctionCall2(timestamp_trunc, CStringGetTextDatum(period), local);
-	Datum		step = DirectFunctionCall3(interval_in,
-										   CStringGetDatum(strcmp(period, "quarter") == 0 ? "3 months"
-														   : psprintf("1 %s", period)),
-										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	Datum		end = DirectFunctionCall2(timestamp_pl_interval, start, step);
-	DateADT		today = DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
-	Relation	rel = LoyaltyOpen("sale", false, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	AttrNumber	return_of = attnameAttNum(rel, "return_of", false);
-	AttrNumber	occurred_at = attnameAttNum(rel, "occurred_at", false);
-	LoyaltyKey	keys[3] = {
-		{1, BTEqualStrategyNumber, Int64GetDatum(facts->member->member_id)},
-		{2, BTGreaterEqualStrategyNumber, DirectFunctionCall2(timestamp_zone, zone_text, start)},
-		{2, BTLessStrategyNumber, DirectFunctionCall2(timestamp_zone, zone_text, end)},
-	};
+	int			y = lt->tm.tm_year,
+				mon = lt->tm.tm_mon;
+	int			start_jd,
+				end_jd;
+	DateADT		today = lt->jd - POSTGRES_EPOCH_JDATE;
+	Relation	rel;
+	TupleTableSlot *slot;
+	AttrNumber	return_of;
+	AttrNumber	occurred_at;
 	IndexScanDesc scan;
 	DateADT    *days = NULL;
 	int64		ndays = 0;
 	int			cap = 0;
 
-	*today_counted = false;
-	LoyaltyPushReadSnapshot(facts->read_only);
-	scan = LoyaltyIndexScan(rel, "sale_member_idx", 3, keys, GetActiveSnapshot());
+	if (strcmp(period, "week") == 0)
+	{
+		start_jd = lt->jd - (lt->dow - 1);	/* ISO: weeks begin on Monday */
+		end_jd = start_jd + 7;
+	}
+	else
+	{
+		int			months = strcmp(period, "month") == 0 ? 1 : strcmp(period, "quarter") == 0 ? 3 : 12;
+		int			first = months == 12 ? 1 : ((mon - 1) / months) * months + 1;
+		int			next = first + months;
+
+		start_jd = date2j(y, first, 1);
+		end_jd = date2j(y + (next - 1) / 12, (next - 1) % 12 + 1, 1);
+	}
+
+	{
+		LoyaltyKey	keys[3] = {
+			{1, BTEqualStrategyNumber, Int64GetDatum(facts->member->member_id)},
+			{2, BTGreaterEqualStrategyNumber, TimestampTzGetDatum(LocalMidnight(start_jd, lt->tz))},
+			{2, BTLessStrategyNumber, TimestampTzGetDatum(LocalMidnight(end_jd, lt->tz))},
+		};
+
+		rel = LoyaltyOpen("sale", false, AccessShareLock);
+		slot = table_slot_create(rel, NULL);
+		return_of = attnameAttNum(rel, "return_of", false);
+		occurred_at = attnameAttNum(rel, "occurred_at", false);
+		*today_counted = false;
+		LoyaltyPushReadSnapshot(facts->read_only);
+		scan = LoyaltyIndexScan(rel, "sale_member_idx", 3, keys, GetActiveSnapshot());
+	}
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		Datum		at;
+		struct pg_tm tm;
 		DateADT		day;
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		slot_getattr(slot, return_of, &isnull);
 		if (!isnull)
 			continue;
-		at = slot_getattr(slot, occurred_at, &isnull);
-		day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
-												  DirectFunctionCall2(timestamptz_zone, zone_text, at)));
+		LocalTm(DatumGetTimestampTz(slot_getattr(slot, occurred_at, &isnull)), lt->tz, &tm);
+		day = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
 		*today_counted |= (day == today);
 		for (k = 0; k < ndays && days[k] != day; k++)
 			;
@@ -588,7 +726,7 @@ KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 		int64		visit;
 
 		ResolveLocalTime(facts, lt);
-		days = VisitDays(facts, lt->zone, r->visit_period, &today_counted);
+		days = VisitDays(facts, lt, r->visit_period, &today_counted);
 		if (today_counted)
 			return psprintf("visit day %lld of this %s was counted by an earlier sale",
 							(long long) days, r->visit_period);
@@ -755,6 +893,8 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 			continue;
 		o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
 		for (int k = 0; k < basket->nlines; k++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			if (LineMatches(r, &basket->lines[k]))
 			{
 				o->matched[k] = true;
@@ -762,6 +902,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 					n++;
 				basket->lines[k].excluded = true;
 			}
+		}
 		o->fired = n > 0;
 		if (!o->fired)
 			o->why = pstrdup("no matching line");
@@ -779,6 +920,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 	{
 		SaleLine   *line = &basket->lines[k];
 
+		CHECK_FOR_INTERRUPTS();
 		line->base = line->excluded ? NumInt(0) : NumMul(line->amount, m->points_per_unit);
 		base->line_points[k] = line->base;
 		base->matched[k] = !line->excluded;
@@ -819,6 +961,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 		{
 			SaleLine   *line = &basket->lines[k];
 
+			CHECK_FOR_INTERRUPTS();
 			if (line->excluded || !LineMatches(r, line))
 				continue;
 			o->matched[k] = true;
@@ -973,6 +1116,7 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 			for (int k = 0; k < basket->nlines; k++)
 				if (o->matched[k])
 				{
+					CHECK_FOR_INTERRUPTS();
 					v.type = jbvNumeric;
 					v.val.numeric = int64_to_numeric(k);
 					pushJsonbValue(&st, WJB_ELEM, &v);
@@ -987,6 +1131,7 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 					{
 						char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, o->line_points[k]));
 
+						CHECK_FOR_INTERRUPTS();
 						v.type = jbvString;
 						v.val.string.val = text;
 						v.val.string.len = strlen(text);
@@ -1075,6 +1220,7 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 			JsonbValue *ix = getIthJsonbValueFromContainer(lines->val.binary.data, j);
 			int			k = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(ix->val.numeric)));
 
+			CHECK_FOR_INTERRUPTS();
 			if (k < 0 || k >= original->nlines)
 				elog(ERROR, "malformed award: line %d out of range", k);
 			amount_left = NumAdd(amount_left, left_amount[k]);
@@ -1146,17 +1292,71 @@ LineNumber(JsonbContainer *obj, const char *key, int k)
 	return NumericGetDatum(v->val.numeric);
 }
 
+/* A number for a message: its text, cut short when it is long. */
+static char *
+NumberText(Datum d)
+{
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
+
+	if (strlen(text) > 40)
+		return psprintf("%.30s... (%zu characters)", text, strlen(text));
+	return text;
+}
+
 /*
- * Parse and check a sale's lines.  Sales and returns alike carry positive
- * quantities and non-negative amounts (a return row lists what came back).
- * With a total (not 0), the amounts must add up to it within 0.01 per line.
+ * A qty, amount or total must have at most LOYALTY_MAX_DECIMALS decimals
+ * and be below 10^LOYALTY_MAX_AMOUNT_DIGITS: a number of thousands of
+ * digits (1e-16000 takes 9 bytes of JSON) would otherwise make every sum and
+ * product of the award, and the award stored with the sale, as long.
+ * what: "line 3 of the sale: \"amount\"", "total"; d is finite.
  */
-void
-LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
+static void
+CheckNumberBounds(Datum d, const char *what)
+{
+	static Datum limit = (Datum) 0;
+	int32		scale = DatumGetInt32(DirectFunctionCall1(numeric_scale, d));
+
+	if (limit == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		char		digits[LOYALTY_MAX_AMOUNT_DIGITS + 2];
+
+		digits[0] = '1';
+		memset(digits + 1, '0', LOYALTY_MAX_AMOUNT_DIGITS);
+		digits[LOYALTY_MAX_AMOUNT_DIGITS + 1] = '\0';
+		limit = DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
+									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		MemoryContextSwitchTo(old);
+	}
+	if (scale > LOYALTY_MAX_DECIMALS)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
+				 errmsg("%s %s has %d decimals, more than %d", what, NumberText(d), scale,
+						LOYALTY_MAX_DECIMALS),
+				 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
+						   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
+	if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
+				 errmsg("%s %s is out of range", what, NumberText(d)),
+				 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
+						   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
+}
+
+/*
+ * The lines of a sale, parsed and checked line by line: a line is an object
+ * with a text sku, a positive qty and an amount of at least 0 (on a sale and
+ * on a return alike: a return lists what came back); with check_bounds,
+ * their numbers are also within the bounds of CheckNumberBounds.  Returns
+ * the sum of the amounts.
+ */
+static Datum
+ParseLines(Jsonb *lines, bool is_return, bool check_bounds, SaleBasket *basket)
 {
 	JsonbContainer *c = &lines->root;
 	Datum		sum = NumInt(0);
 	Datum		zero = NumInt(0);
+	const char *what = is_return ? "return" : "sale";
 
 	if (!JsonContainerIsArray(c) || JsonContainerIsScalar(c))
 		ereport(ERROR,
@@ -1167,13 +1367,20 @@ LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
 				 errmsg("a sale needs at least one line")));
+	if (check_bounds && basket->nlines > LOYALTY_MAX_SALE_LINES)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_TOO_MANY_LINES),
+				 errmsg("the %s has %d lines, more than %d", what, basket->nlines,
+						LOYALTY_MAX_SALE_LINES),
+				 errdetail("A sale or return has at most %d lines.", LOYALTY_MAX_SALE_LINES),
+				 errhint("Split a larger basket into several sales.")));
 	basket->lines = palloc0(sizeof(SaleLine) * basket->nlines);
-	basket->total = total;
 	for (int k = 0; k < basket->nlines; k++)
 	{
 		JsonbValue *e = getIthJsonbValueFromContainer(c, k);
 		SaleLine   *line = &basket->lines[k];
 
+		CHECK_FOR_INTERRUPTS();
 		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
 			MalformedLine(k, "not a JSON object");
 		line->sku = LineText(e->val.binary.data, "sku", k, true);
@@ -1183,24 +1390,43 @@ LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
 		if (NumCmp(line->qty, zero) <= 0 || NumCmp(line->amount, zero) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
-					 errmsg("line %d of the %s has qty %s and amount %s", k + 1,
-							is_return ? "return" : "sale",
-							DatumGetCString(DirectFunctionCall1(numeric_out, line->qty)),
-							DatumGetCString(DirectFunctionCall1(numeric_out, line->amount))),
+					 errmsg("line %d of the %s has qty %s and amount %s", k + 1, what,
+							NumberText(line->qty), NumberText(line->amount)),
 					 errdetail("Quantities are positive and amounts are not negative, on a sale and on a return alike: a return lists what came back.")));
+		if (check_bounds)
+		{
+			CheckNumberBounds(line->qty, psprintf("line %d of the %s: \"qty\"", k + 1, what));
+			CheckNumberBounds(line->amount, psprintf("line %d of the %s: \"amount\"", k + 1, what));
+		}
 		sum = NumAdd(sum, line->amount);
 	}
+	return sum;
+}
+
+/*
+ * Parse and check the lines a POS sends (a sale, a return or a quote):
+ * at most LOYALTY_MAX_SALE_LINES lines, numbers within bounds, and with a
+ * total (not 0) the amounts add up to it within 0.01 per line, at most
+ * 0.01 x LOYALTY_TOLERANCE_LINES.
+ */
+void
+LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
+{
+	Datum		zero = NumInt(0);
+	Datum		sum = ParseLines(lines, is_return, true, basket);
+
+	basket->total = total;
 	if (total == (Datum) 0)
 		return;
 	if (numeric_is_nan(DatumGetNumeric(total)) || numeric_is_inf(DatumGetNumeric(total)) ||
 		NumCmp(total, zero) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
-				 errmsg("total %s is not a finite amount of at least 0",
-						DatumGetCString(DirectFunctionCall1(numeric_out, total)))));
+				 errmsg("total %s is not a finite amount of at least 0", NumberText(total))));
+	CheckNumberBounds(total, "total");
 	{
 		Datum		diff = DirectFunctionCall1(numeric_abs, DirectFunctionCall2(numeric_sub, sum, total));
-		Datum		tolerance = NumMul(NumInt(basket->nlines),
+		Datum		tolerance = NumMul(NumInt(Min(basket->nlines, LOYALTY_TOLERANCE_LINES)),
 									   DirectFunctionCall3(numeric_in, CStringGetDatum("0.01"),
 														   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 
@@ -1210,6 +1436,20 @@ LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
 					 errmsg("the lines add up to %s, not to the total %s",
 							DatumGetCString(DirectFunctionCall1(numeric_out, sum)),
 							DatumGetCString(DirectFunctionCall1(numeric_out, total))),
-					 errdetail("The tolerance is 0.01 per line.")));
+					 errdetail("The tolerance is 0.01 per line for at most %d lines: %s here.",
+							   LOYALTY_TOLERANCE_LINES,
+							   DatumGetCString(DirectFunctionCall1(numeric_out, tolerance)))));
 	}
+}
+
+/*
+ * Parse the lines of a sale or return already stored (a return reads its
+ * original and the earlier returns): checked as they were when stored, so a
+ * row a release with other bounds accepted is read as it is.
+ */
+void
+LoyaltyParseStoredLines(Jsonb *lines, bool is_return, SaleBasket *basket)
+{
+	(void) ParseLines(lines, is_return, false, basket);
+	basket->total = (Datum) 0;
 }

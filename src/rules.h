@@ -9,6 +9,16 @@
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
+/*
+ * Bounds of what a POS sends (README, "Limits"): lines per sale; decimals
+ * and magnitude of every qty, amount and total; and the lines that count
+ * toward the tolerance of the total (0.01 each).
+ */
+#define LOYALTY_MAX_SALE_LINES		10000
+#define LOYALTY_MAX_DECIMALS		4
+#define LOYALTY_MAX_AMOUNT_DIGITS	12	/* |value| < 10^12 */
+#define LOYALTY_TOLERANCE_LINES		5	/* tolerance 0.01 x min(lines, 5) */
+
 /* One line of a sale, parsed from its jsonb. */
 typedef struct SaleLine
 {
@@ -62,6 +72,7 @@ typedef struct SaleAward
 
 extern void LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return,
 							  SaleBasket *basket);
+extern void LoyaltyParseStoredLines(Jsonb *lines, bool is_return, SaleBasket *basket);
 extern void LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket,
 								 SaleAward *award);
 extern Datum LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award);

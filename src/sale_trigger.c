@@ -310,39 +310,83 @@ EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 		Async_Notify(EVENTS_CHANNEL, "");
 }
 
-/* Sum the returned qty and amount of every sku over some return rows. */
+/*
+ * The qty and amount of every sku summed over some lines (what a sale
+ * bought, what its returns brought back): a hash table keyed by sku, so that
+ * a basket of n lines costs O(n), and the skus in the order first seen, so
+ * that errors name the same sku whatever the table's layout.
+ */
+typedef struct SkuEntry
+{
+	const char *sku;			/* the key */
+	uint32		hash;
+	char		status;			/* simplehash's */
+	Datum		qty;			/* numeric */
+	Datum		amount;			/* numeric */
+} SkuEntry;
+
+#define SH_PREFIX		skuhash
+#define SH_ELEMENT_TYPE	SkuEntry
+#define SH_KEY_TYPE		const char *
+#define SH_KEY			sku
+#define SH_HASH_KEY(tb, key)	hash_bytes((const unsigned char *) (key), strlen(key))
+#define SH_EQUAL(tb, a, b)		(strcmp((a), (b)) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a)		((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 typedef struct SkuTotals
 {
+	skuhash_hash *table;		/* NULL until the first sku */
 	int			n;
-	char	  **sku;
-	Datum	   *qty;
-	Datum	   *amount;
+	const char **sku;			/* n skus, in the order first seen */
+	int			cap;
 } SkuTotals;
 
 static void
 SkuAdd(SkuTotals *t, const char *sku, Datum qty, Datum amount)
 {
-	for (int i = 0; i < t->n; i++)
-		if (strcmp(t->sku[i], sku) == 0)
-		{
-			t->qty[i] = DirectFunctionCall2(numeric_add, t->qty[i], qty);
-			t->amount[i] = DirectFunctionCall2(numeric_add, t->amount[i], amount);
-			return;
-		}
-	t->sku = t->n ? repalloc(t->sku, sizeof(char *) * (t->n + 1)) : palloc(sizeof(char *));
-	t->qty = t->n ? repalloc(t->qty, sizeof(Datum) * (t->n + 1)) : palloc(sizeof(Datum));
-	t->amount = t->n ? repalloc(t->amount, sizeof(Datum) * (t->n + 1)) : palloc(sizeof(Datum));
-	t->sku[t->n] = pstrdup(sku);
-	t->qty[t->n] = qty;
-	t->amount[t->n] = amount;
-	t->n++;
+	SkuEntry   *e;
+	bool		found;
+
+	if (t->table == NULL)
+		t->table = skuhash_create(CurrentMemoryContext, 64, NULL);
+	e = skuhash_insert(t->table, sku, &found);
+	if (found)
+	{
+		e->qty = DirectFunctionCall2(numeric_add, e->qty, qty);
+		e->amount = DirectFunctionCall2(numeric_add, e->amount, amount);
+		return;
+	}
+	e->sku = pstrdup(sku);
+	e->qty = qty;
+	e->amount = amount;
+	if (t->n == t->cap)
+	{
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->sku = t->sku ? repalloc(t->sku, sizeof(char *) * t->cap) : palloc(sizeof(char *) * t->cap);
+	}
+	t->sku[t->n++] = e->sku;
+}
+
+/* The totals of one sku, or NULL (valid until the next SkuAdd). */
+static SkuEntry *
+SkuFind(SkuTotals *t, const char *sku)
+{
+	return t->table ? skuhash_lookup(t->table, sku) : NULL;
 }
 
 static void
 SkuAddBasket(SkuTotals *t, const SaleBasket *b)
 {
 	for (int k = 0; k < b->nlines; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		SkuAdd(t, b->lines[k].sku, b->lines[k].qty, b->lines[k].amount);
+	}
 }
 
 /* Take what a pool of returned amount (or qty) covers of a line's own. */
@@ -518,7 +562,6 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	int64		orig_entry = 0;
 	TimestampTz orig_at;
 	int64		orig_points;
-	Datum		orig_total;
 	SaleBasket	original;
 	SkuTotals	bought = {0};
 	SkuTotals	back = {0};
@@ -554,7 +597,6 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 				 errmsg("return dated %s is before sale " INT64_FORMAT,
 						timestamptz_to_str(row->occurred_at), row->return_of),
 				 errdetail("The sale was made at %s.", timestamptz_to_str(orig_at))));
-	orig_total = SPI_getbinval(tup, desc, 8, &isnull);
 
 	/* who: the original's member; a card on the return must be theirs */
 	if (member_id)
@@ -591,7 +633,7 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		return false;
 
 	/* what: never more of a sku than was bought, over all its returns */
-	LoyaltyParseLines(orig_lines, orig_total, false, &original);
+	LoyaltyParseStoredLines(orig_lines, false, &original);
 	SkuAddBasket(&bought, &original);
 	LoyaltyExecute(&earlier_returns_plan, &arg, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -599,31 +641,31 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		SaleBasket	earlier;
 		Jsonb	   *lines = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
-		LoyaltyParseLines(lines, (Datum) 0, true, &earlier);
+		CHECK_FOR_INTERRUPTS();
+		LoyaltyParseStoredLines(lines, true, &earlier);
 		SkuAddBasket(&back, &earlier);
 	}
 	SkuAddBasket(&back, returned);
 	for (int i = 0; i < back.n; i++)
 	{
-		int			j;
+		SkuEntry   *b = SkuFind(&back, back.sku[i]);
+		SkuEntry   *o = SkuFind(&bought, back.sku[i]);
 
-		for (j = 0; j < bought.n; j++)
-			if (strcmp(bought.sku[j], back.sku[i]) == 0)
-				break;
-		if (j == bought.n)
+		CHECK_FOR_INTERRUPTS();
+		if (o == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_OVER_RETURN),
 					 errmsg("sku \"%s\" was not bought in sale " INT64_FORMAT, back.sku[i], row->return_of)));
-		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, back.qty[i], bought.qty[j])) > 0 ||
-			DatumGetInt32(DirectFunctionCall2(numeric_cmp, back.amount[i], bought.amount[j])) > 0)
+		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, b->qty, o->qty)) > 0 ||
+			DatumGetInt32(DirectFunctionCall2(numeric_cmp, b->amount, o->amount)) > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_OVER_RETURN),
 					 errmsg("return of more sku \"%s\" than sale " INT64_FORMAT " bought", back.sku[i], row->return_of),
 					 errdetail("Bought %s for %s; returned %s for %s in all.",
-							   DatumGetCString(DirectFunctionCall1(numeric_out, bought.qty[j])),
-							   DatumGetCString(DirectFunctionCall1(numeric_out, bought.amount[j])),
-							   DatumGetCString(DirectFunctionCall1(numeric_out, back.qty[i])),
-							   DatumGetCString(DirectFunctionCall1(numeric_out, back.amount[i])))));
+							   DatumGetCString(DirectFunctionCall1(numeric_out, o->qty)),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, o->amount)),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, b->qty)),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, b->amount)))));
 	}
 	if (!member_id || !orig_entry || orig_award == NULL)
 		return true;
@@ -634,14 +676,16 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	for (int k = 0; k < original.nlines; k++)
 	{
 		/* this line's share of its sku's returns, in line order */
+		SkuEntry   *b = SkuFind(&back, original.lines[k].sku);
+
+		CHECK_FOR_INTERRUPTS();
 		remaining[k] = original.lines[k].amount;
 		remaining_qty[k] = original.lines[k].qty;
-		for (int i = 0; i < back.n; i++)
-			if (strcmp(back.sku[i], original.lines[k].sku) == 0)
-			{
-				remaining[k] = TakeShare(remaining[k], &back.amount[i]);
-				remaining_qty[k] = TakeShare(remaining_qty[k], &back.qty[i]);
-			}
+		if (b != NULL)
+		{
+			remaining[k] = TakeShare(remaining[k], &b->amount);
+			remaining_qty[k] = TakeShare(remaining_qty[k], &b->qty);
+		}
 	}
 	{
 		int64		kept = LoyaltyRemainingAward(orig_award, &original, remaining, remaining_qty);

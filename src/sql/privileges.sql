@@ -1,5 +1,6 @@
 --
--- Privileges.  Nothing but the card type's own support functions is open to
+-- Privileges.  Nothing but the card type's own support functions (and the
+-- pure loyalty.time_zone_is_valid of the time zone CHECKs) is open to
 -- PUBLIC; loyalty.grant_access() gives one of three access levels to a role
 -- the DBA names.  No level may write the ledger, lots or balances directly:
 -- only the SECURITY DEFINER posting functions do, and the ledger's trigger

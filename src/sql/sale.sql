@@ -5,19 +5,28 @@
 -- ledger (src/ledger.c) in the same statement.
 --
 
+-- Time zones are zones of the tz database, by name, resolved in C: no
+-- abbreviation (CST), no POSIX spec, so no session setting
+-- (timezone_abbreviations, TimeZone) changes what a store's hour is.
+CREATE FUNCTION loyalty.time_zone_is_valid(name text) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'loyalty_time_zone_is_valid';
+COMMENT ON FUNCTION loyalty.time_zone_is_valid(text) IS
+'Whether the text is the name of a zone of the tz database, spelled as the database spells it (America/Chicago; not CST, not a POSIX spec).';
+
 CREATE TABLE loyalty.store (
 	store			text PRIMARY KEY CHECK (store <> ''),
 	name			text,
 	region			text,
-	time_zone		text CHECK (time_zone IS NULL OR (timestamptz '2000-01-01 00:00+00' AT TIME ZONE time_zone) IS NOT NULL)
+	time_zone		text CHECK (time_zone IS NULL OR loyalty.time_zone_is_valid(time_zone))
 );
 COMMENT ON TABLE loyalty.store IS 'Stores (optional rows): a store''s time zone decides the day and hour of its sales for rule windows.';
-COMMENT ON COLUMN loyalty.store.time_zone IS 'IANA time zone of the store; NULL: the program''s.';
+COMMENT ON COLUMN loyalty.store.time_zone IS 'Time zone of the store, a tz database name (America/Chicago); NULL: the program''s.';
 
 ALTER TABLE loyalty.program ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'
-	CHECK ((timestamptz '2000-01-01 00:00+00' AT TIME ZONE time_zone) IS NOT NULL);
+	CHECK (loyalty.time_zone_is_valid(time_zone));
 ALTER TABLE loyalty.program ADD COLUMN return_days integer NOT NULL DEFAULT 365 CHECK (return_days >= 0);
-COMMENT ON COLUMN loyalty.program.time_zone IS 'Time zone of rule day and hour windows where the store has none (UTC by default).';
+COMMENT ON COLUMN loyalty.program.time_zone IS 'Time zone of rule day and hour windows where the store has none, a tz database name (UTC by default).';
 COMMENT ON COLUMN loyalty.program.return_days IS 'How long after a sale it can be returned (365 days by default).';
 
 CREATE TABLE loyalty.rule (
