@@ -486,7 +486,11 @@ MemberEnrolledAt(int64 member_id)
 	bool		isnull;
 	TimestampTz enrolled_at;
 
-	LoyaltyPushReadSnapshot(true);
+	/*
+	 * a fresh snapshot, as LoyaltyResolveCard's for a posting: a member
+	 * enrolled earlier in this statement counts
+	 */
+	LoyaltyPushReadSnapshot(false);
 	if (!LoyaltyFetchByKey(rel, "member_pkey", 1, &key, GetActiveSnapshot(), slot))
 		elog(ERROR, "member " INT64_FORMAT " is missing", member_id);
 	enrolled_at = DatumGetTimestampTz(slot_getattr(slot, attnameAttNum(rel, "enrolled_at", false), &isnull));
