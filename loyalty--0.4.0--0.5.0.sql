@@ -35,3 +35,7 @@ ALTER TABLE loyalty.program DROP CONSTRAINT program_time_zone_check,
 	ADD CONSTRAINT program_time_zone_check CHECK (loyalty.time_zone_is_valid(time_zone));
 COMMENT ON COLUMN loyalty.store.time_zone IS 'Time zone of the store, a tz database name (America/Chicago); NULL: the program''s.';
 COMMENT ON COLUMN loyalty.program.time_zone IS 'Time zone of rule day and hour windows where the store has none, a tz database name (UTC by default).';
+-- Back-dating policy (h-ret): how far back a POS may date a sale or a return.
+ALTER TABLE loyalty.program ADD COLUMN backdate_limit interval NOT NULL DEFAULT interval '1 day'
+	CHECK (backdate_limit >= interval '0' AND backdate_limit <= interval '366 days');
+COMMENT ON COLUMN loyalty.program.backdate_limit IS 'How far back a POS may date a sale or a return (occurred_at): 1 day by default, at most 366 days, and never before the member''s enrolment. A caller who may change this column (the admin level) is bound by neither: a back-fill.';

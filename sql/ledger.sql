@@ -157,8 +157,9 @@ SELECT expires_at AT TIME ZONE 'UTC' AS h_expires_utc FROM loyalty.earn(:'h', 5,
 SET TimeZone = 'Asia/Tokyo';
 SELECT expires_at AT TIME ZONE 'UTC' AS h_expires_utc FROM loyalty.earn(:'h', 5, 'h2', NULL, '2025-03-31 23:30+00');
 RESET TimeZone;
--- a back-dated debit takes only lots that existed and were redeemable then:
--- in mid-2023 A had only lot a-e3, since spent, so nothing is taken
+-- a back-dated debit takes the points A has when it is posted (in mid-2023
+-- A had only lot a-e3, since spent), and is dated no earlier than the lot it
+-- takes them from, so no past balance goes negative
 SELECT points, shortfall FROM loyalty.adjust(:A, -10, 'a-adj-past', 'late correction', '2023-06-01 00:00+00');
 SELECT min(net) >= 0 AS past_never_negative
   FROM generate_series(timestamptz '2023-01-01', now(), interval '1 month') AS t,

@@ -83,15 +83,16 @@ static LoyaltyPlan insert_lot_plan = {
 };
 
 /*
- * Lots a debit effective at $2 may take from, in the order it takes them: the
+ * Lots a debit posted at $2 may take from, in the order it takes them: the
  * preferred lot ($3, the lot of the entry a reversal takes back, even while
- * pending) first, then redeemable lots earliest expiry first.  Only lots that
- * existed, were redeemable and had not expired at $2 qualify, so a back-dated
- * debit never makes the past negative; a lot past its expiry is never taken,
- * whether or not expire_points() has run yet.
+ * pending) first, then redeemable lots earliest expiry first.  The lots are
+ * those of the moment of posting, whatever the debit's effective time: a
+ * back-dated debit takes the points the member has now (LoyaltyPostDebit
+ * dates it no earlier than the lots it takes).  A lot past its expiry is
+ * never taken, whether or not expire_points() has run yet.
  */
 static LoyaltyPlan open_lots_plan = {
-	"SELECT lot_id, remaining FROM loyalty.lot "
+	"SELECT lot_id, remaining, earned_at FROM loyalty.lot "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND remaining OPERATOR(pg_catalog.>) 0 "
 	"AND earned_at OPERATOR(pg_catalog.<=) $2 "
 	"AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) $2) "
@@ -639,10 +640,14 @@ LoyaltyCountSale(LoyaltyMember *m)
 
 /*
  * Post a debit of `need` points (redeem, reverse, negative adjustment).
- * Takes from the open lots, preferring lot `prefer` (0: none).  When the lots
- * do not cover it, `policy` decides: 'r' refuse (LY010: redemptions), 'a' owe the rest as
- * debt, 't' post what was there and record the shortfall.  Returns false when
- * a redemption lost the race for its (store, pos_txn) to another member.
+ * Takes from the lots open when it is posted (p->posted_at), preferring lot
+ * `prefer` (0: none).  When the lots do not cover it, `policy` decides: 'r'
+ * refuse (LY010: redemptions), 'a' owe the rest as debt, 't' post what was
+ * there and record the shortfall.  A back-dated debit (effective before it is
+ * posted) is dated no earlier than the newest lot it takes from, so that no
+ * lot, and under 'truncate' no balance, is ever negative at a past moment
+ * (balance_at, statement).  Returns false when a redemption lost the race for
+ * its (store, pos_txn) to another member.
  */
 bool
 LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer, char policy)
@@ -654,7 +659,7 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer, 
 	int64		taken;
 	int64		new_debt = m->debt;
 	v[0] = Int64GetDatum(p->member_id);
-	v[1] = TimestampTzGetDatum(p->effective_at);
+	v[1] = TimestampTzGetDatum(p->posted_at);
 	v[2] = Int64GetDatum(prefer);
 	LoyaltyExecute(&open_lots_plan, v, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -693,10 +698,13 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer, 
 														 SPI_tuptable->tupdesc, 1, &isnull));
 		int64		remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															SPI_tuptable->tupdesc, 2, &isnull));
+		TimestampTz earned_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 3, &isnull));
 		int64		take = Min(remaining, (int64) left);
 
 		LotMovesAdd(&moves, lot_id, take);
 		left -= take;
+		p->effective_at = Max(p->effective_at, earned_at);
 	}
 
 	NextEntry(m, p, false);

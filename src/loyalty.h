@@ -38,6 +38,8 @@
 #define ERRCODE_LOYALTY_OVER_RETURN			MAKE_SQLSTATE('L','Y','0','3','8')
 #define ERRCODE_LOYALTY_RETURN_MEMBER		MAKE_SQLSTATE('L','Y','0','3','9')
 #define ERRCODE_LOYALTY_RETURN_WINDOW		MAKE_SQLSTATE('L','Y','0','4','0')
+#define ERRCODE_LOYALTY_BACKDATE_LIMIT		MAKE_SQLSTATE('L','Y','0','4','1')
+#define ERRCODE_LOYALTY_BEFORE_ENROLMENT	MAKE_SQLSTATE('L','Y','0','4','2')
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
 /* bounds of a sale's input, and time zones (0.5.0) */
 #define ERRCODE_LOYALTY_TOO_MANY_LINES		MAKE_SQLSTATE('L','Y','0','6','0')
@@ -107,14 +109,19 @@ typedef struct LoyaltyMember
 	char		rounding;		/* 'f'loor, 'h'alf_up, 'c'eil */
 	char	   *time_zone;
 	int32		return_days;
+	Interval	backdate_limit;	/* how far back a POS may date a sale */
 } LoyaltyMember;
 
 extern void LoyaltyResolveCard(int64 card, bool lock_for_posting,
 							   LoyaltyMember *member);
+extern bool LoyaltyResolveAnyCard(int64 card, bool lock_for_posting,
+								  LoyaltyMember *member);
+extern void LoyaltyCardReplacedError(int64 card) pg_attribute_noreturn();
 extern void LoyaltyResolveMember(int64 member_id, bool lock_for_posting,
 								 LoyaltyMember *member);
 extern void LoyaltyRequireActive(int64 card, const LoyaltyMember *member);
 extern void LoyaltyProgramSettings(int32 program_id, LoyaltyMember *member);	/* rules.c */
+extern void LoyaltyLongestBackdateLimit(Interval *limit);	/* rules.c */
 
 /* One ledger entry to post, and after posting (or a replay) what was posted. */
 typedef struct LoyaltyPosting

@@ -50,10 +50,33 @@ LoyaltyCardText(int64 card)
  * and the balance row is locked: waiting for a posting in flight, and in
  * READ COMMITTED reading the latest version of the row once it is granted.
  * The card is read in the snapshot; status, debt, current card, program and
- * sales count from the locked row.
+ * sales count from the locked row.  A replaced card is LY002.
  */
 void
 LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
+{
+	if (!LoyaltyResolveAnyCard(card, lock_for_posting, member))
+		LoyaltyCardReplacedError(card);
+}
+
+/* LY002: the card has been replaced. */
+void
+LoyaltyCardReplacedError(int64 card)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_CARD_REPLACED),
+			 errmsg("card \"%s\" has been replaced", LoyaltyCardText(card)),
+			 errdetail("A replaced card can no longer be used."),
+			 errhint("Use the member's current card.")));
+}
+
+/*
+ * LoyaltyResolveCard that also accepts a replaced card: it then returns false,
+ * with the member found (and locked) all the same.  A sale retried after its
+ * card was replaced is answered as a retry; the caller refuses anything else.
+ */
+bool
+LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 {
 	Relation	card_rel,
 				balance_rel;
@@ -93,12 +116,6 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	if (lock_for_posting)
 		LoyaltyLockRow(balance_rel, bs, snapshot, LockWaitBlock);
 	replaced |= DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "card", false), &isnull)) != card;
-	if (replaced)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_CARD_REPLACED),
-				 errmsg("card \"%s\" has been replaced", LoyaltyCardText(card)),
-				 errdetail("A replaced card can no longer be used."),
-				 errhint("Use the member's current card.")));
 	status = TextDatumGetCString(slot_getattr(bs, attnameAttNum(balance_rel, "status", false), &isnull))[0];
 	debt = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "debt", false), &isnull));
 	program_id = DatumGetInt32(slot_getattr(bs, attnameAttNum(balance_rel, "program_id", false), &isnull));
@@ -123,6 +140,7 @@ LoyaltyResolveCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	LoyaltyProgramSettings(program_id, member);
 	/* the moment the lock was granted: postings are dated no earlier */
 	member->locked_at = GetCurrentTimestamp();
+	return !replaced;
 }
 
 void

@@ -92,6 +92,7 @@ typedef struct CachedProgram
 	char		rounding;
 	char	   *time_zone;
 	int32		return_days;
+	Interval	backdate_limit;
 } CachedProgram;
 
 static MemoryContext RuleCacheContext = NULL;
@@ -128,7 +129,8 @@ static LoyaltyPlan load_rules_plan = {
 
 static LoyaltyPlan load_programs_plan = {
 	"SELECT program_id, point_value, currency, expiry_after, expiry_rounding, pending_days, "
-	"negative_balance, points_per_unit, rounding, time_zone, return_days FROM loyalty.program",
+	"negative_balance, points_per_unit, rounding, time_zone, return_days, backdate_limit "
+	"FROM loyalty.program",
 	0, {InvalidOid}
 };
 
@@ -367,6 +369,7 @@ LoadRules(void)
 		p->rounding = SPI_getvalue(tup, desc, 9)[0];
 		p->time_zone = SPI_getvalue(tup, desc, 10);
 		p->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+		p->backdate_limit = *DatumGetIntervalP(SPI_getbinval(tup, desc, 12, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 
@@ -844,6 +847,26 @@ LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
 	m->rounding = p->rounding;
 	m->time_zone = pstrdup(p->time_zone);
 	m->return_days = p->return_days;
+	m->backdate_limit = p->backdate_limit;
+}
+
+/*
+ * The longest backdate_limit of all programs: how far back a POS may date an
+ * anonymous sale, which belongs to no program (the column's default, 1 day,
+ * when there is no program).
+ */
+void
+LoyaltyLongestBackdateLimit(Interval *limit)
+{
+	if (!rule_cache_valid)
+		LoadRules();
+	memset(limit, 0, sizeof(*limit));
+	limit->day = 1;
+	for (int i = 0; i < nprograms; i++)
+		if (i == 0 || DatumGetInt32(DirectFunctionCall2(interval_cmp,
+														IntervalPGetDatum(&programs[i].backdate_limit),
+														IntervalPGetDatum(limit))) > 0)
+			*limit = programs[i].backdate_limit;
 }
 
 /*

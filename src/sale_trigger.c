@@ -11,13 +11,20 @@
  *      (or ON CONFLICT DO NOTHING skips it) and nothing is awarded twice;
  *      different content is LY035;
  *   3. an anonymous sale (card NULL) is stored as it is;
- *   4. a member's sale: LoyaltyResolveCard locks the member, the rules make
- *      the award (LoyaltyEvaluateRules, rules.c), LoyaltyPostCredit (ledger.c)
- *      posts one earn entry, and the row gets member_id, points_earned,
- *      points_pending, entry_id and award, readable by RETURNING;
+ *   4. a member's sale: LoyaltyResolveAnyCard locks the member, the rules
+ *      make the award (LoyaltyEvaluateRules, rules.c), LoyaltyPostCredit
+ *      (ledger.c) posts one earn entry, and the row gets member_id,
+ *      points_earned, points_pending, entry_id and award, readable by
+ *      RETURNING;
  *   5. a return (return_of set): checked against the original sale and its
  *      earlier returns, then LoyaltyPostDebit posts what the remaining basket
  *      no longer earns, taken from the original sale's lot first.
+ * Step 2 comes under the member's lock and before every other check, so a
+ * retry gets the retry's answer even when the card was replaced, the member
+ * suspended or the back-dating window passed since the first attempt.  A POS
+ * may date a sale or return only within its program's backdate_limit and not
+ * before the member's enrolment; an admin's back-fill is bound by neither
+ * (CheckBackdating).
  * Each award and reversal also writes a loyalty.outbox row, and the
  * transaction sends one NOTIFY without payload on channel loyalty_events.
  */
@@ -29,6 +36,7 @@
 #include "access/stratnum.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -38,7 +46,9 @@
 #include "miscadmin.h"
 #include "parser/parse_relation.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "common/hashfn.h"
@@ -432,6 +442,7 @@ typedef struct SaleRow
 	bool		has_card;
 	int64		card;
 	TimestampTz occurred_at;
+	TimestampTz received_at;	/* the server's clock when the trigger began */
 	Datum		total;
 	Jsonb	   *lines;
 	bool		is_return;
@@ -447,6 +458,103 @@ typedef struct SaleResult
 	int64		entry_id;		/* 0: none */
 	Datum		award;			/* 0: none */
 } SaleResult;
+
+/* ---------- back-dating ---------- */
+
+/*
+ * May the caller back-fill, that is date sales and returns further back than
+ * the program's backdate_limit and before the member's enrolment?  Whoever
+ * may change that limit may: UPDATE on loyalty.program (the admin level has
+ * it; so do the owner and superusers) or on its backdate_limit column.  The
+ * trigger runs as the extension's owner (SECURITY DEFINER), so the caller is
+ * the outer user: the session's role, as SET ROLE left it.  Asked once per
+ * statement.
+ */
+static bool
+CallerMayBackfill(void)
+{
+	static Oid	asked_user = InvalidOid;
+	static LocalTransactionId asked_lxid = InvalidLocalTransactionId;
+	static TimestampTz asked_statement = 0;
+	static bool may = false;
+	Oid			user = GetOuterUserId();
+
+	if (user != asked_user || asked_lxid != MyProc->lxid ||
+		asked_statement != GetCurrentStatementStartTimestamp())
+	{
+		Oid			program = get_relname_relid("program", get_namespace_oid("loyalty", false));
+		AttrNumber	limit_att = get_attnum(program, "backdate_limit");
+
+		if (!OidIsValid(program) || limit_att == InvalidAttrNumber)
+			elog(ERROR, "loyalty.program.backdate_limit is missing");
+		may = pg_class_aclcheck(program, user, ACL_UPDATE) == ACLCHECK_OK ||
+			pg_attribute_aclcheck(program, limit_att, user, ACL_UPDATE) == ACLCHECK_OK;
+		asked_user = user;
+		asked_lxid = MyProc->lxid;
+		asked_statement = GetCurrentStatementStartTimestamp();
+	}
+	return may;
+}
+
+/* When a member enrolled (loyalty.member.enrolled_at). */
+static TimestampTz
+MemberEnrolledAt(int64 member_id)
+{
+	Relation	rel = LoyaltyOpen("member", false, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Datum		key = Int64GetDatum(member_id);
+	bool		isnull;
+	TimestampTz enrolled_at;
+
+	/*
+	 * a fresh snapshot, as LoyaltyResolveCard's for a posting: a member
+	 * enrolled earlier in this statement counts
+	 */
+	LoyaltyPushReadSnapshot(false);
+	if (!LoyaltyFetchByKey(rel, "member_pkey", 1, &key, GetActiveSnapshot(), slot))
+		elog(ERROR, "member " INT64_FORMAT " is missing", member_id);
+	enrolled_at = DatumGetTimestampTz(slot_getattr(slot, attnameAttNum(rel, "enrolled_at", false), &isnull));
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	return enrolled_at;
+}
+
+/*
+ * The back-dating policy of a sale or a return from a POS: its occurred_at
+ * no further back from the server's clock than the program's backdate_limit
+ * (LY041; for an anonymous sale, which has no program, the longest limit of
+ * any program) and, for a member's, never before the member's enrolment
+ * (LY042).  A back-fill is bound by neither (CallerMayBackfill).
+ */
+static void
+CheckBackdating(const SaleRow *row, const LoyaltyMember *m)
+{
+	const char *what = row->is_return ? "return" : "sale";
+	Interval	limit;
+	TimestampTz earliest;
+
+	if (m)
+		limit = m->backdate_limit;
+	else
+		LoyaltyLongestBackdateLimit(&limit);
+	/* calendar arithmetic on UTC wall time, as for expiry (ledger.c) */
+	earliest = DatumGetTimestamp(DirectFunctionCall2(timestamp_mi_interval,
+													 TimestampGetDatum(row->received_at),
+													 IntervalPGetDatum(&limit)));
+	if (row->occurred_at < earliest && !CallerMayBackfill())
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_BACKDATE_LIMIT),
+				 errmsg("%s dated %s is too far in the past", what, timestamptz_to_str(row->occurred_at)),
+				 errdetail("A POS may date a %s at most %s before the database server's clock.", what,
+						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(&limit)))),
+				 errhint("Older history is recorded by an admin (a back-fill), or the program's backdate_limit is raised.")));
+	if (m && !CallerMayBackfill() && row->occurred_at < MemberEnrolledAt(m->member_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_BEFORE_ENROLMENT),
+				 errmsg("%s dated %s is before the member's enrolment", what,
+						timestamptz_to_str(row->occurred_at)),
+				 errdetail("A member's sales and returns cannot be dated before the member's enrolment.")));
+}
 
 /*
  * Step 2: a retried POS transaction passes through (the unique index deals
@@ -488,6 +596,16 @@ IsRetry(const SaleRow *row)
 	return true;
 }
 
+/* Step 3: an anonymous sale is stored as it is, once. */
+static bool
+AnonymousSale(const SaleRow *row)
+{
+	if (IsRetry(row))
+		return false;
+	CheckBackdating(row, NULL);
+	return true;
+}
+
 /* Step 4: a member's sale earns. */
 static bool
 EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
@@ -497,11 +615,16 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	SaleAward	award;
 	LoyaltyPosting p = {0};
 	JsonbParseState *rp = NULL;
+	bool		card_current;
 
-	LoyaltyResolveCard(row->card, true, &m);
+	/* a retry is answered even if the card was replaced since */
+	card_current = LoyaltyResolveAnyCard(row->card, true, &m);
 	if (IsRetry(row))
 		return false;
+	if (!card_current)
+		LoyaltyCardReplacedError(row->card);
 	LoyaltyRequireActive(row->card, &m);
+	CheckBackdating(row, &m);
 	facts.member = &m;
 	facts.store = row->store;
 	facts.occurred_at = row->occurred_at;
@@ -547,183 +670,281 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	return true;
 }
 
-/* Step 5: a return takes back what the remaining basket no longer earns. */
-static bool
-ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
+/* ---------- returns ---------- */
+
+/* The sale a return names, as loyalty.sale has it. */
+typedef struct OriginalSale
 {
-	Datum		arg = Int64GetDatum(row->return_of);
+	int64		member_id;		/* 0: an anonymous sale */
+	Jsonb	   *lines;
+	Jsonb	   *award;			/* NULL: none */
+	int64		entry_id;		/* its earn entry; 0: none */
+	TimestampTz occurred_at;
+	int64		points;
+	Datum		total;
+} OriginalSale;
+
+/* The sale a return names (LY036), which must not be a return itself (LY037). */
+static void
+FetchOriginalSale(int64 sale_id, OriginalSale *o)
+{
+	Datum		arg = Int64GetDatum(sale_id);
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
-	int64		member_id = 0;
-	Jsonb	   *orig_lines;
-	Jsonb	   *orig_award = NULL;
-	int64		orig_entry = 0;
-	TimestampTz orig_at;
-	int64		orig_points;
-	SaleBasket	original;
-	SkuTotals	bought = {0};
-	SkuTotals	back = {0};
-	Datum	   *remaining;
-	Datum	   *remaining_qty;
-	LoyaltyMember m;
 
 	LoyaltyExecute(&original_sale_plan, &arg, NULL, false, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_UNKNOWN_SALE),
-				 errmsg("sale " INT64_FORMAT " to return does not exist", row->return_of)));
+				 errmsg("sale " INT64_FORMAT " to return does not exist", sale_id)));
 	tup = SPI_copytuple(SPI_tuptable->vals[0]);
 	desc = SPI_tuptable->tupdesc;
-	d = SPI_getbinval(tup, desc, 1, &isnull);
-	member_id = isnull ? 0 : DatumGetInt64(d);
-	orig_lines = DatumGetJsonbP(SPI_getbinval(tup, desc, 2, &isnull));
-	d = SPI_getbinval(tup, desc, 3, &isnull);
-	orig_award = isnull ? NULL : DatumGetJsonbP(d);
-	d = SPI_getbinval(tup, desc, 4, &isnull);
-	orig_entry = isnull ? 0 : DatumGetInt64(d);
-	orig_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
 	SPI_getbinval(tup, desc, 6, &isnull);
 	if (!isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_RETURN_OF_RETURN),
-				 errmsg("sale " INT64_FORMAT " is itself a return", row->return_of),
+				 errmsg("sale " INT64_FORMAT " is itself a return", sale_id),
 				 errdetail("Only a sale can be returned.")));
-	orig_points = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-	if (row->occurred_at < orig_at)
+	d = SPI_getbinval(tup, desc, 1, &isnull);
+	o->member_id = isnull ? 0 : DatumGetInt64(d);
+	o->lines = DatumGetJsonbP(SPI_getbinval(tup, desc, 2, &isnull));
+	d = SPI_getbinval(tup, desc, 3, &isnull);
+	o->award = isnull ? NULL : DatumGetJsonbP(d);
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	o->entry_id = isnull ? 0 : DatumGetInt64(d);
+	o->occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	o->points = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	o->total = SPI_getbinval(tup, desc, 8, &isnull);
+}
+
+/*
+ * Lock what a return is decided under, before it looks for an earlier
+ * attempt: the member (the one of the card on the return, else the sale's),
+ * or for an anonymous sale the sale itself, so that its returns are decided
+ * one after the other.  Returns false when the card on the return has been
+ * replaced (the member is locked all the same: a retry is answered).
+ */
+static bool
+LockReturn(const SaleRow *row, const OriginalSale *o, LoyaltyMember *m)
+{
+	if (!o->member_id)
+	{
+		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(19546),
+							Int32GetDatum((int32) row->return_of));
+		return true;
+	}
+	if (row->has_card)
+		return LoyaltyResolveAnyCard(row->card, true, m);
+	LoyaltyResolveMember(o->member_id, true, m);
+	return true;
+}
+
+/*
+ * A card on a return must be the current card of the sale's member: LY002
+ * for a replaced card, else LY039 (also for any card on the return of an
+ * anonymous sale).  The message says what is wrong with the return, not
+ * whose the sale was.
+ */
+static void
+CheckReturnCard(const SaleRow *row, const OriginalSale *o, const LoyaltyMember *m,
+				bool card_current)
+{
+	if (!row->has_card)
+		return;
+	if (!card_current)
+		LoyaltyCardReplacedError(row->card);
+	if (!o->member_id || m->member_id != o->member_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_RETURN_MEMBER),
+				 errmsg("card \"%s\" does not match sale " INT64_FORMAT,
+						LoyaltyCardText(row->card), row->return_of),
+				 errdetail("A return carries the card the sale was made with, or no card."),
+				 errhint("Leave the card out: the return then goes to the sale's member, if it had one.")));
+}
+
+/*
+ * When a return may be dated: not before its sale (LY040), within the
+ * back-dating policy (CheckBackdating), and inside the program's return_days
+ * after the sale (LY040), judged by the server's clock when the return comes
+ * from a POS and by the return's own date in a back-fill.  The messages do
+ * not say when the sale was made.
+ */
+static void
+CheckReturnDates(const SaleRow *row, const OriginalSale *o, const LoyaltyMember *m)
+{
+	TimestampTz judged_at;
+
+	if (row->occurred_at < o->occurred_at)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_RETURN_WINDOW),
 				 errmsg("return dated %s is before sale " INT64_FORMAT,
 						timestamptz_to_str(row->occurred_at), row->return_of),
-				 errdetail("The sale was made at %s.", timestamptz_to_str(orig_at))));
+				 errdetail("A return cannot be dated before the sale it returns.")));
+	CheckBackdating(row, o->member_id ? m : NULL);
+	if (!o->member_id)
+		return;
+	judged_at = CallerMayBackfill() ? row->occurred_at : row->received_at;
+	if (judged_at > o->occurred_at + (TimestampTz) m->return_days * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_RETURN_WINDOW),
+				 errmsg("sale " INT64_FORMAT " can no longer be returned", row->return_of),
+				 errdetail("The program accepts returns for %d days after a sale.", m->return_days)));
+}
 
-	/* who: the original's member; a card on the return must be theirs */
-	if (member_id)
-	{
-		if (row->has_card)
-		{
-			LoyaltyResolveCard(row->card, true, &m);
-			if (m.member_id != member_id)
-				ereport(ERROR,
-						(errcode(ERRCODE_LOYALTY_RETURN_MEMBER),
-						 errmsg("card \"%s\" is not the card of the member who made sale " INT64_FORMAT,
-								LoyaltyCardText(row->card), row->return_of)));
-		}
-		else
-			LoyaltyResolveMember(member_id, true, &m);
-		res->member_id = member_id;
-		if (row->occurred_at > orig_at + (TimestampTz) m.return_days * USECS_PER_DAY)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_RETURN_WINDOW),
-					 errmsg("sale " INT64_FORMAT " can no longer be returned", row->return_of),
-					 errdetail("The program accepts returns for %d days after a sale.", m.return_days)));
-	}
-	else
-	{
-		if (row->has_card)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_RETURN_MEMBER),
-					 errmsg("sale " INT64_FORMAT " was anonymous: its return takes no card", row->return_of)));
-		/* serialise returns of one anonymous sale */
-		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(19546),
-							Int32GetDatum((int32) row->return_of));
-	}
-	if (IsRetry(row))
-		return false;
+/*
+ * What comes back: no sku more often, or for more, than the sale bought it,
+ * over all its returns (LY038).  Fills the original basket and, per sku,
+ * what all returns of the sale, this one included, bring back.  The message
+ * names the return's own sku, never what the sale bought.
+ */
+static void
+CheckReturnedLines(const SaleRow *row, const OriginalSale *o, const SaleBasket *returned,
+				   SaleBasket *original, SkuTotals *back)
+{
+	Datum		arg = Int64GetDatum(row->return_of);
+	SkuTotals	bought = {0};
 
-	/* what: never more of a sku than was bought, over all its returns */
-	LoyaltyParseStoredLines(orig_lines, false, &original);
-	SkuAddBasket(&bought, &original);
+	LoyaltyParseStoredLines(o->lines, false, original);
+	SkuAddBasket(&bought, original);
 	LoyaltyExecute(&earlier_returns_plan, &arg, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		SaleBasket	earlier;
+		bool		isnull;
 		Jsonb	   *lines = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
 		LoyaltyParseStoredLines(lines, true, &earlier);
-		SkuAddBasket(&back, &earlier);
+		SkuAddBasket(back, &earlier);
 	}
-	SkuAddBasket(&back, returned);
-	for (int i = 0; i < back.n; i++)
+	SkuAddBasket(back, returned);
+	for (int i = 0; i < back->n; i++)
 	{
-		SkuEntry   *b = SkuFind(&back, back.sku[i]);
-		SkuEntry   *o = SkuFind(&bought, back.sku[i]);
+		SkuEntry   *b = SkuFind(back, back->sku[i]);
+		SkuEntry   *sold = SkuFind(&bought, back->sku[i]);
 
 		CHECK_FOR_INTERRUPTS();
-		if (o == NULL)
+		if (sold == NULL ||
+			DatumGetInt32(DirectFunctionCall2(numeric_cmp, b->qty, sold->qty)) > 0 ||
+			DatumGetInt32(DirectFunctionCall2(numeric_cmp, b->amount, sold->amount)) > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_OVER_RETURN),
-					 errmsg("sku \"%s\" was not bought in sale " INT64_FORMAT, back.sku[i], row->return_of)));
-		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, b->qty, o->qty)) > 0 ||
-			DatumGetInt32(DirectFunctionCall2(numeric_cmp, b->amount, o->amount)) > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_OVER_RETURN),
-					 errmsg("return of more sku \"%s\" than sale " INT64_FORMAT " bought", back.sku[i], row->return_of),
-					 errdetail("Bought %s for %s; returned %s for %s in all.",
-							   DatumGetCString(DirectFunctionCall1(numeric_out, o->qty)),
-							   DatumGetCString(DirectFunctionCall1(numeric_out, o->amount)),
-							   DatumGetCString(DirectFunctionCall1(numeric_out, b->qty)),
-							   DatumGetCString(DirectFunctionCall1(numeric_out, b->amount)))));
+					 errmsg("return of sku \"%s\" exceeds what sale " INT64_FORMAT " sold",
+							back->sku[i], row->return_of),
+					 errdetail("A sku can be returned at most as often, and for at most as much, as the sale bought it, over all the sale's returns."),
+					 errhint("Return only what the sale's receipt lists and has not come back yet.")));
 	}
-	if (!member_id || !orig_entry || orig_award == NULL)
-		return true;
+}
 
-	/* how much: the award of what is left, against what was taken back so far */
-	remaining = palloc(sizeof(Datum) * original.nlines);
-	remaining_qty = palloc(sizeof(Datum) * original.nlines);
-	for (int k = 0; k < original.nlines; k++)
+/*
+ * The points a return takes back: the original award, less the award of
+ * what is left of the sale, less what earlier returns took back; never the
+ * sale's points that have expired (or lapsed) by now, which are gone
+ * already.  Sets the return's award record, which also says when the member
+ * is closed (nothing is then taken back).
+ */
+static int64
+ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *original,
+				SkuTotals *back, const LoyaltyMember *m, Datum *award)
+{
+	Datum	   *remaining = palloc(sizeof(Datum) * original->nlines);
+	Datum	   *remaining_qty = palloc(sizeof(Datum) * original->nlines);
+	Datum		lv[3];
+	bool		isnull;
+	int64		kept,
+				already,
+				lost,
+				due;
+
+	for (int k = 0; k < original->nlines; k++)
 	{
 		/* this line's share of its sku's returns, in line order */
-		SkuEntry   *b = SkuFind(&back, original.lines[k].sku);
+		SkuEntry   *b = SkuFind(back, original->lines[k].sku);
 
 		CHECK_FOR_INTERRUPTS();
-		remaining[k] = original.lines[k].amount;
-		remaining_qty[k] = original.lines[k].qty;
+		remaining[k] = original->lines[k].amount;
+		remaining_qty[k] = original->lines[k].qty;
 		if (b != NULL)
 		{
 			remaining[k] = TakeShare(remaining[k], &b->amount);
 			remaining_qty[k] = TakeShare(remaining_qty[k], &b->qty);
 		}
 	}
-	{
-		int64		kept = LoyaltyRemainingAward(orig_award, &original, remaining, remaining_qty);
-		int64		already = LoyaltyReversedSoFar(member_id, orig_entry);
-		int64		due = orig_points - kept - already;
-		int64		lost;
-		LoyaltyPosting p = {0};
-		Datum		lv[3];
+	kept = LoyaltyRemainingAward(o->award, original, remaining, remaining_qty);
+	already = LoyaltyReversedSoFar(m->member_id, o->entry_id);
+	lv[0] = Int64GetDatum(m->member_id);
+	lv[1] = Int64GetDatum(o->entry_id);
+	lv[2] = TimestampTzGetDatum(m->locked_at);
+	LoyaltyExecute(&lot_lost_plan, lv, NULL, false, 1);
+	lost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* points of the sale that expired are not taken again from other lots */
+	due = Max(Min(o->points - kept - already, o->points - already - lost), 0);
 
-		lv[0] = Int64GetDatum(member_id);
-		lv[1] = Int64GetDatum(orig_entry);
-		lv[2] = TimestampTzGetDatum(Min(row->occurred_at, m.locked_at));
-		LoyaltyExecute(&lot_lost_plan, lv, NULL, false, 1);
-		lost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		/* points of the sale that expired are not taken again from other lots */
-		due = Min(due, orig_points - already - lost);
+	*award = DirectFunctionCall1(jsonb_in, CStringGetDatum(
+		psprintf("{\"return_of\": " INT64_FORMAT ", \"original_points\": " INT64_FORMAT
+				 ", \"points_left\": " INT64_FORMAT ", \"taken_back_before\": " INT64_FORMAT
+				 ", \"expired\": " INT64_FORMAT ", \"due\": " INT64_FORMAT "%s}",
+				 row->return_of, o->points, kept, already, lost, due,
+				 m->status == 'c' ? ", \"member_closed\": true" : "")));
+	return due;
+}
 
-		res->award = DirectFunctionCall1(jsonb_in, CStringGetDatum(
-			psprintf("{\"return_of\": " INT64_FORMAT ", \"original_points\": " INT64_FORMAT
-					 ", \"points_left\": " INT64_FORMAT ", \"taken_back_before\": " INT64_FORMAT
-					 ", \"expired\": " INT64_FORMAT ", \"due\": " INT64_FORMAT "}",
-					 row->return_of, orig_points, kept, already, lost, Max(due, 0))));
-		if (due <= 0)
-			return true;
-		p.kind = "reverse";
-		p.member_id = member_id;
-		p.effective_at = Min(row->occurred_at, m.locked_at);
-		p.posted_at = m.locked_at;
-		p.source = "return";
-		p.store = row->store;
-		p.pos_txn = row->pos_txn;
-		p.sale_id = row->sale_id;
-		p.reverses = orig_entry;
-		LoyaltyPostDebit(&m, &p, due, orig_entry, m.negative_balance);
-		res->points_earned = p.points;
-		res->entry_id = p.entry_id;
-		EmitEvent("reversal", member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
-	}
+/* Post a return's reversal, taken from the original sale's lot first. */
+static void
+PostReturnReversal(const SaleRow *row, const OriginalSale *o, LoyaltyMember *m,
+				   int64 due, SaleResult *res)
+{
+	LoyaltyPosting p = {0};
+
+	p.kind = "reverse";
+	p.member_id = m->member_id;
+	p.effective_at = Min(row->occurred_at, m->locked_at);
+	p.posted_at = m->locked_at;
+	p.source = "return";
+	p.store = row->store;
+	p.pos_txn = row->pos_txn;
+	p.sale_id = row->sale_id;
+	p.reverses = o->entry_id;
+	LoyaltyPostDebit(m, &p, due, o->entry_id, m->negative_balance);
+	res->points_earned = p.points;
+	res->entry_id = p.entry_id;
+	EmitEvent("reversal", m->member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
+}
+
+/*
+ * Step 5: a return takes back what the remaining basket no longer earns.
+ * Under the lock, a retry is answered first; then the card, the dates and the
+ * lines are checked.  A closed member's return is recorded, and takes
+ * nothing back: a closed membership's balance is final and never posted to.
+ * A suspended member's return does take its points back.
+ */
+static bool
+ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
+{
+	OriginalSale o;
+	LoyaltyMember m = {0};
+	bool		card_current;
+	SaleBasket	original;
+	SkuTotals	back = {0};
+	int64		due;
+
+	FetchOriginalSale(row->return_of, &o);
+	card_current = LockReturn(row, &o, &m);
+	if (IsRetry(row))
+		return false;
+	CheckReturnCard(row, &o, &m, card_current);
+	CheckReturnDates(row, &o, &m);
+	CheckReturnedLines(row, &o, returned, &original, &back);
+	if (!o.member_id)
+		return true;
+	res->member_id = o.member_id;
+	if (!o.entry_id || o.award == NULL)
+		return true;
+	due = ReturnPointsDue(row, &o, &original, &back, &m, &res->award);
+	if (due > 0 && m.status != 'c')
+		PostReturnReversal(row, &o, &m, due, res);
 	return true;
 }
 
@@ -781,7 +1002,8 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_INVALID_TIME),
 				 errmsg("occurred_at must be a finite time")));
-	if (row.occurred_at > GetCurrentTimestamp() + SALE_CLOCK_SKEW_USECS)
+	row.received_at = GetCurrentTimestamp();
+	if (row.occurred_at > row.received_at + SALE_CLOCK_SKEW_USECS)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_FUTURE_TIME),
 				 errmsg("sale time %s is in the future", timestamptz_to_str(row.occurred_at)),
@@ -807,7 +1029,7 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	loyalty_defer_balances = !SaleHasOwnTriggers(row.rel);
 	/* 2-5; a retry (found under the member's lock) passes through untouched */
 	if (row.is_return ? !ReturnSale(&row, &basket, &res) :
-		row.has_card ? !EarnSale(&row, &basket, &res) : IsRetry(&row))
+		row.has_card ? !EarnSale(&row, &basket, &res) : !AnonymousSale(&row))
 	{
 		SPI_finish();
 		return PointerGetDatum(tuple);
