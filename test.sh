@@ -14,7 +14,7 @@ source "$(dirname "$self")/tools/setup.sh"
 if [ -z "${LOYALTY_IN_CLUSTER:-}" ]; then
 	# pg_virtualenv: a private cluster that never touches an existing one
 	mapfile -t cluster_options < <(loyalty_cluster_options)
-	exec env LOYALTY_IN_CLUSTER=1 pg_virtualenv -v 15 -t -o "max_connections=60" \
+	exec env LOYALTY_IN_CLUSTER=1 PGPORT="$(loyalty_free_port)" pg_virtualenv -v 15 -t -o "max_connections=60" \
 		"${cluster_options[@]}" "$self" "$@"
 fi
 

@@ -60,6 +60,20 @@ loyalty_cluster_options() {
 		-o "dynamic_library_path=$LOYALTY_DESTDIR$lib:$lib"
 }
 
+# A port no server listens on: pg_virtualenv -t looks only at its own
+# clusters when it picks one, so two suites at once could pick the same.
+loyalty_free_port() {
+	local port
+	for port in $(shuf -i 20000-29999 -n 50); do
+		if [ ! -e "/var/run/postgresql/.s.PGSQL.$port" ] && [ ! -e "/tmp/.s.PGSQL.$port" ] &&
+			! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return
+		fi
+	done
+	echo 5433
+}
+
 LOYALTY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$LOYALTY_ROOT"
 if [ -z "${LOYALTY_IN_CLUSTER:-}" ]; then	# not again inside pg_virtualenv
