@@ -1,6 +1,7 @@
 --
--- NULL arguments: every function of schema loyalty, called with NULL in each
--- argument in turn and a usable value in every other.  A required argument
+-- NULL arguments: every function of schema loyalty (but the trigger
+-- functions, which cannot be called), called with NULL in each argument in
+-- turn and a usable value in every other.  A required argument
 -- must be refused (LY013, or the code the README documents for it: LY012 for
 -- points, LY031 for lines); an optional one behaves as documented; nothing
 -- may act on card 00000000, which a NULL card once became.  The calls are

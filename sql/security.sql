@@ -61,9 +61,12 @@ CREATE OPERATOR public.< (LEFTARG = loyalty.card, RIGHTARG = loyalty.card, FUNCT
 CREATE OPERATOR public.<= (LEFTARG = loyalty.card, RIGHTARG = loyalty.card, FUNCTION = public.sec_le);
 CREATE OPERATOR public.> (LEFTARG = loyalty.card, RIGHTARG = loyalty.card, FUNCTION = public.sec_gt);
 CREATE OPERATOR public.>= (LEFTARG = loyalty.card, RIGHTARG = loyalty.card, FUNCTION = public.sec_ge);
--- and one for (card, text): not chosen for a string literal either
+-- and ones for (card, text) and (card, anyelement): not chosen for a string
+-- literal either (the literal is taken as a card first)
 CREATE FUNCTION public.sec_eq_text(loyalty.card, text) RETURNS boolean LANGUAGE sql AS $$ SELECT public.sec_record('= text') $$;
 CREATE OPERATOR public.= (LEFTARG = loyalty.card, RIGHTARG = text, FUNCTION = public.sec_eq_text);
+CREATE FUNCTION public.sec_eq_any(loyalty.card, anyelement) RETURNS boolean LANGUAGE sql AS $$ SELECT public.sec_record('= anyelement') $$;
+CREATE OPERATOR public.= (LEFTARG = loyalty.card, RIGHTARG = anyelement, FUNCTION = public.sec_eq_any);
 RESET ROLE;
 -- the operators of the card type now: the extension's, and the attacker's
 SELECT oprname, oprnamespace::regnamespace AS schema, oprright::regtype AS right_type
@@ -77,6 +80,7 @@ SELECT count(*) FROM loyalty.member_card
    AND card > '7700000000000008' AND card >= '7700000000000016';
 SELECT count(*) FROM loyalty.member_card
  WHERE card BETWEEN '7700000000000016' AND '7700000000000024'
+   AND '7700000000000024' <> card
    AND card IN ('7700000000000016', '7700000000000024')
    AND card = ANY ('{7700000000000016,7700000000000024}')
    AND card IS DISTINCT FROM '7700000000000032'

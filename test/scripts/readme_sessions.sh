@@ -8,7 +8,10 @@
 # (42501), and is then run by the superuser so that the tour goes on.  Which
 # levels may run what is written down below, by the statement's beginning;
 # a README statement that matches none fails here, so a new example gets a
-# decision too.
+# decision too.  (A fresh session is the superuser's connection switched to
+# the role with SET SESSION AUTHORIZATION before anything else: the same
+# privileges and the same default search_path, "$user", public, as a login
+# of that role, without a password for it.)
 set -uo pipefail
 source "$(dirname "$0")/tap.bash"
 readme="$(cd "$(dirname "$0")/../.." && pwd)/README.md"
