@@ -1,9 +1,9 @@
 -- loyalty 0.4.0 -> 0.5.0: hardening (issue "Hardening I").
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.5.0'" to load this file. \quit
 
--- Security and the SQL surface (h-sec): the card operators move to
--- pg_catalog, NULL arguments are refused (LY013) instead of acting on card
--- 00000000, times are checked, and program and rule settings are bounded.
+-- Security and the SQL surface: the card operators move to pg_catalog, NULL
+-- arguments are refused (LY013) instead of acting on card 00000000, times
+-- are checked, and program and rule settings are bounded.
 
 -- The card type's operators move from loyalty to pg_catalog (see card.sql):
 -- they keep their OIDs, so the operator classes, indexes and stored queries
