@@ -117,7 +117,7 @@ SELECT x.card_name, (SELECT sum(points) FROM loyalty.ledger l WHERE l.member_id 
        NOT EXISTS (SELECT FROM generate_series(now() - interval '61 days', now(), interval '6 hours') t,
                           LATERAL loyalty.lots_at(b.member_id, t) la WHERE la.points < 0) AS no_negative_lot
   FROM (VALUES ('a', :'a'::loyalty.card), ('b', :'b')) x(card_name, card)
-  JOIN loyalty.member_balance b ON b.card OPERATOR(loyalty.=) x.card
+  JOIN loyalty.member_balance b ON b.card = x.card
  ORDER BY x.card_name;
 SELECT * FROM loyalty.check_invariants();
 

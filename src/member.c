@@ -184,9 +184,16 @@ PG_FUNCTION_INFO_V1(loyalty_member_id);
 Datum
 loyalty_member_id(PG_FUNCTION_ARGS)
 {
-	int64		card = PG_GETARG_INT64(0);
+	int64		card;
 	LoyaltyMember member;
 
+	/* not STRICT: a NULL card is an error, not a NULL member (nor card 0) */
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("card is required"),
+				 errdetail("It may not be NULL.")));
+	card = PG_GETARG_INT64(0);
 	LoyaltySetCardType(get_fn_expr_argtype(fcinfo->flinfo, 0));
 	SPI_connect();
 	LoyaltyResolveCard(card, false, &member);

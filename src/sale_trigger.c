@@ -1115,6 +1115,11 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	facts.member = &m;
 	facts.store = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	facts.occurred_at = PG_ARGISNULL(4) ? GetCurrentTimestamp() : PG_GETARG_TIMESTAMPTZ(4);
+	if (TIMESTAMP_NOT_FINITE(facts.occurred_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_TIME),
+				 errmsg("time must be finite: %s", timestamptz_to_str(facts.occurred_at)),
+				 errdetail("A quote is for a sale at a real moment; NULL means now.")));
 	facts.read_only = true;
 	LoyaltyEvaluateRules(&facts, &basket, &award);
 	award_json = LoyaltyAwardJson(&basket, &award);

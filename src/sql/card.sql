@@ -98,87 +98,94 @@ COMMENT ON FUNCTION loyalty.card_cmp(loyalty.card, loyalty.card) IS 'Three-way c
 COMMENT ON FUNCTION loyalty.card_hash(loyalty.card) IS 'Hash of a card (hash index and hash join support).';
 COMMENT ON FUNCTION loyalty.card_hash_extended(loyalty.card, bigint) IS 'Seeded 64-bit hash of a card (hash partitioning support).';
 
-CREATE OPERATOR loyalty.= (
+-- The operators live in pg_catalog, the support functions in loyalty.
+-- pg_catalog is searched first in every session (unless a search_path names
+-- it later explicitly), so `card = '...'` and joins on card columns resolve
+-- with any search_path, and an operator of the same name and argument types
+-- that someone creates in a schema they may write (public, say) is never
+-- chosen instead: it would run with the privileges of whoever ran the query.
+-- (plpgsql and adminpack put their objects in pg_catalog the same way.)
+CREATE OPERATOR pg_catalog.= (
 	LEFTARG = loyalty.card,
 	RIGHTARG = loyalty.card,
 	FUNCTION = loyalty.card_eq,
-	COMMUTATOR = OPERATOR(loyalty.=),
-	NEGATOR = OPERATOR(loyalty.<>),
+	COMMUTATOR = OPERATOR(pg_catalog.=),
+	NEGATOR = OPERATOR(pg_catalog.<>),
 	RESTRICT = pg_catalog.eqsel,
 	JOIN = pg_catalog.eqjoinsel,
 	HASHES,
 	MERGES
 );
 
-CREATE OPERATOR loyalty.<> (
+CREATE OPERATOR pg_catalog.<> (
 	LEFTARG = loyalty.card,
 	RIGHTARG = loyalty.card,
 	FUNCTION = loyalty.card_ne,
-	COMMUTATOR = OPERATOR(loyalty.<>),
-	NEGATOR = OPERATOR(loyalty.=),
+	COMMUTATOR = OPERATOR(pg_catalog.<>),
+	NEGATOR = OPERATOR(pg_catalog.=),
 	RESTRICT = pg_catalog.neqsel,
 	JOIN = pg_catalog.neqjoinsel
 );
 
-CREATE OPERATOR loyalty.< (
+CREATE OPERATOR pg_catalog.< (
 	LEFTARG = loyalty.card,
 	RIGHTARG = loyalty.card,
 	FUNCTION = loyalty.card_lt,
-	COMMUTATOR = OPERATOR(loyalty.>),
-	NEGATOR = OPERATOR(loyalty.>=),
+	COMMUTATOR = OPERATOR(pg_catalog.>),
+	NEGATOR = OPERATOR(pg_catalog.>=),
 	RESTRICT = pg_catalog.scalarltsel,
 	JOIN = pg_catalog.scalarltjoinsel
 );
 
-CREATE OPERATOR loyalty.<= (
+CREATE OPERATOR pg_catalog.<= (
 	LEFTARG = loyalty.card,
 	RIGHTARG = loyalty.card,
 	FUNCTION = loyalty.card_le,
-	COMMUTATOR = OPERATOR(loyalty.>=),
-	NEGATOR = OPERATOR(loyalty.>),
+	COMMUTATOR = OPERATOR(pg_catalog.>=),
+	NEGATOR = OPERATOR(pg_catalog.>),
 	RESTRICT = pg_catalog.scalarlesel,
 	JOIN = pg_catalog.scalarlejoinsel
 );
 
-CREATE OPERATOR loyalty.> (
+CREATE OPERATOR pg_catalog.> (
 	LEFTARG = loyalty.card,
 	RIGHTARG = loyalty.card,
 	FUNCTION = loyalty.card_gt,
-	COMMUTATOR = OPERATOR(loyalty.<),
-	NEGATOR = OPERATOR(loyalty.<=),
+	COMMUTATOR = OPERATOR(pg_catalog.<),
+	NEGATOR = OPERATOR(pg_catalog.<=),
 	RESTRICT = pg_catalog.scalargtsel,
 	JOIN = pg_catalog.scalargtjoinsel
 );
 
-CREATE OPERATOR loyalty.>= (
+CREATE OPERATOR pg_catalog.>= (
 	LEFTARG = loyalty.card,
 	RIGHTARG = loyalty.card,
 	FUNCTION = loyalty.card_ge,
-	COMMUTATOR = OPERATOR(loyalty.<=),
-	NEGATOR = OPERATOR(loyalty.<),
+	COMMUTATOR = OPERATOR(pg_catalog.<=),
+	NEGATOR = OPERATOR(pg_catalog.<),
 	RESTRICT = pg_catalog.scalargesel,
 	JOIN = pg_catalog.scalargejoinsel
 );
 
-COMMENT ON OPERATOR loyalty.= (loyalty.card, loyalty.card) IS 'Card numbers are equal (same digits, same length).';
-COMMENT ON OPERATOR loyalty.<> (loyalty.card, loyalty.card) IS 'Card numbers differ.';
-COMMENT ON OPERATOR loyalty.< (loyalty.card, loyalty.card) IS 'Card number sorts before (shorter first, then numerically).';
-COMMENT ON OPERATOR loyalty.<= (loyalty.card, loyalty.card) IS 'Card number sorts before or is equal (shorter first, then numerically).';
-COMMENT ON OPERATOR loyalty.> (loyalty.card, loyalty.card) IS 'Card number sorts after (shorter first, then numerically).';
-COMMENT ON OPERATOR loyalty.>= (loyalty.card, loyalty.card) IS 'Card number sorts after or is equal (shorter first, then numerically).';
+COMMENT ON OPERATOR pg_catalog.= (loyalty.card, loyalty.card) IS 'Card numbers are equal (same digits, same length).';
+COMMENT ON OPERATOR pg_catalog.<> (loyalty.card, loyalty.card) IS 'Card numbers differ.';
+COMMENT ON OPERATOR pg_catalog.< (loyalty.card, loyalty.card) IS 'Card number sorts before (shorter first, then numerically).';
+COMMENT ON OPERATOR pg_catalog.<= (loyalty.card, loyalty.card) IS 'Card number sorts before or is equal (shorter first, then numerically).';
+COMMENT ON OPERATOR pg_catalog.> (loyalty.card, loyalty.card) IS 'Card number sorts after (shorter first, then numerically).';
+COMMENT ON OPERATOR pg_catalog.>= (loyalty.card, loyalty.card) IS 'Card number sorts after or is equal (shorter first, then numerically).';
 
 CREATE OPERATOR CLASS loyalty.card_ops
 	DEFAULT FOR TYPE loyalty.card USING btree AS
-	OPERATOR 1 loyalty.<,
-	OPERATOR 2 loyalty.<=,
-	OPERATOR 3 loyalty.=,
-	OPERATOR 4 loyalty.>=,
-	OPERATOR 5 loyalty.>,
+	OPERATOR 1 pg_catalog.<,
+	OPERATOR 2 pg_catalog.<=,
+	OPERATOR 3 pg_catalog.=,
+	OPERATOR 4 pg_catalog.>=,
+	OPERATOR 5 pg_catalog.>,
 	FUNCTION 1 loyalty.card_cmp(loyalty.card, loyalty.card);
 
 CREATE OPERATOR CLASS loyalty.card_ops
 	DEFAULT FOR TYPE loyalty.card USING hash AS
-	OPERATOR 1 loyalty.=,
+	OPERATOR 1 pg_catalog.=,
 	FUNCTION 1 loyalty.card_hash(loyalty.card),
 	FUNCTION 2 loyalty.card_hash_extended(loyalty.card, bigint);
 

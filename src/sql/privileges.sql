@@ -56,7 +56,14 @@ DECLARE
 		'expire_points(timestamptz)'];
 	f text;
 BEGIN
-	IF role IS NULL OR access IS NULL OR access NOT IN ('admin', 'pos', 'analyst') THEN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF access IS NULL THEN
+		RAISE EXCEPTION 'access level is required' USING ERRCODE = 'LY013',
+			DETAIL = 'The access levels are admin, pos and analyst.';
+	END IF;
+	IF access NOT IN ('admin', 'pos', 'analyst') THEN
 		RAISE EXCEPTION 'invalid access level: "%"', access
 			USING ERRCODE = 'LY008', DETAIL = 'The access levels are admin, pos and analyst.';
 	END IF;

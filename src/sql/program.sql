@@ -7,11 +7,11 @@ CREATE TABLE loyalty.program (
 	code			text NOT NULL UNIQUE CHECK (code <> ''),
 	name			text,
 	currency		text NOT NULL DEFAULT 'XXX' CHECK (currency ~ '^[A-Z]{3}$'),
-	points_per_unit	numeric NOT NULL DEFAULT 1 CHECK (points_per_unit >= 0),
-	point_value		numeric NOT NULL DEFAULT 0.01 CHECK (point_value >= 0),
-	expiry_after	interval CHECK (expiry_after > interval '0'),
+	points_per_unit	numeric NOT NULL DEFAULT 1 CHECK (points_per_unit >= 0 AND points_per_unit <= 10000),
+	point_value		numeric NOT NULL DEFAULT 0.01 CHECK (point_value >= 0 AND point_value <= 1000000),
+	expiry_after	interval CHECK (expiry_after >= interval '1 day' AND expiry_after <= interval '100 years'),
 	expiry_rounding	text CHECK (expiry_rounding IN ('day', 'month', 'quarter', 'year')),
-	pending_days	integer NOT NULL DEFAULT 0 CHECK (pending_days >= 0),
+	pending_days	integer NOT NULL DEFAULT 0 CHECK (pending_days BETWEEN 0 AND 3650),
 	rounding		text NOT NULL DEFAULT 'floor' CHECK (rounding IN ('floor', 'half_up', 'ceil')),
 	negative_balance text NOT NULL DEFAULT 'truncate' CHECK (negative_balance IN ('truncate', 'allow')),
 	created_at		timestamptz NOT NULL DEFAULT now()
@@ -112,6 +112,21 @@ BEGIN
 	IF enroll.card IS NULL THEN
 		RAISE EXCEPTION 'card is required' USING ERRCODE = 'LY013';
 	END IF;
+	IF enroll.program IS NULL THEN
+		RAISE EXCEPTION 'program is required' USING ERRCODE = 'LY013';
+	END IF;
+	-- NULL: now; a POS's clock may run a little ahead, as for sales
+	IF enroll.enrolled_at IS NOT NULL THEN
+		IF NOT isfinite(enroll.enrolled_at) THEN
+			RAISE EXCEPTION 'time must be finite: %', enroll.enrolled_at
+				USING ERRCODE = 'LY017', DETAIL = 'An enrolment happens at a real moment; NULL means now.';
+		END IF;
+		IF enroll.enrolled_at > clock_timestamp() + interval '5 minutes' THEN
+			RAISE EXCEPTION 'enrolment time % is in the future', enroll.enrolled_at
+				USING ERRCODE = 'LY016',
+					  DETAIL = 'An enrolment may be dated at most 5 minutes ahead of the server''s clock.';
+		END IF;
+	END IF;
 	SELECT p.program_id INTO v_program FROM loyalty.program p WHERE p.code = enroll.program;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'program "%" does not exist', enroll.program
@@ -122,7 +137,7 @@ BEGIN
 		  FROM loyalty.member_card c
 		  JOIN loyalty.member m ON m.member_id = c.member_id
 		  JOIN loyalty.program p ON p.program_id = m.program_id
-		 WHERE c.card OPERATOR(loyalty.=) enroll.card;
+		 WHERE c.card OPERATOR(pg_catalog.=) enroll.card;
 		IF FOUND THEN
 			IF v_found.replaced_at IS NOT NULL THEN
 				RAISE EXCEPTION 'card "%" has been replaced', enroll.card
@@ -162,7 +177,10 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	v_member bigint := loyalty.member_id(set_member_status.card);
 BEGIN
-	IF set_member_status.status IS NULL OR set_member_status.status NOT IN ('active', 'suspended', 'closed') THEN
+	IF set_member_status.status IS NULL THEN
+		RAISE EXCEPTION 'status is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF set_member_status.status NOT IN ('active', 'suspended', 'closed') THEN
 		RAISE EXCEPTION 'invalid member status: "%"', set_member_status.status
 			USING ERRCODE = 'LY007', DETAIL = 'A member is active, suspended or closed.';
 	END IF;
@@ -189,18 +207,18 @@ BEGIN
 	-- with another replacement of the same card
 	SELECT c.member_id, c.replaced_by, m.status INTO v_old
 	  FROM loyalty.member_card c JOIN loyalty.member m ON m.member_id = c.member_id
-	 WHERE c.card OPERATOR(loyalty.=) old_card;
+	 WHERE c.card OPERATOR(pg_catalog.=) old_card;
 	IF FOUND THEN
 		PERFORM FROM loyalty.member_balance b WHERE b.member_id = v_old.member_id FOR NO KEY UPDATE;
 		SELECT c.member_id, c.replaced_by, m.status INTO v_old
 		  FROM loyalty.member_card c JOIN loyalty.member m ON m.member_id = c.member_id
-		 WHERE c.card OPERATOR(loyalty.=) old_card;
+		 WHERE c.card OPERATOR(pg_catalog.=) old_card;
 	END IF;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'card "%" is not enrolled', old_card USING ERRCODE = 'LY001';
 	END IF;
 	IF v_old.replaced_by IS NOT NULL THEN
-		IF v_old.replaced_by OPERATOR(loyalty.=) new_card THEN
+		IF v_old.replaced_by OPERATOR(pg_catalog.=) new_card THEN
 			RETURN v_old.member_id;		-- a retried replacement
 		END IF;
 		RAISE EXCEPTION 'card "%" has been replaced', old_card
@@ -210,7 +228,7 @@ BEGIN
 		RAISE EXCEPTION 'member of card "%" is closed', old_card USING ERRCODE = 'LY004';
 	END IF;
 	UPDATE loyalty.member_card c SET replaced_at = now(), replaced_by = new_card
-	 WHERE c.card OPERATOR(loyalty.=) old_card;
+	 WHERE c.card OPERATOR(pg_catalog.=) old_card;
 	INSERT INTO loyalty.member_card (card, member_id) VALUES (new_card, v_old.member_id)
 	ON CONFLICT DO NOTHING;
 	IF NOT FOUND THEN

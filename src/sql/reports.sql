@@ -9,8 +9,18 @@
 CREATE FUNCTION loyalty.lots_at(member_id bigint, at timestamptz, as_posted_by timestamptz DEFAULT NULL,
 	OUT lot_id bigint, OUT points bigint, OUT available_from timestamptz, OUT expires_at timestamptz)
 RETURNS SETOF record
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF lots_at.member_id IS NULL THEN
+		RAISE EXCEPTION 'member_id is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF lots_at.at IS NULL THEN
+		RAISE EXCEPTION 'time is required' USING ERRCODE = 'LY013',
+			DETAIL = 'lots_at needs the moment to answer for.';
+	END IF;
+	RETURN QUERY
 	SELECT m.lot_id,
 		   sum(CASE WHEN e.points > 0 THEN m.pts ELSE -m.pts END)::bigint,
 		   max(COALESCE(c.pending_until, c.effective_at)),
@@ -22,7 +32,8 @@ SET search_path = pg_catalog, pg_temp AS $$
 	   AND e.effective_at <= lots_at.at
 	   AND (lots_at.as_posted_by IS NULL OR e.posted_at <= lots_at.as_posted_by)
 	 GROUP BY m.lot_id
-	HAVING sum(CASE WHEN e.points > 0 THEN m.pts ELSE -m.pts END) <> 0
+	HAVING sum(CASE WHEN e.points > 0 THEN m.pts ELSE -m.pts END) <> 0;
+END
 $$;
 COMMENT ON FUNCTION loyalty.lots_at(bigint, timestamptz, timestamptz) IS
 'Points left in each lot of a member at a past moment, rebuilt from the ledger alone.';
@@ -72,8 +83,17 @@ CREATE FUNCTION loyalty.balance_at(card loyalty.card, at timestamptz, as_posted_
 	OUT lifetime_earned bigint, OUT lifetime_redeemed bigint, OUT expired bigint,
 	OUT reversed bigint, OUT adjusted bigint, OUT net bigint)
 RETURNS record
-LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF balance_at.card IS NULL THEN
+		RAISE EXCEPTION 'card is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF balance_at.at IS NULL THEN
+		RAISE EXCEPTION 'time is required' USING ERRCODE = 'LY013',
+			DETAIL = 'balance_at needs the moment to answer for.';
+	END IF;
 	WITH m AS (SELECT loyalty.member_id(balance_at.card) AS member_id),
 	e AS (
 		SELECT e.kind, e.points
@@ -96,7 +116,11 @@ SET search_path = pg_catalog, pg_temp AS $$
 	)
 	SELECT m.member_id, s.net - l.pending - l.lapsed, l.pending,
 		   s.earned, s.redeemed, s.expired + l.lapsed, s.reversed, s.adjusted, s.net
-	  FROM m, s, l
+	  INTO balance_at.member_id, balance_at.available, balance_at.pending,
+		   balance_at.lifetime_earned, balance_at.lifetime_redeemed, balance_at.expired,
+		   balance_at.reversed, balance_at.adjusted, balance_at.net
+	  FROM m, s, l;
+END
 $$;
 COMMENT ON FUNCTION loyalty.balance_at(loyalty.card, timestamptz, timestamptz) IS
 'A member''s balance at any past moment, from the ledger by effective time; with as_posted_by, only entries posted by then (what the ledger said at that time).';
@@ -107,8 +131,18 @@ CREATE FUNCTION loyalty.statement(card loyalty.card, from_at timestamptz, to_at 
 	OUT expires_at timestamptz, OUT source text, OUT store text, OUT pos_txn text,
 	OUT reason text, OUT actor text, OUT idem_key text)
 RETURNS SETOF record
-LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF statement.card IS NULL THEN
+		RAISE EXCEPTION 'card is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF statement.from_at IS NULL OR statement.to_at IS NULL THEN
+		RAISE EXCEPTION 'from_at and to_at are required' USING ERRCODE = 'LY013',
+			DETAIL = 'A statement covers [from_at, to_at); use ''-infinity'' or ''infinity'' for no bound.';
+	END IF;
+	RETURN QUERY
 	SELECT * FROM (
 		SELECT e.entry_id, e.kind, e.points,
 			   (sum(e.points) OVER (ORDER BY e.effective_at, e.entry_id))::bigint,
@@ -119,7 +153,8 @@ SET search_path = pg_catalog, pg_temp AS $$
 		   AND e.effective_at < statement.to_at
 	) s
 	 WHERE s.effective_at >= statement.from_at
-	 ORDER BY s.effective_at, s.entry_id
+	 ORDER BY s.effective_at, s.entry_id;
+END
 $$;
 COMMENT ON FUNCTION loyalty.statement(loyalty.card, timestamptz, timestamptz) IS
 'A member''s ledger entries effective in [from_at, to_at), oldest first, each with the net balance after it.';
@@ -196,7 +231,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 	  FROM loyalty.member m
 	  JOIN loyalty.member_balance b ON b.member_id = m.member_id
 	  LEFT JOIN loyalty.member_card c ON c.member_id = m.member_id AND c.replaced_at IS NULL
-	 WHERE b.status <> m.status OR c.card IS NULL OR b.card OPERATOR(loyalty.<>) c.card
+	 WHERE b.status <> m.status OR c.card IS NULL OR b.card OPERATOR(pg_catalog.<>) c.card
 	UNION ALL
 	SELECT m.member_id, 'one current card and one balance row per member',
 		   format('%s current cards, %s balance rows',

@@ -25,7 +25,7 @@ COMMENT ON COLUMN loyalty.store.time_zone IS 'Time zone of the store, a tz datab
 
 ALTER TABLE loyalty.program ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'
 	CHECK (loyalty.time_zone_is_valid(time_zone));
-ALTER TABLE loyalty.program ADD COLUMN return_days integer NOT NULL DEFAULT 365 CHECK (return_days >= 0);
+ALTER TABLE loyalty.program ADD COLUMN return_days integer NOT NULL DEFAULT 365 CHECK (return_days BETWEEN 0 AND 3650);
 COMMENT ON COLUMN loyalty.program.time_zone IS 'Time zone of rule day and hour windows where the store has none, a tz database name (UTC by default).';
 COMMENT ON COLUMN loyalty.program.return_days IS 'How long after a sale it can be returned (365 days by default).';
 ALTER TABLE loyalty.program ADD COLUMN backdate_limit interval NOT NULL DEFAULT interval '1 day'
@@ -49,9 +49,9 @@ CREATE TABLE loyalty.rule (
 	days_of_week	integer[] CHECK (days_of_week <@ '{1,2,3,4,5,6,7}'::integer[] AND pg_catalog.cardinality(days_of_week) > 0),
 	hour_from		integer CHECK (hour_from BETWEEN 0 AND 23),
 	hour_to			integer CHECK (hour_to BETWEEN 1 AND 24),
-	min_basket		numeric CHECK (min_basket > 0),
-	multiplier		numeric CHECK (multiplier > 0),
-	points			bigint CHECK (points > 0),
+	min_basket		numeric CHECK (min_basket > 0 AND min_basket <= 1000000000000000),
+	multiplier		numeric CHECK (multiplier > 0 AND multiplier <= 1000),
+	points			bigint CHECK (points BETWEEN 1 AND 1000000000),
 	every_nth		integer CHECK (every_nth >= 1),
 	visit_period	text CHECK (visit_period IN ('week', 'month', 'quarter', 'year')),
 	member_max_uses	integer CHECK (member_max_uses >= 1),
@@ -196,13 +196,20 @@ COMMENT ON FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestampt
 CREATE FUNCTION loyalty.explain_sale(sale_id bigint,
 	OUT rule_id integer, OUT code text, OUT kind text, OUT fired boolean, OUT points bigint, OUT why text)
 RETURNS SETOF record
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
-	SELECT (r->>'rule')::integer, r->>'code', r->>'kind', (r->>'fired')::boolean,
-		   (r->>'points')::bigint, r->>'why'
+#variable_conflict use_column
+BEGIN
+	IF explain_sale.sale_id IS NULL THEN
+		RAISE EXCEPTION 'sale_id is required' USING ERRCODE = 'LY013';
+	END IF;
+	RETURN QUERY
+	SELECT (a.r->>'rule')::integer, a.r->>'code', a.r->>'kind', (a.r->>'fired')::boolean,
+		   (a.r->>'points')::bigint, a.r->>'why'
 	  FROM loyalty.sale s, jsonb_array_elements(s.award->'rules') WITH ORDINALITY AS a(r, n)
 	 WHERE s.sale_id = explain_sale.sale_id
-	 ORDER BY a.n
+	 ORDER BY a.n;
+END
 $$;
 COMMENT ON FUNCTION loyalty.explain_sale(bigint) IS 'Every rule considered for a sale, in the order applied: whether it fired, its points, and why not.';
 

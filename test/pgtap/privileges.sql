@@ -490,12 +490,12 @@ RESET ROLE;
 -- 341-346: grant_access() itself
 SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', 'superuser')$$, 'LY008',
 	'invalid access level: "superuser"', 'grant_access refuses an unknown level (LY008)');
-SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', NULL)$$, 'LY008', NULL,
-	'grant_access refuses a NULL level (LY008)');
+SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', NULL)$$, 'LY013',
+	'access level is required', 'grant_access refuses a NULL level (LY013)');
 SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', 'POS')$$, 'LY008', NULL,
 	'grant_access levels are case sensitive (LY008)');
-SELECT throws_ok($$SELECT loyalty.grant_access(NULL, 'pos')$$, 'LY008', NULL,
-	'grant_access refuses a NULL role (LY008)');
+SELECT throws_ok($$SELECT loyalty.grant_access(NULL, 'pos')$$, 'LY013',
+	'role is required', 'grant_access refuses a NULL role (LY013)');
 CREATE ROLE "tap Pos; 2";
 SELECT lives_ok($$SELECT loyalty.grant_access('"tap Pos; 2"', 'pos')$$,
 	'grant_access quotes a role name that needs it');
