@@ -965,6 +965,68 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Expire what is left of one lapsed lot: one expire entry under its member's
+ * lock, taken once for a run of the member's lots (*locked_member, with the
+ * debt read under it).  Returns the points expired (0: nothing was left).
+ */
+static int64
+ExpireLot(int64 member_id, int64 lot_id, int64 *locked_member, int64 *debt)
+{
+	Datum		w[2];
+	bool		isnull;
+	int64		remaining = 0;
+	TimestampTz expires_at = 0;
+	LoyaltyPosting p = {0};
+	LotMoves	moves = {0};
+	LoyaltyMember m = {0};
+
+	/*
+	 * One SPI level of its own per lot: everything the lot's statements leave
+	 * behind (results, arrays, datums; SPI returns to its procedure context
+	 * after each statement) goes at SPI_finish, so memory stays flat however
+	 * many lots lapse.
+	 */
+	SPI_connect();
+	w[0] = Int64GetDatum(member_id);
+	if (member_id != *locked_member)
+	{
+		LoyaltyExecute(&lock_member_plan, w, NULL, false, 1);
+		if (SPI_processed != 1)
+			elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
+		*debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		*locked_member = member_id;
+	}
+	/* re-read under the lock: a redemption may have taken it since */
+	w[1] = Int64GetDatum(lot_id);
+	LoyaltyExecute(&lot_remaining_plan, w, NULL, false, 1);
+	if (SPI_processed == 1)
+	{
+		remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		expires_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (remaining > 0)
+	{
+		p.kind = LOYALTY_EXPIRE;
+		p.member_id = member_id;
+		p.points = -remaining;
+		p.effective_at = expires_at;
+		p.posted_at = GetCurrentTimestamp();
+		p.source = "expiry";
+		m.debt = *debt;
+		LotMovesAdd(&moves, lot_id, remaining);
+		NextEntry(&m, &p, false);
+		if (!InsertEntry(&p, &moves))
+			elog(ERROR, "expiry entry " INT64_FORMAT " could not be inserted", p.entry_id);
+		TakeFromLots(member_id, &moves);
+		UpdateBalance(&m, &p, *debt);
+	}
+	SPI_finish();
+	return Max(remaining, 0);
+}
+
+/*
  * loyalty.expire_points(as_of): one expire entry for every lot whose expiry
  * is at or before as_of and that still holds points.  Re-running it for the
  * same moment finds nothing left to expire, so it posts nothing.  Each member
@@ -1007,60 +1069,10 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			bool		isnull;
 			int64		member_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull));
 			int64		lot_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 2, &isnull));
-			Datum		w[2];
-			int64		remaining;
-			TimestampTz expires_at;
-			LoyaltyPosting		p = {0};
-			LotMoves	moves = {0};
-			LoyaltyMember m = {0};
+			int64		expired = ExpireLot(member_id, lot_id, &locked_member, &debt);
 
-			/*
-			 * One SPI level of its own per lot: everything the lot's
-			 * statements leave behind (results, arrays, datums; SPI returns
-			 * to its procedure context after each statement) goes at
-			 * SPI_finish, so memory stays flat however many lots lapse.
-			 */
-			SPI_connect();
-
-			w[0] = Int64GetDatum(member_id);
-			if (member_id != locked_member)
-			{
-				LoyaltyExecute(&lock_member_plan, w, NULL, false, 1);
-				if (SPI_processed != 1)
-					elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
-				debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				SPI_freetuptable(SPI_tuptable);
-				locked_member = member_id;
-			}
-			/* re-read under the lock: a redemption may have taken it since */
-			w[1] = Int64GetDatum(lot_id);
-			LoyaltyExecute(&lot_remaining_plan, w, NULL, false, 1);
-			remaining = expires_at = 0;
-			if (SPI_processed == 1)
-			{
-				remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				expires_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-			}
-			SPI_freetuptable(SPI_tuptable);
-			if (remaining > 0)
-			{
-				p.kind = LOYALTY_EXPIRE;
-				p.member_id = member_id;
-				p.points = -remaining;
-				p.effective_at = expires_at;
-				p.posted_at = GetCurrentTimestamp();
-				p.source = "expiry";
-				m.debt = debt;
-				LotMovesAdd(&moves, lot_id, remaining);
-				NextEntry(&m, &p, false);
-				if (!InsertEntry(&p, &moves))
-					elog(ERROR, "expiry entry " INT64_FORMAT " could not be inserted", p.entry_id);
-				TakeFromLots(member_id, &moves);
-				UpdateBalance(&m, &p, debt);
-				entries++;
-				points += remaining;
-			}
-			SPI_finish();
+			entries += expired > 0 ? 1 : 0;
+			points += expired;
 		}
 		SPI_freetuptable(batch);
 	}

@@ -495,7 +495,7 @@ loyalty_rules_changed(PG_FUNCTION_ARGS)
 static bool
 InList(const char *s, char **list, int n)
 {
-	if (s == NULL)
+	if (s == NULL || list == NULL)
 		return false;
 	for (int i = 0; i < n; i++)
 		if (strcmp(s, list[i]) == 0)
@@ -618,7 +618,7 @@ VisitDays(const SaleFacts *facts, const char *zone, LoyaltyPeriod period, bool *
 		{2, BTLessStrategyNumber, DirectFunctionCall2(timestamp_zone, zone_text, end)},
 	};
 	IndexScanDesc scan;
-	DateADT    *days = NULL;
+	DateADT    *visit_days = NULL;
 	int64		ndays = 0;
 	int			cap = 0;
 
@@ -639,16 +639,16 @@ VisitDays(const SaleFacts *facts, const char *zone, LoyaltyPeriod period, bool *
 		day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
 												  DirectFunctionCall2(timestamptz_zone, zone_text, at)));
 		*today_counted |= (day == today);
-		for (k = 0; k < ndays && days[k] != day; k++)
+		for (k = 0; k < ndays && visit_days[k] != day; k++)
 			;
 		if (k < ndays)
 			continue;
 		if (ndays == cap)
 		{
 			cap = cap ? cap * 2 : 16;
-			days = days ? repalloc(days, sizeof(DateADT) * cap) : palloc(sizeof(DateADT) * cap);
+			visit_days = visit_days ? repalloc(visit_days, sizeof(DateADT) * cap) : palloc(sizeof(DateADT) * cap);
 		}
-		days[ndays++] = day;
+		visit_days[ndays++] = day;
 	}
 	LoyaltyIndexScanEnd(scan);
 	PopActiveSnapshot();
@@ -668,16 +668,16 @@ KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 	}
 	else if (r->kind == RULE_NTH_VISIT)
 	{
-		int64		days;
+		int64		visits;
 		bool		today_counted;
 		int64		visit;
 
 		ResolveLocalTime(facts, lt);
-		days = VisitDays(facts, lt->zone, r->visit_period, &today_counted);
+		visits = VisitDays(facts, lt->zone, r->visit_period, &today_counted);
 		if (today_counted)
 			return psprintf("visit day %lld of this %s was counted by an earlier sale",
-							(long long) days, loyalty_period_names[r->visit_period]);
-		visit = days + 1;
+							(long long) visits, loyalty_period_names[r->visit_period]);
+		visit = visits + 1;
 		if (visit % r->every_nth != 0)
 			return psprintf("visit %lld of this %s; fires every %d", (long long) visit,
 							loyalty_period_names[r->visit_period], r->every_nth);

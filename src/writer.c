@@ -2,8 +2,8 @@
  * writer.c -- the ledger's own write path: rows of loyalty.ledger, lot,
  * outbox and member_balance written without SPI.
  *
- * A sale used to write its entry, lot, outbox row and balance through four
- * SPI statements, each one an executor start-up of its own (plan state, the
+ * Through SPI, a sale's entry, lot, outbox row and balance would be four
+ * statements, each one an executor start-up of its own (plan state, the
  * table's CHECK constraints and index predicates compiled afresh, the index
  * list opened, a snapshot pushed).  Here, as PostgreSQL's logical
  * replication apply worker does, each table is opened once per transaction
