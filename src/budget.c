@@ -293,7 +293,6 @@ LoyaltyBudgetFlush(void)
 			HeldSlot   *h = &held[i];
 			Datum		keys[2] = {Int32GetDatum(h->rule_id), Int16GetDatum(h->slot)};
 			LoyaltyRow *row;
-			bool		add[64] = {0};
 			int64		uses;
 			int64		points = Unwritten(h, &uses);
 
@@ -303,11 +302,9 @@ LoyaltyBudgetFlush(void)
 			if (!LoyaltyFetchByKey(rel, "rule_spend_pkey", 2, keys, GetActiveSnapshot(), found))
 				continue;		/* the rule was deleted meanwhile */
 			row = LoyaltyRowBegin(LOYALTY_RULE_SPEND);
-			LoyaltyRowSet(row, "points", Int64GetDatum(points), false);
-			add[LoyaltyRowColumn(row, "points")] = true;
-			LoyaltyRowSet(row, "uses", Int64GetDatum(uses), false);
-			add[LoyaltyRowColumn(row, "uses")] = true;
-			LoyaltyRowUpdate(row, &found->tts_tid, add);
+			LoyaltyRowAdd(row, "points", points);
+			LoyaltyRowAdd(row, "uses", uses);
+			LoyaltyRowUpdate(row, &found->tts_tid);
 			MarkWritten(h);
 		}
 		PopActiveSnapshot();
@@ -455,10 +452,10 @@ ReadSlot(Relation rel, TupleTableSlot *row, SlotState *st)
 {
 	bool		isnull;
 
-	st->slot = DatumGetInt16(slot_getattr(row, attnameAttNum(rel, "slot", false), &isnull));
-	st->points = DatumGetInt64(slot_getattr(row, attnameAttNum(rel, "points", false), &isnull));
-	st->share = DatumGetInt64(slot_getattr(row, attnameAttNum(rel, "share", false), &isnull));
-	st->split_of = DatumGetInt64(slot_getattr(row, attnameAttNum(rel, "split_of", false), &isnull));
+	st->slot = DatumGetInt16(slot_getattr(row, LoyaltyRelColumn(rel, "slot"), &isnull));
+	st->points = DatumGetInt64(slot_getattr(row, LoyaltyRelColumn(rel, "points"), &isnull));
+	st->share = DatumGetInt64(slot_getattr(row, LoyaltyRelColumn(rel, "share"), &isnull));
+	st->split_of = DatumGetInt64(slot_getattr(row, LoyaltyRelColumn(rel, "split_of"), &isnull));
 	if (isnull)
 		st->split_of = -1;
 }

@@ -298,7 +298,7 @@ LoyaltyPostingFromRow(HeapTuple tup, TupleDesc desc, LoyaltyPosting *p)
 
 	p->entry_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	p->member_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	p->kind = SPI_getvalue(tup, desc, 3);
+	p->kind = LoyaltyParseName(SPI_getvalue(tup, desc, 3), loyalty_kind_names, "ledger kind");
 	p->points = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 	p->shortfall = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 	p->effective_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
@@ -322,7 +322,7 @@ IdempotencyConflict(const char *key, const LoyaltyPosting *was)
 			(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
 			 errmsg("idempotency key \"%s\" was already used for a different request", key),
 			 errdetail("It posted %s entry " INT64_FORMAT " of " INT64_FORMAT " points.",
-					   was->kind, was->entry_id, was->points),
+					   loyalty_kind_names[was->kind], was->entry_id, was->points),
 			 errhint("Use a new key for a new request.")));
 }
 
@@ -343,7 +343,7 @@ FindReplay(const LoyaltyPosting *req, int64 requested, LoyaltyPosting *was)
 	if (SPI_processed == 0)
 		return false;
 	LoyaltyPostingFromRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, was);
-	if (strcmp(was->kind, req->kind) != 0 ||
+	if (was->kind != req->kind ||
 		was->points - was->shortfall != requested ||
 		was->reverses != req->reverses ||
 		(was->reason == NULL) != (req->reason == NULL) ||
@@ -361,7 +361,7 @@ InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(p->member_id);
 	v[1] = Int64GetDatum(p->entry_id);
-	v[2] = CStringGetTextDatum(p->kind);
+	v[2] = CStringGetTextDatum(loyalty_kind_names[p->kind]);
 	v[3] = Int64GetDatum(p->points);
 	v[4] = TimestampTzGetDatum(p->effective_at);
 	v[5] = CStringGetTextDatum(p->source);
@@ -391,7 +391,7 @@ InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 	 * member's (ON CONFLICT DO NOTHING tells); any other entry cannot meet a
 	 * conflict under its member's lock, and goes the direct way (writer.c).
 	 */
-	if (strcmp(p->kind, "redeem") != 0 && LoyaltyWriterDirect(LOYALTY_LEDGER))
+	if (p->kind != LOYALTY_REDEEM && LoyaltyWriterDirect(LOYALTY_LEDGER))
 	{
 		static const char *const columns[20] = {
 			"member_id", "entry_id", "kind", "points", "effective_at", "source", "reason",
@@ -419,22 +419,23 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 				reversed = 0,
 				adjusted = 0;
 
-	switch (p->kind[0])
+	switch (p->kind)
 	{
-		case 'e':
-			if (p->kind[1] == 'a')
-				earned = p->points;
-			else
-				expired = -p->points;
+		case LOYALTY_EARN:
+			earned = p->points;
 			break;
-		case 'r':
-			if (p->kind[2] == 'd')
-				redeemed = -p->points;
-			else
-				reversed = -p->points;
+		case LOYALTY_EXPIRE:
+			expired = -p->points;
 			break;
-		default:
+		case LOYALTY_REDEEM:
+			redeemed = -p->points;
+			break;
+		case LOYALTY_REVERSE:
+			reversed = -p->points;
+			break;
+		case LOYALTY_ADJUST:
 			adjusted = p->points;
+			break;
 	}
 	v[0] = Int64GetDatum(p->member_id);
 	v[1] = Int64GetDatum(p->points);
@@ -464,20 +465,15 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 			"adjusted", "shortfall", NULL, "sales"
 		};
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
-		bool		add[64] = {0};
 
 		for (int i = 0; i < 10; i++)
 			if (added[i])
-			{
-				LoyaltyRowSet(row, added[i], v[i + 1], false);
-				add[LoyaltyRowColumn(row, added[i])] = true;
-			}
+				LoyaltyRowAdd(row, added[i], DatumGetInt64(v[i + 1]));
 		/* additive like the rest: changes pending for the member add up (pending.c) */
-		LoyaltyRowSet(row, "debt", v[2], false);
-		add[LoyaltyRowColumn(row, "debt")] = true;
+		LoyaltyRowAdd(row, "debt", new_debt - m->debt);
 		LoyaltyRowSet(row, "last_entry_id", v[9], false);
 		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
-		LoyaltyRowUpdate(row, &m->balance_tid, add);
+		LoyaltyRowUpdate(row, &m->balance_tid);
 		/* the row has moved: a second posting in this call must find it again */
 		m->has_balance_tid = false;
 		return;
@@ -524,21 +520,12 @@ NextEntry(const LoyaltyMember *m, LoyaltyPosting *p, bool with_expiry)
 		Datum		t = DirectFunctionCall2(timestamp_pl_interval, TimestampGetDatum(p->effective_at),
 											IntervalPGetDatum(&m->expiry_after));
 
-		if (m->expiry_rounding != NULL)
+		if (m->expiry_rounding != LOYALTY_PERIOD_NONE)
 		{
-			Interval	step = {0};
+			Interval	step = LoyaltyPeriodInterval(m->expiry_rounding);
 
-			if (strcmp(m->expiry_rounding, "day") == 0)
-				step.day = 1;
-			else if (strcmp(m->expiry_rounding, "month") == 0)
-				step.month = 1;
-			else if (strcmp(m->expiry_rounding, "quarter") == 0)
-				step.month = 3;
-			else if (strcmp(m->expiry_rounding, "year") == 0)
-				step.month = 12;
-			else
-				elog(ERROR, "unknown expiry_rounding \"%s\"", m->expiry_rounding);
-			t = DirectFunctionCall2(timestamp_trunc, CStringGetTextDatum(m->expiry_rounding), t);
+			t = DirectFunctionCall2(timestamp_trunc,
+									CStringGetTextDatum(loyalty_period_names[m->expiry_rounding]), t);
 			t = DirectFunctionCall2(timestamp_pl_interval, t, IntervalPGetDatum(&step));
 		}
 		p->has_expires_at = true;
@@ -627,11 +614,9 @@ LoyaltyCountSale(LoyaltyMember *m)
 	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
 	{
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
-		bool		add[64] = {0};
 
-		LoyaltyRowSet(row, "sales", Int64GetDatum(1), false);
-		add[LoyaltyRowColumn(row, "sales")] = true;
-		LoyaltyRowUpdate(row, &m->balance_tid, add);
+		LoyaltyRowAdd(row, "sales", 1);
+		LoyaltyRowUpdate(row, &m->balance_tid);
 		m->has_balance_tid = false;
 		return;
 	}
@@ -641,16 +626,17 @@ LoyaltyCountSale(LoyaltyMember *m)
 /*
  * Post a debit of `need` points (redeem, reverse, negative adjustment).
  * Takes from the lots open when it is posted (p->posted_at), preferring lot
- * `prefer` (0: none).  When the lots do not cover it, `policy` decides: 'r'
- * refuse (LY010: redemptions), 'a' owe the rest as debt, 't' post what was
- * there and record the shortfall.  A back-dated debit (effective before it is
- * posted) is dated no earlier than the newest lot it takes from, so that no
- * lot, and under 'truncate' no balance, is ever negative at a past moment
- * (balance_at, statement).  Returns false when a redemption lost the race for
- * its (store, pos_txn) to another member.
+ * `prefer` (0: none).  When the lots do not cover it, `policy` decides:
+ * refuse (LY010: redemptions), allow (owe the rest as debt) or truncate (post
+ * what was there and record the shortfall).  A back-dated debit (effective
+ * before it is posted) is dated no earlier than the newest lot it takes from,
+ * so that no lot, and under truncate no balance, is ever negative at a past
+ * moment (balance_at, statement).  Returns false when a redemption lost the
+ * race for its (store, pos_txn) to another member.
  */
 bool
-LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer, char policy)
+LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
+				 LoyaltyDebitPolicy policy)
 {
 	Datum		v[3];
 	LotMoves	moves = {0};
@@ -677,19 +663,19 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer, 
 	usable = Max(total - m->debt, 0);
 	if (usable < need)
 	{
-		if (policy == 'r')
+		if (policy == LOYALTY_DEBIT_REFUSE)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_INSUFFICIENT_POINTS),
 					 errmsg("insufficient points: " INT64_FORMAT " requested, " INT64_FORMAT " available",
 							need, usable),
 					 errdetail("Pending and expired points cannot be used.")));
-		if (policy == 'a')
+		if (policy == LOYALTY_DEBIT_ALLOW)
 			new_debt += need - usable;
 		else
 			p->shortfall = need - usable;
 	}
 	taken = Min(usable, need);
-	p->points = (policy == 'a') ? -need : -taken;
+	p->points = (policy == LOYALTY_DEBIT_ALLOW) ? -need : -taken;
 
 	for (uint64 i = 0, left = taken; i < SPI_processed && left > 0; i++)
 	{
@@ -752,7 +738,7 @@ LoyaltyPostingResult(FunctionCallInfo fcinfo, MemoryContext caller, const Loyalt
 	desc = BlessTupleDesc(desc);
 	v[0] = Int64GetDatum(p->entry_id);
 	v[1] = Int64GetDatum(p->member_id);
-	v[2] = CStringGetTextDatum(p->kind);
+	v[2] = CStringGetTextDatum(loyalty_kind_names[p->kind]);
 	v[3] = Int64GetDatum(p->points);
 	v[4] = Int64GetDatum(p->shortfall);
 	v[5] = TimestampTzGetDatum(p->effective_at);
@@ -841,7 +827,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	int64		card = RequiredCard(fcinfo);
 	LoyaltyPosting		req = {0};
 
-	req.kind = "earn";
+	req.kind = LOYALTY_EARN;
 	req.points = PositivePoints(fcinfo, 1);
 	req.idem_key = RequiredText(fcinfo, 2, "idempotency key");
 	req.reason = OptionalText(fcinfo, 3);
@@ -867,7 +853,7 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 	int64		card = RequiredCard(fcinfo);
 	LoyaltyPosting		req = {0};
 
-	req.kind = "adjust";
+	req.kind = LOYALTY_ADJUST;
 	if (PG_ARGISNULL(1) || PG_GETARG_INT64(1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
@@ -893,7 +879,7 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 	LoyaltyPosting		req = {0};
 	int64		points;
 
-	req.kind = "reverse";
+	req.kind = LOYALTY_REVERSE;
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
@@ -950,7 +936,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	else
 	{
 		LoyaltyRequireActive(card, &m);
-		p.kind = "redeem";
+		p.kind = LOYALTY_REDEEM;
 		p.member_id = m.member_id;
 		p.effective_at = m.locked_at;
 		p.posted_at = m.locked_at;
@@ -960,7 +946,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		p.value = DirectFunctionCall2(numeric_mul,
 									  NumericGetDatum(int64_to_numeric(points)),
 									  m.point_value);
-		if (!LoyaltyPostDebit(&m, &p, points, 0, 'r'))
+		if (!LoyaltyPostDebit(&m, &p, points, 0, LOYALTY_DEBIT_REFUSE))
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
 					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
@@ -983,6 +969,68 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	LoyaltyWriterClose();
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}
+
+/*
+ * Expire what is left of one lapsed lot: one expire entry under its member's
+ * lock, taken once for a run of the member's lots (*locked_member, with the
+ * debt read under it).  Returns the points expired (0: nothing was left).
+ */
+static int64
+ExpireLot(int64 member_id, int64 lot_id, int64 *locked_member, int64 *debt)
+{
+	Datum		w[2];
+	bool		isnull;
+	int64		remaining = 0;
+	TimestampTz expires_at = 0;
+	LoyaltyPosting p = {0};
+	LotMoves	moves = {0};
+	LoyaltyMember m = {0};
+
+	/*
+	 * One SPI level of its own per lot: everything the lot's statements leave
+	 * behind (results, arrays, datums; SPI returns to its procedure context
+	 * after each statement) goes at SPI_finish, so memory stays flat however
+	 * many lots lapse.
+	 */
+	SPI_connect();
+	w[0] = Int64GetDatum(member_id);
+	if (member_id != *locked_member)
+	{
+		LoyaltyExecute(&lock_member_plan, w, NULL, false, 1);
+		if (SPI_processed != 1)
+			elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
+		*debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		*locked_member = member_id;
+	}
+	/* re-read under the lock: a redemption may have taken it since */
+	w[1] = Int64GetDatum(lot_id);
+	LoyaltyExecute(&lot_remaining_plan, w, NULL, false, 1);
+	if (SPI_processed == 1)
+	{
+		remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		expires_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (remaining > 0)
+	{
+		p.kind = LOYALTY_EXPIRE;
+		p.member_id = member_id;
+		p.points = -remaining;
+		p.effective_at = expires_at;
+		p.posted_at = GetCurrentTimestamp();
+		p.source = "expiry";
+		m.debt = *debt;
+		LotMovesAdd(&moves, lot_id, remaining);
+		NextEntry(&m, &p, false);
+		if (!InsertEntry(&p, &moves))
+			elog(ERROR, "expiry entry " INT64_FORMAT " could not be inserted", p.entry_id);
+		TakeFromLots(member_id, &moves);
+		UpdateBalance(&m, &p, *debt);
+	}
+	SPI_finish();
+	return Max(remaining, 0);
 }
 
 /*
@@ -1028,54 +1076,10 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			bool		isnull;
 			int64		member_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull));
 			int64		lot_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 2, &isnull));
-			Datum		w[2];
-			int64		remaining;
-			TimestampTz expires_at;
-			LoyaltyPosting		p = {0};
-			LotMoves	moves = {0};
-			LoyaltyMember m = {0};
+			int64		expired = ExpireLot(member_id, lot_id, &locked_member, &debt);
 
-			/*
-			 * One SPI level of its own per lot: everything the lot's
-			 * statements leave behind (results, arrays, datums; SPI returns
-			 * to its procedure context after each statement) goes at
-			 * SPI_finish, so memory stays flat however many lots lapse.
-			 */
-			SPI_connect();
-
-			w[0] = Int64GetDatum(member_id);
-			if (member_id != locked_member)
-			{
-				LoyaltyExecute(&lock_member_plan, w, NULL, false, 1);
-				debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				SPI_freetuptable(SPI_tuptable);
-				locked_member = member_id;
-			}
-			/* re-read under the lock: a redemption may have taken it since */
-			w[1] = Int64GetDatum(lot_id);
-			LoyaltyExecute(&lot_remaining_plan, w, NULL, false, 1);
-			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			expires_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-			SPI_freetuptable(SPI_tuptable);
-			if (remaining > 0)
-			{
-				p.kind = "expire";
-				p.member_id = member_id;
-				p.points = -remaining;
-				p.effective_at = expires_at;
-				p.posted_at = GetCurrentTimestamp();
-				p.source = "expiry";
-				m.debt = debt;
-				LotMovesAdd(&moves, lot_id, remaining);
-				NextEntry(&m, &p, false);
-				if (!InsertEntry(&p, &moves))
-					elog(ERROR, "expiry entry " INT64_FORMAT " could not be inserted", p.entry_id);
-				TakeFromLots(member_id, &moves);
-				UpdateBalance(&m, &p, debt);
-				entries++;
-				points += remaining;
-			}
-			SPI_finish();
+			entries += expired > 0 ? 1 : 0;
+			points += expired;
 		}
 		SPI_freetuptable(batch);
 	}

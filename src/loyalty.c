@@ -211,3 +211,63 @@ LoyaltyTableOwner(const char *relname)
 	ReleaseSysCache(tup);
 	return owner;
 }
+
+/* ---------- words the catalog stores as text ---------- */
+
+/* NULL-terminated, in the order of the enums in loyalty.h */
+const char *const loyalty_kind_names[] = {
+	"earn", "redeem", "expire", "reverse", "adjust", NULL
+};
+const char *const loyalty_rounding_names[] = {
+	"floor", "half_up", "ceil", NULL
+};
+const char *const loyalty_debit_policy_names[] = {
+	"truncate", "allow", "refuse", NULL
+};
+const char *const loyalty_period_names[] = {
+	"none", "day", "week", "month", "quarter", "year", NULL
+};
+
+/*
+ * The enum value of a word read from the catalog: its index in names.  The
+ * tables' CHECK constraints admit no other word, so any other is a
+ * can't-happen.
+ */
+int
+LoyaltyParseName(const char *value, const char *const *names, const char *what)
+{
+	for (int i = 0; value != NULL && names[i] != NULL; i++)
+		if (strcmp(value, names[i]) == 0)
+			return i;
+	elog(ERROR, "unknown %s \"%s\"", what, value ? value : "(null)");
+	return 0;					/* keep the compiler quiet */
+}
+
+/* One calendar period (a quarter is three months); zero for NONE. */
+Interval
+LoyaltyPeriodInterval(LoyaltyPeriod period)
+{
+	Interval	step = {0};
+
+	switch (period)
+	{
+		case LOYALTY_PERIOD_NONE:
+			break;
+		case LOYALTY_PERIOD_DAY:
+			step.day = 1;
+			break;
+		case LOYALTY_PERIOD_WEEK:
+			step.day = 7;
+			break;
+		case LOYALTY_PERIOD_MONTH:
+			step.month = 1;
+			break;
+		case LOYALTY_PERIOD_QUARTER:
+			step.month = 3;
+			break;
+		case LOYALTY_PERIOD_YEAR:
+			step.month = 12;
+			break;
+	}
+	return step;
+}

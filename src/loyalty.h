@@ -45,6 +45,9 @@
 #define ERRCODE_LOYALTY_TOO_MANY_LINES		MAKE_SQLSTATE('L','Y','0','6','0')
 #define ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS	MAKE_SQLSTATE('L','Y','0','6','1')
 #define ERRCODE_LOYALTY_UNKNOWN_TIME_ZONE	MAKE_SQLSTATE('L','Y','0','6','2')
+/* the extension's own tables and data, as a DBA may have changed them */
+#define ERRCODE_LOYALTY_MISSING_COLUMN		MAKE_SQLSTATE('L','Y','0','7','0')
+#define ERRCODE_LOYALTY_MALFORMED_AWARD		MAKE_SQLSTATE('L','Y','0','7','1')
 
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -85,6 +88,51 @@ extern int	LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
 extern char *LoyaltyCardText(int64 card);
 extern Datum card_out(PG_FUNCTION_ARGS);
 
+/*
+ * Words the catalog stores as text (ledger.kind, program.rounding, ...),
+ * parsed once where they are read (LoyaltyParseName) and compared as enums.
+ * Each enum's values follow the order of its names in loyalty.c.
+ */
+typedef enum LoyaltyKind		/* ledger.kind */
+{
+	LOYALTY_EARN,
+	LOYALTY_REDEEM,
+	LOYALTY_EXPIRE,
+	LOYALTY_REVERSE,
+	LOYALTY_ADJUST
+} LoyaltyKind;
+
+typedef enum LoyaltyRounding	/* program.rounding */
+{
+	LOYALTY_ROUND_FLOOR,
+	LOYALTY_ROUND_HALF_UP,
+	LOYALTY_ROUND_CEIL
+} LoyaltyRounding;
+
+typedef enum LoyaltyDebitPolicy /* program.negative_balance, and redemptions */
+{
+	LOYALTY_DEBIT_TRUNCATE,		/* post what is there, record the shortfall */
+	LOYALTY_DEBIT_ALLOW,		/* owe the rest as debt */
+	LOYALTY_DEBIT_REFUSE		/* LY010 (redemptions) */
+} LoyaltyDebitPolicy;
+
+typedef enum LoyaltyPeriod		/* program.expiry_rounding, rule.visit_period */
+{
+	LOYALTY_PERIOD_NONE,
+	LOYALTY_PERIOD_DAY,
+	LOYALTY_PERIOD_WEEK,
+	LOYALTY_PERIOD_MONTH,
+	LOYALTY_PERIOD_QUARTER,
+	LOYALTY_PERIOD_YEAR
+} LoyaltyPeriod;
+
+extern const char *const loyalty_kind_names[];
+extern const char *const loyalty_rounding_names[];
+extern const char *const loyalty_debit_policy_names[];
+extern const char *const loyalty_period_names[];
+extern int	LoyaltyParseName(const char *value, const char *const *names, const char *what);
+extern Interval LoyaltyPeriodInterval(LoyaltyPeriod period);
+
 /* The member behind a card, with the program settings a posting needs. */
 typedef struct LoyaltyMember
 {
@@ -95,9 +143,9 @@ typedef struct LoyaltyMember
 	char	   *currency;
 	bool		has_expiry;
 	Interval	expiry_after;
-	char	   *expiry_rounding;	/* NULL when exact */
+	LoyaltyPeriod expiry_rounding;	/* LOYALTY_PERIOD_NONE when exact */
 	int32		pending_days;
-	char		negative_balance;	/* 'a'llow or 't'runcate */
+	LoyaltyDebitPolicy negative_balance;	/* allow or truncate */
 	/* from the member_balance row, read under its lock for a posting */
 	int64		debt;
 	TimestampTz locked_at;		/* when the lock was granted */
@@ -106,7 +154,7 @@ typedef struct LoyaltyMember
 	/* earning (0.2.0) */
 	int32		program_id;
 	Datum		points_per_unit;	/* numeric */
-	char		rounding;		/* 'f'loor, 'h'alf_up, 'c'eil */
+	LoyaltyRounding rounding;
 	char	   *time_zone;
 	int32		return_days;
 	Interval	backdate_limit;	/* how far back a POS may date a sale */
@@ -126,7 +174,7 @@ extern void LoyaltyLongestBackdateLimit(Interval *limit);	/* rules.c */
 /* One ledger entry to post, and after posting (or a replay) what was posted. */
 typedef struct LoyaltyPosting
 {
-	const char *kind;			/* earn, redeem, expire, reverse, adjust */
+	LoyaltyKind kind;
 	int64		member_id;
 	int64		points;			/* signed, as posted */
 	int64		shortfall;		/* what a truncated debit could not take */
@@ -153,7 +201,7 @@ typedef struct LoyaltyPosting
 /* ledger.c: post under the member's lock (taken by LoyaltyResolveCard) */
 extern void LoyaltyPostCredit(LoyaltyMember *m, LoyaltyPosting *p);
 extern bool LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need,
-							 int64 prefer, char policy);
+							 int64 prefer, LoyaltyDebitPolicy policy);
 extern int64 LoyaltyReversedSoFar(int64 member_id, int64 entry_id);
 extern void LoyaltyCountSale(LoyaltyMember *m);
 
@@ -181,15 +229,18 @@ typedef struct LoyaltyRow
 	Datum	   *values;			/* by attribute */
 	bool	   *isnull;
 	bool	   *set;
+	bool	   *add;			/* LoyaltyRowAdd: added to the old value */
 } LoyaltyRow;
 
 extern bool LoyaltyWriterDirect(LoyaltyTableId t);
 extern void LoyaltyWriterClose(void);
 extern LoyaltyRow *LoyaltyRowBegin(LoyaltyTableId t);
 extern void LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool isnull);
-extern int	LoyaltyRowColumn(LoyaltyRow *row, const char *column);
+extern void LoyaltyRowAdd(LoyaltyRow *row, const char *column, int64 value);
 extern void LoyaltyRowInsert(LoyaltyRow *row);
-extern void LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid, const bool *add);
+extern void LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid);
+extern AttrNumber LoyaltyColumn(TupleDesc desc, const char *table, const char *column);
+extern AttrNumber LoyaltyRelColumn(Relation rel, const char *column);
 typedef struct LoyaltyKey
 {
 	int			column;			/* of the index, from 1 */

@@ -103,8 +103,8 @@ LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 				(errcode(ERRCODE_LOYALTY_CARD_NOT_FOUND),
 				 errmsg("card \"%s\" is not enrolled", LoyaltyCardText(card)),
 				 errhint("Enrol the card with loyalty.enroll() first.")));
-	member_id = DatumGetInt64(slot_getattr(cs, attnameAttNum(card_rel, "member_id", false), &isnull));
-	slot_getattr(cs, attnameAttNum(card_rel, "replaced_at", false), &isnull);
+	member_id = DatumGetInt64(slot_getattr(cs, LoyaltyRelColumn(card_rel, "member_id"), &isnull));
+	slot_getattr(cs, LoyaltyRelColumn(card_rel, "replaced_at"), &isnull);
 	replaced = !isnull;
 
 	balance_rel = LoyaltyOpen("member_balance", false,
@@ -115,11 +115,11 @@ LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 		elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
 	if (lock_for_posting)
 		LoyaltyLockRow(balance_rel, bs, snapshot, LockWaitBlock);
-	replaced |= DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "card", false), &isnull)) != card;
-	status = TextDatumGetCString(slot_getattr(bs, attnameAttNum(balance_rel, "status", false), &isnull))[0];
-	debt = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "debt", false), &isnull));
-	program_id = DatumGetInt32(slot_getattr(bs, attnameAttNum(balance_rel, "program_id", false), &isnull));
-	sales = DatumGetInt64(slot_getattr(bs, attnameAttNum(balance_rel, "sales", false), &isnull));
+	replaced |= DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "card"), &isnull)) != card;
+	status = TextDatumGetCString(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "status"), &isnull))[0];
+	debt = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "debt"), &isnull));
+	program_id = DatumGetInt32(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "program_id"), &isnull));
+	sales = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "sales"), &isnull));
 	/* plus what this statement's earlier sales of the member left pending */
 	LoyaltyPendingAdjust(member_id, &debt, &sales);
 

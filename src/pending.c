@@ -124,27 +124,22 @@ WritePending(bool direct)
 		{
 			Datum		key = Int64GetDatum(e->member_id);
 			LoyaltyRow *row;
-			bool		add[64] = {0};
 			bool		isnull;
 			int64		last;
 
 			/* the version this transaction holds locked (or wrote since) */
 			if (!LoyaltyFetchByKey(rel, "member_balance_pkey", 1, &key, GetActiveSnapshot(), found))
 				elog(ERROR, "member " INT64_FORMAT " has no balance row", e->member_id);
-			last = DatumGetInt64(slot_getattr(found, attnameAttNum(rel, "last_entry_id", false), &isnull));
+			last = DatumGetInt64(slot_getattr(found, LoyaltyRelColumn(rel, "last_entry_id"), &isnull));
 			row = LoyaltyRowBegin(LOYALTY_BALANCE);
-			LoyaltyRowSet(row, "net", Int64GetDatum(e->net), false);
-			add[LoyaltyRowColumn(row, "net")] = true;
-			LoyaltyRowSet(row, "debt", Int64GetDatum(e->debt), false);
-			add[LoyaltyRowColumn(row, "debt")] = true;
-			LoyaltyRowSet(row, "lifetime_earned", Int64GetDatum(e->earned), false);
-			add[LoyaltyRowColumn(row, "lifetime_earned")] = true;
-			LoyaltyRowSet(row, "sales", Int64GetDatum(e->sales), false);
-			add[LoyaltyRowColumn(row, "sales")] = true;
+			LoyaltyRowAdd(row, "net", e->net);
+			LoyaltyRowAdd(row, "debt", e->debt);
+			LoyaltyRowAdd(row, "lifetime_earned", e->earned);
+			LoyaltyRowAdd(row, "sales", e->sales);
 			if (e->last_entry_id > 0 && (isnull || e->last_entry_id > last))
 				LoyaltyRowSet(row, "last_entry_id", Int64GetDatum(e->last_entry_id), false);
 			LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
-			LoyaltyRowUpdate(row, &found->tts_tid, add);
+			LoyaltyRowUpdate(row, &found->tts_tid);
 		}
 		else
 		{

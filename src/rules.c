@@ -45,12 +45,29 @@
 #include "pgtime.h"
 #include "miscadmin.h"
 
+static void MalformedAward(const char *what) pg_attribute_noreturn();
+static void MalformedLine(int k, const char *what) pg_attribute_noreturn();
+
+/* rule.kind, in the order of rule_kind_names */
+typedef enum RuleKind
+{
+	RULE_EXCLUDE,
+	RULE_MULTIPLIER,
+	RULE_BONUS,
+	RULE_FIRST_PURCHASE,
+	RULE_NTH_VISIT
+} RuleKind;
+
+static const char *const rule_kind_names[] = {
+	"exclude", "multiplier", "bonus", "first_purchase", "nth_visit", NULL
+};
+
 typedef struct CompiledRule
 {
 	int32		rule_id;
 	int32		program_id;
 	char	   *code;
-	char	   *kind;
+	RuleKind	kind;
 	int32		priority;
 	bool		stackable;
 	int			nskus;
@@ -71,7 +88,7 @@ typedef struct CompiledRule
 	Datum		multiplier;
 	int64		points;
 	int32		every_nth;
-	char	   *visit_period;
+	LoyaltyPeriod visit_period; /* LOYALTY_PERIOD_NONE: not an nth_visit rule */
 	int32		member_max_uses;	/* 0: none */
 	int64		member_max_points;	/* 0: none */
 	int64		budget_points;	/* 0: none */
@@ -85,11 +102,11 @@ typedef struct CachedProgram
 	char	   *currency;
 	bool		has_expiry;
 	Interval	expiry_after;
-	char	   *expiry_rounding;	/* NULL when exact */
+	LoyaltyPeriod expiry_rounding;
 	int32		pending_days;
-	char		negative_balance;
+	LoyaltyDebitPolicy negative_balance;
 	Datum		points_per_unit;	/* numeric */
-	char		rounding;
+	LoyaltyRounding rounding;
 	char	   *time_zone;
 	int32		return_days;
 	Interval	backdate_limit;
@@ -191,7 +208,7 @@ NumCopy(Datum a)
 
 /* Whole points from an exact amount, by the program's rounding policy. */
 int64
-LoyaltyRoundPoints(Datum exact, char rounding)
+LoyaltyRoundPoints(Datum exact, LoyaltyRounding rounding)
 {
 	Datum		r;
 	Datum		limit = NumInt(LOYALTY_MAX_POINTS);
@@ -202,12 +219,18 @@ LoyaltyRoundPoints(Datum exact, char rounding)
 				 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS),
 				 errdetail("One entry moves at most " INT64_FORMAT " points.", (int64) LOYALTY_MAX_POINTS)));
 
-	if (rounding == 'c')
-		r = DirectFunctionCall1(numeric_ceil, exact);
-	else if (rounding == 'h')
-		r = DirectFunctionCall2(numeric_round, exact, Int32GetDatum(0));
-	else
-		r = DirectFunctionCall1(numeric_floor, exact);
+	switch (rounding)
+	{
+		case LOYALTY_ROUND_CEIL:
+			r = DirectFunctionCall1(numeric_ceil, exact);
+			break;
+		case LOYALTY_ROUND_HALF_UP:
+			r = DirectFunctionCall2(numeric_round, exact, Int32GetDatum(0));
+			break;
+		default:
+			r = DirectFunctionCall1(numeric_floor, exact);
+			break;
+	}
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, r));
 }
 
@@ -242,13 +265,180 @@ TextArray(Datum d, int *n)
 	return out;
 }
 
-/* Compile every active rule, ordered for evaluation.  Inside SPI. */
+/* A text column that must not be NULL, as a C string in the current context. */
+static char *
+RequiredValue(HeapTuple tup, TupleDesc desc, int col, const char *what)
+{
+	char	   *value = SPI_getvalue(tup, desc, col);
+
+	if (value == NULL)
+		elog(ERROR, "%s is NULL", what);
+	return value;
+}
+
+/* The days_of_week array as a bit mask (bit d for ISO day d). */
+static int
+DayMask(Datum days)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(days);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count;
+	int			mask = 0;
+
+	deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &count);
+	for (int k = 0; k < count; k++)
+	{
+		int			day = DatumGetInt32(elems[k]);
+
+		if (!nulls[k] && day >= 1 && day <= 7)
+			mask |= 1 << day;
+	}
+	return mask;
+}
+
+/* One row of load_rules_plan compiled into r, in the current context. */
 static void
-LoadRules(void)
+CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *period;
+
+	r->rule_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	r->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	r->code = RequiredValue(tup, desc, 3, "rule.code");
+	r->kind = LoyaltyParseName(RequiredValue(tup, desc, 4, "rule.kind"), rule_kind_names, "rule kind");
+	r->priority = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	r->stackable = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	if (!isnull)
+		r->skus = TextArray(d, &r->nskus);
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	if (!isnull)
+		r->categories = TextArray(d, &r->ncategories);
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	if (!isnull)
+		r->stores = TextArray(d, &r->nstores);
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	r->has_valid_from = !isnull;
+	r->valid_from = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	r->has_valid_to = !isnull;
+	r->valid_to = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	if (!isnull)
+		r->dow_mask = DayMask(d);
+	d = SPI_getbinval(tup, desc, 13, &isnull);
+	r->hour_from = isnull ? -1 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 14, &isnull);
+	r->hour_to = isnull ? -1 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 15, &isnull);
+	r->has_min_basket = !isnull;
+	r->min_basket = isnull ? (Datum) 0 : NumCopy(d);
+	d = SPI_getbinval(tup, desc, 16, &isnull);
+	r->multiplier = isnull ? NumInt(1) : NumCopy(d);
+	d = SPI_getbinval(tup, desc, 17, &isnull);
+	r->points = isnull ? 0 : DatumGetInt64(d);
+	d = SPI_getbinval(tup, desc, 18, &isnull);
+	r->every_nth = isnull ? 0 : DatumGetInt32(d);
+	period = SPI_getvalue(tup, desc, 19);
+	r->visit_period = period == NULL ? LOYALTY_PERIOD_NONE :
+		LoyaltyParseName(period, loyalty_period_names, "rule visit_period");
+	if (r->kind == RULE_NTH_VISIT && (r->visit_period == LOYALTY_PERIOD_NONE || r->every_nth <= 0))
+		elog(ERROR, "nth_visit rule %d has no visit_period or every_nth", r->rule_id);
+	d = SPI_getbinval(tup, desc, 20, &isnull);
+	r->member_max_uses = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 21, &isnull);
+	r->member_max_points = isnull ? 0 : DatumGetInt64(d);
+	d = SPI_getbinval(tup, desc, 22, &isnull);
+	r->budget_points = isnull ? 0 : DatumGetInt64(d);
+}
+
+/* Every active rule, compiled into RuleCacheContext.  Inside SPI. */
+static void
+LoadRuleRows(void)
 {
 	MemoryContext old;
-	uint64		generation;
 
+	/*
+	 * Not read-only: a fresh snapshot.  The statement's own may predate the
+	 * change whose invalidation made us reload (it arrived while we waited
+	 * for a lock), and we would cache the old rules as valid.
+	 */
+	LoyaltyExecute(&load_rules_plan, NULL, NULL, false, 0);
+	old = MemoryContextSwitchTo(RuleCacheContext);
+	rules = palloc0(sizeof(CompiledRule) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		CompileRule(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &rules[nrules++]);
+	MemoryContextSwitchTo(old);
+}
+
+/* One row of load_programs_plan into p, in the current context. */
+static void
+ReadProgram(HeapTuple tup, TupleDesc desc, CachedProgram *p)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *expiry_rounding;
+
+	p->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	p->point_value = NumCopy(SPI_getbinval(tup, desc, 2, &isnull));
+	p->currency = RequiredValue(tup, desc, 3, "program.currency");
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	p->has_expiry = !isnull;
+	if (!isnull)
+		p->expiry_after = *DatumGetIntervalP(d);
+	expiry_rounding = SPI_getvalue(tup, desc, 5);
+	p->expiry_rounding = expiry_rounding == NULL ? LOYALTY_PERIOD_NONE :
+		LoyaltyParseName(expiry_rounding, loyalty_period_names, "program expiry_rounding");
+	p->pending_days = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	p->negative_balance = LoyaltyParseName(RequiredValue(tup, desc, 7, "program.negative_balance"),
+										   loyalty_debit_policy_names, "program negative_balance");
+	p->points_per_unit = NumCopy(SPI_getbinval(tup, desc, 8, &isnull));
+	p->rounding = LoyaltyParseName(RequiredValue(tup, desc, 9, "program.rounding"),
+								   loyalty_rounding_names, "program rounding");
+	p->time_zone = RequiredValue(tup, desc, 10, "program.time_zone");
+	p->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+	p->backdate_limit = *DatumGetIntervalP(SPI_getbinval(tup, desc, 12, &isnull));
+}
+
+/* Every program's settings, into RuleCacheContext.  Inside SPI. */
+static void
+LoadPrograms(void)
+{
+	MemoryContext old;
+
+	LoyaltyExecute(&load_programs_plan, NULL, NULL, false, 0);
+	old = MemoryContextSwitchTo(RuleCacheContext);
+	programs = palloc0(sizeof(CachedProgram) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		ReadProgram(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &programs[nprograms++]);
+	MemoryContextSwitchTo(old);
+}
+
+/* The stores with a time zone of their own, into RuleCacheContext.  Inside SPI. */
+static void
+LoadStoreZones(void)
+{
+	MemoryContext old;
+
+	LoyaltyExecute(&load_store_zones_plan, NULL, NULL, false, 0);
+	old = MemoryContextSwitchTo(RuleCacheContext);
+	zone_stores = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	zone_names = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		zone_stores[nzones] = RequiredValue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, "store.store");
+		zone_names[nzones++] = RequiredValue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, "store.time_zone");
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* An empty cache, its context made on first use, its callback registered. */
+static void
+ResetRuleCache(void)
+{
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(RuleCacheCallback, (Datum) 0);
@@ -265,124 +455,21 @@ LoadRules(void)
 	nprograms = 0;
 	zone_stores = zone_names = NULL;
 	nzones = 0;
-
 	rule_cache_valid = false;	/* until loaded: an error leaves it stale */
+}
+
+/* Compile every active rule, ordered for evaluation.  Inside SPI. */
+static void
+LoadRules(void)
+{
+	uint64		generation;
+
+	ResetRuleCache();
 	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
 	generation = rule_cache_generation;
-
-	/*
-	 * Not read-only: a fresh snapshot.  The statement's own may predate the
-	 * change whose invalidation made us reload (it arrived while we waited
-	 * for a lock), and we would cache the old rules as valid.
-	 */
-	LoyaltyExecute(&load_rules_plan, NULL, NULL, false, 0);
-	old = MemoryContextSwitchTo(RuleCacheContext);
-	rules = palloc0(sizeof(CompiledRule) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		CompiledRule *r = &rules[nrules++];
-		bool		isnull;
-		Datum		d;
-
-		r->rule_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		r->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		r->code = SPI_getvalue(tup, desc, 3);
-		r->kind = SPI_getvalue(tup, desc, 4);
-		r->priority = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-		r->stackable = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
-		d = SPI_getbinval(tup, desc, 7, &isnull);
-		if (!isnull)
-			r->skus = TextArray(d, &r->nskus);
-		d = SPI_getbinval(tup, desc, 8, &isnull);
-		if (!isnull)
-			r->categories = TextArray(d, &r->ncategories);
-		d = SPI_getbinval(tup, desc, 9, &isnull);
-		if (!isnull)
-			r->stores = TextArray(d, &r->nstores);
-		d = SPI_getbinval(tup, desc, 10, &isnull);
-		r->has_valid_from = !isnull;
-		r->valid_from = isnull ? 0 : DatumGetTimestampTz(d);
-		d = SPI_getbinval(tup, desc, 11, &isnull);
-		r->has_valid_to = !isnull;
-		r->valid_to = isnull ? 0 : DatumGetTimestampTz(d);
-		d = SPI_getbinval(tup, desc, 12, &isnull);
-		if (!isnull)
-		{
-			ArrayType  *arr = DatumGetArrayTypeP(d);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			count;
-
-			deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &count);
-			for (int k = 0; k < count; k++)
-				if (!nulls[k])
-					r->dow_mask |= 1 << DatumGetInt32(elems[k]);
-		}
-		d = SPI_getbinval(tup, desc, 13, &isnull);
-		r->hour_from = isnull ? -1 : DatumGetInt32(d);
-		d = SPI_getbinval(tup, desc, 14, &isnull);
-		r->hour_to = isnull ? -1 : DatumGetInt32(d);
-		d = SPI_getbinval(tup, desc, 15, &isnull);
-		r->has_min_basket = !isnull;
-		r->min_basket = isnull ? (Datum) 0 : NumCopy(d);
-		d = SPI_getbinval(tup, desc, 16, &isnull);
-		r->multiplier = isnull ? (Datum) 0 : NumCopy(d);
-		d = SPI_getbinval(tup, desc, 17, &isnull);
-		r->points = isnull ? 0 : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, 18, &isnull);
-		r->every_nth = isnull ? 0 : DatumGetInt32(d);
-		r->visit_period = SPI_getvalue(tup, desc, 19);
-		d = SPI_getbinval(tup, desc, 20, &isnull);
-		r->member_max_uses = isnull ? 0 : DatumGetInt32(d);
-		d = SPI_getbinval(tup, desc, 21, &isnull);
-		r->member_max_points = isnull ? 0 : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, 22, &isnull);
-		r->budget_points = isnull ? 0 : DatumGetInt64(d);
-	}
-	MemoryContextSwitchTo(old);
-
-	LoyaltyExecute(&load_programs_plan, NULL, NULL, false, 0);
-	old = MemoryContextSwitchTo(RuleCacheContext);
-	programs = palloc0(sizeof(CachedProgram) * Max(SPI_processed, 1));
-	nprograms = 0;
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		CachedProgram *p = &programs[nprograms++];
-		bool		isnull;
-		Datum		d;
-
-		p->program_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		p->point_value = NumCopy(SPI_getbinval(tup, desc, 2, &isnull));
-		p->currency = SPI_getvalue(tup, desc, 3);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		p->has_expiry = !isnull;
-		if (!isnull)
-			p->expiry_after = *DatumGetIntervalP(d);
-		p->expiry_rounding = SPI_getvalue(tup, desc, 5);
-		p->pending_days = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		p->negative_balance = SPI_getvalue(tup, desc, 7)[0];
-		p->points_per_unit = NumCopy(SPI_getbinval(tup, desc, 8, &isnull));
-		p->rounding = SPI_getvalue(tup, desc, 9)[0];
-		p->time_zone = SPI_getvalue(tup, desc, 10);
-		p->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-		p->backdate_limit = *DatumGetIntervalP(SPI_getbinval(tup, desc, 12, &isnull));
-	}
-	MemoryContextSwitchTo(old);
-
-	LoyaltyExecute(&load_store_zones_plan, NULL, NULL, false, 0);
-	old = MemoryContextSwitchTo(RuleCacheContext);
-	zone_stores = palloc(sizeof(char *) * Max(SPI_processed, 1));
-	zone_names = palloc(sizeof(char *) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		zone_stores[nzones] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		zone_names[nzones++] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-	}
-	MemoryContextSwitchTo(old);
+	LoadRuleRows();
+	LoadPrograms();
+	LoadStoreZones();
 
 	/*
 	 * Valid unless a change arrived while we loaded, or we read with a
@@ -413,7 +500,7 @@ loyalty_rules_changed(PG_FUNCTION_ARGS)
 static bool
 InList(const char *s, char **list, int n)
 {
-	if (s == NULL)
+	if (s == NULL || list == NULL)
 		return false;
 	for (int i = 0; i < n; i++)
 		if (strcmp(s, list[i]) == 0)
@@ -635,7 +722,7 @@ WindowFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
  * (a quarter is three months).
  */
 static int64
-VisitDays(const SaleFacts *facts, const LocalTime *lt, const char *period, bool *today_counted)
+VisitDays(const SaleFacts *facts, const LocalTime *lt, LoyaltyPeriod period, bool *today_counted)
 {
 	int			y = lt->tm.tm_year,
 				mon = lt->tm.tm_mon;
@@ -647,18 +734,18 @@ VisitDays(const SaleFacts *facts, const LocalTime *lt, const char *period, bool 
 	AttrNumber	return_of;
 	AttrNumber	occurred_at;
 	IndexScanDesc scan;
-	DateADT    *days = NULL;
+	DateADT    *visit_days = NULL;
 	int64		ndays = 0;
 	int			cap = 0;
 
-	if (strcmp(period, "week") == 0)
+	if (period == LOYALTY_PERIOD_WEEK)
 	{
 		start_jd = lt->jd - (lt->dow - 1);	/* ISO: weeks begin on Monday */
 		end_jd = start_jd + 7;
 	}
 	else
 	{
-		int			months = strcmp(period, "month") == 0 ? 1 : strcmp(period, "quarter") == 0 ? 3 : 12;
+		int			months = period == LOYALTY_PERIOD_MONTH ? 1 : period == LOYALTY_PERIOD_QUARTER ? 3 : 12;
 		int			first = months == 12 ? 1 : ((mon - 1) / months) * months + 1;
 		int			next = first + months;
 
@@ -675,8 +762,8 @@ VisitDays(const SaleFacts *facts, const LocalTime *lt, const char *period, bool 
 
 		rel = LoyaltyOpen("sale", false, AccessShareLock);
 		slot = table_slot_create(rel, NULL);
-		return_of = attnameAttNum(rel, "return_of", false);
-		occurred_at = attnameAttNum(rel, "occurred_at", false);
+		return_of = LoyaltyRelColumn(rel, "return_of");
+		occurred_at = LoyaltyRelColumn(rel, "occurred_at");
 		*today_counted = false;
 		LoyaltyPushReadSnapshot(facts->read_only);
 		scan = LoyaltyIndexScan(rel, "sale_member_idx", 3, keys, GetActiveSnapshot());
@@ -695,16 +782,16 @@ VisitDays(const SaleFacts *facts, const LocalTime *lt, const char *period, bool 
 		LocalTm(DatumGetTimestampTz(slot_getattr(slot, occurred_at, &isnull)), lt->tz, &tm);
 		day = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
 		*today_counted |= (day == today);
-		for (k = 0; k < ndays && days[k] != day; k++)
+		for (k = 0; k < ndays && visit_days[k] != day; k++)
 			;
 		if (k < ndays)
 			continue;
 		if (ndays == cap)
 		{
 			cap = cap ? cap * 2 : 16;
-			days = days ? repalloc(days, sizeof(DateADT) * cap) : palloc(sizeof(DateADT) * cap);
+			visit_days = visit_days ? repalloc(visit_days, sizeof(DateADT) * cap) : palloc(sizeof(DateADT) * cap);
 		}
-		days[ndays++] = day;
+		visit_days[ndays++] = day;
 	}
 	LoyaltyIndexScanEnd(scan);
 	PopActiveSnapshot();
@@ -716,27 +803,27 @@ VisitDays(const SaleFacts *facts, const LocalTime *lt, const char *period, bool 
 static char *
 KindFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 {
-	if (strcmp(r->kind, "first_purchase") == 0)
+	if (r->kind == RULE_FIRST_PURCHASE)
 	{
 		/* member_balance.sales, read under the member's lock */
 		if (facts->member->sales > 0)
 			return pstrdup("not the member's first purchase");
 	}
-	else if (strcmp(r->kind, "nth_visit") == 0)
+	else if (r->kind == RULE_NTH_VISIT)
 	{
-		int64		days;
+		int64		visits;
 		bool		today_counted;
 		int64		visit;
 
 		ResolveLocalTime(facts, lt);
-		days = VisitDays(facts, lt, r->visit_period, &today_counted);
+		visits = VisitDays(facts, lt, r->visit_period, &today_counted);
 		if (today_counted)
 			return psprintf("visit day %lld of this %s was counted by an earlier sale",
-							(long long) days, r->visit_period);
-		visit = days + 1;
+							(long long) visits, loyalty_period_names[r->visit_period]);
+		visit = visits + 1;
 		if (visit % r->every_nth != 0)
 			return psprintf("visit %lld of this %s; fires every %d", (long long) visit,
-							r->visit_period, r->every_nth);
+							loyalty_period_names[r->visit_period], r->every_nth);
 	}
 	return NULL;
 }
@@ -840,7 +927,7 @@ LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
 	m->currency = pstrdup(p->currency);
 	m->has_expiry = p->has_expiry;
 	m->expiry_after = p->expiry_after;
-	m->expiry_rounding = p->expiry_rounding ? pstrdup(p->expiry_rounding) : NULL;
+	m->expiry_rounding = p->expiry_rounding;
 	m->pending_days = p->pending_days;
 	m->negative_balance = p->negative_balance;
 	m->points_per_unit = NumCopy(p->points_per_unit);
@@ -869,70 +956,62 @@ LoyaltyLongestBackdateLimit(Interval *limit)
 			*limit = programs[i].backdate_limit;
 }
 
-/*
- * Evaluate the program's rules for a sale.  Inside SPI; for a real sale the
- * caller holds the member's lock, so member caps and visit counts are read
- * and written race-free; budgets are spent here (budget.c).
- */
-void
-LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *award)
+/* The rules of a program: rules[*first .. *last] (both -1: none). */
+static void
+ProgramRules(int32 program_id, int *first, int *last)
 {
-	LoyaltyMember *m = facts->member;
-	LocalTime	lt = {0};
-	int			first = -1,
-				last = -1;
-	bool		stopped = false;
-	const char *stopped_by = NULL;
-	Datum		base_total = NumInt(0);
-	RuleOutcome *base;
-
-	if (!rule_cache_valid)
-		LoadRules();
+	*first = *last = -1;
 	for (int i = 0; i < nrules; i++)
-		if (rules[i].program_id == m->program_id)
+		if (rules[i].program_id == program_id)
 		{
-			if (first < 0)
-				first = i;
-			last = i;
+			if (*first < 0)
+				*first = i;
+			*last = i;
 		}
+}
 
-	award->outcomes = palloc0(sizeof(RuleOutcome) * (1 + (first < 0 ? 0 : last - first + 1)));
-	award->rounding = m->rounding;
-	award->noutcomes = 1;
-	award->points = 0;
+/* The outcome of rule r, as it starts: not fired, no reason yet. */
+static void
+StartOutcome(const CompiledRule *r, RuleOutcome *o)
+{
+	o->rule_id = r->rule_id;
+	o->code = r->code;
+	o->kind = rule_kind_names[r->kind];
+}
 
-	/* 1. exclusions */
-	for (int i = first; i >= 0 && i <= last && strcmp(rules[i].kind, "exclude") == 0; i++)
+/* Step 1: an exclude rule whose windows hold takes its lines out of earning. */
+static void
+ApplyExclusion(const CompiledRule *r, const SaleFacts *facts, SaleBasket *basket,
+			   LocalTime *lt, RuleOutcome *o)
+{
+	int			n = 0;
+
+	StartOutcome(r, o);
+	if ((o->why = WindowFails(r, facts, lt)) != NULL)
+		return;
+	o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
+	for (int k = 0; k < basket->nlines; k++)
 	{
-		CompiledRule *r = &rules[i];
-		RuleOutcome *o = &award->outcomes[award->noutcomes++];
-		int			n = 0;
-
-		o->rule_id = r->rule_id;
-		o->code = r->code;
-		o->kind = r->kind;
-		o->why = WindowFails(r, facts, &lt);
-		if (o->why)
-			continue;
-		o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
-		for (int k = 0; k < basket->nlines; k++)
+		CHECK_FOR_INTERRUPTS();
+		if (LineMatches(r, &basket->lines[k]))
 		{
-			CHECK_FOR_INTERRUPTS();
-			if (LineMatches(r, &basket->lines[k]))
-			{
-				o->matched[k] = true;
-				if (!basket->lines[k].excluded)
-					n++;
-				basket->lines[k].excluded = true;
-			}
+			o->matched[k] = true;
+			if (!basket->lines[k].excluded)
+				n++;
+			basket->lines[k].excluded = true;
 		}
-		o->fired = n > 0;
-		if (!o->fired)
-			o->why = pstrdup("no matching line");
 	}
+	o->fired = n > 0;
+	if (!o->fired)
+		o->why = pstrdup("no matching line");
+}
 
-	/* 2. the base rate */
-	base = &award->outcomes[0];
+/* Step 2: the base rate, points_per_unit x amount of every earning line. */
+static void
+ApplyBaseRate(const LoyaltyMember *m, SaleBasket *basket, RuleOutcome *base)
+{
+	Datum		base_total = NumInt(0);
+
 	base->code = "base";
 	base->kind = "base";
 	base->per_line = true;
@@ -950,91 +1029,138 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 		base_total = NumAdd(base_total, line->base);
 	}
 	base->points = LoyaltyRoundPoints(base_total, m->rounding);
-	award->points = base->points;
+}
 
-	/* 3. the other rules, in order */
-	for (int i = first; i >= 0 && i <= last; i++)
+/*
+ * The earning lines rule r is about, marked in o->matched: how many, their
+ * amount, and for a multiplier its exact points (per line in o->line_points).
+ */
+static int
+MatchEarningLines(const CompiledRule *r, const SaleBasket *basket, RuleOutcome *o,
+				  Datum *amount, Datum *exact)
+{
+	int			n = 0;
+
+	*amount = NumInt(0);
+	*exact = NumInt(0);
+	o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
+	o->per_line = r->kind == RULE_MULTIPLIER;
+	if (o->per_line)
+		o->line_points = palloc0(sizeof(Datum) * Max(basket->nlines, 1));
+	for (int k = 0; k < basket->nlines; k++)
 	{
-		CompiledRule *r = &rules[i];
-		RuleOutcome *o;
-		Datum		matched_amount = NumInt(0);
-		Datum		exact = NumInt(0);
-		int			n = 0;
-		int64		points;
+		SaleLine   *line = &basket->lines[k];
 
-		if (strcmp(r->kind, "exclude") == 0)
+		CHECK_FOR_INTERRUPTS();
+		if (line->excluded || !LineMatches(r, line))
 			continue;
-		o = &award->outcomes[award->noutcomes++];
-		o->rule_id = r->rule_id;
-		o->code = r->code;
-		o->kind = r->kind;
-		if (stopped)
-		{
-			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
-			continue;
-		}
-		if ((o->why = WindowFails(r, facts, &lt)) != NULL)
-			continue;
-
-		o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
-		o->per_line = strcmp(r->kind, "multiplier") == 0;
+		o->matched[k] = true;
+		n++;
+		*amount = NumAdd(*amount, line->amount);
 		if (o->per_line)
-			o->line_points = palloc0(sizeof(Datum) * Max(basket->nlines, 1));
-		for (int k = 0; k < basket->nlines; k++)
 		{
-			SaleLine   *line = &basket->lines[k];
+			/* a multiplier adds (multiplier - 1) x the base of its lines */
+			Datum		extra = NumMul(line->base,
+									   DirectFunctionCall2(numeric_sub, r->multiplier, NumInt(1)));
 
-			CHECK_FOR_INTERRUPTS();
-			if (line->excluded || !LineMatches(r, line))
-				continue;
-			o->matched[k] = true;
-			n++;
-			matched_amount = NumAdd(matched_amount, line->amount);
-			if (o->per_line)
-			{
-				/* a multiplier adds (multiplier - 1) x the base of its lines */
-				Datum		extra = NumMul(line->base,
-										   DirectFunctionCall2(numeric_sub, r->multiplier, NumInt(1)));
+			o->line_points[k] = extra;
+			*exact = NumAdd(*exact, extra);
+		}
+	}
+	return n;
+}
 
-				o->line_points[k] = extra;
-				exact = NumAdd(exact, extra);
-			}
-		}
-		if (n == 0)
-		{
-			o->why = pstrdup("no matching line");
-			continue;
-		}
-		o->has_min_basket = r->has_min_basket;
-		o->min_basket = r->min_basket;
-		if (r->has_min_basket && NumCmp(matched_amount, r->min_basket) < 0)
-		{
-			o->why = psprintf("basket %s is below the minimum %s",
-							  DatumGetCString(DirectFunctionCall1(numeric_out, matched_amount)),
-							  DatumGetCString(DirectFunctionCall1(numeric_out, r->min_basket)));
-			continue;
-		}
-		if ((o->why = KindFails(r, facts, &lt)) != NULL)
-			continue;
+/*
+ * Step 3 for one rule: windows, lines, minimum basket, the kind's test, caps
+ * and budget.  Fills o; true when the rule fired (its points are o->points).
+ */
+static bool
+ApplyRule(const CompiledRule *r, const SaleFacts *facts, const SaleBasket *basket,
+		  LocalTime *lt, RuleOutcome *o)
+{
+	Datum		matched_amount;
+	Datum		exact;
+	int64		points;
 
-		points = o->per_line ? LoyaltyRoundPoints(exact, m->rounding) : r->points;
-		if (points > 0)
-			points = CapPoints(r, facts, points, &o->why);
-		if (points == 0)
+	if ((o->why = WindowFails(r, facts, lt)) != NULL)
+		return false;
+	if (MatchEarningLines(r, basket, o, &matched_amount, &exact) == 0)
+	{
+		o->why = pstrdup("no matching line");
+		return false;
+	}
+	o->has_min_basket = r->has_min_basket;
+	o->min_basket = r->min_basket;
+	if (r->has_min_basket && NumCmp(matched_amount, r->min_basket) < 0)
+	{
+		o->why = psprintf("basket %s is below the minimum %s",
+						  DatumGetCString(DirectFunctionCall1(numeric_out, matched_amount)),
+						  DatumGetCString(DirectFunctionCall1(numeric_out, r->min_basket)));
+		return false;
+	}
+	if ((o->why = KindFails(r, facts, lt)) != NULL)
+		return false;
+
+	points = o->per_line ? LoyaltyRoundPoints(exact, facts->member->rounding) : r->points;
+	if (points > 0)
+		points = CapPoints(r, facts, points, &o->why);
+	if (points == 0)
+	{
+		if (o->why == NULL)
+			o->why = pstrdup("earns no points");
+		return false;
+	}
+	/* a capped multiplier keeps its per-line shares in proportion */
+	o->fired = true;
+	o->points = points;
+	CountUse(r, facts, points);
+	return true;
+}
+
+/*
+ * Evaluate the program's rules for a sale.  Inside SPI; for a real sale the
+ * caller holds the member's lock, so member caps and visit counts are read
+ * and written race-free; budgets are spent here (budget.c).
+ */
+void
+LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *award)
+{
+	LoyaltyMember *m = facts->member;
+	LocalTime	lt = {0};
+	int			first,
+				last,
+				i;
+	const char *stopped_by = NULL;
+
+	if (!rule_cache_valid)
+		LoadRules();
+	ProgramRules(m->program_id, &first, &last);
+	award->outcomes = palloc0(sizeof(RuleOutcome) * (1 + (first < 0 ? 0 : last - first + 1)));
+	award->rounding = m->rounding;
+	award->noutcomes = 1;
+
+	/* 1. exclusions (they sort first) */
+	for (i = first; i >= 0 && i <= last && rules[i].kind == RULE_EXCLUDE; i++)
+		ApplyExclusion(&rules[i], facts, basket, &lt, &award->outcomes[award->noutcomes++]);
+
+	/* 2. the base rate */
+	ApplyBaseRate(m, basket, &award->outcomes[0]);
+	award->points = award->outcomes[0].points;
+
+	/* 3. the other rules, in order, until a non-stackable one fires */
+	for (; i >= 0 && i <= last; i++)
+	{
+		const CompiledRule *r = &rules[i];
+		RuleOutcome *o = &award->outcomes[award->noutcomes++];
+
+		StartOutcome(r, o);
+		if (stopped_by != NULL)
+			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
+		else if (ApplyRule(r, facts, basket, &lt, o))
 		{
-			if (o->why == NULL)
-				o->why = pstrdup("earns no points");
-			continue;
-		}
-		/* a capped multiplier keeps its per-line shares in proportion */
-		o->fired = true;
-		o->points = points;
-		award->points += points;
-		CountUse(r, facts, points);
-		if (!r->stackable)
-		{
-			stopped = true;
-			stopped_by = r->code;
+			award->points += o->points;
+			if (!r->stackable)
+				stopped_by = r->code;
 		}
 	}
 	if (award->points < 0)
@@ -1103,7 +1229,8 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 	LoyaltyJsonbKey(&st, "points");
 	LoyaltyJsonbInt(&st, award->points);
 	LoyaltyJsonbKey(&st, "rounding");
-	LoyaltyJsonbString(&st, psprintf("%c", award->rounding));
+	/* the first letter of the policy, as every award since 0.2.0 records it */
+	LoyaltyJsonbString(&st, psprintf("%c", loyalty_rounding_names[award->rounding][0]));
 	LoyaltyJsonbKey(&st, "rules");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < award->noutcomes; i++)
@@ -1181,17 +1308,88 @@ JsonbKey(JsonbContainer *obj, const char *key)
 	return getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
 }
 
+/* A sale's stored award that the sale trigger did not write (LY071). */
+static void
+MalformedAward(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_MALFORMED_AWARD),
+			 errmsg("malformed award of the returned sale: %s", what),
+			 errdetail("A sale's award column holds what the sale trigger computed; this one was written by something else.")));
+}
+
 static Datum
 JsonbNumericOf(JsonbValue *v)
 {
-	if (v->type == jbvNumeric)
+	if (v != NULL && v->type == jbvNumeric)
 		return NumericGetDatum(v->val.numeric);
-	if (v->type == jbvString)
+	if (v != NULL && v->type == jbvString)
 		return DirectFunctionCall3(numeric_in,
 								   CStringGetDatum(pnstrdup(v->val.string.val, v->val.string.len)),
 								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	elog(ERROR, "malformed award: number expected");
-	return (Datum) 0;
+	MalformedAward("a number is missing");
+	return (Datum) 0;			/* keep the compiler quiet */
+}
+
+/* The i-th element of an award's array, which must be there. */
+static JsonbValue *
+AwardElement(JsonbValue *array, int i)
+{
+	JsonbValue *v;
+
+	if (array == NULL || array->type != jbvBinary || !JsonContainerIsArray(array->val.binary.data) ||
+		i >= (int) JsonContainerSize(array->val.binary.data) ||
+		(v = getIthJsonbValueFromContainer(array->val.binary.data, i)) == NULL)
+		MalformedAward("an array is missing or too short");
+	return v;
+}
+
+/* What one fired part of the award (a rule object o) keeps of its points. */
+static int64
+RemainingPart(JsonbValue *o, const SaleBasket *original, const Datum *left_amount,
+			  const Datum *left_qty, LoyaltyRounding rounding)
+{
+	JsonbValue *lines = JsonbKey(o->val.binary.data, "lines");
+	JsonbValue *line_points = JsonbKey(o->val.binary.data, "line_points");
+	JsonbValue *min_basket = JsonbKey(o->val.binary.data, "min_basket");
+	Datum		part = JsonbNumericOf(JsonbKey(o->val.binary.data, "points"));
+	int			nl = JsonContainerSize(lines->val.binary.data);
+	Datum		amount_left = NumInt(0);
+	Datum		lp_all = NumInt(0);
+	Datum		lp_left = NumInt(0);
+	bool		any_left = false;
+
+	for (int j = 0; j < nl; j++)
+	{
+		Datum		ix = JsonbNumericOf(AwardElement(lines, j));
+		int			k = DatumGetInt32(DirectFunctionCall1(numeric_int4, ix));
+
+		CHECK_FOR_INTERRUPTS();
+		if (k < 0 || k >= original->nlines)
+			MalformedAward(psprintf("line %d is out of range", k));
+		amount_left = NumAdd(amount_left, left_amount[k]);
+		if (NumCmp(left_qty[k], NumInt(0)) > 0)
+			any_left = true;
+		if (line_points)
+		{
+			Datum		lp = JsonbNumericOf(AwardElement(line_points, j));
+			Datum		amount = original->lines[k].amount;
+
+			lp_all = NumAdd(lp_all, lp);
+			if (NumCmp(amount, NumInt(0)) > 0)
+				lp_left = NumAdd(lp_left, DirectFunctionCall2(numeric_div,
+															  NumMul(lp, left_amount[k]), amount));
+		}
+	}
+	/* a part whose minimum basket no longer holds goes whole */
+	if (min_basket != NULL && min_basket->type != jbvNull &&
+		NumCmp(amount_left, JsonbNumericOf(min_basket)) < 0)
+		return 0;
+	if (line_points)
+		return NumCmp(lp_all, NumInt(0)) == 0 ? 0 :
+			LoyaltyRoundPoints(DirectFunctionCall2(numeric_div, NumMul(part, lp_left), lp_all),
+							   rounding);
+	return any_left ? DatumGetInt64(DirectFunctionCall1(numeric_int8, part)) : 0;
 }
 
 /*
@@ -1209,69 +1407,33 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 {
 	JsonbValue *rules_v = JsonbKey(&award->root, "rules");
 	JsonbValue *rounding_v = JsonbKey(&award->root, "rounding");
-	char		rounding = 'f';
-	JsonbContainer *rules_c;
+	LoyaltyRounding rounding = LOYALTY_ROUND_FLOOR;
 	int			n;
 	int64		total = 0;
 
-	if (rules_v == NULL || rules_v->type != jbvBinary)
-		elog(ERROR, "malformed award: no rules");
+	if (!JsonContainerIsObject(&award->root) || rules_v == NULL || rules_v->type != jbvBinary ||
+		!JsonContainerIsArray(rules_v->val.binary.data))
+		MalformedAward("no array of rules");
+	/* recorded as the policy's first letter */
 	if (rounding_v && rounding_v->type == jbvString && rounding_v->val.string.len > 0)
-		rounding = rounding_v->val.string.val[0];
-	rules_c = rules_v->val.binary.data;
-	n = JsonContainerSize(rules_c);
+		for (int r = 0; loyalty_rounding_names[r] != NULL; r++)
+			if (loyalty_rounding_names[r][0] == rounding_v->val.string.val[0])
+				rounding = (LoyaltyRounding) r;
+	n = JsonContainerSize(rules_v->val.binary.data);
 	for (int i = 0; i < n; i++)
 	{
-		JsonbValue *o = getIthJsonbValueFromContainer(rules_c, i);
-		JsonbValue *fired = JsonbKey(o->val.binary.data, "fired");
-		JsonbValue *points = JsonbKey(o->val.binary.data, "points");
-		JsonbValue *lines = JsonbKey(o->val.binary.data, "lines");
-		JsonbValue *line_points = JsonbKey(o->val.binary.data, "line_points");
-		JsonbValue *min_basket = JsonbKey(o->val.binary.data, "min_basket");
-		Datum		part = NumericGetDatum(points->val.numeric);
-		int			nl;
-		Datum		amount_left = NumInt(0);
-		Datum		lp_all = NumInt(0);
-		Datum		lp_left = NumInt(0);
-		bool		any_left = false;
+		JsonbValue *o = AwardElement(rules_v, i);
+		JsonbValue *fired;
+		JsonbValue *lines;
 
-		if (!fired || !fired->val.boolean || !lines || lines->type != jbvBinary)
+		if (o->type != jbvBinary || !JsonContainerIsObject(o->val.binary.data))
+			MalformedAward("a rule is not an object");
+		fired = JsonbKey(o->val.binary.data, "fired");
+		lines = JsonbKey(o->val.binary.data, "lines");
+		if (fired == NULL || fired->type != jbvBool || !fired->val.boolean ||
+			lines == NULL || lines->type != jbvBinary || !JsonContainerIsArray(lines->val.binary.data))
 			continue;
-		nl = JsonContainerSize(lines->val.binary.data);
-		for (int j = 0; j < nl; j++)
-		{
-			JsonbValue *ix = getIthJsonbValueFromContainer(lines->val.binary.data, j);
-			int			k = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(ix->val.numeric)));
-
-			CHECK_FOR_INTERRUPTS();
-			if (k < 0 || k >= original->nlines)
-				elog(ERROR, "malformed award: line %d out of range", k);
-			amount_left = NumAdd(amount_left, left_amount[k]);
-			if (NumCmp(left_qty[k], NumInt(0)) > 0)
-				any_left = true;
-			if (line_points)
-			{
-				Datum		lp = JsonbNumericOf(getIthJsonbValueFromContainer(line_points->val.binary.data, j));
-				Datum		amount = original->lines[k].amount;
-
-				lp_all = NumAdd(lp_all, lp);
-				if (NumCmp(amount, NumInt(0)) > 0)
-					lp_left = NumAdd(lp_left, DirectFunctionCall2(numeric_div,
-																  NumMul(lp, left_amount[k]), amount));
-			}
-		}
-		/* a part whose minimum basket no longer holds goes whole */
-		if (min_basket != NULL && min_basket->type != jbvNull &&
-			NumCmp(amount_left, JsonbNumericOf(min_basket)) < 0)
-			continue;
-		if (line_points)
-		{
-			if (NumCmp(lp_all, NumInt(0)) != 0)
-				total += LoyaltyRoundPoints(DirectFunctionCall2(numeric_div, NumMul(part, lp_left), lp_all),
-											rounding);
-		}
-		else if (any_left)
-			total += DatumGetInt64(DirectFunctionCall1(numeric_int8, part));
+		total += RemainingPart(o, original, left_amount, left_qty, rounding);
 	}
 	return Max(total, 0);
 }

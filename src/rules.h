@@ -65,7 +65,7 @@ typedef struct RuleOutcome
 typedef struct SaleAward
 {
 	int64		points;
-	char		rounding;		/* the program's, at the sale */
+	LoyaltyRounding rounding;	/* the program's, at the sale */
 	int			noutcomes;
 	RuleOutcome *outcomes;		/* [0] is the base rate */
 } SaleAward;
@@ -78,7 +78,7 @@ extern void LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket,
 extern Datum LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award);
 extern int64 LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 								   const Datum *left_amount, const Datum *left_qty);
-extern int64 LoyaltyRoundPoints(Datum exact, char rounding);
+extern int64 LoyaltyRoundPoints(Datum exact, LoyaltyRounding rounding);
 
 /* building jsonb values without text (rules.c) */
 extern void LoyaltyJsonbKey(JsonbParseState **st, const char *key);

@@ -186,14 +186,33 @@ ClaimPosTxn(const char *store, const char *pos_txn)
 }
 
 /*
+ * Returns of one anonymous sale, one after the other (no member's lock
+ * serialises them): a lock of our own on the full 64-bit sale_id, an
+ * advisory lock tag with field4 = LOYALTY_RETURN_LOCK, which none of SQL's
+ * advisory lock functions can take or hold (they use 1 and 2), so no session
+ * can block such returns.  Held until the transaction ends.
+ */
+#define LOYALTY_RETURN_LOCK	4
+
+static void
+LockAnonymousSale(int64 sale_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) sale_id >> 32),
+						 (uint32) sale_id, LOYALTY_RETURN_LOCK);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
  * The unique index of loyalty.sale on (store, pos_txn), found by its columns
  * (its name is PostgreSQL's choice).
  */
 static Oid
 PosTxnIndex(Relation rel)
 {
-	AttrNumber	store_att = attnameAttNum(rel, "store", false);
-	AttrNumber	txn_att = attnameAttNum(rel, "pos_txn", false);
+	AttrNumber	store_att = LoyaltyRelColumn(rel, "store");
+	AttrNumber	txn_att = LoyaltyRelColumn(rel, "pos_txn");
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	Oid			found = InvalidOid;
@@ -513,7 +532,7 @@ MemberEnrolledAt(int64 member_id)
 	LoyaltyPushReadSnapshot(false);
 	if (!LoyaltyFetchByKey(rel, "member_pkey", 1, &key, GetActiveSnapshot(), slot))
 		elog(ERROR, "member " INT64_FORMAT " is missing", member_id);
-	enrolled_at = DatumGetTimestampTz(slot_getattr(slot, attnameAttNum(rel, "enrolled_at", false), &isnull));
+	enrolled_at = DatumGetTimestampTz(slot_getattr(slot, LoyaltyRelColumn(rel, "enrolled_at"), &isnull));
 	PopActiveSnapshot();
 	ExecDropSingleTupleTableSlot(slot);
 	return enrolled_at;
@@ -577,13 +596,13 @@ IsRetry(const SaleRow *row)
 		ExecDropSingleTupleTableSlot(slot);
 		return false;
 	}
-	d = slot_getattr(slot, attnameAttNum(row->rel, "card", false), &isnull);
+	d = slot_getattr(slot, LoyaltyRelColumn(row->rel, "card"), &isnull);
 	same &= (isnull == !row->has_card) && (isnull || DatumGetInt64(d) == row->card);
-	d = slot_getattr(slot, attnameAttNum(row->rel, "total", false), &isnull);
+	d = slot_getattr(slot, LoyaltyRelColumn(row->rel, "total"), &isnull);
 	same &= !isnull && NumericsEqual(d, row->total);
-	d = slot_getattr(slot, attnameAttNum(row->rel, "lines", false), &isnull);
+	d = slot_getattr(slot, LoyaltyRelColumn(row->rel, "lines"), &isnull);
 	same &= !isnull && DatumGetBool(DirectFunctionCall2(jsonb_eq, d, JsonbPGetDatum(row->lines)));
-	d = slot_getattr(slot, attnameAttNum(row->rel, "return_of", false), &isnull);
+	d = slot_getattr(slot, LoyaltyRelColumn(row->rel, "return_of"), &isnull);
 	same &= (isnull == !row->is_return) && (isnull || DatumGetInt64(d) == row->return_of);
 	ExecDropSingleTupleTableSlot(slot);
 	if (!same)
@@ -649,7 +668,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 			LoyaltyJsonbInt(&rp, award.outcomes[i].points);
 		}
 
-	p.kind = "earn";
+	p.kind = LOYALTY_EARN;
 	p.member_id = m.member_id;
 	p.points = award.points;
 	/* dated at the sale, but never ahead of the lock (a POS clock runs fast) */
@@ -731,8 +750,7 @@ LockReturn(const SaleRow *row, const OriginalSale *o, LoyaltyMember *m)
 {
 	if (!o->member_id)
 	{
-		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(19546),
-							Int32GetDatum((int32) row->return_of));
+		LockAnonymousSale(row->return_of);
 		return true;
 	}
 	if (row->has_card)
@@ -878,7 +896,8 @@ ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *ori
 	lv[1] = Int64GetDatum(o->entry_id);
 	lv[2] = TimestampTzGetDatum(m->locked_at);
 	LoyaltyExecute(&lot_lost_plan, lv, NULL, false, 1);
-	lost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	lost = SPI_processed != 1 ? 0 :
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	/* points of the sale that expired are not taken again from other lots */
 	due = Max(Min(o->points - kept - already, o->points - already - lost), 0);
 
@@ -898,7 +917,7 @@ PostReturnReversal(const SaleRow *row, const OriginalSale *o, LoyaltyMember *m,
 {
 	LoyaltyPosting p = {0};
 
-	p.kind = "reverse";
+	p.kind = LOYALTY_REVERSE;
 	p.member_id = m->member_id;
 	p.effective_at = Min(row->occurred_at, m->locked_at);
 	p.posted_at = m->locked_at;
@@ -977,27 +996,27 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	 * there before the data) or a copy between databases.  It passes
 	 * untouched; the roles that insert sales cannot write this column.
 	 */
-	heap_getattr(tuple, SPI_fnumber(desc, "award"), desc, &isnull);
+	heap_getattr(tuple, LoyaltyColumn(desc, "sale", "award"), desc, &isnull);
 	if (!isnull)
 		return PointerGetDatum(tuple);
 
 	/* 1. the row */
 	row.rel = trigdata->tg_relation;
-	row.sale_id = DatumGetInt64(heap_getattr(tuple, SPI_fnumber(desc, "sale_id"), desc, &isnull));
-	d = heap_getattr(tuple, SPI_fnumber(desc, "store"), desc, &isnull);
+	row.sale_id = DatumGetInt64(heap_getattr(tuple, LoyaltyColumn(desc, "sale", "sale_id"), desc, &isnull));
+	d = heap_getattr(tuple, LoyaltyColumn(desc, "sale", "store"), desc, &isnull);
 	row.store = isnull ? "" : TextDatumGetCString(d);
-	d = heap_getattr(tuple, SPI_fnumber(desc, "pos_txn"), desc, &isnull);
+	d = heap_getattr(tuple, LoyaltyColumn(desc, "sale", "pos_txn"), desc, &isnull);
 	row.pos_txn = isnull ? "" : TextDatumGetCString(d);
 	if (row.store[0] == '\0' || row.pos_txn[0] == '\0' ||
 		strlen(row.store) > LOYALTY_MAX_KEY_LENGTH || strlen(row.pos_txn) > LOYALTY_MAX_KEY_LENGTH)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
 				 errmsg("a sale needs a store and a pos_txn of 1 to %d bytes", LOYALTY_MAX_KEY_LENGTH)));
-	d = heap_getattr(tuple, SPI_fnumber(desc, "card"), desc, &isnull);
+	d = heap_getattr(tuple, LoyaltyColumn(desc, "sale", "card"), desc, &isnull);
 	row.has_card = !isnull;
 	row.card = isnull ? 0 : DatumGetInt64(d);
-	LoyaltySetCardType(TupleDescAttr(desc, SPI_fnumber(desc, "card") - 1)->atttypid);
-	row.occurred_at = DatumGetTimestampTz(heap_getattr(tuple, SPI_fnumber(desc, "occurred_at"), desc, &isnull));
+	LoyaltySetCardType(TupleDescAttr(desc, LoyaltyColumn(desc, "sale", "card") - 1)->atttypid);
+	row.occurred_at = DatumGetTimestampTz(heap_getattr(tuple, LoyaltyColumn(desc, "sale", "occurred_at"), desc, &isnull));
 	if (isnull || TIMESTAMP_NOT_FINITE(row.occurred_at))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_INVALID_TIME),
@@ -1009,18 +1028,18 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 				 errmsg("sale time %s is in the future", timestamptz_to_str(row.occurred_at)),
 				 errdetail("A POS clock may be at most 5 minutes ahead of the database server's.")));
 	/* NOT NULL is checked only after BEFORE triggers: check it here */
-	row.total = heap_getattr(tuple, SPI_fnumber(desc, "total"), desc, &isnull);
+	row.total = heap_getattr(tuple, LoyaltyColumn(desc, "sale", "total"), desc, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
 				 errmsg("a sale needs a total")));
-	d = heap_getattr(tuple, SPI_fnumber(desc, "lines"), desc, &isnull);
+	d = heap_getattr(tuple, LoyaltyColumn(desc, "sale", "lines"), desc, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
 				 errmsg("a sale needs its lines")));
 	row.lines = DatumGetJsonbP(d);
-	d = heap_getattr(tuple, SPI_fnumber(desc, "return_of"), desc, &isnull);
+	d = heap_getattr(tuple, LoyaltyColumn(desc, "sale", "return_of"), desc, &isnull);
 	row.is_return = !isnull;
 	row.return_of = isnull ? 0 : DatumGetInt64(d);
 	LoyaltyParseLines(row.lines, row.total, row.is_return, &basket);
@@ -1037,20 +1056,20 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 
 	/* the row as stored and as RETURNING shows it */
 	MemoryContextSwitchTo(caller);
-	cols[0] = SPI_fnumber(desc, "member_id");
+	cols[0] = LoyaltyColumn(desc, "sale", "member_id");
 	vals[0] = Int64GetDatum(res.member_id);
 	nulls[0] = res.member_id == 0;
-	cols[1] = SPI_fnumber(desc, "points_earned");
+	cols[1] = LoyaltyColumn(desc, "sale", "points_earned");
 	vals[1] = Int64GetDatum(res.points_earned);
-	cols[2] = SPI_fnumber(desc, "points_pending");
+	cols[2] = LoyaltyColumn(desc, "sale", "points_pending");
 	vals[2] = Int64GetDatum(res.points_pending);
-	cols[3] = SPI_fnumber(desc, "entry_id");
+	cols[3] = LoyaltyColumn(desc, "sale", "entry_id");
 	vals[3] = Int64GetDatum(res.entry_id);
 	nulls[3] = res.entry_id == 0;
 	/* every processed row carries an award, which marks it processed */
 	if (res.award == 0)
 		res.award = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"points\": 0}"));
-	cols[4] = SPI_fnumber(desc, "award");
+	cols[4] = LoyaltyColumn(desc, "sale", "award");
 	vals[4] = res.award ? datumCopy(res.award, false, -1) : (Datum) 0;
 	nulls[4] = res.award == 0;
 	tuple = heap_modify_tuple_by_cols(tuple, desc, 5, cols, vals, nulls);

@@ -2,8 +2,8 @@
  * writer.c -- the ledger's own write path: rows of loyalty.ledger, lot,
  * outbox and member_balance written without SPI.
  *
- * A sale used to write its entry, lot, outbox row and balance through four
- * SPI statements, each one an executor start-up of its own (plan state, the
+ * Through SPI, a sale's entry, lot, outbox row and balance would be four
+ * statements, each one an executor start-up of its own (plan state, the
  * table's CHECK constraints and index predicates compiled afresh, the index
  * list opened, a snapshot pushed).  Here, as PostgreSQL's logical
  * replication apply worker does, each table is opened once per transaction
@@ -75,12 +75,16 @@ typedef struct TableWriter
 	/*
 	 * Compiled once per backend, not per transaction (the CHECKs' stringToNode
 	 * and the defaults' planning cost as much as a row): the CHECK
-	 * constraints and, as they are first needed, the column defaults; a
-	 * relcache invalidation of the table throws them away.
+	 * constraints and, as they are first needed, the column defaults.  They
+	 * are thrown away, as the plan cache does with plans, on a relcache
+	 * invalidation of the table (ALTER TABLE ... ADD/DROP CONSTRAINT, ALTER
+	 * COLUMN ... SET DEFAULT) and on any change to a function (planning
+	 * inlines SQL functions and folds immutable calls), a type or a
+	 * constraint (a domain's CHECKs are compiled into the expression).
 	 */
 	Oid			relid;
 	MemoryContext compiled_cxt;
-	bool		compiled_valid;
+	uint64		compiled_generation;	/* compiled_generation when built */
 	bool		calls_foreign_code;	/* see CallsForeignCode */
 	ExprState **checks;
 	ExprState **defaults;		/* by attribute */
@@ -96,12 +100,33 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 };
 static bool compiled_callback_registered = false;
 
+/*
+ * Bumped by every invalidation that makes all compiled expressions stale;
+ * a table's are valid while its compiled_generation equals it.  Starts at 1:
+ * a table never compiled has 0.
+ */
+static uint64 compiled_generation = 1;
+
+/*
+ * A relcache invalidation: if of one of our tables, its CHECKs or defaults
+ * may have changed (the others are compiled again with it: it is rare).
+ */
 static void
-CompiledCallback(Datum arg, Oid relid)
+CompiledRelCallback(Datum arg, Oid relid)
 {
 	for (int t = 0; t < LOYALTY_NTABLES; t++)
 		if (relid == InvalidOid || relid == writers[t].relid)
-			writers[t].compiled_valid = false;
+		{
+			compiled_generation++;
+			return;
+		}
+}
+
+/* A function, type or constraint changed: every compiled expression may be stale. */
+static void
+CompiledSysCallback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	compiled_generation++;
 }
 
 /*
@@ -213,12 +238,17 @@ CompileChecks(TableWriter *w)
 
 	if (!compiled_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(CompiledCallback, (Datum) 0);
+		CacheRegisterRelcacheCallback(CompiledRelCallback, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, CompiledSysCallback, (Datum) 0);
+		CacheRegisterSyscacheCallback(TYPEOID, CompiledSysCallback, (Datum) 0);
+		CacheRegisterSyscacheCallback(CONSTROID, CompiledSysCallback, (Datum) 0);
 		compiled_callback_registered = true;
 	}
-	if (!w->compiled_valid || w->relid != RelationGetRelid(w->rel))
+	if (w->compiled_generation != compiled_generation || w->relid != RelationGetRelid(w->rel))
 	{
-		w->compiled_valid = false;	/* until rebuilt: an error leaves it stale */
+		uint64		generation = compiled_generation;
+
+		w->compiled_generation = 0; /* until rebuilt: an error leaves it stale */
 		if (w->compiled_cxt == NULL)
 			w->compiled_cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty writer compiled",
 													ALLOCSET_SMALL_SIZES);
@@ -233,7 +263,8 @@ CompileChecks(TableWriter *w)
 		w->default_known = palloc0(sizeof(bool) * desc->natts);
 		MemoryContextSwitchTo(old);
 		w->calls_foreign_code = TableCallsForeignCode(w);
-		w->compiled_valid = true;
+		/* stale at once if an invalidation arrived meanwhile */
+		w->compiled_generation = generation;
 	}
 	if (ncheck > 0)
 		w->rri->ri_ConstraintExprs = w->checks;
@@ -321,7 +352,7 @@ OnlyKnownConstraints(TableWriter *w)
 			fk->confrelid == rule ? "rule_id" : NULL;
 
 		/* only the extension's own keys: member_id to member, rule_id to rule */
-		if (column == NULL || fk->conkey[0] != attnameAttNum(w->rel, column, false))
+		if (column == NULL || fk->conkey[0] != LoyaltyRelColumn(w->rel, column))
 			return false;
 	}
 	for (int i = 0; i < w->rri->ri_NumIndices; i++)
@@ -490,21 +521,33 @@ LoyaltyRowBegin(LoyaltyTableId t)
 	row->values = palloc0(sizeof(Datum) * natts);
 	row->isnull = palloc(sizeof(bool) * natts);
 	row->set = palloc0(sizeof(bool) * natts);
+	row->add = palloc0(sizeof(bool) * natts);
 	memset(row->isnull, true, sizeof(bool) * natts);
 	return row;
 }
 
+/* Set a column of the row to a value (NULL when isnull). */
 void
 LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool isnull)
 {
-	TableWriter *w = &writers[row->table];
-	AttrNumber	att = attnameAttNum(w->rel, column, false);
+	AttrNumber	att = LoyaltyRelColumn(writers[row->table].rel, column);
 
-	if (att <= 0)
-		elog(ERROR, "loyalty.%s has no column \"%s\"", w->relname, column);
 	row->values[att - 1] = value;
 	row->isnull[att - 1] = isnull;
 	row->set[att - 1] = true;
+	row->add[att - 1] = false;
+}
+
+/* Add a bigint to a column of the row LoyaltyRowUpdate updates. */
+void
+LoyaltyRowAdd(LoyaltyRow *row, const char *column, int64 value)
+{
+	AttrNumber	att = LoyaltyRelColumn(writers[row->table].rel, column);
+
+	row->values[att - 1] = Int64GetDatum(value);
+	row->isnull[att - 1] = false;
+	row->set[att - 1] = true;
+	row->add[att - 1] = true;
 }
 
 /* Fill the slot from the row: set columns, else defaults, else NULL. */
@@ -556,11 +599,11 @@ LoyaltyRowInsert(LoyaltyRow *row)
 
 /*
  * Update the row at tid (which the caller holds locked, FOR NO KEY UPDATE):
- * columns set in row replace the old values, `add` columns (set with
- * LoyaltyRowAdd) are added to them.
+ * columns set with LoyaltyRowSet replace the old values, columns set with
+ * LoyaltyRowAdd are added to them.
  */
 void
-LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid, const bool *add)
+LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid)
 {
 	TableWriter *w = &writers[row->table];
 	ResourceOwner save_owner = CurrentResourceOwner;
@@ -580,7 +623,7 @@ LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid, const bool *add)
 		slot->tts_isnull[i] = w->old->tts_isnull[i];
 		if (!row->set[i])
 			continue;
-		if (add != NULL && add[i])
+		if (row->add[i])
 		{
 			int64		sum;
 
@@ -609,11 +652,33 @@ LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid, const bool *add)
 	CurrentResourceOwner = save_owner;
 }
 
-/* The attribute index (0-based) of a column, for LoyaltyRowUpdate's `add`. */
-int
-LoyaltyRowColumn(LoyaltyRow *row, const char *column)
+/*
+ * The attribute number of a column of a table of the extension; LY070 when
+ * the table has no such column (a DBA dropped or renamed it).
+ */
+AttrNumber
+LoyaltyColumn(TupleDesc desc, const char *table, const char *column)
 {
-	return attnameAttNum(writers[row->table].rel, column, false) - 1;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), column) == 0)
+			return i + 1;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_MISSING_COLUMN),
+			 errmsg("table loyalty.%s has no column \"%s\"", table, column),
+			 errdetail("The loyalty extension reads or writes this column."),
+			 errhint("Give the column back its name, or add it again as the extension's install script defines it.")));
+	return InvalidAttrNumber;	/* keep the compiler quiet */
+}
+
+/* LoyaltyColumn of an open relation. */
+AttrNumber
+LoyaltyRelColumn(Relation rel, const char *column)
+{
+	return LoyaltyColumn(RelationGetDescr(rel), RelationGetRelationName(rel), column);
 }
 
 /* ---------- reading rows by an index, without SPI ---------- */
