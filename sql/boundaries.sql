@@ -381,6 +381,33 @@ VALUES ('S1', 'BU-3', :'b1', '2024-04-01 12:00+00', 5.00, '[{"sku":"A","qty":1,"
 SELECT code, fired, points, why FROM loyalty.explain_sale(pg_temp.sid('BU-3')) WHERE code = 'b10';
 SELECT sum(points) AS spent, sum(uses) AS uses, sum(share) AS shares FROM loyalty.rule_spend;
 
+-- ===== A budget share that covers a sale exactly is used: bonus 10, budget
+-- 810.  The first sale finds no slots: it takes 10 from the whole budget and
+-- splits the 800 left into eight shares of 100, its member's home slot
+-- (member_id % 8) keeping the 10 it spent (share 110).  The next ten sales
+-- take 10 each in the home slot, the last of them its last 10 exactly; the
+-- twelfth goes on to the next slot.  Shown relative to the home slot.
+-- sh: one sale per transaction (each looks at the committed slots);
+-- sh2: all twelve in one statement (the slots held in memory).
+INSERT INTO loyalty.program (code) VALUES ('share'), ('share2');
+INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points)
+SELECT program_id, 'b810_' || code, 'bonus', 10, 810 FROM loyalty.program WHERE code IN ('share', 'share2');
+SELECT loyalty.card_issue('53', 23) AS sh, loyalty.card_issue('53', 24) AS sh2 \gset
+SELECT loyalty.enroll(:'sh', 'share') > 0 AS sh_enrolled, loyalty.enroll(:'sh2', 'share2') > 0 AS sh2_enrolled;
+SELECT format($$INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+  VALUES ('S1', %L, %L, %L, 1.00, '[{"sku":"A","qty":1,"amount":1.00}]')$$,
+  'SH-' || n, :'sh', timestamptz '2024-04-03 10:00+00' + n * interval '1 minute')
+  FROM generate_series(1, 12) n ORDER BY n \gexec
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S1', 'SH2-' || n, :'sh2', timestamptz '2024-04-03 10:00+00' + n * interval '1 minute', 1.00, '[{"sku":"A","qty":1,"amount":1.00}]'
+  FROM generate_series(1, 12) n ORDER BY n;
+SELECT r.code, (s.slot - m.member_id % 8 + 8) % 8 AS from_home, s.points, s.uses, s.share, s.split_of
+  FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id)
+  JOIN loyalty.member m ON m.program_id = r.program_id
+ WHERE r.code LIKE 'b810%' ORDER BY r.code, from_home;
+SELECT count(*) FILTER (WHERE points_earned = 11) AS sales_with_bonus, count(*) AS sales
+  FROM loyalty.sale WHERE pos_txn LIKE 'SH%';
+
 -- ===== Member caps reached exactly: p25 (10 points, at most 25 per member)
 -- and u2 (1 point, at most 2 uses per member); each sale 1.00 = base 1
 --   M-1: 1 + 10 + 1 = 12;  M-2: 1 + 10 + 1 = 12 (p25 at 20, u2 used twice)
