@@ -572,5 +572,27 @@ SELECT what, pg_temp.outcome(format($$INSERT INTO loyalty.sale (store, pos_txn, 
                ('amount -0.01',  'LN-4', '0', '[{"sku":"A","qty":1,"amount":-0.01}]'),
                ('total -0.01',   'LN-5', '-0.01', '[{"sku":"A","qty":1,"amount":0}]')) t(what, txn, total, lines);
 
+-- ===== loyalty.max_pending_members: a statement keeps the balance changes
+-- of at most that many members; the sale of one more member first writes
+-- them out (README, Balances).  With 2: A's and B's sales are pending when
+-- C's comes, so C's sale writes them out; a function in the INSERT's SELECT
+-- that reads A's balance sees A's 10 points from then on, not before.
+INSERT INTO loyalty.program (code) VALUES ('pend');
+SELECT loyalty.card_issue('53', 25) AS pa, loyalty.card_issue('53', 26) AS pb,
+       loyalty.card_issue('53', 27) AS pc, loyalty.card_issue('53', 28) AS pd \gset
+SELECT count(loyalty.enroll(c, 'pend')) AS pend_enrolled FROM unnest(ARRAY[:'pa', :'pb', :'pc', :'pd']::loyalty.card[]) c;
+CREATE FUNCTION pg_temp.net_of(c loyalty.card) RETURNS bigint VOLATILE
+LANGUAGE sql AS $$ SELECT net FROM loyalty.member_balance WHERE member_id = loyalty.member_id(c) $$;
+BEGIN;
+SET LOCAL loyalty.max_pending_members = 2;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S1', format('PX-%s (A had %s)', g, pg_temp.net_of(:'pa')), c, '2024-04-04 10:00+00', 10.00,
+       '[{"sku":"A","qty":1,"amount":10.00}]'
+  FROM unnest(ARRAY[:'pa', :'pb', :'pc', :'pd']::loyalty.card[]) WITH ORDINALITY AS t(c, g)
+RETURNING pos_txn, points_earned;
+COMMIT;
+SELECT count(*) AS members, sum(net) AS net, sum(sales) AS sales FROM loyalty.member_balance
+ WHERE member_id IN (SELECT member_id FROM loyalty.sale WHERE pos_txn LIKE 'PX-%');
+
 -- ===== Invariants hold
 SELECT * FROM loyalty.check_invariants();
