@@ -594,5 +594,27 @@ COMMIT;
 SELECT count(*) AS members, sum(net) AS net, sum(sales) AS sales FROM loyalty.member_balance
  WHERE member_id IN (SELECT member_id FROM loyalty.sale WHERE pos_txn LIKE 'PX-%');
 
+-- ===== Debt repaid exactly (negative_balance allow): a credit first repays
+-- the debt and opens a lot only with what is left over; exactly the debt
+-- opens none, one point more opens a lot of 1.
+INSERT INTO loyalty.program (code, negative_balance) VALUES ('owe', 'allow');
+SELECT loyalty.card_issue('53', 29) AS ow \gset
+SELECT loyalty.enroll(:'ow', 'owe') > 0 AS ow_enrolled;
+SELECT entry_id AS ow_e1 FROM loyalty.earn(:'ow', 30, 'ow-1', NULL, '2024-05-01 00:00+00') \gset
+SELECT points FROM loyalty.redeem(:'ow', 20, 'S1', 'OW-R1');
+-- 10 left, 30 taken back: 10 from the lot, 20 owed
+SELECT points, shortfall FROM loyalty.reverse(:'ow', :ow_e1, 30, 'ow-rev');
+SELECT available, debt FROM loyalty.balance(:'ow');
+SELECT points FROM loyalty.earn(:'ow', 20, 'ow-2');
+SELECT available, debt, (SELECT string_agg(e.idem_key || ' ' || l.points || '/' || l.remaining, ', ' ORDER BY l.lot_id)
+                           FROM loyalty.lot l JOIN loyalty.ledger e ON e.member_id = l.member_id AND e.entry_id = l.lot_id
+                          WHERE l.member_id = loyalty.member_id(:'ow')) AS "lots (points/remaining)"
+  FROM loyalty.balance(:'ow');
+SELECT points FROM loyalty.earn(:'ow', 1, 'ow-3');
+SELECT available, debt, (SELECT string_agg(e.idem_key || ' ' || l.points || '/' || l.remaining, ', ' ORDER BY l.lot_id)
+                           FROM loyalty.lot l JOIN loyalty.ledger e ON e.member_id = l.member_id AND e.entry_id = l.lot_id
+                          WHERE l.member_id = loyalty.member_id(:'ow')) AS "lots (points/remaining)"
+  FROM loyalty.balance(:'ow');
+
 -- ===== Invariants hold
 SELECT * FROM loyalty.check_invariants();
