@@ -444,6 +444,32 @@ SELECT 'S1', txn, :'vs', at, 10.00, '[{"sku":"A","qty":1,"amount":10.00}]'
  ORDER BY n
 RETURNING pos_txn, points_earned;
 
+-- ===== nth_visit counts local days and local periods (program zone
+-- Europe/Berlin): every 2nd visit day of a month earns 100; each sale 10.00
+--   Z-1 03-05 23:30 local (22:30Z): March visit 1                        = 10
+--   Z-2 03-06 00:30 local (03-05 23:30Z, Z-1's UTC day): visit 2          = 110
+--   Z-3 03-07 00:30 local (03-06 23:30Z): visit 3                         = 10
+--   Z-4 03-07 10:00 local (03-07 09:00Z): Z-3's local day, no new visit   = 10
+--   Z-5 03-08 09:00 local: visit 4                                        = 110
+--   Z-6 03-31 23:30 local (CEST since 02:00 that day; 21:30Z): visit 5    = 10
+--   Z-7 04-01 00:30 local (03-31 22:30Z): April visit 1                   = 10
+--   Z-8 04-01 23:00 local: Z-7's local day, no new visit                  = 10
+--   Z-9 04-02 00:10 local (04-01 22:10Z, Z-8's UTC day): April visit 2    = 110
+INSERT INTO loyalty.program (code, time_zone) VALUES ('visitz', 'Europe/Berlin');
+INSERT INTO loyalty.rule (program_id, code, kind, points, every_nth, visit_period)
+SELECT program_id, 'every2z', 'nth_visit', 100, 2, 'month' FROM loyalty.program WHERE code = 'visitz';
+SELECT loyalty.card_issue('53', 30) AS vz \gset
+SELECT loyalty.enroll(:'vz', 'visitz') > 0 AS vz_enrolled;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S1', 'Z-' || n, :'vz', at, 10.00, '[{"sku":"A","qty":1,"amount":10.00}]'
+  FROM (VALUES (1, timestamptz '2024-03-05 23:30+01'), (2, '2024-03-06 00:30+01'), (3, '2024-03-07 00:30+01'),
+               (4, '2024-03-07 10:00+01'), (5, '2024-03-08 09:00+01'), (6, '2024-03-31 23:30+02'),
+               (7, '2024-04-01 00:30+02'), (8, '2024-04-01 23:00+02'), (9, '2024-04-02 00:10+02')) t(n, at)
+ ORDER BY n
+RETURNING pos_txn, occurred_at, points_earned;
+SELECT s.pos_txn, e.why FROM loyalty.sale s, LATERAL loyalty.explain_sale(s.sale_id) e
+ WHERE s.pos_txn IN ('Z-4', 'Z-8') AND e.code = 'every2z' ORDER BY s.pos_txn;
+
 -- ===== expiry_rounding: the expiry (effective_at + expiry_after) is pushed
 -- to the end of its day, month, quarter or year (UTC).  An expiry that
 -- falls exactly on a period's first moment lies in that period, so it is
