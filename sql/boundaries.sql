@@ -197,6 +197,15 @@ SELECT points, pending_until = effective_at AS pending_until_is_effective_at
 SELECT available, pending FROM loyalty.balance_at(:'bl', '2024-04-01 00:00+00');
 SELECT points FROM loyalty.redeem(:'bl', 5, 'S1', 'BL-R1');
 
+-- an explicit pending_until of now() (the transaction's start) is already
+-- past when the entry is dated (at its lock): redeemable at once
+BEGIN;
+SELECT points, pending_until = now() AS pending_until_now, effective_at >= now() AS dated_at_or_after_now
+  FROM loyalty.earn(:'bl', 7, 'bl-4', NULL, NULL, now());
+SELECT available, pending FROM loyalty.balance(:'bl');
+SELECT points FROM loyalty.redeem(:'bl', 7, 'S1', 'BL-R2');
+COMMIT;
+
 -- ===== An idempotency key reused to reverse a different entry is LY011
 -- ("same request" compares the reversed entry); the same entry again is a
 -- replay: the same entry back, nothing posted
