@@ -206,18 +206,14 @@ NumCopy(Datum a)
 	return PointerGetDatum(DatumGetNumericCopy(a));
 }
 
-/* Whole points from an exact amount, by the program's rounding policy. */
+/*
+ * Whole points from an exact amount, by the program's rounding policy.  The
+ * limit of one entry applies to the rounded points (LY012).
+ */
 int64
 LoyaltyRoundPoints(Datum exact, LoyaltyRounding rounding)
 {
 	Datum		r;
-	Datum		limit = NumInt(LOYALTY_MAX_POINTS);
-
-	if (NumCmp(DirectFunctionCall1(numeric_abs, exact), limit) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
-				 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS),
-				 errdetail("One entry moves at most " INT64_FORMAT " points.", (int64) LOYALTY_MAX_POINTS)));
 
 	switch (rounding)
 	{
@@ -231,6 +227,11 @@ LoyaltyRoundPoints(Datum exact, LoyaltyRounding rounding)
 			r = DirectFunctionCall1(numeric_floor, exact);
 			break;
 	}
+	if (NumCmp(DirectFunctionCall1(numeric_abs, r), NumInt(LOYALTY_MAX_POINTS)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS),
+				 errdetail("One entry moves at most " INT64_FORMAT " points.", (int64) LOYALTY_MAX_POINTS)));
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, r));
 }
 
