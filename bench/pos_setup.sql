@@ -5,7 +5,9 @@ CREATE EXTENSION loyalty;
 INSERT INTO loyalty.program (code, time_zone) VALUES ('pos', 'Europe/Paris');
 INSERT INTO loyalty.store (store, time_zone)
 SELECT 'S' || s, 'Europe/Paris' FROM generate_series(1, 20) s;
-SELECT count(loyalty.enroll(loyalty.card_issue('40', s), 'pos')) AS enrolled
+-- enrolled two years ago: the back-fill dates sales up to a year back, and
+-- no sale is dated before its member's enrolment
+SELECT count(loyalty.enroll(loyalty.card_issue('40', s), 'pos', enrolled_at => now() - interval '2 years')) AS enrolled
   FROM generate_series(1, :members) s;
 -- the baselines write member_id = card serial without a lookup
 SELECT count(*) = 0 AS member_id_is_serial

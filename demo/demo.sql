@@ -26,18 +26,20 @@ CREATE ROLE demo_analyst;
 SELECT loyalty.grant_access('demo_pos', 'pos'), loyalty.grant_access('demo_analyst', 'analyst') \g /dev/null
 
 \echo
-\echo '== 2. The POS enrols 300 members (one call each; a retried enrolment is harmless)'
+\echo '== 2. The POS enrols 300 members who joined 200 days ago, when the card system started (one call each; a retried enrolment is harmless)'
 SET ROLE demo_pos;
 SELECT count(*) AS enrolled
   FROM generate_series(1, 300) AS n,
        LATERAL loyalty.enroll(loyalty.card_issue('6001', n), 'baby',
                               region => (ARRAY['north', 'south', 'east', 'west'])[1 + n % 4],
-                              home_store => 'S0' || (1 + n % 3)) AS m;
+                              home_store => 'S0' || (1 + n % 3),
+                              enrolled_at => now() - interval '200 days') AS m;
 SELECT loyalty.enroll(loyalty.card_issue('6001', 1), 'baby') AS retried_enrolment_returns;
 
 \echo
-\echo '== 3. Six months of sales, back-dated, each one plain INSERT through the POS role'
+\echo '== 3. Six months of sales, back-filled by an admin (a POS may date a sale at most a day back), each one plain INSERT'
 -- 3 lines per sale: formula, a food item, and now and then tobacco; some anonymous sales
+RESET ROLE;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 SELECT 'S0' || (1 + n % 3), 'H-' || n || '-' || v,
        CASE WHEN v > 1 AND (n + v) % 7 = 0 THEN NULL ELSE loyalty.card_issue('6001', n) END,

@@ -57,7 +57,7 @@ SELECT loyalty.card_issue('53', 1) AS rt, loyalty.card_issue('53', 2) AS xc,
        loyalty.card_issue('53', 17) AS rq, loyalty.card_issue('53', 18) AS ry,
        loyalty.card_issue('53', 19) AS bg, loyalty.card_issue('53', 20) AS bh,
        loyalty.card_issue('53', 21) AS ky \gset
-SELECT count(loyalty.enroll(c, p)) AS enrolled FROM (VALUES
+SELECT count(loyalty.enroll(c, p, enrolled_at => '2000-01-01 00:00+00')) AS enrolled FROM (VALUES
   (:'rt'::loyalty.card, 'plain'), (:'xc', 'excl'), (:'mb', 'minb'), (:'bl', 'led'), (:'ik', 'led'),
   (:'rw', 'ret'), (:'ep', 'exp'), (:'ed', 'exp'), (:'wn', 'win'), (:'sk', 'plain'),
   (:'b1', 'bud'), (:'b2', 'bud'), (:'mc', 'mcap'), (:'vs', 'visit'), (:'rd', 'rday'),
@@ -407,7 +407,7 @@ INSERT INTO loyalty.program (code) VALUES ('share'), ('share2');
 INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points)
 SELECT program_id, 'b810_' || code, 'bonus', 10, 810 FROM loyalty.program WHERE code IN ('share', 'share2');
 SELECT loyalty.card_issue('53', 23) AS sh, loyalty.card_issue('53', 24) AS sh2 \gset
-SELECT loyalty.enroll(:'sh', 'share') > 0 AS sh_enrolled, loyalty.enroll(:'sh2', 'share2') > 0 AS sh2_enrolled;
+SELECT loyalty.enroll(:'sh', 'share', enrolled_at => '2000-01-01 00:00+00') > 0 AS sh_enrolled, loyalty.enroll(:'sh2', 'share2', enrolled_at => '2000-01-01 00:00+00') > 0 AS sh2_enrolled;
 SELECT format($$INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
   VALUES ('S1', %L, %L, %L, 1.00, '[{"sku":"A","qty":1,"amount":1.00}]')$$,
   'SH-' || n, :'sh', timestamptz '2024-04-03 10:00+00' + n * interval '1 minute')
@@ -473,7 +473,7 @@ INSERT INTO loyalty.program (code, time_zone) VALUES ('visitz', 'Europe/Berlin')
 INSERT INTO loyalty.rule (program_id, code, kind, points, every_nth, visit_period)
 SELECT program_id, 'every2z', 'nth_visit', 100, 2, 'month' FROM loyalty.program WHERE code = 'visitz';
 SELECT loyalty.card_issue('53', 30) AS vz \gset
-SELECT loyalty.enroll(:'vz', 'visitz') > 0 AS vz_enrolled;
+SELECT loyalty.enroll(:'vz', 'visitz', enrolled_at => '2000-01-01 00:00+00') > 0 AS vz_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 SELECT 'S1', 'Z-' || n, :'vz', at, 10.00, '[{"sku":"A","qty":1,"amount":10.00}]'
   FROM (VALUES (1, timestamptz '2024-03-05 23:30+01'), (2, '2024-03-06 00:30+01'), (3, '2024-03-07 00:30+01'),
@@ -572,7 +572,7 @@ SELECT kind, points, octet_length(idem_key) AS key_bytes, octet_length(store) AS
 -- microsecond.)
 INSERT INTO loyalty.program (code, expiry_after) VALUES ('expret', '30 days');
 SELECT loyalty.card_issue('53', 22) AS xr \gset
-SELECT loyalty.enroll(:'xr', 'expret') > 0 AS enrolled;
+SELECT loyalty.enroll(:'xr', 'expret', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled;
 BEGIN;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
   ('S1', 'XR-1', :'xr', now() - interval '720 hours', 10.00, '[{"sku":"A","qty":1,"amount":10.00}]'),
@@ -627,7 +627,7 @@ SELECT what, pg_temp.outcome(format($$INSERT INTO loyalty.sale (store, pos_txn, 
 INSERT INTO loyalty.program (code) VALUES ('pend');
 SELECT loyalty.card_issue('53', 25) AS pa, loyalty.card_issue('53', 26) AS pb,
        loyalty.card_issue('53', 27) AS pc, loyalty.card_issue('53', 28) AS pd \gset
-SELECT count(loyalty.enroll(c, 'pend')) AS pend_enrolled FROM unnest(ARRAY[:'pa', :'pb', :'pc', :'pd']::loyalty.card[]) c;
+SELECT count(loyalty.enroll(c, 'pend', enrolled_at => '2000-01-01 00:00+00')) AS pend_enrolled FROM unnest(ARRAY[:'pa', :'pb', :'pc', :'pd']::loyalty.card[]) c;
 CREATE FUNCTION pg_temp.net_of(c loyalty.card) RETURNS bigint VOLATILE
 LANGUAGE sql AS $$ SELECT net FROM loyalty.member_balance WHERE member_id = loyalty.member_id(c) $$;
 BEGIN;
@@ -646,7 +646,7 @@ SELECT count(*) AS members, sum(net) AS net, sum(sales) AS sales FROM loyalty.me
 -- opens none, one point more opens a lot of 1.
 INSERT INTO loyalty.program (code, negative_balance) VALUES ('owe', 'allow');
 SELECT loyalty.card_issue('53', 29) AS ow \gset
-SELECT loyalty.enroll(:'ow', 'owe') > 0 AS ow_enrolled;
+SELECT loyalty.enroll(:'ow', 'owe', enrolled_at => '2000-01-01 00:00+00') > 0 AS ow_enrolled;
 SELECT entry_id AS ow_e1 FROM loyalty.earn(:'ow', 30, 'ow-1', NULL, '2024-05-01 00:00+00') \gset
 SELECT points FROM loyalty.redeem(:'ow', 20, 'S1', 'OW-R1');
 -- 10 left, 30 taken back: 10 from the lot, 20 owed

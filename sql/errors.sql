@@ -17,12 +17,12 @@ END
 $$;
 
 INSERT INTO loyalty.program (code) VALUES ('p'), ('q');
-SELECT loyalty.enroll('4000000000000002', 'p') AS m1 \gset
-SELECT loyalty.enroll(loyalty.card_issue('40', 3), 'p') AS m_susp \gset
-SELECT loyalty.enroll(loyalty.card_issue('40', 4), 'p') AS m_closed \gset
+SELECT loyalty.enroll('4000000000000002', 'p', enrolled_at => '2000-01-01 00:00+00') AS m1 \gset
+SELECT loyalty.enroll(loyalty.card_issue('40', 3), 'p', enrolled_at => '2000-01-01 00:00+00') AS m_susp \gset
+SELECT loyalty.enroll(loyalty.card_issue('40', 4), 'p', enrolled_at => '2000-01-01 00:00+00') AS m_closed \gset
 SELECT loyalty.set_member_status(loyalty.card_issue('40', 3), 'suspended');
 SELECT loyalty.set_member_status(loyalty.card_issue('40', 4), 'closed');
-SELECT loyalty.enroll(loyalty.card_issue('40', 5), 'p') AS m_repl \gset
+SELECT loyalty.enroll(loyalty.card_issue('40', 5), 'p', enrolled_at => '2000-01-01 00:00+00') AS m_repl \gset
 SELECT loyalty.replace_card(loyalty.card_issue('40', 5), loyalty.card_issue('40', 6));
 SELECT entry_id AS e1 FROM loyalty.earn('4000000000000002', 100, 'k1') \gset
 SELECT redemption_id AS r1 FROM loyalty.redeem('4000000000000002', 10, 'S1', 'T1') \gset

@@ -29,7 +29,7 @@ $$;
 INSERT INTO loyalty.program (code) VALUES ('lim');
 INSERT INTO loyalty.rule (program_id, code, kind, points, min_basket)
 SELECT program_id, 'basket-100', 'bonus', 500, 100 FROM loyalty.program WHERE code = 'lim';
-SELECT loyalty.enroll(loyalty.card_issue('40', 1), 'lim') AS m1;
+SELECT loyalty.enroll(loyalty.card_issue('40', 1), 'lim', enrolled_at => '2000-01-01 00:00+00') AS m1;
 
 -- 1. At most 10,000 lines per sale, return or quote (LY060).  Exactly
 -- 10,000 lines of 1.25: 12,500 points plus the basket bonus.
@@ -133,8 +133,8 @@ SELECT p.program_id, r.*
 	('basket-20',   'bonus',      NULL, 13,           NULL, NULL, NULL,            NULL,          NULL, NULL,              NULL,              20.5)
   ) AS r(code, kind, multiplier, points, hour_from, hour_to, days_of_week, every_nth, visit_period, valid_from, valid_to, min_basket)
  WHERE p.code = 'tz';
-SELECT loyalty.enroll(loyalty.card_issue('40', 2), 'tz') AS m2, loyalty.enroll(loyalty.card_issue('40', 3), 'tz') AS m3,
-	   loyalty.enroll(loyalty.card_issue('40', 4), 'tz') AS m4;
+SELECT loyalty.enroll(loyalty.card_issue('40', 2), 'tz', enrolled_at => '2000-01-01 00:00+00') AS m2, loyalty.enroll(loyalty.card_issue('40', 3), 'tz', enrolled_at => '2000-01-01 00:00+00') AS m3,
+	   loyalty.enroll(loyalty.card_issue('40', 4), 'tz', enrolled_at => '2000-01-01 00:00+00') AS m4;
 -- The sales (UTC times; local in E1 / K1):
 --  1 E1 Sun 2026-11-01 14:30 UTC = 09:30 Sunday in E1: x5, sunday, first visit of the week
 --  2 E1 Mon 2026-11-02 04:30 UTC = 23:30 Sunday in E1: same visit day, not a second visit

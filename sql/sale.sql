@@ -43,7 +43,7 @@ SELECT loyalty.card_issue('52', 1) AS c_pos, loyalty.card_issue('52', 2) AS k1,
        loyalty.card_issue('52', 9) AS v, loyalty.card_issue('52', 10) AS c1,
        loyalty.card_issue('52', 11) AS c2, loyalty.card_issue('52', 12) AS r,
        loyalty.card_issue('52', 13) AS nt, loyalty.card_issue('52', 14) AS na \gset
-SELECT c, loyalty.enroll(c, p) AS member_id FROM (VALUES
+SELECT c, loyalty.enroll(c, p, enrolled_at => '2000-01-01 00:00+00') AS member_id FROM (VALUES
   (:'c_pos'::loyalty.card, 'pos'), (:'k1', 'kinds'), (:'k2', 'kinds'), (:'st', 'stack'),
   (:'rf', 'r_floor'), (:'rh', 'r_half'), (:'rc', 'r_ceil'), (:'w', 'win'), (:'v', 'visit'),
   (:'c1', 'caps'), (:'c2', 'caps'), (:'r', 'ret'), (:'nt', 'neg_trunc'), (:'na', 'neg_allow')) e(c, p);
@@ -472,7 +472,7 @@ SELECT count(*) AS events_left FROM loyalty.outbox;
 -- statistics, so that autovacuum cannot change the plan
 INSERT INTO loyalty.program (code, points_per_unit) VALUES ('hist', 0);
 SELECT loyalty.card_issue('52', 15) AS h \gset
-SELECT loyalty.enroll(:'h', 'hist') AS h_member;
+SELECT loyalty.enroll(:'h', 'hist', enrolled_at => '2000-01-01 00:00+00') AS h_member;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 SELECT 'S01', 'H-' || n, :'h', timestamptz '2023-01-01 00:00+00' + n * interval '1 hour', 5.00,
        jsonb_build_array(jsonb_build_object('sku', 'F' || n % 50, 'qty', 1, 'amount', 5.00))
@@ -503,7 +503,7 @@ INSERT INTO loyalty.program (code) VALUES ('mr');
 INSERT INTO loyalty.rule (program_id, code, kind, points)
 SELECT program_id, 'mr-welcome', 'first_purchase', 25 FROM loyalty.program WHERE code = 'mr';
 SELECT loyalty.card_issue('53', 1) AS mr \gset
-SELECT loyalty.enroll(:'mr', 'mr') > 0 AS mr_enrolled;
+SELECT loyalty.enroll(:'mr', 'mr', enrolled_at => '2000-01-01 00:00+00') > 0 AS mr_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
  ('S01', 'MR-1', :'mr', '2024-05-01 10:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]'),
  ('S01', 'MR-2', :'mr', '2024-05-01 11:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]')
@@ -516,7 +516,7 @@ INSERT INTO loyalty.program (code) VALUES ('capx');
 INSERT INTO loyalty.rule (program_id, code, kind, multiplier, budget_points)
 SELECT program_id, 'capx-x3', 'multiplier', 3, 20 FROM loyalty.program WHERE code = 'capx';
 SELECT loyalty.card_issue('53', 2) AS cx \gset
-SELECT loyalty.enroll(:'cx', 'capx') > 0 AS cx_enrolled;
+SELECT loyalty.enroll(:'cx', 'capx', enrolled_at => '2000-01-01 00:00+00') > 0 AS cx_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 VALUES ('S01', 'CX-1', :'cx', '2024-05-02 10:00+00', 30,
         '[{"sku":"A","qty":1,"amount":10},{"sku":"B","qty":1,"amount":20}]')
@@ -534,7 +534,7 @@ INSERT INTO loyalty.program (code) VALUES ('qv');
 INSERT INTO loyalty.rule (program_id, code, kind, every_nth, visit_period, points)
 SELECT program_id, 'qv-2nd', 'nth_visit', 2, 'quarter', 7 FROM loyalty.program WHERE code = 'qv';
 SELECT loyalty.card_issue('53', 3) AS qv \gset
-SELECT loyalty.enroll(:'qv', 'qv') > 0 AS qv_enrolled;
+SELECT loyalty.enroll(:'qv', 'qv', enrolled_at => '2000-01-01 00:00+00') > 0 AS qv_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines) VALUES
  ('S01', 'QV-1', :'qv', '2024-01-15 10:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]'),
  ('S01', 'QV-2', :'qv', '2024-03-31 20:00+00', 10, '[{"sku":"A","qty":1,"amount":10}]'),
@@ -564,7 +564,7 @@ INSERT INTO loyalty.program (code) VALUES ('za');
 INSERT INTO loyalty.rule (program_id, code, kind, skus, points)
 SELECT program_id, 'za-gift', 'bonus', '{G}', 500 FROM loyalty.program WHERE code = 'za';
 SELECT loyalty.card_issue('54', 1) AS za \gset
-SELECT loyalty.enroll(:'za', 'za') > 0 AS za_enrolled;
+SELECT loyalty.enroll(:'za', 'za', enrolled_at => '2000-01-01 00:00+00') > 0 AS za_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 VALUES ('S01', 'ZA-1', :'za', '2024-06-01 10:00+00', 20,
         '[{"sku":"G","qty":1,"amount":0},{"sku":"X","qty":1,"amount":10},{"sku":"Y","qty":1,"amount":10}]')
@@ -580,7 +580,7 @@ INSERT INTO loyalty.program (code) VALUES ('cm');
 INSERT INTO loyalty.rule (program_id, code, kind, categories, multiplier, member_max_points)
 SELECT program_id, 'cm-x2', 'multiplier', '{m}', 2, 1 FROM loyalty.program WHERE code = 'cm';
 SELECT loyalty.card_issue('54', 2) AS cm \gset
-SELECT loyalty.enroll(:'cm', 'cm') > 0 AS cm_enrolled;
+SELECT loyalty.enroll(:'cm', 'cm', enrolled_at => '2000-01-01 00:00+00') > 0 AS cm_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 VALUES ('S01', 'CM-1', :'cm', '2024-06-01 10:00+00', 13,
         '[{"sku":"M1","category":"m","qty":1,"amount":1},{"sku":"M2","category":"m","qty":1,"amount":1},
@@ -596,7 +596,7 @@ RETURNING points_earned AS returned_x;
 -- the expiry job then expires them once: 100 left, from sale 2
 INSERT INTO loyalty.program (code, expiry_after, return_days) VALUES ('ex', '1 year', 1000);
 SELECT loyalty.card_issue('54', 3) AS ex \gset
-SELECT loyalty.enroll(:'ex', 'ex') > 0 AS ex_enrolled;
+SELECT loyalty.enroll(:'ex', 'ex', enrolled_at => '2000-01-01 00:00+00') > 0 AS ex_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 VALUES ('S01', 'EX-1', :'ex', now() - interval '400 days', 100, '[{"sku":"A","qty":1,"amount":100}]')
 RETURNING points_earned, sale_id AS ex_sale \gset
@@ -632,7 +632,7 @@ SELECT * FROM loyalty.check_invariants();
 INSERT INTO loyalty.program (code) VALUES ('bs');
 INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points)
 SELECT program_id, 'bs-bonus', 'bonus', 10, 100 FROM loyalty.program WHERE code = 'bs';
-SELECT count(loyalty.enroll(loyalty.card_issue('55', s), 'bs')) AS bs_members FROM generate_series(1, 12) s;
+SELECT count(loyalty.enroll(loyalty.card_issue('55', s), 'bs', enrolled_at => '2000-01-01 00:00+00')) AS bs_members FROM generate_series(1, 12) s;
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 SELECT 'S01', 'BS-' || s, loyalty.card_issue('55', s), 1, '[{"sku":"B","qty":1,"amount":1}]'
   FROM generate_series(1, 6) s;
@@ -687,7 +687,7 @@ INSERT INTO loyalty.rule (program_id, code, kind, categories)
 SELECT program_id, 'fp-no-tobacco', 'exclude', '{tobacco}' FROM loyalty.program WHERE code = 'fp';
 INSERT INTO loyalty.rule (program_id, code, kind, points)
 SELECT program_id, 'fp-welcome', 'first_purchase', 50 FROM loyalty.program WHERE code = 'fp';
-SELECT loyalty.enroll(loyalty.card_issue('56', 1), 'fp') > 0 AS fp_enrolled;
+SELECT loyalty.enroll(loyalty.card_issue('56', 1), 'fp', enrolled_at => '2000-01-01 00:00+00') > 0 AS fp_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S01', 'FP-1', loyalty.card_issue('56', 1), 8, '[{"sku":"T","category":"tobacco","qty":1,"amount":8}]')
 RETURNING points_earned AS tobacco_points;
@@ -801,7 +801,7 @@ DROP ROLE regress_loyalty_pos;
 INSERT INTO loyalty.program (code) VALUES ('sv');
 INSERT INTO loyalty.rule (program_id, code, kind, multiplier, budget_points)
 SELECT program_id, 'sv-x2', 'multiplier', 2, 100 FROM loyalty.program WHERE code = 'sv';
-SELECT count(loyalty.enroll(loyalty.card_issue('57', s), 'sv')) AS sv_members FROM generate_series(1, 20) s;
+SELECT count(loyalty.enroll(loyalty.card_issue('57', s), 'sv', enrolled_at => '2000-01-01 00:00+00')) AS sv_members FROM generate_series(1, 20) s;
 BEGIN;
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S01', 'SV-A', loyalty.card_issue('57', 1), 10, '[{"sku":"V","qty":1,"amount":10}]');
@@ -838,7 +838,7 @@ END $$;
 INSERT INTO loyalty.program (code) VALUES ('sl');
 INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points)
 SELECT program_id, 'sl-bonus', 'bonus', 1, 10000 FROM loyalty.program WHERE code = 'sl';
-SELECT loyalty.enroll(loyalty.card_issue('58', 1), 'sl') > 0 AS sl_enrolled;
+SELECT loyalty.enroll(loyalty.card_issue('58', 1), 'sl', enrolled_at => '2000-01-01 00:00+00') > 0 AS sl_enrolled;
 BEGIN;
 SAVEPOINT s;
 DO $$
@@ -860,7 +860,7 @@ SELECT (SELECT sum((l.rule_points->>(r.rule_id::text))::bigint) FROM loyalty.led
 INSERT INTO loyalty.program (code) VALUES ('pd');
 INSERT INTO loyalty.rule (program_id, code, kind, points)
 SELECT program_id, 'pd-welcome', 'first_purchase', 100 FROM loyalty.program WHERE code = 'pd';
-SELECT loyalty.enroll(loyalty.card_issue('59', 1), 'pd') > 0 AS pd_enrolled;
+SELECT loyalty.enroll(loyalty.card_issue('59', 1), 'pd', enrolled_at => '2000-01-01 00:00+00') > 0 AS pd_enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 SELECT 'S01', 'PD-' || g, loyalty.card_issue('59', 1), 10, '[{"sku":"P","qty":1,"amount":10}]'
   FROM generate_series(1, 3) g;
@@ -895,7 +895,7 @@ SELECT * FROM loyalty.check_invariants();
 -- member's row is still written once (5 updates; writing the overflow
 -- directly would make 11), and a member's later sales still see the first
 -- (110, then 10 and 10).
-SELECT count(loyalty.enroll(loyalty.card_issue('59', m), 'pd')) AS pd_more_enrolled FROM generate_series(11, 15) m;
+SELECT count(loyalty.enroll(loyalty.card_issue('59', m), 'pd', enrolled_at => '2000-01-01 00:00+00')) AS pd_more_enrolled FROM generate_series(11, 15) m;
 BEGIN;
 SET LOCAL loyalty.max_pending_members = 2;
 -- (the transaction's own counts: the view also shows earlier ones not yet reported)

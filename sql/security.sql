@@ -19,8 +19,8 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 INSERT INTO loyalty.program (code) VALUES ('sec');
-SELECT loyalty.enroll(loyalty.card_issue('77', 1), 'sec') > 0 AS enrolled,
-	   loyalty.enroll(loyalty.card_issue('77', 2), 'sec') > 0 AS enrolled;
+SELECT loyalty.enroll(loyalty.card_issue('77', 1), 'sec', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled,
+	   loyalty.enroll(loyalty.card_issue('77', 2), 'sec', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled;
 
 --
 -- 1. Operator shadowing.  In a database created before PostgreSQL 15,
@@ -184,7 +184,7 @@ INSERT INTO loyalty.rule (program_id, code, kind, multiplier)
 SELECT program_id, 'x1000', 'multiplier', 1000 FROM loyalty.program WHERE code = 'sec-max';
 INSERT INTO loyalty.rule (program_id, code, kind, points)
 SELECT program_id, 'big-bonus', 'bonus', 1000000000 FROM loyalty.program WHERE code = 'sec-max';
-SELECT loyalty.enroll(loyalty.card_issue('77', 9), 'sec-max') > 0 AS enrolled;
+SELECT loyalty.enroll(loyalty.card_issue('77', 9), 'sec-max', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled;
 INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 VALUES ('S-SEC', 'MAX-1', loyalty.card_issue('77', 9), now() - interval '3649 days', 2,
         '[{"sku":"A","qty":1,"amount":1},{"sku":"B","qty":1,"amount":1}]')

@@ -542,8 +542,10 @@ MemberEnrolledAt(int64 member_id)
  * The back-dating policy of a sale or a return from a POS: its occurred_at
  * no further back from the server's clock than the program's backdate_limit
  * (LY041; for an anonymous sale, which has no program, the longest limit of
- * any program) and, for a member's, never before the member's enrolment
- * (LY042).  A back-fill is bound by neither (CallerMayBackfill).
+ * any program); an admin's back-fill is not bound by it (CallerMayBackfill).
+ * A member's sale or return is never dated before the member's enrolment
+ * (LY042), whoever records it: history from before the program is imported
+ * by enrolling the member with its original enrolled_at.
  */
 static void
 CheckBackdating(const SaleRow *row, const LoyaltyMember *m)
@@ -567,7 +569,7 @@ CheckBackdating(const SaleRow *row, const LoyaltyMember *m)
 				 errdetail("A POS may date a %s at most %s before the database server's clock.", what,
 						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(&limit)))),
 				 errhint("Older history is recorded by an admin (a back-fill), or the program's backdate_limit is raised.")));
-	if (m && !CallerMayBackfill() && row->occurred_at < MemberEnrolledAt(m->member_id))
+	if (m && row->occurred_at < MemberEnrolledAt(m->member_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_BEFORE_ENROLMENT),
 				 errmsg("%s dated %s is before the member's enrolment", what,
