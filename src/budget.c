@@ -2,9 +2,8 @@
  * budget.c -- the overall budget of a rule (rule.budget_points), spent by
  * many sessions at once and never exceeded.
  *
- * 0.2.0 kept one loyalty.rule_spend row per rule and every sale that spent
- * the budget locked it until commit: with durable commits, all sales of a
- * campaign queued there one commit after another.  Now the budget is split
+ * One row that every sale of a campaign locked until commit would make
+ * them queue there one durable commit after another.  So the budget is split
  * into BUDGET_SLOTS shares, one rule_spend row per slot, each with the most
  * points it may have spent (share) and the budget it was split from
  * (split_of).  The shares add up to the budget, and no slot spends beyond

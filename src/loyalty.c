@@ -82,10 +82,9 @@ LoyaltyCardType(void)
 
 /*
  * The settings every statement the extension runs with LoyaltyExecute is
- * prepared, planned and executed with, whoever called.  They used to be SET
- * clauses of the sale trigger's functions, which made PostgreSQL change them
- * on every row; here they change only around the SQL, only where they
- * differ.  (A plan opened as a cursor -- expire_points's scan of lapsed lots
+ * prepared, planned and executed with, whoever called.  They are not SET
+ * clauses of the sale trigger's functions, which PostgreSQL would apply on
+ * every row; here they change only around the SQL, only where they differ.  (A plan opened as a cursor -- expire_points's scan of lapsed lots
  * -- is only prepared so; it is planned and run with its function's own
  * settings, which pin the same search_path.)  What the trigger writes
  * without SQL runs no code but PostgreSQL's and the extension's (see

@@ -41,7 +41,7 @@
 #define ERRCODE_LOYALTY_BACKDATE_LIMIT		MAKE_SQLSTATE('L','Y','0','4','1')
 #define ERRCODE_LOYALTY_BEFORE_ENROLMENT	MAKE_SQLSTATE('L','Y','0','4','2')
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
-/* bounds of a sale's input, and time zones (0.5.0) */
+/* bounds of a sale's input, and time zones */
 #define ERRCODE_LOYALTY_TOO_MANY_LINES		MAKE_SQLSTATE('L','Y','0','6','0')
 #define ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS	MAKE_SQLSTATE('L','Y','0','6','1')
 #define ERRCODE_LOYALTY_UNKNOWN_TIME_ZONE	MAKE_SQLSTATE('L','Y','0','6','2')
@@ -151,7 +151,7 @@ typedef struct LoyaltyMember
 	TimestampTz locked_at;		/* when the lock was granted */
 	bool		has_balance_tid;	/* the locked balance row, for writer.c */
 	ItemPointerData balance_tid;
-	/* earning (0.2.0) */
+	/* earning */
 	int32		program_id;
 	Datum		points_per_unit;	/* numeric */
 	LoyaltyRounding rounding;

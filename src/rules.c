@@ -1230,7 +1230,7 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 	LoyaltyJsonbKey(&st, "points");
 	LoyaltyJsonbInt(&st, award->points);
 	LoyaltyJsonbKey(&st, "rounding");
-	/* the first letter of the policy, as every award since 0.2.0 records it */
+	/* the first letter of the policy, as every award records it */
 	LoyaltyJsonbString(&st, psprintf("%c", loyalty_rounding_names[award->rounding][0]));
 	LoyaltyJsonbKey(&st, "rules");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);

@@ -74,7 +74,7 @@
 #define SALE_CLOCK_SKEW_USECS	(5 * 60 * USECS_PER_SEC)
 
 static LoyaltyPlan original_sale_plan = {
-	"SELECT member_id, lines, award, entry_id, occurred_at, return_of, points_earned, total "
+	"SELECT member_id, lines, award, entry_id, occurred_at, return_of, points_earned "
 	"FROM loyalty.sale WHERE sale_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
@@ -115,7 +115,7 @@ static LoyaltyPlan outbox_plan = {
  * in progress, and waits for its transaction.  So the next sale's claim
  * releases this one -- the executor inserts each row before it calls the
  * trigger for the next -- and a back-fill of a million sales in one
- * statement holds one claim, not a million (0.2.0 held each until commit).
+ * statement holds one claim, not a million.
  * A claim follows its subtransaction: to the parent when it commits (whose
  * resource owner then holds the lock), gone when it aborts.
  */
@@ -482,7 +482,7 @@ typedef struct SaleResult
 
 /*
  * May the caller back-fill, that is date sales and returns further back than
- * the program's backdate_limit and before the member's enrolment?  Whoever
+ * the program's backdate_limit (never before the member's enrolment)?  Whoever
  * may change that limit may: UPDATE on loyalty.program (the admin level has
  * it; so do the owner and superusers) or on its backdate_limit column.  The
  * trigger runs as the extension's owner (SECURITY DEFINER), so the caller is
@@ -702,7 +702,6 @@ typedef struct OriginalSale
 	int64		entry_id;		/* its earn entry; 0: none */
 	TimestampTz occurred_at;
 	int64		points;
-	Datum		total;
 } OriginalSale;
 
 /* The sale a return names (LY036), which must not be a return itself (LY037). */
@@ -736,8 +735,8 @@ FetchOriginalSale(int64 sale_id, OriginalSale *o)
 	d = SPI_getbinval(tup, desc, 4, &isnull);
 	o->entry_id = isnull ? 0 : DatumGetInt64(d);
 	o->occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
-	o->points = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-	o->total = SPI_getbinval(tup, desc, 8, &isnull);
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	o->points = isnull ? 0 : DatumGetInt64(d);
 }
 
 /*
