@@ -70,6 +70,8 @@ SELECT t.what, pg_temp.outcome(format($$INSERT INTO loyalty.sale (store, pos_txn
 	('5 decimals',          '1.00001',            '[{"sku":"A","qty":1,"amount":1.00001}]'),
 	('4 decimals',          '1.0001',             '[{"sku":"A","qty":1,"amount":1.0001}]'),
 	('trailing zeros',      '1',                  '[{"sku":"A","qty":1,"amount":1.00000}]'),
+	('numeric division',    '14.39',              '[{"sku":"A","qty":1.000000000000000000,"amount":14.3900000000000000}]'),
+	('zero, 16000 zeros',   '0',                  '[{"sku":"A","qty":1,"amount":0e-16000}]'),
 	('amount 10^12',        '1000000000000',      '[{"sku":"A","qty":1,"amount":1000000000000}]'),
 	('amount 10^12 - 1e-4', '999999999999.9999',  '[{"sku":"A","qty":1,"amount":999999999999.9999}]'),
 	('huge amount',         '1e400',              '[{"sku":"A","qty":1,"amount":1e400}]'),
@@ -82,9 +84,13 @@ SELECT t.what, pg_temp.outcome(format($$INSERT INTO loyalty.sale (store, pos_txn
   ) AS t(what, total, lines);
 SELECT pg_temp.outcome($$SELECT loyalty.quote(loyalty.card_issue('40', 1), '[{"sku":"A","qty":1,"amount":1e-16000}]')$$) AS quote;
 SELECT pg_temp.outcome($$SELECT loyalty.quote(loyalty.card_issue('40', 1), '[{"sku":"A","qty":1,"amount":1}]', 1.000001)$$) AS quote_total;
--- the amounts stored are what was sent
-SELECT pos_txn, total, points_earned, lines->0->'amount' AS amount FROM loyalty.sale
- WHERE pos_txn IN ('N-4 decimals', 'N-amount 10^12 - 1e-4', 'N-qty 4 decimals') ORDER BY pos_txn;
+-- the amounts stored are what was sent; the award reckons with the number
+-- without its trailing zeros (its base part is as short as 14.39's)
+SELECT pos_txn, total, points_earned, left((lines->0->'amount')::text, 24) AS amount,
+	   length((lines->0->'amount')::text) AS amount_length, length(award::text) < 2000 AS award_is_short
+  FROM loyalty.sale
+ WHERE pos_txn IN ('N-4 decimals', 'N-amount 10^12 - 1e-4', 'N-qty 4 decimals',
+				   'N-numeric division', 'N-zero, 16000 zeros') ORDER BY pos_txn;
 
 -- 3. The lines add up to the total within 0.01 per line, at most 0.05
 -- (LY033): 10,000 lines of 0.01 no longer pass for a total of 0 (and win

@@ -1490,13 +1490,16 @@ NumberText(Datum d)
 }
 
 /*
- * A qty, amount or total must have at most LOYALTY_MAX_DECIMALS decimals
- * and be below 10^LOYALTY_MAX_AMOUNT_DIGITS: a number of thousands of
- * digits (1e-16000 takes 9 bytes of JSON) would otherwise make every sum and
+ * A qty, amount or total must be a multiple of 10^-LOYALTY_MAX_DECIMALS and
+ * below 10^LOYALTY_MAX_AMOUNT_DIGITS: a number of thousands of digits
+ * (1e-16000 takes 9 bytes of JSON) would otherwise make every sum and
  * product of the award, and the award stored with the sale, as long.
- * what: "line 3 of the sale: \"amount\"", "total"; d is finite.
+ * Trailing zeros are no digits: 14.3900000000000000, which is what a POS
+ * gets from numeric division, is 14.39.  Returns the number with its
+ * trailing zeros dropped.  what: "line 3 of the sale: \"amount\"", "total";
+ * d is finite.
  */
-static void
+static Datum
 CheckNumberBounds(Datum d, const char *what)
 {
 	static Datum limit = (Datum) 0;
@@ -1515,18 +1518,25 @@ CheckNumberBounds(Datum d, const char *what)
 		MemoryContextSwitchTo(old);
 	}
 	if (scale > LOYALTY_MAX_DECIMALS)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
-				 errmsg("%s %s has %d decimals, more than %d", what, NumberText(d), scale,
-						LOYALTY_MAX_DECIMALS),
-				 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
-						   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
+	{
+		Datum		rounded = DirectFunctionCall2(numeric_round, d, Int32GetDatum(LOYALTY_MAX_DECIMALS));
+
+		if (NumCmp(rounded, d) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
+					 errmsg("%s %s has more than %d decimals", what, NumberText(d),
+							LOYALTY_MAX_DECIMALS),
+					 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
+							   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
+		d = DirectFunctionCall1(numeric_trim_scale, rounded);
+	}
 	if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
 				 errmsg("%s %s is out of range", what, NumberText(d)),
 				 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
 						   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
+	return d;
 }
 
 /*
@@ -1581,8 +1591,8 @@ ParseLines(Jsonb *lines, bool is_return, bool check_bounds, SaleBasket *basket)
 					 errdetail("Quantities are positive and amounts are not negative, on a sale and on a return alike: a return lists what came back.")));
 		if (check_bounds)
 		{
-			CheckNumberBounds(line->qty, psprintf("line %d of the %s: \"qty\"", k + 1, what));
-			CheckNumberBounds(line->amount, psprintf("line %d of the %s: \"amount\"", k + 1, what));
+			line->qty = CheckNumberBounds(line->qty, psprintf("line %d of the %s: \"qty\"", k + 1, what));
+			line->amount = CheckNumberBounds(line->amount, psprintf("line %d of the %s: \"amount\"", k + 1, what));
 		}
 		sum = NumAdd(sum, line->amount);
 	}
@@ -1609,7 +1619,7 @@ LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
 				 errmsg("total %s is not a finite amount of at least 0", NumberText(total))));
-	CheckNumberBounds(total, "total");
+	total = basket->total = CheckNumberBounds(total, "total");
 	{
 		Datum		diff = DirectFunctionCall1(numeric_abs, DirectFunctionCall2(numeric_sub, sum, total));
 		Datum		tolerance = NumMul(NumInt(Min(basket->nlines, LOYALTY_TOLERANCE_LINES)),
