@@ -241,6 +241,7 @@ extern void LoyaltyRowInsert(LoyaltyRow *row);
 extern void LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid);
 extern AttrNumber LoyaltyColumn(TupleDesc desc, const char *table, const char *column);
 extern AttrNumber LoyaltyRelColumn(Relation rel, const char *column);
+extern void LoyaltyCheckColumnTypes(Relation rel);
 typedef struct LoyaltyKey
 {
 	int			column;			/* of the index, from 1 */

@@ -467,6 +467,19 @@ LoadRules(void)
 
 	ResetRuleCache();
 	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
+	/* the columns read below have the types they are read as (LY070) */
+	{
+		const char *const tables[] = {"program", "rule", "store"};
+
+		for (size_t i = 0; i < lengthof(tables); i++)
+		{
+			Relation	rel = table_open(get_relname_relid(tables[i], get_namespace_oid("loyalty", false)),
+										 AccessShareLock);
+
+			LoyaltyCheckColumnTypes(rel);
+			table_close(rel, AccessShareLock);
+		}
+	}
 	generation = rule_cache_generation;
 	LoadRuleRows();
 	LoadPrograms();

@@ -52,6 +52,7 @@
 #include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/proc.h"
@@ -479,6 +480,16 @@ Writer(LoyaltyTableId t)
 	/* built aside, and published last: an error half-way leaves it closed */
 	rel = table_open(get_relname_relid(w->relname, get_namespace_oid("loyalty", false)),
 					 RowExclusiveLock);
+	PG_TRY();
+	{
+		LoyaltyCheckColumnTypes(rel);
+	}
+	PG_CATCH();
+	{
+		CurrentResourceOwner = save_owner;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	ExecOpenIndices(rri, false);
@@ -674,6 +685,216 @@ LoyaltyColumn(TupleDesc desc, const char *table, const char *column)
 	return InvalidAttrNumber;	/* keep the compiler quiet */
 }
 
+/*
+ * The types the extension reads and writes its columns as (InvalidOid: the
+ * card type, a bigint passed by value).  A DBA who changes one (ALTER
+ * COLUMN ... TYPE) would have the C code read or write a datum of another
+ * representation: a crash, or a corrupt row.  Other columns, and types
+ * binary-coercible both ways (text and varchar), are left alone.
+ */
+typedef struct LoyaltyColumnType
+{
+	const char *table;
+	const char *column;
+	Oid			type;
+} LoyaltyColumnType;
+
+static const LoyaltyColumnType column_types[] = {
+	{"program", "program_id", INT4OID},
+	{"program", "code", TEXTOID},
+	{"program", "currency", TEXTOID},
+	{"program", "points_per_unit", NUMERICOID},
+	{"program", "point_value", NUMERICOID},
+	{"program", "expiry_after", INTERVALOID},
+	{"program", "expiry_rounding", TEXTOID},
+	{"program", "pending_days", INT4OID},
+	{"program", "rounding", TEXTOID},
+	{"program", "negative_balance", TEXTOID},
+	{"program", "time_zone", TEXTOID},
+	{"program", "return_days", INT4OID},
+	{"program", "backdate_limit", INTERVALOID},
+	{"rule", "rule_id", INT4OID},
+	{"rule", "program_id", INT4OID},
+	{"rule", "code", TEXTOID},
+	{"rule", "kind", TEXTOID},
+	{"rule", "active", BOOLOID},
+	{"rule", "priority", INT4OID},
+	{"rule", "stackable", BOOLOID},
+	{"rule", "skus", TEXTARRAYOID},
+	{"rule", "categories", TEXTARRAYOID},
+	{"rule", "stores", TEXTARRAYOID},
+	{"rule", "valid_from", TIMESTAMPTZOID},
+	{"rule", "valid_to", TIMESTAMPTZOID},
+	{"rule", "days_of_week", INT4ARRAYOID},
+	{"rule", "hour_from", INT4OID},
+	{"rule", "hour_to", INT4OID},
+	{"rule", "min_basket", NUMERICOID},
+	{"rule", "multiplier", NUMERICOID},
+	{"rule", "points", INT8OID},
+	{"rule", "every_nth", INT4OID},
+	{"rule", "visit_period", TEXTOID},
+	{"rule", "member_max_uses", INT4OID},
+	{"rule", "member_max_points", INT8OID},
+	{"rule", "budget_points", INT8OID},
+	{"store", "store", TEXTOID},
+	{"store", "time_zone", TEXTOID},
+	{"ledger", "member_id", INT8OID},
+	{"ledger", "entry_id", INT8OID},
+	{"ledger", "kind", TEXTOID},
+	{"ledger", "points", INT8OID},
+	{"ledger", "effective_at", TIMESTAMPTZOID},
+	{"ledger", "posted_at", TIMESTAMPTZOID},
+	{"ledger", "source", TEXTOID},
+	{"ledger", "reason", TEXTOID},
+	{"ledger", "actor", TEXTOID},
+	{"ledger", "idem_key", TEXTOID},
+	{"ledger", "store", TEXTOID},
+	{"ledger", "pos_txn", TEXTOID},
+	{"ledger", "value", NUMERICOID},
+	{"ledger", "pending_until", TIMESTAMPTZOID},
+	{"ledger", "expires_at", TIMESTAMPTZOID},
+	{"ledger", "reverses", INT8OID},
+	{"ledger", "shortfall", INT8OID},
+	{"ledger", "lot_ids", INT8ARRAYOID},
+	{"ledger", "lot_points", INT8ARRAYOID},
+	{"ledger", "sale_id", INT8OID},
+	{"ledger", "rule_points", JSONBOID},
+	{"lot", "member_id", INT8OID},
+	{"lot", "lot_id", INT8OID},
+	{"lot", "points", INT8OID},
+	{"lot", "remaining", INT8OID},
+	{"lot", "earned_at", TIMESTAMPTZOID},
+	{"lot", "available_from", TIMESTAMPTZOID},
+	{"lot", "expires_at", TIMESTAMPTZOID},
+	{"member", "member_id", INT8OID},
+	{"member", "program_id", INT4OID},
+	{"member", "status", TEXTOID},
+	{"member", "enrolled_at", TIMESTAMPTZOID},
+	{"member_balance", "member_id", INT8OID},
+	{"member_balance", "net", INT8OID},
+	{"member_balance", "debt", INT8OID},
+	{"member_balance", "lifetime_earned", INT8OID},
+	{"member_balance", "lifetime_redeemed", INT8OID},
+	{"member_balance", "expired", INT8OID},
+	{"member_balance", "reversed", INT8OID},
+	{"member_balance", "adjusted", INT8OID},
+	{"member_balance", "shortfall", INT8OID},
+	{"member_balance", "last_entry_id", INT8OID},
+	{"member_balance", "updated_at", TIMESTAMPTZOID},
+	{"member_balance", "status", TEXTOID},
+	{"member_balance", "card", InvalidOid},
+	{"member_balance", "program_id", INT4OID},
+	{"member_balance", "sales", INT8OID},
+	{"member_card", "card", InvalidOid},
+	{"member_card", "member_id", INT8OID},
+	{"member_card", "replaced_at", TIMESTAMPTZOID},
+	{"member_card", "replaced_by", InvalidOid},
+	{"member_rule_use", "member_id", INT8OID},
+	{"member_rule_use", "rule_id", INT4OID},
+	{"member_rule_use", "uses", INT4OID},
+	{"member_rule_use", "points", INT8OID},
+	{"outbox", "event_id", INT8OID},
+	{"outbox", "member_id", INT8OID},
+	{"outbox", "kind", TEXTOID},
+	{"outbox", "payload", JSONBOID},
+	{"outbox", "created_at", TIMESTAMPTZOID},
+	{"rule_spend", "rule_id", INT4OID},
+	{"rule_spend", "points", INT8OID},
+	{"rule_spend", "uses", INT8OID},
+	{"rule_spend", "slot", INT2OID},
+	{"rule_spend", "share", INT8OID},
+	{"rule_spend", "split_of", INT8OID},
+	{"sale", "sale_id", INT8OID},
+	{"sale", "store", TEXTOID},
+	{"sale", "pos_txn", TEXTOID},
+	{"sale", "card", InvalidOid},
+	{"sale", "occurred_at", TIMESTAMPTZOID},
+	{"sale", "total", NUMERICOID},
+	{"sale", "lines", JSONBOID},
+	{"sale", "return_of", INT8OID},
+	{"sale", "member_id", INT8OID},
+	{"sale", "points_earned", INT8OID},
+	{"sale", "points_pending", INT8OID},
+	{"sale", "entry_id", INT8OID},
+	{"sale", "award", JSONBOID},
+	{"sale", "recorded_at", TIMESTAMPTZOID},
+};
+
+/* tables whose column types were checked since their last invalidation */
+#define MAX_CHECKED_TABLES 16
+static Oid	checked_tables[MAX_CHECKED_TABLES];
+static int	nchecked_tables = 0;
+static bool checked_callback_registered = false;
+
+static void
+CheckedTypesCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid)
+	{
+		nchecked_tables = 0;
+		return;
+	}
+	for (int i = 0; i < nchecked_tables; i++)
+		if (checked_tables[i] == relid)
+		{
+			checked_tables[i] = checked_tables[--nchecked_tables];
+			return;
+		}
+}
+
+/*
+ * LY070 when a column of rel the extension reads or writes has a type other
+ * than the one the extension gave it.  Checked once per relcache entry.
+ */
+void
+LoyaltyCheckColumnTypes(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	const char *table = RelationGetRelationName(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < nchecked_tables; i++)
+		if (checked_tables[i] == relid)
+			return;
+	if (!checked_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(CheckedTypesCallback, (Datum) 0);
+		checked_callback_registered = true;
+	}
+	for (size_t k = 0; k < lengthof(column_types); k++)
+	{
+		const LoyaltyColumnType *ct = &column_types[k];
+
+		if (strcmp(ct->table, table) != 0)
+			continue;
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			bool		ok;
+
+			if (att->attisdropped || strcmp(NameStr(att->attname), ct->column) != 0)
+				continue;
+			if (ct->type == InvalidOid)
+				ok = att->attlen == sizeof(int64) && att->attbyval;
+			else
+				ok = att->atttypid == ct->type ||
+					(IsBinaryCoercible(att->atttypid, ct->type) &&
+					 IsBinaryCoercible(ct->type, att->atttypid));
+			if (!ok)
+				ereport(ERROR,
+						(errcode(ERRCODE_LOYALTY_MISSING_COLUMN),
+						 errmsg("column \"%s\" of table loyalty.%s has type %s", ct->column, table,
+								format_type_be(att->atttypid)),
+						 errdetail("The loyalty extension reads and writes this column as %s.",
+								   ct->type == InvalidOid ? "loyalty.card" : format_type_be(ct->type)),
+						 errhint("Give the column back its type.")));
+			break;
+		}
+	}
+	if (nchecked_tables < MAX_CHECKED_TABLES)
+		checked_tables[nchecked_tables++] = relid;
+}
+
 /* LoyaltyColumn of an open relation. */
 AttrNumber
 LoyaltyRelColumn(Relation rel, const char *column)
@@ -706,6 +927,8 @@ LoyaltyOpen(const char *name, bool is_index, LOCKMODE mode)
 	CurrentResourceOwner = writer_owner;
 	rel = is_index ? index_open(relid, mode) : table_open(relid, mode);
 	CurrentResourceOwner = save_owner;
+	if (!is_index)
+		LoyaltyCheckColumnTypes(rel);
 	if (nreaders < MAX_READERS)
 	{
 		strlcpy(readers[nreaders].name, name, NAMEDATALEN);
