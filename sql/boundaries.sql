@@ -663,5 +663,12 @@ SELECT available, debt, (SELECT string_agg(e.idem_key || ' ' || l.points || '/' 
                           WHERE l.member_id = loyalty.member_id(:'ow')) AS "lots (points/remaining)"
   FROM loyalty.balance(:'ow');
 
+-- ===== The end of PostgreSQL's calendar: a quote whose visit period ends
+-- past the last timestamp is 22008, not an internal error; a day earlier the
+-- period still fits
+SELECT at, pg_temp.outcome(format('SELECT points FROM loyalty.quote(%L, %L, at => %L)',
+		:'vs', '[{"sku":"A","qty":1,"amount":1}]', at)) AS outcome
+  FROM (VALUES ('294276-11-30 23:00+00'), ('294276-12-31 23:00+00')) t(at);
+
 -- ===== Invariants hold
 SELECT * FROM loyalty.check_invariants();

@@ -42,6 +42,7 @@
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "parser/parse_relation.h"
+#include "common/int.h"
 #include "pgtime.h"
 #include "miscadmin.h"
 
@@ -606,7 +607,7 @@ LocalTm(TimestampTz t, pg_tz *tz, struct pg_tm *tm)
 	if (timestamp2tm(t, &tzoff, tm, &fsec, NULL, tz) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("sale time out of range")));
+				 errmsg("time out of range for the rules' calendar")));
 }
 
 /* The moment local midnight of Julian day jd is in zone tz. */
@@ -622,7 +623,7 @@ LocalMidnight(int jd, pg_tz *tz)
 	if (tm2timestamp(&tm, 0, &tzoff, &result) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("sale time out of range")));
+				 errmsg("time out of range for the rules' calendar")));
 	return result;
 }
 
@@ -1172,7 +1173,11 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
 		else if (ApplyRule(r, facts, basket, &lt, o))
 		{
-			award->points += o->points;
+			/* each part is within 10^15; thousands of them could overflow */
+			if (pg_add_s64_overflow(award->points, o->points, &award->points))
+				ereport(ERROR,
+						(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+						 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS)));
 			if (!r->stackable)
 				stopped_by = r->code;
 		}

@@ -1,5 +1,5 @@
 --
--- Review of 0.5.0: a column whose type a DBA changed (ALTER COLUMN ... TYPE)
+-- A column whose type a DBA changed (ALTER COLUMN ... TYPE)
 -- is LY070, not a datum of another representation read or written by the C
 -- code (before: a segfault of the backend, or a corrupt outbox row).
 -- Runs in a database of its own.
