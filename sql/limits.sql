@@ -260,3 +260,28 @@ SELECT 'zone gone' AS what, pg_temp.outcome($$SELECT loyalty.quote(loyalty.card_
 DELETE FROM loyalty.store WHERE store = 'GONE';
 ALTER TABLE loyalty.store ADD CONSTRAINT store_time_zone_check
 	CHECK (time_zone IS NULL OR loyalty.time_zone_is_valid(time_zone));
+
+-- A sale stored before these bounds (0.4.0 took any number, any line count
+-- and a total 0.01 per line off, here 0.08 for 10 lines; a restored row with its award stands in
+-- for one here) retried by its POS after the update: the retry's answer
+-- (no row, nothing awarded), not LY061 or LY033; other content under its
+-- pos_txn is LY035; a new sale like it is refused.
+INSERT INTO loyalty.sale (store, pos_txn, card, member_id, occurred_at, total, lines, award, points_earned)
+VALUES ('S1', 'OLD-1', loyalty.card_issue('40', 1), loyalty.member_id(loyalty.card_issue('40', 1)),
+		'2026-01-01 00:00+00', 5, '[{"sku":"A","qty":1e-300,"amount":5}]', '{}', 0),
+	   ('S1', 'OLD-2', loyalty.card_issue('40', 1), loyalty.member_id(loyalty.card_issue('40', 1)),
+		'2026-01-01 00:00+00', 10.08, pg_temp.lines(10, 1), '{}', 0);
+SELECT net AS net_before FROM loyalty.member_balance WHERE member_id = loyalty.member_id(loyalty.card_issue('40', 1)) \gset
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S1', 'OLD-1', loyalty.card_issue('40', 1), '2026-01-01 00:00+00', 5, '[{"sku":"A","qty":1e-300,"amount":5}]'),
+	   ('S1', 'OLD-2', loyalty.card_issue('40', 1), '2026-01-01 00:00+00', 10.08, pg_temp.lines(10, 1))
+ON CONFLICT (store, pos_txn) DO NOTHING RETURNING sale_id;
+SELECT t.what, pg_temp.outcome(format($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	VALUES ('S1', %L, loyalty.card_issue('40', 1), %s, %L)$$, t.pos_txn, t.total, t.lines)) AS outcome
+  FROM (VALUES
+	('OLD-1 with other content', 'OLD-1', '6', '[{"sku":"A","qty":1e-300,"amount":6}]'),
+	('a new sale like OLD-1',    'NEW-1', '5', '[{"sku":"A","qty":1e-300,"amount":5}]'),
+	('a new sale like OLD-2',    'NEW-2', '10.08', pg_temp.lines(10, 1)::text)
+  ) AS t(what, pos_txn, total, lines);
+SELECT net - :net_before AS net_change FROM loyalty.member_balance
+ WHERE member_id = loyalty.member_id(loyalty.card_issue('40', 1));

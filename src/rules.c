@@ -1515,10 +1515,11 @@ NumberText(Datum d)
  * Trailing zeros are no digits: 14.3900000000000000, which is what a POS
  * gets from numeric division, is 14.39.  Returns the number with its
  * trailing zeros dropped.  what: "line 3 of the sale: \"amount\"", "total";
- * d is finite.
+ * d is finite.  With within, a number out of bounds sets *within to false
+ * instead of raising LY061.
  */
 static Datum
-CheckNumberBounds(Datum d, const char *what)
+CheckNumberBounds(Datum d, const char *what, bool *within)
 {
 	static Datum limit = (Datum) 0;
 	int32		scale = DatumGetInt32(DirectFunctionCall1(numeric_scale, d));
@@ -1539,6 +1540,11 @@ CheckNumberBounds(Datum d, const char *what)
 	{
 		Datum		rounded = DirectFunctionCall2(numeric_round, d, Int32GetDatum(LOYALTY_MAX_DECIMALS));
 
+		if (NumCmp(rounded, d) != 0 && within)
+		{
+			*within = false;
+			return d;
+		}
 		if (NumCmp(rounded, d) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
@@ -1548,7 +1554,9 @@ CheckNumberBounds(Datum d, const char *what)
 							   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
 		d = DirectFunctionCall1(numeric_trim_scale, rounded);
 	}
-	if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0)
+	if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0 && within)
+		*within = false;
+	else if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
 				 errmsg("%s %s is out of range", what, NumberText(d)),
@@ -1561,11 +1569,13 @@ CheckNumberBounds(Datum d, const char *what)
  * The lines of a sale, parsed and checked line by line: a line is an object
  * with a text sku, a positive qty and an amount of at least 0 (on a sale and
  * on a return alike: a return lists what came back); with check_bounds,
- * their numbers are also within the bounds of CheckNumberBounds.  Returns
- * the sum of the amounts.
+ * there are at most LOYALTY_MAX_SALE_LINES and their numbers are within the
+ * bounds of CheckNumberBounds (with within: *within is set to false at the
+ * first that is not, and the basket is left incomplete).  Returns the sum of
+ * the amounts.
  */
 static Datum
-ParseLines(Jsonb *lines, bool is_return, bool check_bounds, SaleBasket *basket)
+ParseLines(Jsonb *lines, bool is_return, bool check_bounds, bool *within, SaleBasket *basket)
 {
 	JsonbContainer *c = &lines->root;
 	Datum		sum = NumInt(0);
@@ -1581,6 +1591,11 @@ ParseLines(Jsonb *lines, bool is_return, bool check_bounds, SaleBasket *basket)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
 				 errmsg("a sale needs at least one line")));
+	if (check_bounds && basket->nlines > LOYALTY_MAX_SALE_LINES && within)
+	{
+		*within = false;
+		return sum;
+	}
 	if (check_bounds && basket->nlines > LOYALTY_MAX_SALE_LINES)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_TOO_MANY_LINES),
@@ -1609,8 +1624,10 @@ ParseLines(Jsonb *lines, bool is_return, bool check_bounds, SaleBasket *basket)
 					 errdetail("Quantities are positive and amounts are not negative, on a sale and on a return alike: a return lists what came back.")));
 		if (check_bounds)
 		{
-			line->qty = CheckNumberBounds(line->qty, psprintf("line %d of the %s: \"qty\"", k + 1, what));
-			line->amount = CheckNumberBounds(line->amount, psprintf("line %d of the %s: \"amount\"", k + 1, what));
+			line->qty = CheckNumberBounds(line->qty, psprintf("line %d of the %s: \"qty\"", k + 1, what), within);
+			line->amount = CheckNumberBounds(line->amount, psprintf("line %d of the %s: \"amount\"", k + 1, what), within);
+			if (within && !*within)
+				return sum;
 		}
 		sum = NumAdd(sum, line->amount);
 	}
@@ -1621,30 +1638,38 @@ ParseLines(Jsonb *lines, bool is_return, bool check_bounds, SaleBasket *basket)
  * Parse and check the lines a POS sends (a sale, a return or a quote):
  * at most LOYALTY_MAX_SALE_LINES lines, numbers within bounds, and with a
  * total (not 0) the amounts add up to it within 0.01 per line, at most
- * 0.01 x LOYALTY_TOLERANCE_LINES.
+ * 0.01 x LOYALTY_TOLERANCE_LINES.  These bounds came with 0.5.0: with
+ * within, a basket outside them sets *within to false instead of raising
+ * (LY060, LY061, LY033), so that the sale trigger can first recognise the
+ * retry of a sale stored before them; the basket is then incomplete, and a
+ * second call without within raises the error.
  */
 void
-LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
+LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket, bool *within)
 {
 	Datum		zero = NumInt(0);
-	Datum		sum = ParseLines(lines, is_return, true, basket);
+	Datum		sum = ParseLines(lines, is_return, true, within, basket);
 
 	basket->total = total;
-	if (total == (Datum) 0)
+	if (total == (Datum) 0 || (within && !*within))
 		return;
 	if (numeric_is_nan(DatumGetNumeric(total)) || numeric_is_inf(DatumGetNumeric(total)) ||
 		NumCmp(total, zero) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
 				 errmsg("total %s is not a finite amount of at least 0", NumberText(total))));
-	total = basket->total = CheckNumberBounds(total, "total");
+	total = basket->total = CheckNumberBounds(total, "total", within);
+	if (within && !*within)
+		return;
 	{
 		Datum		diff = DirectFunctionCall1(numeric_abs, DirectFunctionCall2(numeric_sub, sum, total));
 		Datum		tolerance = NumMul(NumInt(Min(basket->nlines, LOYALTY_TOLERANCE_LINES)),
 									   DirectFunctionCall3(numeric_in, CStringGetDatum("0.01"),
 														   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 
-		if (NumCmp(diff, tolerance) > 0)
+		if (NumCmp(diff, tolerance) > 0 && within)
+			*within = false;
+		else if (NumCmp(diff, tolerance) > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_TOTAL_MISMATCH),
 					 errmsg("the lines add up to %s, not to the total %s",
@@ -1664,6 +1689,6 @@ LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return, SaleBasket *basket)
 void
 LoyaltyParseStoredLines(Jsonb *lines, bool is_return, SaleBasket *basket)
 {
-	(void) ParseLines(lines, is_return, false, basket);
+	(void) ParseLines(lines, is_return, false, NULL, basket);
 	basket->total = (Datum) 0;
 }

@@ -71,7 +71,7 @@ typedef struct SaleAward
 } SaleAward;
 
 extern void LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return,
-							  SaleBasket *basket);
+							  SaleBasket *basket, bool *within);
 extern void LoyaltyParseStoredLines(Jsonb *lines, bool is_return, SaleBasket *basket);
 extern void LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket,
 								 SaleAward *award);

@@ -984,6 +984,7 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	Datum		vals[5];
 	bool		nulls[5] = {0};
 	MemoryContext caller = CurrentMemoryContext;
+	bool		within_bounds = true;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
@@ -1044,10 +1045,21 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	d = heap_getattr(tuple, LoyaltyColumn(desc, "sale", "return_of"), desc, &isnull);
 	row.is_return = !isnull;
 	row.return_of = isnull ? 0 : DatumGetInt64(d);
-	LoyaltyParseLines(row.lines, row.total, row.is_return, &basket);
+	LoyaltyParseLines(row.lines, row.total, row.is_return, &basket, &within_bounds);
 
 	SPI_connect();
 	loyalty_defer_balances = !SaleHasOwnTriggers(row.rel);
+	/* outside 0.5.0's bounds: the retry of a sale stored before them, or an error */
+	if (!within_bounds)
+	{
+		if (IsRetry(&row))
+		{
+			SPI_finish();
+			return PointerGetDatum(tuple);
+		}
+		LoyaltyParseLines(row.lines, row.total, row.is_return, &basket, NULL);
+		elog(ERROR, "sale lines out of bounds passed the second check");
+	}
 	/* 2-5; a retry (found under the member's lock) passes through untouched */
 	if (row.is_return ? !ReturnSale(&row, &basket, &res) :
 		row.has_card ? !EarnSale(&row, &basket, &res) : !AnonymousSale(&row))
@@ -1128,7 +1140,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 				 errmsg("lines are required")));
 	LoyaltySetCardType(get_fn_expr_argtype(fcinfo->flinfo, 0));
 	total = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	LoyaltyParseLines(PG_GETARG_JSONB_P(1), total, false, &basket);
+	LoyaltyParseLines(PG_GETARG_JSONB_P(1), total, false, &basket, NULL);
 
 	SPI_connect();
 	LoyaltyResolveCard(PG_GETARG_INT64(0), false, &m);
