@@ -1508,6 +1508,26 @@ NumberText(Datum d)
 }
 
 /*
+ * d without its trailing zeros when it has more than LOYALTY_MAX_DECIMALS
+ * decimals and all of those past them are zeros (14.3900000000000000, what
+ * a POS gets from numeric division, or 0e-16000); else d as it is.  Every
+ * number of a sale's lines goes through here, stored ones too, so that a
+ * return does not reckon with thousands of zeros either.
+ */
+static Datum
+DropTrailingZeros(Datum d)
+{
+	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS)
+	{
+		Datum		rounded = DirectFunctionCall2(numeric_round, d, Int32GetDatum(LOYALTY_MAX_DECIMALS));
+
+		if (NumCmp(rounded, d) == 0)
+			return DirectFunctionCall1(numeric_trim_scale, rounded);
+	}
+	return d;
+}
+
+/*
  * A qty, amount or total must be a multiple of 10^-LOYALTY_MAX_DECIMALS and
  * below 10^LOYALTY_MAX_AMOUNT_DIGITS: a number of thousands of digits
  * (1e-16000 takes 9 bytes of JSON) would otherwise make every sum and
@@ -1522,7 +1542,6 @@ static Datum
 CheckNumberBounds(Datum d, const char *what, bool *within)
 {
 	static Datum limit = (Datum) 0;
-	int32		scale = DatumGetInt32(DirectFunctionCall1(numeric_scale, d));
 
 	if (limit == (Datum) 0)
 	{
@@ -1536,24 +1555,19 @@ CheckNumberBounds(Datum d, const char *what, bool *within)
 									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		MemoryContextSwitchTo(old);
 	}
-	if (scale > LOYALTY_MAX_DECIMALS)
+	d = DropTrailingZeros(d);
+	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS && within)
 	{
-		Datum		rounded = DirectFunctionCall2(numeric_round, d, Int32GetDatum(LOYALTY_MAX_DECIMALS));
-
-		if (NumCmp(rounded, d) != 0 && within)
-		{
-			*within = false;
-			return d;
-		}
-		if (NumCmp(rounded, d) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
-					 errmsg("%s %s has more than %d decimals", what, NumberText(d),
-							LOYALTY_MAX_DECIMALS),
-					 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
-							   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
-		d = DirectFunctionCall1(numeric_trim_scale, rounded);
+		*within = false;
+		return d;
 	}
+	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
+				 errmsg("%s %s has more than %d decimals", what, NumberText(d),
+						LOYALTY_MAX_DECIMALS),
+				 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
+						   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
 	if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0 && within)
 		*within = false;
 	else if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0)
@@ -1614,8 +1628,8 @@ ParseLines(Jsonb *lines, bool is_return, bool check_bounds, bool *within, SaleBa
 			MalformedLine(k, "not a JSON object");
 		line->sku = LineText(e->val.binary.data, "sku", k, true);
 		line->category = LineText(e->val.binary.data, "category", k, false);
-		line->qty = LineNumber(e->val.binary.data, "qty", k);
-		line->amount = LineNumber(e->val.binary.data, "amount", k);
+		line->qty = DropTrailingZeros(LineNumber(e->val.binary.data, "qty", k));
+		line->amount = DropTrailingZeros(LineNumber(e->val.binary.data, "amount", k));
 		if (NumCmp(line->qty, zero) <= 0 || NumCmp(line->amount, zero) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_NEGATIVE_LINE),
