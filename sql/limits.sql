@@ -84,6 +84,13 @@ SELECT t.what, pg_temp.outcome(format($$INSERT INTO loyalty.sale (store, pos_txn
   ) AS t(what, total, lines);
 SELECT pg_temp.outcome($$SELECT loyalty.quote(loyalty.card_issue('40', 1), '[{"sku":"A","qty":1,"amount":1e-16000}]')$$) AS quote;
 SELECT pg_temp.outcome($$SELECT loyalty.quote(loyalty.card_issue('40', 1), '[{"sku":"A","qty":1,"amount":1}]', 1.000001)$$) AS quote_total;
+-- the largest numbers numeric holds, with decimals to round: LY061, not
+-- 22003 from rounding them (the range is checked first)
+SELECT pg_temp.outcome(format($$SELECT loyalty.quote(loyalty.card_issue('40', 1), '[{"sku":"A","qty":1,"amount":%s.99999}]')$$,
+							  repeat('9', 131072))) AS quote_largest;
+SELECT pg_temp.outcome(format($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+	VALUES ('S1', 'N-largest total', loyalty.card_issue('40', 1), %s.99999, '[{"sku":"A","qty":1,"amount":1}]')$$,
+							  repeat('9', 131072))) AS largest_total;
 -- the amounts stored are what was sent; the award reckons with the number
 -- without its trailing zeros (its base part is as short as 14.39's)
 SELECT pos_txn, total, points_earned, left((lines->0->'amount')::text, 24) AS amount,

@@ -1507,39 +1507,9 @@ NumberText(Datum d)
 	return text;
 }
 
-/*
- * d without its trailing zeros when it has more than LOYALTY_MAX_DECIMALS
- * decimals and all of those past them are zeros (14.3900000000000000, what
- * a POS gets from numeric division, or 0e-16000); else d as it is.  Every
- * number of a sale's lines goes through here, stored ones too, so that a
- * return does not reckon with thousands of zeros either.
- */
+/* 10^LOYALTY_MAX_AMOUNT_DIGITS: what a qty, amount or total stays below. */
 static Datum
-DropTrailingZeros(Datum d)
-{
-	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS)
-	{
-		Datum		rounded = DirectFunctionCall2(numeric_round, d, Int32GetDatum(LOYALTY_MAX_DECIMALS));
-
-		if (NumCmp(rounded, d) == 0)
-			return DirectFunctionCall1(numeric_trim_scale, rounded);
-	}
-	return d;
-}
-
-/*
- * A qty, amount or total must be a multiple of 10^-LOYALTY_MAX_DECIMALS and
- * below 10^LOYALTY_MAX_AMOUNT_DIGITS: a number of thousands of digits
- * (1e-16000 takes 9 bytes of JSON) would otherwise make every sum and
- * product of the award, and the award stored with the sale, as long.
- * Trailing zeros are no digits: 14.3900000000000000, which is what a POS
- * gets from numeric division, is 14.39.  Returns the number with its
- * trailing zeros dropped.  what: "line 3 of the sale: \"amount\"", "total";
- * d is finite.  With within, a number out of bounds sets *within to false
- * instead of raising LY061.
- */
-static Datum
-CheckNumberBounds(Datum d, const char *what, bool *within)
+AmountLimit(void)
 {
 	static Datum limit = (Datum) 0;
 
@@ -1555,27 +1525,63 @@ CheckNumberBounds(Datum d, const char *what, bool *within)
 									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		MemoryContextSwitchTo(old);
 	}
-	d = DropTrailingZeros(d);
-	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS && within)
+	return limit;
+}
+
+/*
+ * d without its trailing zeros when it is below AmountLimit, has more than
+ * LOYALTY_MAX_DECIMALS decimals and all of those past them are zeros
+ * (14.3900000000000000, what a POS gets from numeric division, or
+ * 0e-16000); else d as it is (rounding a number of numeric's largest size
+ * could overflow).  Every number of a sale's lines goes through here,
+ * stored ones too, so that a return does not reckon with thousands of zeros
+ * either.
+ */
+static Datum
+DropTrailingZeros(Datum d)
+{
+	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS &&
+		NumCmp(DirectFunctionCall1(numeric_abs, d), AmountLimit()) < 0)
 	{
-		*within = false;
-		return d;
+		Datum		rounded = DirectFunctionCall2(numeric_round, d, Int32GetDatum(LOYALTY_MAX_DECIMALS));
+
+		if (NumCmp(rounded, d) == 0)
+			return DirectFunctionCall1(numeric_trim_scale, rounded);
 	}
-	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS)
+	return d;
+}
+
+/*
+ * A qty, amount or total must be below AmountLimit and a multiple of
+ * 10^-LOYALTY_MAX_DECIMALS: a number of thousands of digits (1e-16000 takes
+ * 9 bytes of JSON) would otherwise make every sum and product of the award,
+ * and the award stored with the sale, as long.  Trailing zeros are no
+ * digits (DropTrailingZeros).  Returns the number without them.  what:
+ * "line 3 of the sale: \"amount\"", "total"; d is finite.  With within, a
+ * number out of bounds sets *within to false instead of raising LY061.
+ */
+static Datum
+CheckNumberBounds(Datum d, const char *what, bool *within)
+{
+	bool		out_of_range = NumCmp(DirectFunctionCall1(numeric_abs, d), AmountLimit()) >= 0;
+
+	if (!out_of_range)
+		d = DropTrailingZeros(d);
+	if (out_of_range || DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > LOYALTY_MAX_DECIMALS)
+	{
+		if (within)
+		{
+			*within = false;
+			return d;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
-				 errmsg("%s %s has more than %d decimals", what, NumberText(d),
-						LOYALTY_MAX_DECIMALS),
+				 out_of_range ?
+				 errmsg("%s %s is out of range", what, NumberText(d)) :
+				 errmsg("%s %s has more than %d decimals", what, NumberText(d), LOYALTY_MAX_DECIMALS),
 				 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
 						   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
-	if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0 && within)
-		*within = false;
-	else if (NumCmp(DirectFunctionCall1(numeric_abs, d), limit) >= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS),
-				 errmsg("%s %s is out of range", what, NumberText(d)),
-				 errdetail("Quantities, amounts and totals have at most %d decimals and are below 10^%d.",
-						   LOYALTY_MAX_DECIMALS, LOYALTY_MAX_AMOUNT_DIGITS)));
+	}
 	return d;
 }
 
