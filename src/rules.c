@@ -1452,7 +1452,8 @@ LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 		if (fired == NULL || fired->type != jbvBool || !fired->val.boolean ||
 			lines == NULL || lines->type != jbvBinary || !JsonContainerIsArray(lines->val.binary.data))
 			continue;
-		total += RemainingPart(o, original, left_amount, left_qty, rounding);
+		if (pg_add_s64_overflow(total, RemainingPart(o, original, left_amount, left_qty, rounding), &total))
+			MalformedAward("its parts add up past the range of points");
 	}
 	return Max(total, 0);
 }
