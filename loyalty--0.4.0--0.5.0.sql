@@ -1,7 +1,7 @@
 -- loyalty 0.4.0 -> 0.5.0: hardening (issue "Hardening I").
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.5.0'" to load this file. \quit
 
--- Input bounds and session independence (h-lim): store and program time
+-- Input bounds and session independence: store and program time
 -- zones are tz database names, checked and resolved in C.  Rows whose zone
 -- is not one (an abbreviation such as CST, a POSIX spec, another spelling)
 -- stop the update: which zone an abbreviation meant (CST: US Central?
@@ -35,10 +35,10 @@ ALTER TABLE loyalty.program DROP CONSTRAINT program_time_zone_check,
 	ADD CONSTRAINT program_time_zone_check CHECK (loyalty.time_zone_is_valid(time_zone));
 COMMENT ON COLUMN loyalty.store.time_zone IS 'Time zone of the store, a tz database name (America/Chicago); NULL: the program''s.';
 COMMENT ON COLUMN loyalty.program.time_zone IS 'Time zone of rule day and hour windows where the store has none, a tz database name (UTC by default).';
--- Back-dating policy (h-ret): how far back a POS may date a sale or a return.
+-- Back-dating policy: how far back a POS may date a sale or a return.
 ALTER TABLE loyalty.program ADD COLUMN backdate_limit interval NOT NULL DEFAULT interval '1 day'
 	CHECK (backdate_limit >= interval '0' AND backdate_limit <= interval '366 days');
-COMMENT ON COLUMN loyalty.program.backdate_limit IS 'How far back a POS may date a sale or a return (occurred_at): 1 day by default, at most 366 days, and never before the member''s enrolment. A caller who may change this column (the admin level) is bound by neither: a back-fill.';
+COMMENT ON COLUMN loyalty.program.backdate_limit IS 'How far back a POS may date a sale or a return (occurred_at): 1 day by default, at most 366 days. A caller who may change this column (the admin level) is not bound by it: a back-fill. No member''s sale is dated before the member''s enrolment, a back-fill''s neither.';
 -- Security and the SQL surface: the card operators move to pg_catalog, NULL
 -- arguments are refused (LY013) instead of acting on card 00000000, times
 -- are checked, and program and rule settings are bounded.

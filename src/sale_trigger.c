@@ -22,9 +22,9 @@
  * Step 2 comes under the member's lock and before every other check, so a
  * retry gets the retry's answer even when the card was replaced, the member
  * suspended or the back-dating window passed since the first attempt.  A POS
- * may date a sale or return only within its program's backdate_limit and not
- * before the member's enrolment; an admin's back-fill is bound by neither
- * (CheckBackdating).
+ * may date a sale or return only within its program's backdate_limit, which
+ * an admin's back-fill is not bound by; no member's sale is dated before the
+ * member's enrolment (CheckBackdating).
  * Each award and reversal also writes a loyalty.outbox row, and the
  * transaction sends one NOTIFY without payload on channel loyalty_events.
  */
