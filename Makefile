@@ -1,14 +1,14 @@
 # loyalty -- PGXS build.  EXTVERSION is the one place the version lives; it
 # must match default_version in loyalty.control (checked below).
 EXTENSION  = loyalty
-EXTVERSION = 0.5.0
+EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
 OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/sale_trigger.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
-	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/member_sales.sql src/sql/privileges.sql
+	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/member_sales.sql src/sql/tier.sql src/sql/privileges.sql
 DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 # the frozen install script of the oldest version (for the upgrade chain)
 # and every upgrade script

@@ -113,6 +113,7 @@ CREATE TABLE loyalty.sale (
 	entry_id		bigint,
 	award			jsonb,
 	recorded_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	tier			text,
 	UNIQUE (store, pos_txn)
 );
 CREATE INDEX sale_member_idx ON loyalty.sale (member_id, occurred_at) WHERE member_id IS NOT NULL;
@@ -124,6 +125,7 @@ COMMENT ON COLUMN loyalty.sale.lines IS 'jsonb array of {"sku", "category", "qty
 COMMENT ON COLUMN loyalty.sale.return_of IS 'For a return: the sale returned from.  A return row carries the returned lines with positive qty and amount, and total = the refund.';
 COMMENT ON COLUMN loyalty.sale.points_earned IS 'Points this sale earned (negative for a return: the points taken back).';
 COMMENT ON COLUMN loyalty.sale.points_pending IS 'Of points_earned, the points still pending (the return window).';
+COMMENT ON COLUMN loyalty.sale.tier IS 'The member''s tier code after this sale (filled by the trigger; NULL: anonymous, or a program without tiers).';
 COMMENT ON COLUMN loyalty.sale.award IS 'How the award was made: every rule considered, whether it fired, its points, and why not.';
 
 -- Line-level purchase history: "members who bought SKU X (or category Y)
