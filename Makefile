@@ -4,7 +4,7 @@ EXTENSION  = loyalty
 EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/sale_trigger.o
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/tier.o src/sale_trigger.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
@@ -35,7 +35,7 @@ $(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSIO
 endif
 
 # every object depends on the headers (PGXS tracks no header dependencies)
-$(OBJS): src/loyalty.h src/rules.h
+$(OBJS): src/loyalty.h src/rules.h src/tier.h
 
 sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	@mkdir -p sql_build

@@ -713,6 +713,17 @@ static const LoyaltyColumnType column_types[] = {
 	{"program", "time_zone", TEXTOID},
 	{"program", "return_days", INT4OID},
 	{"program", "backdate_limit", INTERVALOID},
+	{"program", "tier_window", TEXTOID},
+	{"program", "tier_window_days", INT4OID},
+	{"tier", "program_id", INT4OID},
+	{"tier", "tier_id", INT4OID},
+	{"tier", "code", TEXTOID},
+	{"tier", "rank", INT4OID},
+	{"tier", "min_spend", NUMERICOID},
+	{"tier", "min_visits", INT4OID},
+	{"tier", "min_points", INT8OID},
+	{"tier", "earn_multiplier", NUMERICOID},
+	{"tier", "discount_pct", NUMERICOID},
 	{"rule", "rule_id", INT4OID},
 	{"rule", "program_id", INT4OID},
 	{"rule", "code", TEXTOID},
@@ -818,6 +829,7 @@ static const LoyaltyColumnType column_types[] = {
 	{"sale", "entry_id", INT8OID},
 	{"sale", "award", JSONBOID},
 	{"sale", "recorded_at", TIMESTAMPTZOID},
+	{"sale", "tier", TEXTOID},
 };
 
 /* tables whose column types were checked since their last invalidation */
