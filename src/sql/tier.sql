@@ -419,6 +419,13 @@ END
 $$;
 COMMENT ON FUNCTION loyalty.set_tier(loyalty.card, text, text, timestamptz) IS 'An admin''s override: puts the member in a tier now, recorded with actor and reason; review_tiers keeps the member at least there until until (NULL: for good), then lets the figures decide. Returns the tier_change id.';
 
+-- What is still missing for a threshold: NULL when the tier has none.
+CREATE FUNCTION loyalty.tier_missing(threshold numeric, figure numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN threshold IS NOT NULL THEN GREATEST(threshold - figure, 0) END
+$$;
+COMMENT ON FUNCTION loyalty.tier_missing(numeric, numeric) IS 'Internal: how much of a tier threshold a figure still misses (0: met; NULL: no such threshold), for tier_progress.';
+
 CREATE FUNCTION loyalty.tier_progress(card loyalty.card,
 	OUT tier text, OUT tier_window text, OUT window_start date, OUT window_end date,
 	OUT spend numeric, OUT visits integer, OUT points bigint,
@@ -451,11 +458,11 @@ LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog,
 		  FROM w LEFT JOIN loyalty.tier_day d ON d.member_id = w.member_id AND d.day >= w.period_start
 			   AND d.day <= w.today)
 	SELECT cur.code, w.tier_window, w.period_start, w.period_end - 1, f.spend, f.visits, f.points,
-		   nxt.code, GREATEST(nxt.min_spend - f.spend, 0), GREATEST(nxt.min_visits - f.visits, 0),
-		   GREATEST(nxt.min_points - f.points, 0),
+		   nxt.code, loyalty.tier_missing(nxt.min_spend, f.spend), loyalty.tier_missing(nxt.min_visits, f.visits)::integer,
+		   loyalty.tier_missing(nxt.min_points, f.points)::bigint,
 		   w.held_until, w.held_until + w.tier_grace_days,
-		   GREATEST(cur.min_spend - f.spend, 0), GREATEST(cur.min_visits - f.visits, 0),
-		   GREATEST(cur.min_points - f.points, 0),
+		   loyalty.tier_missing(cur.min_spend, f.spend), loyalty.tier_missing(cur.min_visits, f.visits)::integer,
+		   loyalty.tier_missing(cur.min_points, f.points)::bigint,
 		   (SELECT t.code FROM loyalty.tier t WHERE t.tier_id = w.override_tier_id), w.override_until
 	  FROM w JOIN cur ON true CROSS JOIN f LEFT JOIN nxt ON true
 $$;
@@ -467,6 +474,7 @@ REVOKE EXECUTE ON FUNCTION
 	loyalty.tier_ladder_check(),
 	loyalty.tier_event(bigint, text, text, boolean, text, timestamptz),
 	loyalty.tier_member(loyalty.card),
+	loyalty.tier_missing(numeric, numeric),
 	loyalty.tier_of(loyalty.card),
 	loyalty.tier_at(loyalty.card, timestamptz),
 	loyalty.review_tiers_preview(timestamptz, bigint[]),
