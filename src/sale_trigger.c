@@ -634,7 +634,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	LoyaltyProgramLadder(m.program_id, &ladder);
 	if (ladder.ntiers > 0)
 	{
-		LoyaltyTierRead(&m, &ladder, &mt);
+		LoyaltyTierRead(&m, &ladder, false, &mt);
 		facts.tier = mt.tier;
 	}
 	LoyaltyEvaluateRules(&facts, basket, &award);
@@ -1183,7 +1183,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	LoyaltyProgramLadder(m.program_id, &ladder);
 	if (ladder.ntiers > 0)
 	{
-		LoyaltyTierRead(&m, &ladder, &mt);
+		LoyaltyTierRead(&m, &ladder, true, &mt);
 		facts.tier = mt.tier;
 	}
 	LoyaltyEvaluateRules(&facts, &basket, &award);

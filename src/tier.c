@@ -30,20 +30,20 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "common/int.h"
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "utils/snapmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 
 const char *const loyalty_tier_window_names[] = {
 	"lifetime", "rolling", "calendar_year", "anniversary_year", NULL
-};
-
-static LoyaltyPlan member_tier_read_plan = {
-	"SELECT tier_id, since, held_until, window_start, last_day, spend, visits, points "
-	"FROM loyalty.member_tier WHERE member_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
 };
 
 static LoyaltyPlan member_tier_write_plan = {
@@ -66,19 +66,10 @@ static LoyaltyPlan tier_day_add_plan = {
 
 /* a return's figures taken from its sale's day, if that day was counted */
 static LoyaltyPlan tier_day_take_plan = {
-	"UPDATE loyalty.tier_day SET spend = spend OPERATOR(pg_catalog.-) $3, "
+	"UPDATE loyalty.tier_day SET spend = spend OPERATOR(pg_catalog.+) $3, "
 	"points = points OPERATOR(pg_catalog.+) $4 "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND day OPERATOR(pg_catalog.=) $2 RETURNING spend",
 	4, {INT8OID, DATEOID, NUMERICOID, INT8OID}
-};
-
-/* the figures of days [$2, $3) */
-static LoyaltyPlan tier_day_sum_plan = {
-	"SELECT COALESCE(pg_catalog.sum(spend), 0), COALESCE(pg_catalog.sum(points), 0)::pg_catalog.int8, "
-	"pg_catalog.count(*) FILTER (WHERE spend OPERATOR(pg_catalog.>) 0) FROM loyalty.tier_day "
-	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND day OPERATOR(pg_catalog.>=) $2 "
-	"AND day OPERATOR(pg_catalog.<) $3",
-	3, {INT8OID, DATEOID, DATEOID}
 };
 
 static LoyaltyPlan tier_change_plan = {
@@ -239,40 +230,52 @@ BaseTier(const LoyaltyLadder *ladder)
 
 /*
  * The member's tier and running figures (under the member's lock for a
- * sale, none for a quote); no row: the base tier, nothing counted yet.
- * Inside SPI.
+ * sale, none for a quote); no row: the base tier, nothing counted yet.  Read
+ * with a fresh snapshot, which sees what this statement wrote for the
+ * member's earlier sales (a back-fill).
  */
 void
-LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, MemberTier *mt)
+LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, bool read_only,
+				MemberTier *mt)
 {
+	Relation	rel = LoyaltyOpen("member_tier", false, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	Datum		key = Int64GetDatum(m->member_id);
-	HeapTuple	tup;
-	TupleDesc	desc;
 	bool		isnull;
 
 	memset(mt, 0, sizeof(*mt));
 	mt->tier = BaseTier(ladder);
 	mt->spend = NumInt(0);
-	LoyaltyExecute(&member_tier_read_plan, &key, NULL, false, 1);
-	if (SPI_processed == 0)
-		return;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	mt->exists = true;
-	mt->tier = TierById(ladder, DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)));
-	mt->since = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
-	mt->held_until = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &isnull));
-	mt->window_start = DatumGetDateADT(SPI_getbinval(tup, desc, 4, &isnull));
-	mt->last_day = DatumGetDateADT(SPI_getbinval(tup, desc, 5, &isnull));
-	mt->spend = NumCopy(SPI_getbinval(tup, desc, 6, &isnull));
-	mt->visits = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-	mt->points = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	LoyaltyPushReadSnapshot(read_only);
+	if (LoyaltyFetchByKey(rel, "member_tier_pkey", 1, &key, GetActiveSnapshot(), slot))
+	{
+		mt->exists = true;
+		mt->tid = slot->tts_tid;
+		mt->tier = TierById(ladder, DatumGetInt32(slot_getattr(slot, LoyaltyRelColumn(rel, "tier_id"), &isnull)));
+		mt->since = DatumGetTimestampTz(slot_getattr(slot, LoyaltyRelColumn(rel, "since"), &isnull));
+		mt->held_until = DatumGetDateADT(slot_getattr(slot, LoyaltyRelColumn(rel, "held_until"), &isnull));
+		mt->window_start = DatumGetDateADT(slot_getattr(slot, LoyaltyRelColumn(rel, "window_start"), &isnull));
+		mt->last_day = DatumGetDateADT(slot_getattr(slot, LoyaltyRelColumn(rel, "last_day"), &isnull));
+		mt->spend = NumCopy(slot_getattr(slot, LoyaltyRelColumn(rel, "spend"), &isnull));
+		mt->visits = DatumGetInt32(slot_getattr(slot, LoyaltyRelColumn(rel, "visits"), &isnull));
+		mt->points = DatumGetInt64(slot_getattr(slot, LoyaltyRelColumn(rel, "points"), &isnull));
+	}
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
 }
 
+/*
+ * Write the member's row: in place (the row read under the member's lock,
+ * which no one else writes meanwhile) or new; through SQL when a DBA gave
+ * the table a trigger of its own.
+ */
 static void
-WriteMemberTier(int64 member_id, const MemberTier *mt)
+WriteMemberTier(int64 member_id, MemberTier *mt)
 {
 	Datum		v[9];
+	const char *const columns[] = {"member_id", "tier_id", "since", "held_until", "window_start",
+	"last_day", "spend", "visits", "points"};
+	LoyaltyRow *row;
 
 	v[0] = Int64GetDatum(member_id);
 	v[1] = Int32GetDatum(mt->tier->tier_id);
@@ -281,11 +284,23 @@ WriteMemberTier(int64 member_id, const MemberTier *mt)
 	v[4] = DateADTGetDatum(mt->window_start);
 	v[5] = DateADTGetDatum(mt->last_day);
 	v[6] = mt->spend;
-	v[7] = Int32GetDatum((int32) Min(mt->visits, PG_INT32_MAX));
+	v[7] = Int32GetDatum((int32) Max(Min(mt->visits, PG_INT32_MAX), 0));
 	v[8] = Int64GetDatum(mt->points);
-	LoyaltyExecute(&member_tier_write_plan, v, NULL, false, 0);
+	if (!LoyaltyWriterDirect(LOYALTY_MEMBER_TIER))
+	{
+		LoyaltyExecute(&member_tier_write_plan, v, NULL, false, 0);
+		return;
+	}
+	row = LoyaltyRowBegin(LOYALTY_MEMBER_TIER);
+	for (int i = mt->exists ? 1 : 0; i < (int) lengthof(columns); i++)
+		LoyaltyRowSet(row, columns[i], v[i], false);
+	LoyaltyPushReadSnapshot(false);
+	if (mt->exists)
+		LoyaltyRowUpdate(row, &mt->tid);
+	else
+		LoyaltyRowInsert(row);
+	PopActiveSnapshot();
 }
-
 /* Does the member's figure meet any threshold of tier t? */
 static bool
 Qualifies(const LoyaltyTier *t, const MemberTier *mt)
@@ -311,16 +326,35 @@ QualifiedTier(const LoyaltyLadder *ladder, const MemberTier *mt)
 static void
 SumDays(int64 member_id, DateADT from, DateADT to, Datum *spend, int64 *points, int64 *visits)
 {
-	Datum		v[3];
+	Relation	rel = LoyaltyOpen("tier_day", false, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	LoyaltyKey	keys[3] = {
+		{1, BTEqualStrategyNumber, Int64GetDatum(member_id)},
+		{2, BTGreaterEqualStrategyNumber, DateADTGetDatum(from)},
+		{2, BTLessStrategyNumber, DateADTGetDatum(to)}
+	};
+	struct IndexScanDescData *scan;
+	AttrNumber	spend_att = LoyaltyRelColumn(rel, "spend");
+	AttrNumber	points_att = LoyaltyRelColumn(rel, "points");
 	bool		isnull;
 
-	v[0] = Int64GetDatum(member_id);
-	v[1] = DateADTGetDatum(from);
-	v[2] = DateADTGetDatum(to);
-	LoyaltyExecute(&tier_day_sum_plan, v, NULL, false, 1);
-	*spend = NumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*points = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	*visits = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	*spend = NumInt(0);
+	*points = 0;
+	*visits = 0;
+	LoyaltyPushReadSnapshot(false);
+	scan = LoyaltyIndexScan(rel, "tier_day_pkey", 3, keys, GetActiveSnapshot());
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		Datum		day_spend = slot_getattr(slot, spend_att, &isnull);
+
+		CHECK_FOR_INTERRUPTS();
+		*spend = NumAdd(*spend, day_spend);
+		*points += DatumGetInt64(slot_getattr(slot, points_att, &isnull));
+		*visits += NumCmp(day_spend, NumInt(0)) > 0;
+	}
+	LoyaltyIndexScanEnd(scan);
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 /*
@@ -357,26 +391,62 @@ MoveWindow(int64 member_id, const LoyaltyLadder *ladder, DateADT anchor, MemberT
 	mt->window_start = start;
 }
 
-/* A day's figures changed by spend and points; its spend before and after. */
-static void
-ChangeDay(LoyaltyPlan *plan, int64 member_id, DateADT day, Datum spend, int64 points,
-		  bool *counted, Datum *before, Datum *after)
+/*
+ * Change a day's figures by spend and points (signed): a sale adds a day
+ * that is not there yet, a return changes only a day that was counted.
+ * Returns whether the day is there; *before and *after: its spend.
+ */
+static bool
+ChangeDay(int64 member_id, DateADT day, Datum spend, int64 points, bool add,
+		  Datum *before, Datum *after)
 {
-	Datum		v[4];
+	Relation	rel;
+	TupleTableSlot *slot;
+	Datum		keys[2] = {Int64GetDatum(member_id), DateADTGetDatum(day)};
+	bool		found;
 	bool		isnull;
+	LoyaltyRow *row;
 
-	v[0] = Int64GetDatum(member_id);
-	v[1] = DateADTGetDatum(day);
-	v[2] = spend;
-	v[3] = Int64GetDatum(points);
-	LoyaltyExecute(plan, v, NULL, false, 1);
-	*counted = SPI_processed == 1;
-	if (!*counted)
-		return;
-	*after = NumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*before = plan == &tier_day_add_plan ?
-		DirectFunctionCall2(numeric_sub, *after, spend) :
-		NumAdd(*after, spend);
+	if (!LoyaltyWriterDirect(LOYALTY_TIER_DAY))
+	{
+		Datum		v[4] = {keys[0], keys[1], spend, Int64GetDatum(points)};
+
+		LoyaltyExecute(add ? &tier_day_add_plan : &tier_day_take_plan, v, NULL, false, 1);
+		if (SPI_processed != 1)
+			return false;
+		*after = NumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*before = DirectFunctionCall2(numeric_sub, *after, spend);
+		return true;
+	}
+	rel = LoyaltyOpen("tier_day", false, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	LoyaltyPushReadSnapshot(false);
+	found = LoyaltyFetchByKey(rel, "tier_day_pkey", 2, keys, GetActiveSnapshot(), slot);
+	if (found || add)
+	{
+		int64		day_points = found ? DatumGetInt64(slot_getattr(slot, LoyaltyRelColumn(rel, "points"), &isnull)) : 0;
+
+		*before = found ? NumCopy(slot_getattr(slot, LoyaltyRelColumn(rel, "spend"), &isnull)) : NumInt(0);
+		*after = NumAdd(*before, spend);
+		if (pg_add_s64_overflow(day_points, points, &day_points))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+					 errmsg("a member's tier points of a day are out of range")));
+		row = LoyaltyRowBegin(LOYALTY_TIER_DAY);
+		LoyaltyRowSet(row, "spend", *after, false);
+		LoyaltyRowSet(row, "points", Int64GetDatum(day_points), false);
+		if (found)
+			LoyaltyRowUpdate(row, &slot->tts_tid);
+		else
+		{
+			LoyaltyRowSet(row, "member_id", keys[0], false);
+			LoyaltyRowSet(row, "day", keys[1], false);
+			LoyaltyRowInsert(row);
+		}
+	}
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	return found || add;
 }
 
 /* Add a day's change to the running figures, when the day is in their window. */
@@ -438,9 +508,8 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 	DateADT		day = LoyaltyLocalDate(occurred_at, m->time_zone);
 	DateADT		anchor = AnchorDay(m, ladder);
 	const LoyaltyTier *qualified;
-	Datum		before = (Datum) 0,
-				after = (Datum) 0;
-	bool		counted;
+	Datum		before,
+				after;
 
 	if (!mt->exists)
 	{
@@ -453,7 +522,7 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 	}
 	MoveWindow(m->member_id, ladder, anchor, mt, Max(day, mt->last_day));
 	mt->last_day = Max(day, mt->last_day);
-	ChangeDay(&tier_day_add_plan, m->member_id, day, spend, points, &counted, &before, &after);
+	ChangeDay(m->member_id, day, spend, points, true, &before, &after);
 	CountDay(mt, day, spend, points, before, after);
 
 	qualified = QualifiedTier(ladder, mt);
@@ -485,15 +554,14 @@ LoyaltyTierCountReturn(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 {
 	DateADT		day = LoyaltyLocalDate(sale_occurred_at, m->time_zone);
 	MemberTier	mt;
+	Datum		taken = DirectFunctionCall1(numeric_uminus, refund);
 	Datum		before,
 				after;
-	bool		counted;
 
-	LoyaltyTierRead(m, ladder, &mt);
-	ChangeDay(&tier_day_take_plan, m->member_id, day, refund, -points, &counted, &before, &after);
-	if (!counted || !mt.exists)
+	LoyaltyTierRead(m, ladder, false, &mt);
+	if (!ChangeDay(m->member_id, day, taken, -points, false, &before, &after) || !mt.exists)
 		return mt.tier;
-	CountDay(&mt, day, DirectFunctionCall1(numeric_uminus, refund), -points, before, after);
+	CountDay(&mt, day, taken, -points, before, after);
 	WriteMemberTier(m->member_id, &mt);
 	return mt.tier;
 }

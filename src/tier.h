@@ -47,6 +47,7 @@ typedef struct LoyaltyLadder
 typedef struct MemberTier
 {
 	bool		exists;			/* a member_tier row is there */
+	ItemPointerData tid;		/* where */
 	const LoyaltyTier *tier;	/* the current tier */
 	TimestampTz since;
 	DateADT		held_until;
@@ -65,7 +66,7 @@ extern DateADT LoyaltyLocalDate(TimestampTz t, const char *zone);
 extern void LoyaltyTierPeriod(const LoyaltyLadder *ladder, DateADT anchor, DateADT day,
 							  DateADT *start, DateADT *end);
 extern void LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder,
-							MemberTier *mt);
+							bool read_only, MemberTier *mt);
 extern const LoyaltyTier *LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 											   MemberTier *mt, TimestampTz occurred_at,
 											   Datum spend, int64 points, int64 sale_id);
