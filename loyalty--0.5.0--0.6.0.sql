@@ -133,7 +133,8 @@ DECLARE
 BEGIN
 	IF EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = v_program)
 	   AND NOT EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = v_program AND t.rank = 0) THEN
-		RAISE EXCEPTION 'the tier ladder of program % has no base tier (rank 0)', v_program
+		RAISE EXCEPTION 'the tier ladder of program % has no base tier (rank 0)',
+			(SELECT p.code FROM loyalty.program p WHERE p.program_id = v_program)
 			USING ERRCODE = 'LY051',
 				  DETAIL = 'Every member starts in the rank-0 tier, which has no thresholds.',
 				  HINT = 'Add a tier with rank 0, or delete all the program''s tiers.';
@@ -166,7 +167,7 @@ CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loy
 -- A tier event: an outbox row, and the payload-less NOTIFY the sales send.
 CREATE FUNCTION loyalty.tier_event(member_id bigint, from_tier text, to_tier text, up boolean,
 	cause text, changed_at timestamptz) RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	INSERT INTO loyalty.outbox (member_id, kind, payload)
 	VALUES (tier_event.member_id, CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
@@ -240,7 +241,13 @@ CREATE FUNCTION loyalty.review_tiers_preview(as_of timestamptz DEFAULT now(), me
 	OUT changed_at timestamptz, OUT held_until date,
 	OUT from_tier_id integer, OUT to_tier_id integer, OUT up boolean, OUT override_ended boolean)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF review_tiers_preview.as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
+	END IF;
+	RETURN QUERY
 	WITH ladder AS (
 		SELECT t.program_id, array_agg(t.rank ORDER BY t.rank) AS ranks, array_agg(t.tier_id ORDER BY t.rank) AS ids,
 			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
@@ -307,7 +314,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 										ELSE n.cur_end END END,
 		   n.ids[n.cur_i], n.ids[n.new_i], n.new_i > n.cur_i, n.ended
 	  FROM n
-	 WHERE n.new_i <> n.cur_i OR n.ended
+	 WHERE n.new_i <> n.cur_i OR n.ended;
+END
 $$;
 COMMENT ON FUNCTION loyalty.review_tiers_preview(timestamptz, bigint[]) IS 'What review_tiers(as_of) would change, writing nothing: one row per member moving up, down, or whose override ends (members: only these).';
 
@@ -355,7 +363,8 @@ BEGIN
 	e AS (
 		SELECT loyalty.tier_event(d.member_id, d.from_tier, d.to_tier, d.up, d.cause, d.changed_at)
 		  FROM d WHERE d.to_tier_id <> d.from_tier_id)
-	SELECT count(*) FILTER (WHERE d.up), count(*) FILTER (WHERE NOT d.up AND d.to_tier_id <> d.from_tier_id),
+	SELECT count(*) FILTER (WHERE d.up AND NOT d.override_ended),
+		   count(*) FILTER (WHERE NOT d.up AND d.to_tier_id <> d.from_tier_id AND NOT d.override_ended),
 		   count(*) FILTER (WHERE d.override_ended), (SELECT count(*) FROM e)
 	  INTO upgraded, downgraded, overrides_expired, v_events
 	  FROM d;
@@ -504,7 +513,7 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_change_id_seq', '');
 
 -- quote() also returns the member price: a new result type, so the function
 -- is made again, with the EXECUTE grants it had.
-SELECT pg_catalog.set_config('loyalty.upgrade_quote_grantees',
+SELECT pg_catalog.set_config('loyalty_upgrade.quote_grantees',
 	COALESCE((SELECT pg_catalog.string_agg(a.grantee::regrole::text, ',')
 				FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
 			   WHERE p.oid = 'loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz)'::pg_catalog.regprocedure
@@ -525,7 +534,7 @@ DO $$
 DECLARE
 	r text;
 BEGIN
-	FOREACH r IN ARRAY pg_catalog.string_to_array(pg_catalog.current_setting('loyalty.upgrade_quote_grantees'), ',')
+	FOREACH r IN ARRAY pg_catalog.string_to_array(pg_catalog.current_setting('loyalty_upgrade.quote_grantees'), ',')
 	LOOP
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz) TO %s', r);
 	END LOOP;
