@@ -60,26 +60,26 @@ BEGIN;
 INSERT INTO loyalty.program (code) VALUES ('lad');
 -- a ladder without its base tier is refused at commit (here: at SET CONSTRAINTS)
 INSERT INTO loyalty.tier (program_id, code, rank, min_spend) SELECT program_id, 'silver', 1, 100 FROM loyalty.program WHERE code = 'lad';
-SELECT pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE') AS no_rank_0;
+SELECT 'no_rank_0' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
 SET CONSTRAINTS ALL DEFERRED;
 INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'base', 0 FROM loyalty.program WHERE code = 'lad';
 -- gold asks less spend than silver: refused
 INSERT INTO loyalty.tier (program_id, code, rank, min_spend) SELECT program_id, 'gold', 2, 50 FROM loyalty.program WHERE code = 'lad';
-SELECT pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE') AS gold_below_silver;
+SELECT 'gold_below_silver' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
 SET CONSTRAINTS ALL DEFERRED;
 -- equal is not more either; other thresholds that only one tier has are free
 UPDATE loyalty.tier SET min_spend = 100, min_visits = 3 WHERE code = 'gold';
-SELECT pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE') AS gold_equal_to_silver;
+SELECT 'gold_equal_to_silver' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
 SET CONSTRAINTS ALL DEFERRED;
 UPDATE loyalty.tier SET min_spend = 500 WHERE code = 'gold';
-SELECT pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE') AS rising_ladder;
+SELECT 'rising_ladder' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
 -- visits must rise too, where two tiers have them
 SET CONSTRAINTS ALL DEFERRED;
 UPDATE loyalty.tier SET min_visits = 3 WHERE code = 'silver';
-SELECT pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE') AS visits_equal;
+SELECT 'visits_equal' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
 SET CONSTRAINTS ALL DEFERRED;
 UPDATE loyalty.tier SET min_visits = 2 WHERE code = 'silver';
-SELECT pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE') AS visits_rising;
+SELECT 'visits_rising' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
 -- per row: rank 0 has no threshold, the others at least one; bounds
 SELECT pg_temp.outcome($$INSERT INTO loyalty.tier (program_id, code, rank, min_points) SELECT program_id, 'b2', 0, 10 FROM loyalty.program WHERE code = 'lad'$$) AS base_with_threshold;
 SELECT pg_temp.outcome($$INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'p', 3 FROM loyalty.program WHERE code = 'lad'$$) AS tier_without_threshold;
@@ -92,7 +92,7 @@ SELECT pg_temp.outcome($$UPDATE loyalty.program SET tier_downgrade = 'two_steps'
 SELECT pg_temp.outcome($$UPDATE loyalty.program SET tier_window_days = 0 WHERE code = 'lad'$$) AS window_0_days;
 -- deleting every tier is fine: the program has no tiers again
 DELETE FROM loyalty.tier;
-SELECT pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE') AS no_tiers_at_all;
+SELECT 'no_tiers_at_all' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
 ROLLBACK;
 
 -- ===== 2. windows as tier_period counts them
@@ -290,7 +290,7 @@ SELECT program_id, t.code, t.rank, t.spend FROM loyalty.program,
 SELECT count(loyalty.enroll(pg_temp.card(n), 'ovr', enrolled_at => '2000-01-01 00:00+00')) AS enrolled
   FROM generate_series(11, 12) AS n;
 SELECT * FROM pg_temp.sale(pg_temp.card(11), 'O1', '2025-01-01 12:00+00', 150);
-SELECT pg_temp.outcome($$SELECT loyalty.set_tier(pg_temp.card(11), 'platinum', 'typo')$$) AS unknown_tier,
+SELECT 'set_tier' AS call, pg_temp.outcome($$SELECT loyalty.set_tier(pg_temp.card(11), 'platinum', 'typo')$$) AS unknown_tier,
 	   pg_temp.outcome($$SELECT loyalty.set_tier(pg_temp.card(11), 'gold', 'late', now() - interval '1 second')$$) AS ended_already,
 	   pg_temp.outcome($$SELECT loyalty.set_tier(pg_temp.card(11), 'gold', NULL)$$) AS no_reason,
 	   pg_temp.outcome($$SELECT loyalty.set_tier(pg_temp.card(11), 'gold', '')$$) AS empty_reason,
