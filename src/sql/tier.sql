@@ -469,7 +469,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog,
 	SELECT cur.code, w.tier_window, w.period_start, w.period_end - 1, f.spend, f.visits, f.points,
 		   nxt.code, loyalty.tier_missing(nxt.min_spend, f.spend), loyalty.tier_missing(nxt.min_visits, f.visits)::integer,
 		   loyalty.tier_missing(nxt.min_points, f.points)::bigint,
-		   w.held_until, w.held_until + w.tier_grace_days,
+		   CASE WHEN cur.rank > 0 THEN w.held_until END, CASE WHEN cur.rank > 0 THEN w.held_until + w.tier_grace_days END,
 		   loyalty.tier_missing(cur.min_spend, f.spend), loyalty.tier_missing(cur.min_visits, f.visits)::integer,
 		   loyalty.tier_missing(cur.min_points, f.points)::bigint,
 		   (SELECT t.code FROM loyalty.tier t WHERE t.tier_id = w.override_tier_id), w.override_until
