@@ -4,7 +4,7 @@ EXTENSION  = loyalty
 EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/tier.o src/sale_trigger.o
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/events.o src/tier.o src/sale_trigger.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \

@@ -227,6 +227,7 @@ typedef enum LoyaltyTableId
 	LOYALTY_RULE_SPEND,
 	LOYALTY_TIER_DAY,
 	LOYALTY_MEMBER_TIER,
+	LOYALTY_TIER_CHANGE,
 	LOYALTY_NTABLES
 } LoyaltyTableId;
 
@@ -240,6 +241,10 @@ typedef struct LoyaltyRow
 } LoyaltyRow;
 
 extern bool LoyaltyWriterDirect(LoyaltyTableId t);
+
+/* events.c */
+extern void LoyaltyEmitEvent(const char *kind, int64 member_id, Datum payload);
+
 extern void LoyaltyWriterClose(void);
 extern LoyaltyRow *LoyaltyRowBegin(LoyaltyTableId t);
 extern void LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool isnull);

@@ -63,14 +63,6 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-/*
- * The NOTIFY of an event is a wake-up for the outbox's consumer, with no
- * payload: any role can LISTEN on a channel, so it carries no member data
- * (the outbox is access-controlled), and PostgreSQL sends a transaction's
- * identical notifications once, however many sales it makes.
- */
-#define EVENTS_CHANNEL	"loyalty_events"
-
 /* A POS clock may run this far ahead of the server's. */
 #define SALE_CLOCK_SKEW_USECS	(5 * 60 * USECS_PER_SEC)
 
@@ -97,11 +89,6 @@ static LoyaltyPlan lot_lost_plan = {
 	"   WHERE l.member_id OPERATOR(pg_catalog.=) $1 AND l.lot_id OPERATOR(pg_catalog.=) $2 "
 	"   AND l.expires_at OPERATOR(pg_catalog.<=) $3), 0))::pg_catalog.int8",
 	3, {INT8OID, INT8OID, TIMESTAMPTZOID}
-};
-
-static LoyaltyPlan outbox_plan = {
-	"INSERT INTO loyalty.outbox (member_id, kind, payload) VALUES ($1, $2, $3)",
-	3, {INT8OID, TEXTOID, JSONBOID}
 };
 
 /* ---------- helpers ---------- */
@@ -296,19 +283,13 @@ NumericsEqual(Datum a, Datum b)
 	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b)) == 0;
 }
 
-/*
- * The event of an award or reversal: an outbox row with its payload, and a
- * NOTIFY without one (see EVENTS_CHANNEL).
- */
+/* The event of an award or reversal (events.c). */
 static void
 EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 		  int64 points, const char *store, const char *pos_txn)
 {
 	JsonbParseState *st = NULL;
-	Datum		v[3];
 
-	v[0] = Int64GetDatum(member_id);
-	v[1] = CStringGetTextDatum(kind);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	LoyaltyJsonbKey(&st, "event");
 	LoyaltyJsonbString(&st, kind);
@@ -324,20 +305,7 @@ EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 	LoyaltyJsonbString(&st, store);
 	LoyaltyJsonbKey(&st, "pos_txn");
 	LoyaltyJsonbString(&st, pos_txn);
-	v[2] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
-	if (LoyaltyWriterDirect(LOYALTY_OUTBOX))
-	{
-		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_OUTBOX);
-
-		LoyaltyRowSet(row, "member_id", v[0], false);
-		LoyaltyRowSet(row, "kind", v[1], false);
-		LoyaltyRowSet(row, "payload", v[2], false);
-		LoyaltyRowInsert(row);
-	}
-	else
-		LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
-	if (loyalty_notify)
-		Async_Notify(EVENTS_CHANNEL, "");
+	LoyaltyEmitEvent(kind, member_id, JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
 }
 
 /*

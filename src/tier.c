@@ -28,7 +28,6 @@
 #include "tier.h"
 
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "common/int.h"
 #include "access/genam.h"
 #include "access/stratnum.h"
@@ -76,13 +75,6 @@ static LoyaltyPlan tier_change_plan = {
 	"INSERT INTO loyalty.tier_change (member_id, from_tier_id, to_tier_id, changed_at, cause, sale_id) "
 	"VALUES ($1, $2, $3, $4, 'qualified', $5)",
 	5, {INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}
-};
-
-static LoyaltyPlan tier_event_plan = {
-	"INSERT INTO loyalty.outbox (member_id, kind, payload) VALUES ($1, 'tier_up', "
-	"pg_catalog.jsonb_build_object('event', 'tier_up', 'member_id', $1, 'from', $2::text, "
-	"'to', $3::text, 'cause', 'qualified', 'sale_id', $4, 'changed_at', $5))",
-	5, {INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID}
 };
 
 /* ---------- windows ---------- */
@@ -472,26 +464,52 @@ CountDay(MemberTier *mt, DateADT day, Datum spend, int64 points, Datum before, D
 	mt->visits += (NumCmp(after, NumInt(0)) > 0) - (NumCmp(before, NumInt(0)) > 0);
 }
 
-/* The member moved up: history, event, NOTIFY. */
+/*
+ * The member moved up: a tier_change row (written without SQL, like the
+ * ledger's rows, unless the table has a trigger of its own) and a tier_up
+ * event.
+ */
 static void
 RecordUpgrade(int64 member_id, const LoyaltyTier *from, const LoyaltyTier *to,
 			  TimestampTz at, int64 sale_id)
 {
-	Datum		v[5];
+	JsonbParseState *st = NULL;
 
-	v[0] = Int64GetDatum(member_id);
-	v[1] = Int32GetDatum(from->tier_id);
-	v[2] = Int32GetDatum(to->tier_id);
-	v[3] = TimestampTzGetDatum(at);
-	v[4] = Int64GetDatum(sale_id);
-	LoyaltyExecute(&tier_change_plan, v, NULL, false, 0);
-	v[1] = CStringGetTextDatum(from->code);
-	v[2] = CStringGetTextDatum(to->code);
-	v[3] = Int64GetDatum(sale_id);
-	v[4] = TimestampTzGetDatum(at);
-	LoyaltyExecute(&tier_event_plan, v, NULL, false, 0);
-	if (loyalty_notify)
-		Async_Notify("loyalty_events", "");
+	if (LoyaltyWriterDirect(LOYALTY_TIER_CHANGE))
+	{
+		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_TIER_CHANGE);
+
+		LoyaltyRowSet(row, "member_id", Int64GetDatum(member_id), false);
+		LoyaltyRowSet(row, "from_tier_id", Int32GetDatum(from->tier_id), false);
+		LoyaltyRowSet(row, "to_tier_id", Int32GetDatum(to->tier_id), false);
+		LoyaltyRowSet(row, "changed_at", TimestampTzGetDatum(at), false);
+		LoyaltyRowSet(row, "cause", CStringGetTextDatum("qualified"), false);
+		LoyaltyRowSet(row, "sale_id", Int64GetDatum(sale_id), false);
+		LoyaltyRowInsert(row);
+	}
+	else
+	{
+		Datum		v[5] = {Int64GetDatum(member_id), Int32GetDatum(from->tier_id),
+		Int32GetDatum(to->tier_id), TimestampTzGetDatum(at), Int64GetDatum(sale_id)};
+
+		LoyaltyExecute(&tier_change_plan, v, NULL, false, 0);
+	}
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	LoyaltyJsonbKey(&st, "event");
+	LoyaltyJsonbString(&st, "tier_up");
+	LoyaltyJsonbKey(&st, "member_id");
+	LoyaltyJsonbInt(&st, member_id);
+	LoyaltyJsonbKey(&st, "from");
+	LoyaltyJsonbString(&st, from->code);
+	LoyaltyJsonbKey(&st, "to");
+	LoyaltyJsonbString(&st, to->code);
+	LoyaltyJsonbKey(&st, "cause");
+	LoyaltyJsonbString(&st, "qualified");
+	LoyaltyJsonbKey(&st, "sale_id");
+	LoyaltyJsonbInt(&st, sale_id);
+	LoyaltyJsonbKey(&st, "changed_at");
+	LoyaltyJsonbString(&st, DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(at))));
+	LoyaltyEmitEvent("tier_up", member_id, JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
 }
 
 /* The enrolment day, which an anniversary year counts from. */

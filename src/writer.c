@@ -101,6 +101,7 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_RULE_SPEND] = {"rule_spend", .is_update = true},
 	[LOYALTY_TIER_DAY] = {"tier_day", .upserts = true},
 	[LOYALTY_MEMBER_TIER] = {"member_tier", .upserts = true},
+	[LOYALTY_TIER_CHANGE] = {"tier_change"},
 };
 static bool compiled_callback_registered = false;
 
@@ -359,11 +360,10 @@ OnlyKnownConstraints(TableWriter *w)
 
 		/*
 		 * only the extension's own keys: member_id to member, rule_id to
-		 * rule, a member's tier and override to tier (the ladder cache's ids)
+		 * rule, and any one column to tier (the ladder cache's ids)
 		 */
 		if (column == NULL ||
-			(fk->conkey[0] != LoyaltyRelColumn(w->rel, column) &&
-			 !(fk->confrelid == tier && fk->conkey[0] == LoyaltyRelColumn(w->rel, "override_tier_id"))))
+			(fk->conkey[0] != LoyaltyRelColumn(w->rel, column) && fk->confrelid != tier))
 			return false;
 	}
 	for (int i = 0; i < w->rri->ri_NumIndices; i++)
@@ -837,6 +837,12 @@ static const LoyaltyColumnType column_types[] = {
 	{"member_tier", "points", INT8OID},
 	{"member_tier", "override_tier_id", INT4OID},
 	{"member_tier", "override_until", TIMESTAMPTZOID},
+	{"tier_change", "member_id", INT8OID},
+	{"tier_change", "from_tier_id", INT4OID},
+	{"tier_change", "to_tier_id", INT4OID},
+	{"tier_change", "changed_at", TIMESTAMPTZOID},
+	{"tier_change", "cause", TEXTOID},
+	{"tier_change", "sale_id", INT8OID},
 	{"tier_day", "member_id", INT8OID},
 	{"tier_day", "day", DATEOID},
 	{"tier_day", "spend", NUMERICOID},
