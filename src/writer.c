@@ -355,15 +355,15 @@ OnlyKnownConstraints(TableWriter *w)
 		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
 		const char *column = fk->nkeys != 1 ? NULL :
 			fk->confrelid == member ? "member_id" :
-			fk->confrelid == rule ? "rule_id" :
-			fk->confrelid == tier ? "tier_id" : NULL;
+			fk->confrelid == rule ? "rule_id" : NULL;
 
 		/*
 		 * only the extension's own keys: member_id to member, rule_id to
 		 * rule, and any one column to tier (the ladder cache's ids)
 		 */
-		if (column == NULL ||
-			(fk->conkey[0] != LoyaltyRelColumn(w->rel, column) && fk->confrelid != tier))
+		if (fk->nkeys == 1 && fk->confrelid == tier)
+			continue;
+		if (column == NULL || fk->conkey[0] != LoyaltyRelColumn(w->rel, column))
 			return false;
 	}
 	for (int i = 0; i < w->rri->ri_NumIndices; i++)
