@@ -133,6 +133,20 @@ SELECT 'TF', 'tf3-c' || s || '-' || g, loyalty.card_issue('40', s), timestamptz 
  ORDER BY s, g;
 SELECT * FROM tf_history(5);
 SELECT s, c.* FROM generate_series(5, 6) s, tf_chain(s) c;
+-- d) The review that ends an override late: member 7 gets silver until a
+--    second from now; after it, a sale of 1000.00 moves it up to gold;
+--    then the review ends the override (gold stays: the figures earn it).
+--    Its override_ended row is dated at the override's end, before the
+--    sale's upgrade, unless no earlier than the latest change.
+SELECT loyalty.enroll(loyalty.card_issue('40', 7), 'tf3', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled;
+SELECT loyalty.set_tier(loyalty.card_issue('40', 7), 'silver', 'a second of silver', clock_timestamp() + interval '1 second') > 0 AS set;
+SELECT pg_sleep(1.2);
+SELECT tf_sale(7, 'tf3-d1', now(), 1000.00);
+SELECT overrides_expired FROM loyalty.review_tiers();
+SELECT c.cause, f.code AS from_tier, t.code AS to_tier
+  FROM loyalty.tier_change c JOIN loyalty.tier f ON f.tier_id = c.from_tier_id JOIN loyalty.tier t ON t.tier_id = c.to_tier_id
+ WHERE c.member_id = loyalty.member_id(loyalty.card_issue('40', 7)) ORDER BY c.change_id;
+SELECT * FROM tf_chain(7);
 
 --
 -- 4. A program that changes its tier_window or tier_window_days while
