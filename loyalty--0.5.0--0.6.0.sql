@@ -297,7 +297,11 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 		  FROM q)
 	SELECT n.member_id, n.codes[n.cur_i], n.codes[n.new_i],
 		   CASE WHEN n.ended THEN 'override_ended' ELSE 'review' END,
-		   CASE WHEN n.ended THEN n.override_until ELSE review_tiers_preview.as_of END,
+		   -- never before the member's latest change: the history stays in
+		   -- order of time (a review as of a past moment, a late review of
+		   -- an override's end)
+		   GREATEST(CASE WHEN n.ended THEN n.override_until ELSE review_tiers_preview.as_of END,
+					(SELECT max(c.changed_at) FROM loyalty.tier_change c WHERE c.member_id = n.member_id)),
 		   CASE WHEN n.new_i > n.cur_i AND NOT n.ended
 				THEN CASE n.tier_window WHEN 'lifetime' THEN n.today
 										WHEN 'rolling' THEN n.today + n.tier_window_days + 1
