@@ -185,6 +185,35 @@ SELECT tf_sale(11, 'tf4a-2', '2025-06-02 12:00+00', 200.00),
 	   tf_sale(14, 'tf4d-3', '2025-05-02 12:00+00', 60.00);
 SELECT s, f.* FROM generate_series(11, 14) s, tf_figures(s) f;
 
+--
+-- 5. A review that moves up a member whose override has no end (until
+-- NULL): the hold of an upgrade (calendar year: to the end of the next
+-- year; lifetime: today), and override_ended false in the preview.  Member
+-- 20 reached silver with a sale an hour ago; an admin sets base for good
+-- (a demotion: the tier is base, the floor base); the review finds the
+-- figures earn silver and moves it up.  Found: the override's end was NULL
+-- (override_until <= as_of with a NULL until), so the upgrade took the
+-- hold of a downgrade (calendar: the end of this year; lifetime: tomorrow)
+-- and the preview said override_ended NULL.
+--
+INSERT INTO loyalty.program (code, tier_window) VALUES ('tf5c', 'calendar_year'), ('tf5l', 'lifetime');
+SELECT tf_ladder('tf5c'), tf_ladder('tf5l');
+SELECT loyalty.enroll(loyalty.card_issue('40', 20), 'tf5c', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled,
+	   loyalty.enroll(loyalty.card_issue('40', 21), 'tf5l', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled;
+SELECT tf_sale(20, 'tf5-1', now() - interval '1 hour', 200.00), tf_sale(21, 'tf5-2', now() - interval '1 hour', 200.00);
+SELECT loyalty.set_tier(loyalty.card_issue('40', s), 'base', 'demoted for good') > 0 AS set FROM generate_series(20, 21) s;
+SELECT m.serial, p.from_tier, p.to_tier, p.cause, p.up, p.override_ended
+  FROM generate_series(20, 21) AS m(serial), loyalty.review_tiers_preview() p
+ WHERE p.member_id = loyalty.member_id(loyalty.card_issue('40', m.serial)) ORDER BY 1;
+SELECT overrides_expired FROM loyalty.review_tiers();
+SELECT m.serial, t.code AS tier, o.code AS override_tier,
+	   mt.held_until = CASE m.serial WHEN 20 THEN make_date(extract(year FROM now() AT TIME ZONE 'UTC')::int + 2, 1, 1)
+									 ELSE (now() AT TIME ZONE 'UTC')::date END AS held_as_an_upgrade
+  FROM generate_series(20, 21) AS m(serial)
+  JOIN loyalty.member_tier mt ON mt.member_id = loyalty.member_id(loyalty.card_issue('40', m.serial))
+  JOIN loyalty.tier t ON t.tier_id = mt.tier_id JOIN loyalty.tier o ON o.tier_id = mt.override_tier_id
+ ORDER BY 1;
+
 DROP FUNCTION tf_ladder(text, numeric, numeric);
 DROP FUNCTION tf_sale(int, text, timestamptz, numeric, bigint, text);
 DROP FUNCTION tf_figures(int);
