@@ -272,7 +272,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 			   (SELECT max(i) FROM generate_subscripts(m.ids, 1) AS i
 				 WHERE i = 1 OR m.spend[i] <= f.spend OR m.visits[i] <= f.visits OR m.points[i] <= f.points
 					OR m.spend[i] <= f.prev_spend OR m.visits[i] <= f.prev_visits OR m.points[i] <= f.prev_points) AS entitled_i,
-			   m.override_tier_id IS NOT NULL AND m.override_until <= review_tiers_preview.as_of AS ended,
+			   m.override_tier_id IS NOT NULL AND coalesce(m.override_until <= review_tiers_preview.as_of, false) AS ended,
 			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview.as_of) AS overridden
 		  FROM m JOIN f ON f.member_id = m.member_id),
 	n AS (
