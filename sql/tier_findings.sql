@@ -5,6 +5,8 @@
 -- (min_spend 100), gold (min_spend 1000) unless said otherwise.
 --
 SET client_min_messages = warning;
+DROP EXTENSION loyalty CASCADE;
+CREATE EXTENSION loyalty;
 CREATE FUNCTION tf_ladder(p_program text, p_silver numeric DEFAULT 100, p_gold numeric DEFAULT 1000) RETURNS void
 LANGUAGE sql AS $$
 	INSERT INTO loyalty.tier (program_id, code, rank, min_spend)
