@@ -984,6 +984,22 @@ CountUse(const CompiledRule *r, const SaleFacts *facts, int64 points)
 	}
 }
 
+/* A program in the cache, loaded (again, once) if it is not there. */
+static CachedProgram *
+CachedProgramOf(int32 program_id)
+{
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		if (!rule_cache_valid || attempt > 0)
+			LoadRules();
+		for (int i = 0; i < nprograms; i++)
+			if (programs[i].program_id == program_id)
+				return &programs[i];
+	}
+	elog(ERROR, "program %d is missing", program_id);
+	return NULL;				/* keep the compiler quiet */
+}
+
 /*
  * The settings of program program_id, from the cache (loaded with the rules,
  * reloaded after a change to loyalty.program commits), copied into the
@@ -993,18 +1009,8 @@ CountUse(const CompiledRule *r, const SaleFacts *facts, int64 points)
 void
 LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
 {
-	CachedProgram *p = NULL;
+	CachedProgram *p = CachedProgramOf(program_id);
 
-	for (int attempt = 0; attempt < 2 && p == NULL; attempt++)
-	{
-		if (!rule_cache_valid || attempt > 0)
-			LoadRules();
-		for (int i = 0; i < nprograms; i++)
-			if (programs[i].program_id == program_id)
-				p = &programs[i];
-	}
-	if (p == NULL)
-		elog(ERROR, "program %d is missing", program_id);
 	m->program_id = program_id;
 	m->point_value = NumCopy(p->point_value);
 	m->currency = pstrdup(p->currency);
@@ -1028,18 +1034,8 @@ LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
 void
 LoyaltyProgramLadder(int32 program_id, LoyaltyLadder *ladder)
 {
-	CachedProgram *p = NULL;
+	CachedProgram *p = CachedProgramOf(program_id);
 
-	for (int attempt = 0; attempt < 2 && p == NULL; attempt++)
-	{
-		if (!rule_cache_valid || attempt > 0)
-			LoadRules();
-		for (int i = 0; i < nprograms; i++)
-			if (programs[i].program_id == program_id)
-				p = &programs[i];
-	}
-	if (p == NULL)
-		elog(ERROR, "program %d is missing", program_id);
 	*ladder = p->ladder;
 	if (p->ladder.ntiers == 0)
 		return;

@@ -186,8 +186,17 @@ loyalty_tier_period(PG_FUNCTION_ARGS)
 	Datum		v[2];
 	bool		n[2] = {0};
 
-	ladder.window = LoyaltyParseName(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-									 loyalty_tier_window_names, "tier_window");
+	char	   *window = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	ladder.window = -1;
+	for (int i = 0; loyalty_tier_window_names[i] != NULL; i++)
+		if (strcmp(window, loyalty_tier_window_names[i]) == 0)
+			ladder.window = i;
+	if ((int) ladder.window < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown tier window \"%s\"", window),
+				 errhint("The tier windows are lifetime, rolling, calendar_year and anniversary_year.")));
 	ladder.window_days = PG_GETARG_INT32(1);
 	if (ladder.window_days < 1 || ladder.window_days > 3660)
 		ereport(ERROR,
