@@ -191,6 +191,44 @@ SELECT count(*) FILTER (WHERE loyalty.tier_of(loyalty.card_issue('41', serial))
 						   IS DISTINCT FROM loyalty.tier_at(loyalty.card_issue('41', serial), now())) AS tier_at_now_wrong
   FROM te_members;
 
+--
+-- 5. A hostile session: a schema first on its search_path with operators
+-- and functions named like the ones the tier code uses (each records that
+-- it ran), and odd TimeZone, DateStyle and IntervalStyle.  A sale that
+-- crosses silver, the review, set_tier, tier_progress and tier_at all run
+-- as without them (the sale's day in the program's zone: 9 March in New
+-- York) and call none of them.
+--
+CREATE SCHEMA te_evil;
+CREATE TABLE te_evil.ran (what text);
+GRANT ALL ON SCHEMA te_evil TO PUBLIC;
+GRANT ALL ON te_evil.ran TO PUBLIC;
+CREATE FUNCTION te_evil.ge(numeric, numeric) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO te_evil.ran VALUES ('>='); SELECT true $$;
+CREATE OPERATOR te_evil.>= (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = te_evil.ge);
+CREATE FUNCTION te_evil.plus(numeric, numeric) RETURNS numeric LANGUAGE sql AS $$ INSERT INTO te_evil.ran VALUES ('+'); SELECT 0::numeric $$;
+CREATE OPERATOR te_evil.+ (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = te_evil.plus);
+CREATE FUNCTION te_evil.max(timestamptz) RETURNS timestamptz LANGUAGE sql AS $$ INSERT INTO te_evil.ran VALUES ('max'); SELECT $1 $$;
+CREATE FUNCTION te_evil.local_date(timestamptz, text) RETURNS date LANGUAGE sql AS $$ INSERT INTO te_evil.ran VALUES ('local_date'); SELECT date '2000-01-01' $$;
+INSERT INTO loyalty.program (code, time_zone) VALUES ('te_evil', 'America/New_York');
+SELECT te_ladder('te_evil');
+SELECT loyalty.enroll(loyalty.card_issue('40', 6), 'te_evil', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled;
+SET search_path = te_evil, pg_catalog, public;
+SET TimeZone = 'Pacific/Chatham';
+SET DateStyle = 'German, DMY';
+SET IntervalStyle = 'iso_8601';
+SELECT te_sale(6, 'evil-1', '2025-03-09 23:30-04', 150.00);
+SELECT true AS reviewed FROM loyalty.review_tiers('2025-03-10 12:00+00');
+SELECT loyalty.set_tier(loyalty.card_issue('40', 6), 'gold', 'hostile session', '2100-01-01 00:00+00') > 0 AS set;
+SELECT tier, override_tier FROM loyalty.tier_progress(loyalty.card_issue('40', 6));
+SELECT loyalty.tier_at(loyalty.card_issue('40', 6), '2025-03-10 04:00+00') AS tier_at_sale;
+SELECT day::text, spend::text FROM loyalty.tier_day WHERE member_id = loyalty.member_id(loyalty.card_issue('40', 6));
+RESET search_path;
+RESET TimeZone;
+RESET DateStyle;
+RESET IntervalStyle;
+SELECT count(*) AS evil_calls FROM te_evil.ran;
+DROP SCHEMA te_evil CASCADE;
+
 DROP FUNCTION te_ladder(text);
 DROP FUNCTION te_sale(int, text, timestamptz, numeric);
 DROP FUNCTION te_days(int);
