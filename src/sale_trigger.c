@@ -67,13 +67,14 @@
 #define SALE_CLOCK_SKEW_USECS	(5 * 60 * USECS_PER_SEC)
 
 static LoyaltyPlan original_sale_plan = {
-	"SELECT member_id, lines, award, entry_id, occurred_at, return_of, points_earned "
+	"SELECT member_id, lines, award, entry_id, occurred_at, return_of, points_earned, tier "
 	"FROM loyalty.sale WHERE sale_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
 static LoyaltyPlan earlier_returns_plan = {
-	"SELECT lines FROM loyalty.sale WHERE return_of OPERATOR(pg_catalog.=) $1",
+	"SELECT lines, (award OPERATOR(pg_catalog.->>) 'points_left')::pg_catalog.int8 "
+	"FROM loyalty.sale WHERE return_of OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -662,6 +663,8 @@ typedef struct OriginalSale
 	int64		entry_id;		/* its earn entry; 0: none */
 	TimestampTz occurred_at;
 	int64		points;
+	bool		tier_counted;	/* its figures went to the tiers (sale.tier) */
+	int64		points_left;	/* of its award after its earlier returns */
 } OriginalSale;
 
 /* The sale a return names (LY036), which must not be a return itself (LY037). */
@@ -697,6 +700,9 @@ FetchOriginalSale(int64 sale_id, OriginalSale *o)
 	o->occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
 	d = SPI_getbinval(tup, desc, 7, &isnull);
 	o->points = isnull ? 0 : DatumGetInt64(d);
+	SPI_getbinval(tup, desc, 8, &isnull);
+	o->tier_counted = !isnull;
+	o->points_left = o->points;
 }
 
 /*
@@ -779,7 +785,7 @@ CheckReturnDates(const SaleRow *row, const OriginalSale *o, const LoyaltyMember 
  * names the return's own sku, never what the sale bought.
  */
 static void
-CheckReturnedLines(const SaleRow *row, const OriginalSale *o, const SaleBasket *returned,
+CheckReturnedLines(const SaleRow *row, OriginalSale *o, const SaleBasket *returned,
 				   SaleBasket *original, SkuTotals *back)
 {
 	Datum		arg = Int64GetDatum(row->return_of);
@@ -793,10 +799,14 @@ CheckReturnedLines(const SaleRow *row, const OriginalSale *o, const SaleBasket *
 		SaleBasket	earlier;
 		bool		isnull;
 		Jsonb	   *lines = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		left = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
 
 		CHECK_FOR_INTERRUPTS();
 		LoyaltyParseStoredLines(lines, true, &earlier);
 		SkuAddBasket(back, &earlier);
+		/* what of the award the earlier returns left (they come one by one) */
+		if (!isnull)
+			o->points_left = Min(o->points_left, DatumGetInt64(left));
 	}
 	SkuAddBasket(back, returned);
 	for (int i = 0; i < back->n; i++)
@@ -861,8 +871,12 @@ ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *ori
 		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	/* points of the sale that expired are not taken again from other lots */
 	due = Max(Min(o->points - kept - already, o->points - already - lost), 0);
-	/* what the sale no longer earns, expired or not: its tier points */
-	*unearned = Max(o->points - kept - already, 0);
+	/*
+	 * What the sale no longer earns, expired or not: its tier points.  Not
+	 * o->points - kept - already: what the ledger took back so far leaves
+	 * out what had expired, which the earlier returns' tier points did not.
+	 */
+	*unearned = Max(o->points_left - kept, 0);
 
 	*award = DirectFunctionCall1(jsonb_in, CStringGetDatum(
 		psprintf("{\"return_of\": " INT64_FORMAT ", \"original_points\": " INT64_FORMAT
@@ -930,10 +944,20 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		if (due > 0 && m.status != 'c')
 			PostReturnReversal(row, &o, &m, due, res);
 	}
-	/* the tier figures of the sale's day go down; the tier stays */
+	/*
+	 * the tier figures of the sale's day go down, if the sale counted (not
+	 * one from before the program had tiers); the tier stays
+	 */
 	LoyaltyProgramLadder(m.program_id, &ladder);
-	if (ladder.ntiers > 0 && m.status != 'c')
+	if (ladder.ntiers > 0 && m.status != 'c' && o.tier_counted)
 		res->tier = LoyaltyTierCountReturn(&m, &ladder, o.occurred_at, row->total, unearned)->code;
+	else if (ladder.ntiers > 0 && m.status != 'c')
+	{
+		MemberTier	mt;
+
+		LoyaltyTierRead(&m, &ladder, false, &mt);
+		res->tier = mt.tier->code;
+	}
 	return true;
 }
 

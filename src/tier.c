@@ -350,7 +350,10 @@ SumDays(int64 member_id, DateADT from, DateADT to, Datum *spend, int64 *points, 
 
 		CHECK_FOR_INTERRUPTS();
 		*spend = NumAdd(*spend, day_spend);
-		*points += DatumGetInt64(slot_getattr(slot, points_att, &isnull));
+		if (pg_add_s64_overflow(*points, DatumGetInt64(slot_getattr(slot, points_att, &isnull)), points))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+					 errmsg("a member's tier points are out of range")));
 		*visits += NumCmp(day_spend, NumInt(0)) > 0;
 	}
 	LoyaltyIndexScanEnd(scan);
@@ -360,35 +363,42 @@ SumDays(int64 member_id, DateADT from, DateADT to, Datum *spend, int64 *points, 
 
 /*
  * Move the running figures to the window of day (the latest sale day):
- * what left a rolling window is subtracted, a new year starts at zero.
+ * what left a rolling window is subtracted; a new year, or figures kept for
+ * a window the program has changed since (tier_window, tier_window_days),
+ * are counted again from the day figures of the new window (no day after
+ * last_day has any).
  */
 static void
 MoveWindow(int64 member_id, const LoyaltyLadder *ladder, DateADT anchor, MemberTier *mt, DateADT day)
 {
 	DateADT		start,
-				end;
+				end,
+				kept_start;
+	Datum		spend;
+	int64		points,
+				visits;
 
 	LoyaltyTierPeriod(ladder, anchor, day, &start, &end);
-	if (start <= mt->window_start)
-		return;
-	if (ladder->window == TIER_WINDOW_ROLLING && start - mt->window_start <= ladder->window_days + 1)
+	/* the window the figures were kept for, as the program counts it now */
+	LoyaltyTierPeriod(ladder, anchor, mt->last_day, &kept_start, &end);
+	if (kept_start == mt->window_start)
 	{
-		Datum		spend;
-		int64		points,
-					visits;
-
-		SumDays(member_id, mt->window_start, start, &spend, &points, &visits);
-		mt->spend = DirectFunctionCall2(numeric_sub, mt->spend, spend);
-		mt->points -= points;
-		mt->visits -= visits;
+		if (start <= mt->window_start)
+			return;
+		if (ladder->window == TIER_WINDOW_ROLLING && start - mt->window_start <= ladder->window_days + 1)
+		{
+			SumDays(member_id, mt->window_start, start, &spend, &points, &visits);
+			mt->spend = DirectFunctionCall2(numeric_sub, mt->spend, spend);
+			mt->points -= points;
+			mt->visits -= visits;
+			mt->window_start = start;
+			return;
+		}
 	}
-	else
-	{
-		/* a new year, or a rolling window that left all it counted behind */
-		mt->spend = NumInt(0);
-		mt->points = 0;
-		mt->visits = 0;
-	}
+	SumDays(member_id, start, day + 1, &spend, &points, &visits);
+	mt->spend = spend;
+	mt->points = points;
+	mt->visits = visits;
 	mt->window_start = start;
 }
 
@@ -512,6 +522,30 @@ RecordUpgrade(int64 member_id, const LoyaltyTier *from, const LoyaltyTier *to,
 	LoyaltyEmitEvent("tier_up", member_id, JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
 }
 
+/*
+ * When the member's latest tier change took effect (DT_NOBEGIN: none), by
+ * tier_change_at_idx, with the fresh snapshot the figures are read with.
+ */
+static TimestampTz
+LatestChange(int64 member_id)
+{
+	Relation	rel = LoyaltyOpen("tier_change", false, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	LoyaltyKey	key = {1, BTEqualStrategyNumber, Int64GetDatum(member_id)};
+	struct IndexScanDescData *scan;
+	TimestampTz latest = DT_NOBEGIN;
+	bool		isnull;
+
+	LoyaltyPushReadSnapshot(false);
+	scan = LoyaltyIndexScan(rel, "tier_change_at_idx", 1, &key, GetActiveSnapshot());
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+		latest = DatumGetTimestampTz(slot_getattr(slot, LoyaltyRelColumn(rel, "changed_at"), &isnull));
+	LoyaltyIndexScanEnd(scan);
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	return latest;
+}
+
 /* The enrolment day, which an anniversary year counts from. */
 static DateADT
 AnchorDay(const LoyaltyMember *m, const LoyaltyLadder *ladder)
@@ -555,9 +589,17 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 	qualified = QualifiedTier(ladder, mt);
 	if (qualified->rank > mt->tier->rank)
 	{
-		RecordUpgrade(m->member_id, mt->tier, qualified, occurred_at, sale_id);
+		/*
+		 * Dated at the sale, but never ahead of the lock (a POS clock runs
+		 * fast) nor before the member's latest change (a back-dated sale), so
+		 * that the history stays in order of time and tier_at agrees with
+		 * tier_of.
+		 */
+		TimestampTz at = Max(Min(occurred_at, m->locked_at), LatestChange(m->member_id));
+
+		RecordUpgrade(m->member_id, mt->tier, qualified, at, sale_id);
 		mt->tier = qualified;
-		mt->since = occurred_at;
+		mt->since = at;
 		mt->held_until = HoldUntil(ladder, anchor, day);
 	}
 	else if (qualified == mt->tier && qualified->rank > 0)

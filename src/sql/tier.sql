@@ -285,7 +285,7 @@ BEGIN
 		SELECT m.*, e.entitled_i,
 			   array_position(m.ids, m.tier_id) AS cur_i,
 			   array_position(m.ids, m.override_tier_id) AS floor_i,
-			   m.override_tier_id IS NOT NULL AND m.override_until <= review_tiers_preview.as_of AS ended,
+			   m.override_tier_id IS NOT NULL AND coalesce(m.override_until <= review_tiers_preview.as_of, false) AS ended,
 			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview.as_of) AS overridden
 		  FROM m JOIN f ON f.member_id = m.member_id
 		 CROSS JOIN LATERAL (
@@ -304,7 +304,11 @@ BEGIN
 		  FROM q)
 	SELECT n.member_id, n.codes[n.cur_i], n.codes[n.new_i],
 		   CASE WHEN n.ended THEN 'override_ended' ELSE 'review' END,
-		   CASE WHEN n.ended THEN n.override_until ELSE review_tiers_preview.as_of END,
+		   -- never before the member's latest change: the history stays in
+		   -- order of time (a review as of a past moment, a late review of
+		   -- an override's end)
+		   GREATEST(CASE WHEN n.ended THEN n.override_until ELSE review_tiers_preview.as_of END,
+					(SELECT max(c.changed_at) FROM loyalty.tier_change c WHERE c.member_id = n.member_id)),
 		   CASE WHEN n.new_i > n.cur_i AND NOT n.ended
 				THEN CASE n.tier_window WHEN 'lifetime' THEN n.today
 										WHEN 'rolling' THEN n.today + n.tier_window_days + 1
@@ -385,6 +389,7 @@ DECLARE
 	v_start date;
 	v_change bigint;
 	v_status text;
+	v_at timestamptz;
 BEGIN
 	IF tier_code IS NULL THEN
 		RAISE EXCEPTION 'tier_code is required' USING ERRCODE = 'LY013';
@@ -405,6 +410,9 @@ BEGIN
 	IF v_status = 'closed' THEN
 		RAISE EXCEPTION 'member % is closed', v_member USING ERRCODE = 'LY004';
 	END IF;
+	-- now, but never before the member's latest change (one that committed
+	-- while this transaction waited): the history stays in order of time
+	v_at := GREATEST(now(), (SELECT max(c.changed_at) FROM loyalty.tier_change c WHERE c.member_id = v_member));
 	SELECT m.program_id, p.time_zone, loyalty.local_date(now(), p.time_zone) AS today,
 		   (loyalty.tier_period(p.tier_window, p.tier_window_days, loyalty.local_date(m.enrolled_at, p.time_zone),
 								loyalty.local_date(now(), p.time_zone))).period_start AS start
@@ -422,16 +430,16 @@ BEGIN
 	 WHERE t.program_id = v_program AND (t.tier_id = mt.tier_id OR (mt.tier_id IS NULL AND t.rank = 0));
 	INSERT INTO loyalty.member_tier AS mt (member_id, tier_id, since, held_until, window_start, last_day,
 										   override_tier_id, override_until)
-	VALUES (v_member, v_to.tier_id, now(), v_day, v_start, v_day, v_to.tier_id, until)
+	VALUES (v_member, v_to.tier_id, v_at, v_day, v_start, v_day, v_to.tier_id, until)
 	ON CONFLICT (member_id) DO UPDATE
 	   SET tier_id = excluded.tier_id, override_tier_id = excluded.override_tier_id,
 		   override_until = excluded.override_until,
 		   since = CASE WHEN mt.tier_id <> excluded.tier_id THEN excluded.since ELSE mt.since END;
 	INSERT INTO loyalty.tier_change (member_id, from_tier_id, to_tier_id, changed_at, cause, reason)
-	VALUES (v_member, v_from.tier_id, v_to.tier_id, now(), 'override', reason)
+	VALUES (v_member, v_from.tier_id, v_to.tier_id, v_at, 'override', reason)
 	RETURNING change_id INTO v_change;
 	IF v_from.tier_id <> v_to.tier_id THEN
-		PERFORM loyalty.tier_event(v_member, v_from.code, v_to.code, v_to.rank > v_from.rank, 'override', now());
+		PERFORM loyalty.tier_event(v_member, v_from.code, v_to.code, v_to.rank > v_from.rank, 'override', v_at);
 	END IF;
 	RETURN v_change;
 END
