@@ -103,7 +103,7 @@ CREATE TABLE loyalty.tier_change (
 );
 CREATE INDEX tier_change_at_idx ON loyalty.tier_change (member_id, changed_at);
 COMMENT ON TABLE loyalty.tier_change IS 'Every change of a member''s tier: qualified (a sale), review (review_tiers), override (set_tier), override_ended (review_tiers at an override''s end); append-only.';
-COMMENT ON COLUMN loyalty.tier_change.changed_at IS 'When the change took effect: the sale''s occurred_at, the review''s as_of, the override''s moment; tier_at reads it.';
+COMMENT ON COLUMN loyalty.tier_change.changed_at IS 'When the change took effect: the sale''s occurred_at (never ahead of the server''s clock), the review''s as_of, the override''s moment or end; never before the member''s previous change, so that the history is in order of time; tier_at reads it.';
 COMMENT ON COLUMN loyalty.tier_change.actor IS 'The session user who caused it: the sale''s inserter, the review''s or the override''s caller.';
 COMMENT ON COLUMN loyalty.tier_change.from_tier_id IS 'The tier before (the same as to_tier_id for an override that confirms the current tier).';
 
@@ -131,6 +131,12 @@ DECLARE
 	v_program integer := CASE WHEN TG_OP = 'DELETE' THEN OLD.program_id ELSE NEW.program_id END;
 	v_bad record;
 BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.program_id IS DISTINCT FROM OLD.program_id THEN
+		RAISE EXCEPTION 'tier % cannot move to another program', OLD.code
+			USING ERRCODE = 'LY054',
+				  DETAIL = 'Members, benefits and the tier history name the tier by its id.',
+				  HINT = 'Add a tier to the other program instead.';
+	END IF;
 	IF EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = v_program)
 	   AND NOT EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = v_program AND t.rank = 0) THEN
 		RAISE EXCEPTION 'the tier ladder of program % has no base tier (rank 0)',
@@ -173,7 +179,9 @@ BEGIN
 	VALUES (tier_event.member_id, CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
 			jsonb_build_object('event', CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
 							   'member_id', tier_event.member_id, 'from', from_tier, 'to', to_tier,
-							   'cause', cause, 'changed_at', tier_event.changed_at));
+							   'cause', cause, 'changed_at',
+							   rtrim(rtrim(to_char(tier_event.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.')
+							   || '+00:00'));
 	IF coalesce(current_setting('loyalty.notify', true), 'on')::boolean THEN
 		PERFORM pg_notify('loyalty_events', '');
 	END IF;
@@ -296,6 +304,12 @@ BEGIN
 			   array_position(m.ids, m.tier_id) AS cur_i,
 			   array_position(m.ids, m.override_tier_id) AS floor_i,
 			   m.override_tier_id IS NOT NULL AND coalesce(m.override_until <= review_tiers_preview.as_of, false) AS ended,
+			   -- the tier the member holds by figures and reviews, without the override
+			   CASE WHEN m.override_until <= review_tiers_preview.as_of
+					THEN array_position(m.ids, COALESCE(
+						(SELECT c.to_tier_id FROM loyalty.tier_change c
+						  WHERE c.member_id = m.member_id AND c.cause <> 'override'
+						  ORDER BY c.changed_at DESC, c.change_id DESC LIMIT 1), m.ids[1])) END AS own_i,
 			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview.as_of) AS overridden
 		  FROM m JOIN f ON f.member_id = m.member_id
 		 CROSS JOIN LATERAL (
@@ -304,7 +318,11 @@ BEGIN
 				OR m.spend[i] <= f.prev_spend OR m.visits[i] <= f.prev_visits OR m.points[i] <= f.prev_points) e),
 	n AS (
 		SELECT q.*,
-			   CASE WHEN q.ended THEN q.entitled_i
+			   CASE WHEN q.ended
+					THEN CASE WHEN q.tier_downgrade = 'never' OR q.today < q.held_until + q.tier_grace_days
+							  THEN GREATEST(q.entitled_i, q.own_i)
+							  WHEN q.tier_downgrade = 'one_step' THEN GREATEST(q.entitled_i, q.own_i - 1, 1)
+							  ELSE q.entitled_i END
 					WHEN q.entitled_i > q.cur_i THEN q.entitled_i
 					WHEN q.today >= q.held_until + q.tier_grace_days AND q.entitled_i < q.cur_i
 						 AND q.tier_downgrade <> 'never'

@@ -80,6 +80,9 @@ SELECT 'visits_equal' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE'
 SET CONSTRAINTS ALL DEFERRED;
 UPDATE loyalty.tier SET min_visits = 2 WHERE code = 'silver';
 SELECT 'visits_rising' AS ladder, pg_temp.outcome('SET CONSTRAINTS ALL IMMEDIATE');
+-- a tier stays in its program (members hold it by id)
+INSERT INTO loyalty.program (code) VALUES ('lad2');
+SELECT 'moved' AS ladder, pg_temp.outcome($$UPDATE loyalty.tier SET program_id = (SELECT program_id FROM loyalty.program WHERE code = 'lad2') WHERE code = 'gold'$$);
 -- per row: rank 0 has no threshold, the others at least one; bounds
 SELECT pg_temp.outcome($$INSERT INTO loyalty.tier (program_id, code, rank, min_points) SELECT program_id, 'b2', 0, 10 FROM loyalty.program WHERE code = 'lad'$$) AS base_with_threshold;
 SELECT pg_temp.outcome($$INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'p', 3 FROM loyalty.program WHERE code = 'lad'$$) AS tier_without_threshold;

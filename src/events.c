@@ -12,6 +12,8 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
+#include "utils/datetime.h"
 
 #define EVENTS_CHANNEL	"loyalty_events"
 
@@ -46,4 +48,29 @@ LoyaltyEmitEvent(const char *kind, int64 member_id, Datum payload)
 		LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
 	if (loyalty_notify)
 		Async_Notify(EVENTS_CHANNEL, "");
+}
+
+/*
+ * A moment for an event's payload: ISO 8601 in UTC ("2025-01-02T09:00:00+00:00"),
+ * whatever the session's TimeZone and DateStyle, like award reasons.
+ */
+char *
+LoyaltyEventTime(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		EncodeSpecialTimestamp(t, buf);
+	else if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	else
+	{
+		tm.tm_isdst = 0;
+		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
+	}
+	return pstrdup(buf);
 }

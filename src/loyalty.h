@@ -44,6 +44,7 @@
 #define ERRCODE_LOYALTY_LADDER_WITHOUT_BASE	MAKE_SQLSTATE('L','Y','0','5','1')
 #define ERRCODE_LOYALTY_LADDER_UNORDERED		MAKE_SQLSTATE('L','Y','0','5','2')
 #define ERRCODE_LOYALTY_OVERRIDE_ENDED		MAKE_SQLSTATE('L','Y','0','5','3')
+#define ERRCODE_LOYALTY_TIER_MOVED			MAKE_SQLSTATE('L','Y','0','5','4')
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
 /* bounds of a sale's input, and time zones */
 #define ERRCODE_LOYALTY_TOO_MANY_LINES		MAKE_SQLSTATE('L','Y','0','6','0')
@@ -244,6 +245,7 @@ extern bool LoyaltyWriterDirect(LoyaltyTableId t);
 
 /* events.c */
 extern void LoyaltyEmitEvent(const char *kind, int64 member_id, Datum payload);
+extern char *LoyaltyEventTime(TimestampTz t);
 
 extern void LoyaltyWriterClose(void);
 extern LoyaltyRow *LoyaltyRowBegin(LoyaltyTableId t);

@@ -518,7 +518,7 @@ RecordUpgrade(int64 member_id, const LoyaltyTier *from, const LoyaltyTier *to,
 	LoyaltyJsonbKey(&st, "sale_id");
 	LoyaltyJsonbInt(&st, sale_id);
 	LoyaltyJsonbKey(&st, "changed_at");
-	LoyaltyJsonbString(&st, DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(at))));
+	LoyaltyJsonbString(&st, LoyaltyEventTime(at));
 	LoyaltyEmitEvent("tier_up", member_id, JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
 }
 
@@ -569,6 +569,7 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 	DateADT		day = LoyaltyLocalDate(occurred_at, m->time_zone);
 	DateADT		anchor = AnchorDay(m, ladder);
 	const LoyaltyTier *qualified;
+	DateADT		hold;
 	Datum		before,
 				after;
 
@@ -587,6 +588,25 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 	CountDay(mt, day, spend, points, before, after);
 
 	qualified = QualifiedTier(ladder, mt);
+	hold = HoldUntil(ladder, anchor, day);
+	if (day < mt->window_start)
+	{
+		/*
+		 * A late sale of an earlier window (an offline POS, a back-fill):
+		 * that window's figures may earn a tier whose hold still runs (last
+		 * calendar or anniversary year's, held through this one).
+		 */
+		MemberTier	earlier = {0};
+		DateADT		start,
+					end;
+		const LoyaltyTier *late;
+
+		LoyaltyTierPeriod(ladder, anchor, day, &start, &end);
+		SumDays(m->member_id, start, end, &earlier.spend, &earlier.points, &earlier.visits);
+		late = QualifiedTier(ladder, &earlier);
+		if (late->rank > qualified->rank && hold > mt->last_day)
+			qualified = late;
+	}
 	if (qualified->rank > mt->tier->rank)
 	{
 		/*
@@ -600,10 +620,10 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 		RecordUpgrade(m->member_id, mt->tier, qualified, at, sale_id);
 		mt->tier = qualified;
 		mt->since = at;
-		mt->held_until = HoldUntil(ladder, anchor, day);
+		mt->held_until = hold;
 	}
 	else if (qualified == mt->tier && qualified->rank > 0)
-		mt->held_until = Max(mt->held_until, HoldUntil(ladder, anchor, day));
+		mt->held_until = Max(mt->held_until, hold);
 	WriteMemberTier(m->member_id, mt);
 	mt->exists = true;
 	return mt->tier;

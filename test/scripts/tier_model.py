@@ -67,13 +67,20 @@ Rules the model encodes (issue 8 and what the code documents):
             today); for calendar and anniversary years also prev = figures
             of the period before; entitled = the higher tier they qualify
             for.  An override has ended when its until <= A: the member goes
-            to entitled (cause override_ended, dated at until, override
-            cleared).  Else up to entitled when higher (held as a sale's
+            to the tier it holds without the override (own = the tier of its
+            latest change other than an override; base if none): the better
+            of entitled and own while the hold (plus grace) runs or under
+            never, one rung below own at best under one_step, else entitled
+            (cause override_ended, dated at until, override cleared).  Else up to entitled when higher (held as a sale's
             upgrade on today); else, from held_until + grace days on and
             unless the policy is never, down to entitled (to_qualified) or
             one rung (one_step), not below a running override; a change
             other than up holds: lifetime today + 1, rolling today + days +
             1, years the end of today's period.  changed_at = A (or until).
+  late sale a sale dated in an earlier calendar or anniversary year than
+            the member's latest sale: that year's figures may earn a tier
+            whose hold (the end of the year after) has not passed: the
+            member moves up to it in the sale's statement.
   override  set_tier puts the member in the tier now (cause override, even
             when it is the tier held: from = to), records the floor until
             `until`; a first member_tier row starts with no figures, on
@@ -86,8 +93,8 @@ Where the model holds a rule the code broke, sql/tier_findings.sql shows it
 (the history order, the hold of an upgrade under an override without end,
 figures after a window change, returns after expiry or of pre-tier sales).
 Rules the model takes from the code although issue 8 leaves them open are
-in test/findings/README.md (an override's end, the hold after a downgrade,
-a late sale of the previous year).
+in the README's Tiers section (an override's end, the hold after a
+downgrade, a late sale of the previous year).
 """
 import json
 import os
@@ -290,7 +297,12 @@ class Model:
         if not m.has_row:
             m.has_row, m.held_until, m.since, m.last_day = True, d, at, d
         m.last_day = max(m.last_day, d)
-        q = self.qualify(self.figures(m, self.period(m, m.last_day)[0], m.last_day))
+        start = self.period(m, m.last_day)[0]
+        q = self.qualify(self.figures(m, start, m.last_day))
+        if d < start and self.hold(m, d) > m.last_day:
+            # a late sale of an earlier year whose tier is still held
+            s, e = self.period(m, d)
+            q = max(q, self.qualify(self.figures(m, s, e - timedelta(days=1))))
         if q > m.tier:
             self.change(m, q, at, 'qualified', sale_id)
             m.held_until = self.hold(m, d)
@@ -316,7 +328,15 @@ class Model:
             ended = m.override is not None and m.override[1] is not None and m.override[1] <= as_of
             overridden = m.override is not None and not ended
             if ended:
-                new = entitled
+                # the tier the member holds without the override: by its
+                # figures' latest change, the hold and the policy
+                own = next((c[1] for c in reversed(m.changes) if c[3] != 'override'), 0)
+                if self.policy == 'never' or today < m.held_until + timedelta(days=self.grace):
+                    new = max(entitled, own)
+                elif self.policy == 'one_step':
+                    new = max(entitled, own - 1, 0)
+                else:
+                    new = entitled
             elif entitled > cur:
                 new = entitled
             elif (today >= m.held_until + timedelta(days=self.grace) and entitled < cur
