@@ -190,11 +190,13 @@ ClaimPosTxn(const char *store, const char *pos_txn)
  * serialises them): a lock of our own on the full 64-bit sale_id, an
  * advisory lock tag with field4 = LOYALTY_RETURN_LOCK, which none of SQL's
  * advisory lock functions can take or hold (they use 1 and 2), so no session
- * can block such returns.  Held until the transaction ends.
+ * can block such returns.  Held until the transaction ends.  enroll_with_sale
+ * (enrolment.c) takes it too: a sale is returned or enrols a card, one after
+ * the other.
  */
 #define LOYALTY_RETURN_LOCK	4
 
-static void
+void
 LockAnonymousSale(int64 sale_id)
 {
 	LOCKTAG		tag;
@@ -299,7 +301,7 @@ NumericsEqual(Datum a, Datum b)
  * The event of an award or reversal: an outbox row with its payload, and a
  * NOTIFY without one (see EVENTS_CHANNEL).
  */
-static void
+void
 EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 		  int64 points, const char *store, const char *pos_txn)
 {
