@@ -38,7 +38,10 @@ DECLARE
 		'member_id(loyalty.card)',
 		'redeem(loyalty.card, bigint, text, text)',
 		'balance(loyalty.card)',
-		'quote(loyalty.card, jsonb, numeric, text, timestamptz)'];
+		'quote(loyalty.card, jsonb, numeric, text, timestamptz)',
+		'use_benefit(loyalty.card, text, text, text)',
+		'enroll_with_sale(loyalty.card, text, text, text)',
+		'enroll_with_sales(loyalty.card, text, text[], text[])'];
 	analyst_functions text[] := ARRAY[
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
@@ -53,7 +56,8 @@ DECLARE
 		'earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)',
 		'adjust(loyalty.card, bigint, text, text, timestamptz)',
 		'reverse(loyalty.card, bigint, bigint, text, text)',
-		'expire_points(timestamptz)'];
+		'expire_points(timestamptz)',
+		'use_benefit_at(loyalty.card, text, text, text, timestamptz)'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -84,6 +88,8 @@ BEGIN
 	IF access = 'admin' THEN
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq TO %s', role);
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '
