@@ -22,6 +22,7 @@ INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S-NUL', 'T-NUL', loyalty.card_issue('66', 1), 10, '[{"sku":"A","qty":1,"amount":10}]')
 RETURNING sale_id AS nul_sale \gset
 CREATE ROLE regress_nul_role;
+INSERT INTO loyalty.benefit (program_id, code) SELECT program_id, 'nul' FROM loyalty.program WHERE code = 'nul';
 
 -- A usable value for each argument, by name (unnamed ones: by type).  Keys
 -- and POS transaction ids are made unique per call by the driver below.
@@ -61,6 +62,9 @@ INSERT INTO nul_value VALUES
 	('serial',       '1'),
 	('length',       '16'),
 	('number',       '''4000000000000002'''),
+	('benefit',      '''nul'''),
+	('stores',       '''{S-NUL}'''),
+	('pos_txns',     '''{T-NUL}'''),
 	-- unnamed arguments (the card type's support functions), by type
 	('loyalty.card', format('%L', loyalty.card_issue('66', 1))),
 	('cstring',      '''4000000000000002'''),
