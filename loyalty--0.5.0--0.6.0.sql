@@ -274,9 +274,12 @@ ALTER TABLE loyalty.program ADD COLUMN enroll_window_days integer NOT NULL DEFAU
 COMMENT ON COLUMN loyalty.program.enroll_min_spend IS 'enroll_with_sale enrols a card only after anonymous sales of at least this much (NULL: no threshold, any anonymous sale enrols).';
 COMMENT ON COLUMN loyalty.program.enroll_window_days IS '0 (default): one sale must meet enroll_min_spend; N > 0: the sales of the last N days add up (enroll_with_sales takes several receipts).';
 
+-- No foreign key to loyalty.sale: TRUNCATE of sales must meet their trigger
+-- (LY020), not a foreign key's refusal; enroll_with_sale writes a row only
+-- for a sale it read, and sales are never deleted.
 CREATE TABLE loyalty.enrolment_sale (
 	member_id		bigint NOT NULL REFERENCES loyalty.member,
-	sale_id			bigint NOT NULL REFERENCES loyalty.sale,
+	sale_id			bigint NOT NULL,
 	entry_id		bigint,
 	points			bigint NOT NULL CHECK (points >= 0),
 	award			jsonb NOT NULL,
