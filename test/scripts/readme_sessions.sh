@@ -72,6 +72,10 @@ allowed() {
 	"SELECT * FROM loyalty.check_invariants("*)	echo "analyst admin" ;;
 	"SELECT "*" FROM loyalty.member_card "*)	echo "analyst admin" ;;
 	"DELETE FROM loyalty.outbox "*)				echo "admin" ;;
+	"INSERT INTO loyalty.benefit "*)			echo "admin" ;;
+	"UPDATE loyalty.program "*)					echo "admin" ;;
+	"SELECT * FROM loyalty.use_benefit("*)		echo "pos admin" ;;
+	"SELECT * FROM loyalty.enroll_with_sale("*)	echo "pos admin" ;;
 	*)											echo "" ;;
 	esac
 }
