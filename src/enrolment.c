@@ -40,6 +40,7 @@
  */
 #include "rules.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -133,8 +134,9 @@ static LoyaltyPlan enroll_plan = {
 	3, {InvalidOid, TEXTOID, TIMESTAMPTZOID}
 };
 
-static LoyaltyPlan enrolled_at_plan = {
-	"SELECT enrolled_at FROM loyalty.member WHERE member_id OPERATOR(pg_catalog.=) $1",
+/* who wrote the member's row: this transaction, or one that enrolled the card first */
+static LoyaltyPlan member_xmin_plan = {
+	"SELECT xmin FROM loyalty.member WHERE member_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -456,13 +458,14 @@ EnrolCard(Enrolment *e, LoyaltyMember *m)
 
 	/*
 	 * enroll() answers a card enrolled meanwhile by a plain enroll() (which
-	 * does not take our card lock) with that member, enrolled at its own
-	 * moment: that card was not issued by these sales.
+	 * does not take our card lock) with that member, whose row another
+	 * transaction wrote: that card was not issued by these sales.
 	 */
 	v[0] = Int64GetDatum(e->member_id);
-	LoyaltyExecute(&enrolled_at_plan, v, NULL, false, 1);
+	LoyaltyExecute(&member_xmin_plan, v, NULL, false, 1);
 	if (SPI_processed != 1 ||
-		DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) != first)
+		!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+																				 SPI_tuptable->tupdesc, 1, &isnull))))
 		SaleCannotEnrol(psprintf("card \"%s\" is already enrolled", LoyaltyCardText(e->card)),
 						"It was enrolled by another call at the same time.",
 						"enroll_with_sale issues a new card; an enrolled card earns with its own sales.");
