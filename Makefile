@@ -4,7 +4,7 @@ EXTENSION  = loyalty
 EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/sale_trigger.o src/benefit.o src/enrolment.o
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/tier.o src/sale_trigger.o src/benefit.o src/enrolment.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
@@ -15,7 +15,7 @@ DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(EXTENSION)--0.1.0.sql $(wildcard $(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql_build
 
-REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types benefit enrolment
+REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types tiers benefit enrolment
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race \
 	sale_retry sale_vs_return sale_vs_rule_change budget_race budget_shares stale_rule_cache anonymous_return_lock writer_invalidation \
@@ -36,7 +36,7 @@ $(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSIO
 endif
 
 # every object depends on the headers (PGXS tracks no header dependencies)
-$(OBJS): src/loyalty.h src/rules.h
+$(OBJS): src/loyalty.h src/rules.h src/tier.h
 
 sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	@mkdir -p sql_build

@@ -62,10 +62,10 @@ SELECT loyalty.enroll(loyalty.card_issue('70', n), 'ikea', enrolled_at => '2000-
 SELECT loyalty.enroll(loyalty.card_issue('70', 4), 'ikea');
 SELECT loyalty.enroll(loyalty.card_issue('70', n), 'ikea', enrolled_at => '2000-01-01 00:00+00')
   FROM generate_series(5, 6) AS n;
--- until set_tier exists: members 2 and 3 are put in their tiers directly
-INSERT INTO loyalty.member_tier (member_id, tier_id, since, held_until, window_start, last_day)
-VALUES (2, 2, '2025-01-01', '2026-12-31', '2025-01-01', '2025-01-01'),
-	   (3, 3, '2025-01-01', '2026-12-31', '2025-01-01', '2025-01-01');
+-- members 2 and 3 in their tiers (an override; no member_tier row: the base tier)
+SELECT loyalty.set_tier(loyalty.card_issue('70', 2), 'gold', 'benefit test') > 0 AS gold,
+       loyalty.set_tier(loyalty.card_issue('70', 3), 'platinum', 'benefit test') > 0 AS platinum;
+SELECT n, loyalty.tier_of(loyalty.card_issue('70', n)) FROM generate_series(1, 3) AS n;
 
 -- ===== configuration: plain rows; bad ones refused with a documented SQLSTATE
 INSERT INTO loyalty.benefit (program_id, code, name, days_of_week, per_day)

@@ -28,10 +28,12 @@
  *      membership starts with the purchase that earned it, and no member's
  *      sale is dated before its enrolment), and the member is locked
  *      (LoyaltyResolveCard);
- *   7. each sale, oldest first, is evaluated by the program's rules as of its
- *      own time and store (LoyaltyEvaluateRules, as the sale trigger does:
- *      first purchase, caps and budgets included) and counted as one of the
- *      member's sales; their points are posted as one earn entry
+ *   7. each sale, oldest first, is taken as the sale trigger takes a member's
+ *      sale: evaluated by the program's rules at its own time and store and
+ *      at the tier the member holds before it (LoyaltyEvaluateRules: first
+ *      purchase, caps and budgets included), counted for the tier (tier.c:
+ *      it may move the new member up) and as one of the member's sales;
+ *      their points are posted as one earn entry
  *      (LoyaltyPostCredit) naming the latest sale (sale_id, store, pos_txn),
  *      all of them in its reason, with rule_points summed by rule; an award
  *      event is written; each sale's part and award go to enrolment_sale.
@@ -39,6 +41,7 @@
  * loyalty.sale is append-only: the sales stay anonymous rows.
  */
 #include "rules.h"
+#include "tier.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -471,11 +474,14 @@ EnrolCard(Enrolment *e, LoyaltyMember *m)
 						"enroll_with_sale issues a new card; an enrolled card earns with its own sales.");
 }
 
-/* Points by rule over the sales: "base" is rule 0. */
+/*
+ * Points by rule over the sales, keyed as a sale's entry keys them: the rule
+ * id, "base" for the base rate, "tier" for the tier's multiple of it.
+ */
 typedef struct RulePoints
 {
 	int			n;
-	int32	   *rule_id;
+	const char **key;
 	int64	   *points;
 } RulePoints;
 
@@ -485,17 +491,19 @@ AddRulePoints(RulePoints *rp, const SaleAward *award)
 	for (int i = 0; i < award->noutcomes; i++)
 	{
 		const RuleOutcome *o = &award->outcomes[i];
+		const char *key;
 		int			k;
 
 		if (!o->fired || o->points == 0)
 			continue;
-		for (k = 0; k < rp->n && rp->rule_id[k] != o->rule_id; k++)
+		key = o->rule_id ? psprintf("%d", o->rule_id) : i == 0 ? "base" : "tier";
+		for (k = 0; k < rp->n && strcmp(rp->key[k], key) != 0; k++)
 			;
 		if (k == rp->n)
 		{
-			rp->rule_id = rp->n ? repalloc(rp->rule_id, sizeof(int32) * (rp->n + 1)) : palloc(sizeof(int32));
+			rp->key = rp->n ? repalloc(rp->key, sizeof(char *) * (rp->n + 1)) : palloc(sizeof(char *));
 			rp->points = rp->n ? repalloc(rp->points, sizeof(int64) * (rp->n + 1)) : palloc(sizeof(int64));
-			rp->rule_id[k] = o->rule_id;
+			rp->key[k] = key;
 			rp->points[k] = 0;
 			rp->n++;
 		}
@@ -512,21 +520,26 @@ RulePointsJson(const RulePoints *rp)
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	for (int k = 0; k < rp->n; k++)
 	{
-		LoyaltyJsonbKey(&st, rp->rule_id[k] ? psprintf("%d", rp->rule_id[k]) : "base");
+		LoyaltyJsonbKey(&st, rp->key[k]);
 		LoyaltyJsonbInt(&st, rp->points[k]);
 	}
 	return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
 }
 
 /*
- * Step 7a: each sale, oldest first, by the program's rules at its own time
- * and store; every sale but the last is counted as one of the member's sales
- * here (the first-purchase test of the next one reads the count), the last
- * by the posting.
+ * Step 7a: each sale, oldest first, as the sale trigger takes a member's
+ * sale: it earns at the tier held before it (tier.c), by the program's rules
+ * at its own time and store, and then counts for the tier (which may move
+ * the member up, dated at the sale).  Every sale but the last is counted as
+ * one of the member's sales here (the first-purchase test of the next one
+ * reads the count), the last by the posting.
  */
 static void
 EvaluateSales(Enrolment *e, LoyaltyMember *m, RulePoints *rp)
 {
+	LoyaltyLadder ladder;
+
+	LoyaltyProgramLadder(m->program_id, &ladder);
 	qsort(e->sales, e->nsales, sizeof(EnrolSale), CompareOccurred);
 	for (int i = 0; i < e->nsales; i++)
 	{
@@ -534,12 +547,21 @@ EvaluateSales(Enrolment *e, LoyaltyMember *m, RulePoints *rp)
 		SaleFacts	facts = {0};
 		SaleBasket	basket;
 		SaleAward	award;
+		MemberTier	mt;
 
 		LoyaltyParseStoredLines(s->lines, false, &basket);
 		facts.member = m;
 		facts.store = s->store;
 		facts.occurred_at = s->occurred_at;
+		if (ladder.ntiers > 0)
+		{
+			LoyaltyTierRead(m, &ladder, false, &mt);
+			facts.tier = mt.tier;
+		}
 		LoyaltyEvaluateRules(&facts, &basket, &award);
+		if (ladder.ntiers > 0)
+			(void) LoyaltyTierCountSale(m, &ladder, &mt, s->occurred_at, s->total,
+										award.points, s->sale_id);
 		s->points = award.points;
 		s->award = LoyaltyAwardJson(&basket, &award);
 		AddRulePoints(rp, &award);

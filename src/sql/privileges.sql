@@ -39,6 +39,8 @@ DECLARE
 		'redeem(loyalty.card, bigint, text, text)',
 		'balance(loyalty.card)',
 		'quote(loyalty.card, jsonb, numeric, text, timestamptz)',
+		'tier_of(loyalty.card)',
+		'tier_progress(loyalty.card)',
 		'use_benefit(loyalty.card, text, text, text)',
 		'enroll_with_sale(loyalty.card, text, text, text)',
 		'enroll_with_sales(loyalty.card, text, text[], text[])'];
@@ -49,7 +51,11 @@ DECLARE
 		'statement(loyalty.card, timestamptz, timestamptz)',
 		'lots_at(bigint, timestamptz, timestamptz)',
 		'check_invariants()',
-		'explain_sale(bigint)'];
+		'explain_sale(bigint)',
+		'tier_of(loyalty.card)',
+		'tier_at(loyalty.card, timestamptz)',
+		'tier_progress(loyalty.card)',
+		'review_tiers_preview(timestamptz, bigint[])'];
 	admin_functions text[] := analyst_functions || pos_functions || ARRAY[
 		'set_member_status(loyalty.card, text, text)',
 		'replace_card(loyalty.card, loyalty.card)',
@@ -57,6 +63,8 @@ DECLARE
 		'adjust(loyalty.card, bigint, text, text, timestamptz)',
 		'reverse(loyalty.card, bigint, bigint, text, text)',
 		'expire_points(timestamptz)',
+		'set_tier(loyalty.card, text, text, timestamptz)',
+		'review_tiers(timestamptz)',
 		'use_benefit_at(loyalty.card, text, text, text, timestamptz)'];
 	f text;
 BEGIN
@@ -82,12 +90,12 @@ BEGIN
 		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
 					   'ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
-					   'points_pending, entry_id) ON loyalty.sale TO %s', role);
+					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
-		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store TO %s', role);
-		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq TO %s', role);
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store, loyalty.tier TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)

@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(397);
+SELECT plan(469);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -78,7 +78,19 @@ INSERT INTO tap_function_spec VALUES
 	('ledger_refuse_change', '{}',                                  '{}'),
 	('sale_trigger',       '{}',                                    '{}'),
 	('sale_statement_end', '{}',                                    '{}'),
-	('rules_changed',      '{}',                                    '{}');
+	('rules_changed',      '{}',                                    '{}'),
+	('local_date',         '{timestamptz,text}',                    '{}'),
+	('tier_period',        '{text,integer,date,date}',              '{}'),
+	('tier_ladder_check',  '{}',                                    '{}'),
+	('tier_event',         '{bigint,text,text,boolean,text,timestamptz}', '{}'),
+	('tier_member',        '{loyalty.card}',                        '{}'),
+	('tier_missing',       '{numeric,numeric}',                     '{}'),
+	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),
+	('tier_progress',      '{loyalty.card}',                        '{admin,analyst,pos}'),
+	('tier_at',            '{loyalty.card,timestamptz}',            '{admin,analyst}'),
+	('review_tiers_preview', '{timestamptz,bigint[]}',              '{admin,analyst}'),
+	('review_tiers',       '{timestamptz}',                         '{admin}'),
+	('set_tier',           '{loyalty.card,text,text,timestamptz}',  '{admin}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
@@ -100,6 +112,10 @@ INSERT INTO tap_table_spec VALUES
 	('member_rule_use', '{SELECT}',                      '{}',       '{SELECT}'),
 	('sale',            '{SELECT}',                      '{}',       '{SELECT}'),
 	('outbox',          '{SELECT,UPDATE,DELETE}',        '{}',       '{SELECT}'),
+	('tier',            '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('member_tier',     '{SELECT}',                      '{}',       '{SELECT}'),
+	('tier_day',        '{SELECT}',                      '{}',       '{SELECT}'),
+	('tier_change',     '{SELECT}',                      '{}',       '{SELECT}'),
 	('benefit',         '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
 	('benefit_use',     '{SELECT}',                      '{}',       '{SELECT}'),
 	('enrolment_sale',  '{SELECT}',                      '{}',       '{SELECT}');
@@ -115,6 +131,8 @@ INSERT INTO tap_sequence_spec VALUES
 	('rule_rule_id_seq',       '{admin}'),
 	('sale_id_seq',            '{admin,pos}'),
 	('outbox_event_id_seq',    '{}'),
+	('tier_id_seq',            '{admin}'),
+	('tier_change_id_seq',     '{}'),
 	('benefit_id_seq',         '{admin}'),
 	('benefit_use_id_seq',     '{}');
 
@@ -123,7 +141,7 @@ INSERT INTO tap_sequence_spec VALUES
 CREATE TEMP TABLE tap_pos_sale_columns (col name PRIMARY KEY);
 INSERT INTO tap_pos_sale_columns VALUES
 	('sale_id'), ('store'), ('pos_txn'), ('return_of'),
-	('member_id'), ('points_earned'), ('points_pending'), ('entry_id');
+	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier');
 -- The columns of loyalty.sale that pos and admin may write: the POS's own;
 -- what the trigger fills in (award above all) stays the trigger's.
 CREATE TEMP TABLE tap_sale_insert_columns (col name PRIMARY KEY);
@@ -144,21 +162,21 @@ SELECT set_eq(
 	$$SELECT seq::text FROM tap_sequence_spec$$,
 	'every sequence in schema loyalty has a privilege spec, and every spec a sequence');
 
--- 4-175: EXECUTE on every function, for every role (43 functions x 4 roles)
+-- 4-155: EXECUTE on every function, for every role (38 functions x 4 roles)
 SELECT function_privs_are('loyalty', f.fn, f.args, r.role,
 		CASE WHEN 'public' = ANY (f.levels) OR r.level = ANY (f.levels)
 			 THEN '{EXECUTE}' ELSE '{}' END::name[])
   FROM tap_function_spec f CROSS JOIN tap_role r
  ORDER BY f.fn, r.role;
 
--- 176-235: privileges on every table, for every role (15 tables x 4 roles)
+-- 156-203: privileges on every table, for every role (12 tables x 4 roles)
 SELECT table_privs_are('loyalty', t.tbl, r.role,
 		CASE r.level WHEN 'admin' THEN t.admin WHEN 'pos' THEN t.pos
 					 WHEN 'analyst' THEN t.analyst ELSE '{}' END)
   FROM tap_table_spec t CROSS JOIN tap_role r
  ORDER BY t.tbl, r.role;
 
--- 236-248: admin's column privileges on member: UPDATE of status and the
+-- 204-216: admin's column privileges on member: UPDATE of status and the
 -- segmentation attributes; never of the keys or the timestamps
 SELECT column_privs_are('loyalty', 'member', c.col, 'tap_admin', c.privs)
   FROM (VALUES
@@ -177,7 +195,7 @@ SELECT column_privs_are('loyalty', 'member', c.col, 'tap_admin', c.privs)
 	('status_reason',     '{SELECT,UPDATE}')) AS c(col, privs)
  ORDER BY c.col;
 
--- 249-263: pos's column privileges on sale: INSERT of its own columns, SELECT of
+-- 217-230: pos's column privileges on sale: INSERT of its own columns, SELECT of
 -- the columns RETURNING reads back
 SELECT column_privs_are('loyalty', 'sale', a.attname, 'tap_pos',
 		array_remove(ARRAY[
@@ -187,7 +205,7 @@ SELECT column_privs_are('loyalty', 'sale', a.attname, 'tap_pos',
  WHERE a.attrelid = 'loyalty.sale'::regclass AND a.attnum > 0 AND NOT a.attisdropped
  ORDER BY a.attnum;
 
--- 264: no column-level write privilege anywhere beyond admin's on member and what
+-- 231: no column-level write privilege anywhere beyond admin's on member and what
 -- the table-level INSERT and UPDATE grants of tap_table_spec imply for every
 -- column (table_privs_are cannot see column grants)
 SELECT set_eq(
@@ -213,7 +231,7 @@ SELECT set_eq(
 	   WHERE p.priv IN ('INSERT', 'UPDATE')$$,
 	'the only column-level write privileges are admin''s on member''s editable columns and those of the table grants (program, rule, store, sale)');
 
--- 265: no column-level SELECT without the table-level one anywhere but pos's on
+-- 232: no column-level SELECT without the table-level one anywhere but pos's on
 -- the sale columns it reads back
 SELECT set_eq(
 	$$SELECT r.role::text, c.relname::text AS tbl, a.attname::text AS col
@@ -226,18 +244,18 @@ SELECT set_eq(
 	$$SELECT 'tap_pos'::text AS role, 'sale'::text AS tbl, col::text FROM tap_pos_sale_columns$$,
 	'the only column-level SELECT privileges are pos''s on the sale columns RETURNING reads back');
 
--- 266-297: sequences, for every role (8 sequences x 4 roles), as tap_sequence_spec says
+-- 233-256: sequences, for every role (6 sequences x 4 roles), as tap_sequence_spec says
 SELECT sequence_privs_are('loyalty', s.seq, r.role,
 		CASE WHEN r.level = ANY (s.levels) THEN '{USAGE}' ELSE '{}' END::name[])
   FROM tap_sequence_spec s CROSS JOIN tap_role r
  ORDER BY s.seq, r.role;
 
--- 298-301: schema USAGE for the three levels only
+-- 257-260: schema USAGE for the three levels only
 SELECT schema_privs_are('loyalty', r.role,
 		CASE WHEN r.level = 'none' THEN '{}' ELSE '{USAGE}' END::name[])
   FROM tap_role r ORDER BY r.role;
 
--- 302: SECURITY DEFINER functions pin their search_path.  The two sale
+-- 261: SECURITY DEFINER functions pin their search_path.  The two sale
 -- triggers do it in C, around each statement they run through SPI (a SET
 -- clause would be applied on every row; src/loyalty.c, SqlSettingsPush), and
 -- have no SET clause at all; sql/sale.sql shows the settings their SQL sees.
@@ -263,7 +281,7 @@ END$$;
 INSERT INTO loyalty.rule (program_id, code, kind, points, active)
 SELECT program_id, 'tap-inactive', 'bonus', 5, false FROM loyalty.program WHERE code = 'tap_p';
 
--- 303-326: pos
+-- 262-285: pos
 SET ROLE tap_pos;
 SELECT lives_ok($$SELECT loyalty.enroll(loyalty.card_issue('40', 2), 'tap_p')$$,
 	'pos can enroll a card');
@@ -287,7 +305,7 @@ SELECT throws_ok($$INSERT INTO loyalty.ledger (member_id, kind, points, effectiv
 				   VALUES (1, 'earn', 1000, now(), 'tap')$$, '42501',
 	'permission denied for table ledger', 'pos cannot insert into the ledger');
 
--- 313-326: pos and sales (card 40/2, enrolled above): the POS contract of the README
+-- 272-285: pos and sales (card 40/2, enrolled above): the POS contract of the README
 SELECT results_eq(
 	$$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 	  VALUES ('tap-s1', 'tap-sale-1', loyalty.card_issue('40', 2), 12.50,
@@ -353,7 +371,7 @@ SELECT throws_ok($$SELECT * FROM loyalty.explain_sale(1)$$, '42501',
 	'permission denied for function explain_sale', 'pos cannot call explain_sale');
 RESET ROLE;
 
--- 327-339: analyst
+-- 286-298: analyst
 SET ROLE tap_analyst;
 SELECT is((SELECT count(*) FROM loyalty.ledger WHERE member_id = loyalty.member_id(loyalty.card_issue('40', 1))), 2::bigint,
 	'analyst can read the ledger (the seed earn and the redemption)');
@@ -387,7 +405,7 @@ SELECT throws_ok($$SELECT * FROM loyalty.quote(loyalty.card_issue('40', 2), '[{"
 	'permission denied for function quote', 'analyst cannot quote');
 RESET ROLE;
 
--- 340-361: admin
+-- 299-320: admin
 SET ROLE tap_admin;
 SELECT lives_ok($$INSERT INTO loyalty.program (code) VALUES ('tap_admin_p')$$,
 	'admin can create a program');
@@ -442,7 +460,7 @@ SELECT lives_ok($$DELETE FROM loyalty.outbox WHERE kind IN ('award', 'reversal')
 SELECT is_empty($$SELECT * FROM loyalty.outbox$$, 'the outbox is empty after admin''s DELETE');
 RESET ROLE;
 
--- 362-369: the ledger is append-only even for the superuser (and with
+-- 321-328: the ledger is append-only even for the superuser (and with
 -- session_replication_role = replica: the triggers are ENABLE ALWAYS)
 SELECT throws_ok($$UPDATE loyalty.ledger SET points = points + 1$$, 'LY020', NULL,
 	'superuser UPDATE of the ledger is refused (LY020)');
@@ -463,7 +481,7 @@ SET LOCAL session_replication_role = origin;
 SELECT is((SELECT count(*) FROM loyalty.ledger WHERE member_id = loyalty.member_id(loyalty.card_issue('40', 1))), 3::bigint,
 	'the ledger still holds its three entries');
 
--- 370-376: sales are append-only like the ledger, for the superuser too
+-- 329-335: sales are append-only like the ledger, for the superuser too
 SELECT throws_ok($$UPDATE loyalty.sale SET total = total$$, 'LY020', NULL,
 	'superuser UPDATE of a sale is refused (LY020)');
 SELECT throws_ok($$DELETE FROM loyalty.sale$$, 'LY020', NULL,
@@ -480,7 +498,7 @@ SELECT throws_ok($$TRUNCATE loyalty.sale$$, 'LY020', NULL,
 SET LOCAL session_replication_role = origin;
 SELECT is((SELECT count(*) FROM loyalty.sale), 3::bigint, 'the sales are all still there');
 
--- 377-381: a role with no grant (PUBLIC) gets nothing
+-- 336-340: a role with no grant (PUBLIC) gets nothing
 SET ROLE tap_nobody;
 SELECT throws_ok($$SELECT * FROM loyalty.balance(loyalty.card_issue('40', 1))$$, '42501',
 	'permission denied for schema loyalty', 'a role without a grant cannot call balance');
@@ -497,7 +515,7 @@ SELECT is(loyalty.card_issue('40', 7)::text, loyalty.card_issue('40', 7)::text,
 	'PUBLIC can use the card type and its helpers');
 RESET ROLE;
 
--- 382-387: grant_access() itself
+-- 341-346: grant_access() itself
 SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', 'superuser')$$, 'LY008',
 	'invalid access level: "superuser"', 'grant_access refuses an unknown level (LY008)');
 SELECT throws_ok($$SELECT loyalty.grant_access('tap_nobody', NULL)$$, 'LY013',
@@ -513,7 +531,7 @@ SELECT ok(has_function_privilege('tap Pos; 2', 'loyalty.redeem(loyalty.card, big
 	  AND NOT has_function_privilege('tap Pos; 2', 'loyalty.earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)', 'EXECUTE'),
 	'that role got the pos level and nothing more');
 
--- 388-394: granting twice is harmless and a level never leaks into another
+-- 347-353: granting twice is harmless and a level never leaks into another
 SELECT lives_ok($$SELECT loyalty.grant_access('tap_pos', 'pos')$$, 'grant_access can be repeated');
 SELECT function_privs_are('loyalty', 'earn', '{loyalty.card,bigint,text,text,timestamptz,timestamptz}',
 	'tap_pos', '{}', 'a repeated pos grant still gives no earn');
