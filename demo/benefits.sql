@@ -58,6 +58,9 @@ SELECT * FROM loyalty.enroll_with_sale(loyalty.card_issue('6001', 5001), 'baby',
 SELECT * FROM loyalty.enroll_with_sale(loyalty.card_issue('6001', 5002), 'baby', 'S01', 'BIG-2');
 \set ON_ERROR_STOP 1
 RESET ROLE;
+\echo 'the purchase counts for the new member''s tier too, as a member''s sale would:'
+SELECT loyalty.tier_of(loyalty.card_issue('6001', 5001)) AS tier, cause, changed_at = (SELECT occurred_at FROM loyalty.sale WHERE pos_txn = 'BIG-2') AS at_the_sale
+  FROM loyalty.tier_change WHERE member_id = loyalty.member_id(loyalty.card_issue('6001', 5001));
 \echo 'the new member''s one ledger entry names the sale:'
 SELECT e.kind, e.points, e.source, e.reason, e.sale_id, s.pos_txn, e.rule_points
   FROM loyalty.ledger e JOIN loyalty.sale s USING (sale_id)
