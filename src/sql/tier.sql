@@ -231,7 +231,7 @@ CREATE FUNCTION loyalty.review_tiers_preview(as_of timestamptz DEFAULT now(), me
 	OUT changed_at timestamptz, OUT held_until date,
 	OUT from_tier_id integer, OUT to_tier_id integer, OUT up boolean, OUT override_ended boolean)
 RETURNS SETOF record
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 BEGIN
 	IF review_tiers_preview.as_of IS NULL THEN
@@ -239,28 +239,37 @@ BEGIN
 	END IF;
 	RETURN QUERY
 	WITH ladder AS (
-		SELECT t.program_id, array_agg(t.rank ORDER BY t.rank) AS ranks, array_agg(t.tier_id ORDER BY t.rank) AS ids,
+		SELECT t.program_id, array_agg(t.tier_id ORDER BY t.rank) AS ids,
 			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
 			   array_agg(t.min_visits ORDER BY t.rank) AS visits, array_agg(t.min_points ORDER BY t.rank) AS points
 		  FROM loyalty.tier t GROUP BY t.program_id),
+	-- per program: the review's day, and the windows (but anniversary years', per member)
+	prog AS (
+		SELECT p.program_id, p.time_zone, p.tier_window, p.tier_window_days, p.tier_downgrade, p.tier_grace_days,
+			   l.ids, l.codes, l.spend, l.visits, l.points, d.today, cur.period_start AS cur_start,
+			   cur.period_end AS cur_end,
+			   CASE WHEN p.tier_window = 'calendar_year'
+					THEN (loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, cur.period_start - 1)).period_start
+					ELSE cur.period_start END AS prev_start
+		  FROM loyalty.program p JOIN ladder l ON l.program_id = p.program_id
+		 CROSS JOIN LATERAL (SELECT loyalty.local_date(review_tiers_preview.as_of, p.time_zone) AS today) d
+		 CROSS JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, d.today) cur),
 	m AS (
 		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until,
-			   p.tier_window, p.tier_window_days, p.tier_downgrade, p.tier_grace_days, l.ranks, l.ids, l.codes,
-			   l.spend, l.visits, l.points, r.today, a.anchor,
-			   CASE WHEN p.tier_window = 'rolling' THEN r.today - p.tier_window_days ELSE cur.period_start END AS cur_start,
-			   cur.period_end AS cur_end,
-			   CASE WHEN p.tier_window IN ('calendar_year', 'anniversary_year')
-					THEN (loyalty.tier_period(p.tier_window, p.tier_window_days, a.anchor, cur.period_start - 1)).period_start
-					ELSE cur.period_start END AS prev_start
+			   g.tier_window, g.tier_window_days, g.tier_downgrade, g.tier_grace_days,
+			   g.ids, g.codes, g.spend, g.visits, g.points, g.today, a.anchor,
+			   COALESCE(c.cur_start, g.cur_start) AS cur_start, COALESCE(c.cur_end, g.cur_end) AS cur_end,
+			   COALESCE(c.prev_start, g.prev_start) AS prev_start
 		  FROM loyalty.member_tier mt
 		  JOIN loyalty.member mb ON mb.member_id = mt.member_id
-		  JOIN loyalty.program p ON p.program_id = mb.program_id
-		  JOIN ladder l ON l.program_id = p.program_id
-		 CROSS JOIN LATERAL (SELECT loyalty.local_date(review_tiers_preview.as_of, p.time_zone) AS today,
-									loyalty.local_date(mb.enrolled_at, p.time_zone) AS anchor) r
-		 CROSS JOIN LATERAL (SELECT r.anchor) a
-		 CROSS JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, a.anchor, r.today) cur
-		 WHERE review_tiers_preview.members IS NULL OR mt.member_id = ANY (review_tiers_preview.members)),
+		  JOIN prog g ON g.program_id = mb.program_id
+		 CROSS JOIN LATERAL (SELECT CASE WHEN g.tier_window = 'anniversary_year'
+										 THEN loyalty.local_date(mb.enrolled_at, g.time_zone) END AS anchor) a
+		 CROSS JOIN LATERAL (SELECT w.period_start AS cur_start, w.period_end AS cur_end,
+									(loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, w.period_start - 1)).period_start AS prev_start
+							   FROM loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, g.today) w) c
+		 WHERE review_tiers_preview.members IS NULL
+			OR mt.member_id IN (SELECT unnest(review_tiers_preview.members))),
 	f AS (
 		SELECT m.member_id,
 			   COALESCE(sum(d.spend) FILTER (WHERE d.day >= m.cur_start), 0) AS spend,
@@ -273,15 +282,16 @@ BEGIN
 			ON d.member_id = m.member_id AND d.day >= m.prev_start AND d.day <= m.today
 		 GROUP BY m.member_id),
 	q AS (
-		SELECT m.*,
+		SELECT m.*, e.entitled_i,
 			   array_position(m.ids, m.tier_id) AS cur_i,
 			   array_position(m.ids, m.override_tier_id) AS floor_i,
-			   (SELECT max(i) FROM generate_subscripts(m.ids, 1) AS i
-				 WHERE i = 1 OR m.spend[i] <= f.spend OR m.visits[i] <= f.visits OR m.points[i] <= f.points
-					OR m.spend[i] <= f.prev_spend OR m.visits[i] <= f.prev_visits OR m.points[i] <= f.prev_points) AS entitled_i,
 			   m.override_tier_id IS NOT NULL AND m.override_until <= review_tiers_preview.as_of AS ended,
 			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview.as_of) AS overridden
-		  FROM m JOIN f ON f.member_id = m.member_id),
+		  FROM m JOIN f ON f.member_id = m.member_id
+		 CROSS JOIN LATERAL (
+			SELECT max(i) AS entitled_i FROM generate_subscripts(m.ids, 1) AS i
+			 WHERE i = 1 OR m.spend[i] <= f.spend OR m.visits[i] <= f.visits OR m.points[i] <= f.points
+				OR m.spend[i] <= f.prev_spend OR m.visits[i] <= f.prev_visits OR m.points[i] <= f.prev_points) e),
 	n AS (
 		SELECT q.*,
 			   CASE WHEN q.ended THEN q.entitled_i
@@ -298,7 +308,7 @@ BEGIN
 		   CASE WHEN n.new_i > n.cur_i AND NOT n.ended
 				THEN CASE n.tier_window WHEN 'lifetime' THEN n.today
 										WHEN 'rolling' THEN n.today + n.tier_window_days + 1
-										ELSE (loyalty.tier_period(n.tier_window, n.tier_window_days, n.anchor, n.cur_end)).period_end END
+										ELSE (loyalty.tier_period(n.tier_window, n.tier_window_days, COALESCE(n.anchor, n.today), n.cur_end)).period_end END
 				ELSE CASE n.tier_window WHEN 'lifetime' THEN n.today + 1
 										WHEN 'rolling' THEN n.today + n.tier_window_days + 1
 										ELSE n.cur_end END END,
