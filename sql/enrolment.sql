@@ -154,16 +154,17 @@ SELECT b.sales, m.enrolled_at = (SELECT occurred_at FROM loyalty.sale WHERE pos_
 SELECT pos_txn, e.points FROM loyalty.enrolment_sale e JOIN loyalty.sale s USING (sale_id)
  WHERE e.member_id = (SELECT member_id FROM loyalty.member_card WHERE card = loyalty.card_issue('42', 1)) ORDER BY pos_txn;
 
--- ===== a tiered program: the sale earns at the base tier it is made in, then
--- counts for the tier as a member's sale does, and its 3,000 reach gold
+-- ===== a tiered program: the sale earns at the base tier it is made in (x1.5
+-- here), then counts for the tier as a member's sale does: its 3,000 reach gold
 INSERT INTO loyalty.program (code, enroll_min_spend) VALUES ('tiered', 3000);
 INSERT INTO loyalty.tier (program_id, code, rank, min_spend, earn_multiplier)
 SELECT program_id, t.code, t.rank, t.min_spend, t.mult
-  FROM loyalty.program, (VALUES ('base', 0, NULL::numeric, 1), ('gold', 1, 2000, 2)) AS t(code, rank, min_spend, mult)
+  FROM loyalty.program, (VALUES ('base', 0, NULL::numeric, 1.5), ('gold', 1, 2000, 2)) AS t(code, rank, min_spend, mult)
  WHERE program.code = 'tiered';
 INSERT INTO loyalty.sale (store, pos_txn, total, lines) VALUES ('S1', 'T1', 3000, '[{"sku":"sofa","qty":1,"amount":3000}]');
--- base 3000 x 1 (the base tier): 3000; the member is gold after it
+-- base 3000 + the base tier's (1.5 - 1) x 3000 = 1500: 4500, keyed as a sale's entry keys them
 SELECT points, spend FROM loyalty.enroll_with_sale(loyalty.card_issue('44', 1), 'tiered', 'S1', 'T1');
+SELECT rule_points FROM loyalty.ledger WHERE member_id = loyalty.member_id(loyalty.card_issue('44', 1));
 SELECT loyalty.tier_of(loyalty.card_issue('44', 1)) AS tier_after,
        c.cause, c.sale_id = pg_temp.sid('T1') AS names_the_sale, mt.spend AS tier_spend
   FROM loyalty.tier_change c JOIN loyalty.member_tier mt USING (member_id)
