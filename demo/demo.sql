@@ -162,4 +162,6 @@ SELECT kind, count(*) FROM loyalty.outbox GROUP BY kind ORDER BY kind;
 SELECT count(*) AS members_checked FROM loyalty.member_balance;
 SELECT * FROM loyalty.check_invariants();
 RESET ROLE;
+\ir benefits.sql
+
 \echo 'demo done; the throwaway cluster is dropped now.'

@@ -23,6 +23,7 @@ VALUES ('S-NUL', 'T-NUL', loyalty.card_issue('66', 1), 10, '[{"sku":"A","qty":1,
 RETURNING sale_id AS nul_sale \gset
 CREATE ROLE regress_nul_role;
 INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'nul-base', 0 FROM loyalty.program WHERE code = 'nul';
+INSERT INTO loyalty.benefit (program_id, code) SELECT program_id, 'nul' FROM loyalty.program WHERE code = 'nul';
 
 -- A usable value for each argument, by name (unnamed ones: by type).  Keys
 -- and POS transaction ids are made unique per call by the driver below.
@@ -77,6 +78,9 @@ INSERT INTO nul_value VALUES
 	('cause',        '''review'''),
 	('changed_at',   'now()'),
 	('members',      format('%L', ARRAY[:'nul_member']::bigint[])),
+	('benefit',      '''nul'''),
+	('stores',       '''{S-NUL}'''),
+	('pos_txns',     '''{T-NUL}'''),
 	-- unnamed arguments (the card type's support functions), by type
 	('loyalty.card', format('%L', loyalty.card_issue('66', 1))),
 	('cstring',      '''4000000000000002'''),

@@ -189,7 +189,7 @@ Int8Array(Datum *elems, int n)
  * Text argument that must be present, non-empty and at most
  * LOYALTY_MAX_KEY_LENGTH bytes (keys are indexed): LY013 otherwise.
  */
-static char *
+char *
 RequiredText(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	char	   *s;
@@ -215,7 +215,8 @@ OptionalText(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-static int64
+/* The card argument (the first), which must not be NULL: LY013 otherwise. */
+int64
 RequiredCard(FunctionCallInfo fcinfo)
 {
 	if (PG_ARGISNULL(0))

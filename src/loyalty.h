@@ -50,6 +50,17 @@
 #define ERRCODE_LOYALTY_TOO_MANY_LINES		MAKE_SQLSTATE('L','Y','0','6','0')
 #define ERRCODE_LOYALTY_NUMBER_OUT_OF_BOUNDS	MAKE_SQLSTATE('L','Y','0','6','1')
 #define ERRCODE_LOYALTY_UNKNOWN_TIME_ZONE	MAKE_SQLSTATE('L','Y','0','6','2')
+/* benefits (benefit.c) and the enrolment threshold (enrolment.c) */
+#define ERRCODE_LOYALTY_UNKNOWN_BENEFIT		MAKE_SQLSTATE('L','Y','0','8','0')
+#define ERRCODE_LOYALTY_BENEFIT_NOT_VALID	MAKE_SQLSTATE('L','Y','0','8','1')
+#define ERRCODE_LOYALTY_BENEFIT_TIER		MAKE_SQLSTATE('L','Y','0','8','2')
+#define ERRCODE_LOYALTY_BENEFIT_BIRTHDAY	MAKE_SQLSTATE('L','Y','0','8','3')
+#define ERRCODE_LOYALTY_BENEFIT_DAY			MAKE_SQLSTATE('L','Y','0','8','4')
+#define ERRCODE_LOYALTY_BENEFIT_HOUR		MAKE_SQLSTATE('L','Y','0','8','5')
+#define ERRCODE_LOYALTY_BENEFIT_CAP			MAKE_SQLSTATE('L','Y','0','8','6')
+/* LY087, a benefit's tier of another program, is raised in SQL (benefit.sql) */
+#define ERRCODE_LOYALTY_ENROL_THRESHOLD		MAKE_SQLSTATE('L','Y','0','8','8')
+#define ERRCODE_LOYALTY_ENROL_SALE			MAKE_SQLSTATE('L','Y','0','8','9')
 /* the extension's own tables and data, as a DBA may have changed them */
 #define ERRCODE_LOYALTY_MISSING_COLUMN		MAKE_SQLSTATE('L','Y','0','7','0')
 #define ERRCODE_LOYALTY_MALFORMED_AWARD		MAKE_SQLSTATE('L','Y','0','7','1')
@@ -175,6 +186,9 @@ extern void LoyaltyResolveMember(int64 member_id, bool lock_for_posting,
 extern void LoyaltyRequireActive(int64 card, const LoyaltyMember *member);
 extern TimestampTz LoyaltyMemberEnrolledAt(int64 member_id);
 extern void LoyaltyProgramSettings(int32 program_id, LoyaltyMember *member);	/* rules.c */
+/* ledger.c: a required text argument (LY013 when NULL, empty or too long), a required card */
+extern char *RequiredText(FunctionCallInfo fcinfo, int argno, const char *what);
+extern int64 RequiredCard(FunctionCallInfo fcinfo);
 extern void LoyaltyLongestBackdateLimit(Interval *limit);	/* rules.c */
 
 /* One ledger entry to post, and after posting (or a replay) what was posted. */

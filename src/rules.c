@@ -582,7 +582,7 @@ static const char *const not_zones[] = {"localtime", "posixrules", "Factory"};
  * here, so what a name means depends on no session setting.  *canonical
  * (when not NULL) gets the zone's own spelling when only the case differs.
  */
-static pg_tz *
+pg_tz *
 LoyaltyZone(const char *name, const char **canonical)
 {
 	pg_tz	   *tz;

@@ -119,6 +119,15 @@ extern void LoyaltyJsonbKey(JsonbParseState **st, const char *key);
 extern void LoyaltyJsonbString(JsonbParseState **st, const char *s);
 extern void LoyaltyJsonbInt(JsonbParseState **st, int64 n);
 
+/* the tz database zone spelled exactly name, or NULL (rules.c) */
+extern struct pg_tz *LoyaltyZone(const char *name, const char **canonical);
+
+/* sale_trigger.c: a sale's event (outbox row and NOTIFY); the lock that
+ * decides an anonymous sale's returns (and enrolments) one after the other */
+extern void LoyaltySaleEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
+					  int64 points, const char *store, const char *pos_txn);
+extern void LockAnonymousSale(int64 sale_id);
+
 /* budget.c */
 extern void LoyaltyBudgetFlush(void);
 extern int64 LoyaltyBudgetTake(int32 rule_id, int64 budget, int64 member_id,

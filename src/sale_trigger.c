@@ -179,11 +179,13 @@ ClaimPosTxn(const char *store, const char *pos_txn)
  * serialises them): a lock of our own on the full 64-bit sale_id, an
  * advisory lock tag with field4 = LOYALTY_RETURN_LOCK, which none of SQL's
  * advisory lock functions can take or hold (they use 1 and 2), so no session
- * can block such returns.  Held until the transaction ends.
+ * can block such returns.  Held until the transaction ends.  enroll_with_sale
+ * (enrolment.c) takes it too: a sale is returned or enrols a card, one after
+ * the other.
  */
 #define LOYALTY_RETURN_LOCK	4
 
-static void
+void
 LockAnonymousSale(int64 sale_id)
 {
 	LOCKTAG		tag;
@@ -284,9 +286,9 @@ NumericsEqual(Datum a, Datum b)
 	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b)) == 0;
 }
 
-/* The event of an award or reversal (events.c). */
-static void
-EmitEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
+/* The event of an award or reversal (events.c); also the enrolment's award. */
+void
+LoyaltySaleEvent(const char *kind, int64 member_id, int64 sale_id, int64 entry_id,
 		  int64 points, const char *store, const char *pos_txn)
 {
 	JsonbParseState *st = NULL;
@@ -648,7 +650,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	res->points_earned = p.points;
 	res->points_pending = (p.has_pending_until && p.pending_until > m.locked_at) ? p.points : 0;
 	res->entry_id = p.entry_id;
-	EmitEvent("award", m.member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
+	LoyaltySaleEvent("award", m.member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
 	return true;
 }
 
@@ -906,7 +908,7 @@ PostReturnReversal(const SaleRow *row, const OriginalSale *o, LoyaltyMember *m,
 	LoyaltyPostDebit(m, &p, due, o->entry_id, m->negative_balance);
 	res->points_earned = p.points;
 	res->entry_id = p.entry_id;
-	EmitEvent("reversal", m->member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
+	LoyaltySaleEvent("reversal", m->member_id, row->sale_id, p.entry_id, p.points, row->store, row->pos_txn);
 }
 
 /*

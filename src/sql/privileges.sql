@@ -40,7 +40,10 @@ DECLARE
 		'balance(loyalty.card)',
 		'quote(loyalty.card, jsonb, numeric, text, timestamptz)',
 		'tier_of(loyalty.card)',
-		'tier_progress(loyalty.card)'];
+		'tier_progress(loyalty.card)',
+		'use_benefit(loyalty.card, text, text, text)',
+		'enroll_with_sale(loyalty.card, text, text, text)',
+		'enroll_with_sales(loyalty.card, text, text[], text[])'];
 	analyst_functions text[] := ARRAY[
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
@@ -61,7 +64,8 @@ DECLARE
 		'reverse(loyalty.card, bigint, bigint, text, text)',
 		'expire_points(timestamptz)',
 		'set_tier(loyalty.card, text, text, timestamptz)',
-		'review_tiers(timestamptz)'];
+		'review_tiers(timestamptz)',
+		'use_benefit_at(loyalty.card, text, text, text, timestamptz)'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -92,6 +96,8 @@ BEGIN
 	IF access = 'admin' THEN
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store, loyalty.tier TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '

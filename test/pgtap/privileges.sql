@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(429);
+SELECT plan(469);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -67,6 +67,11 @@ INSERT INTO tap_function_spec VALUES
 	('reverse',            '{loyalty.card,bigint,bigint,text,text}', '{admin}'),
 	('expire_points',      '{timestamptz}',                         '{admin}'),
 	('quote',              '{loyalty.card,jsonb,numeric,text,timestamptz}', '{admin,pos}'),
+	('use_benefit',        '{loyalty.card,text,text,text}',         '{admin,pos}'),
+	('use_benefit_at',     '{loyalty.card,text,text,text,timestamptz}', '{admin}'),
+	('enroll_with_sale',   '{loyalty.card,text,text,text}',         '{admin,pos}'),
+	('enroll_with_sales',  '{loyalty.card,text,text[],text[]}',     '{admin,pos}'),
+	('benefit_tier_check', '{}',                                    '{}'),
 	('explain_sale',       '{bigint}',                              '{admin,analyst}'),
 	('grant_access',       '{regrole,text}',                        '{}'),
 	('member_status_guard', '{}',                                   '{}'),
@@ -110,7 +115,10 @@ INSERT INTO tap_table_spec VALUES
 	('tier',            '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
 	('member_tier',     '{SELECT}',                      '{}',       '{SELECT}'),
 	('tier_day',        '{SELECT}',                      '{}',       '{SELECT}'),
-	('tier_change',     '{SELECT}',                      '{}',       '{SELECT}');
+	('tier_change',     '{SELECT}',                      '{}',       '{SELECT}'),
+	('benefit',         '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('benefit_use',     '{SELECT}',                      '{}',       '{SELECT}'),
+	('enrolment_sale',  '{SELECT}',                      '{}',       '{SELECT}');
 
 -- Sequence USAGE per level: admin draws program and rule ids, pos and admin
 -- sale ids (the default of sale_id); member, ledger and outbox ids come from
@@ -124,7 +132,9 @@ INSERT INTO tap_sequence_spec VALUES
 	('sale_id_seq',            '{admin,pos}'),
 	('outbox_event_id_seq',    '{}'),
 	('tier_id_seq',            '{admin}'),
-	('tier_change_id_seq',     '{}');
+	('tier_change_id_seq',     '{}'),
+	('benefit_id_seq',         '{admin}'),
+	('benefit_use_id_seq',     '{}');
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.

@@ -81,6 +81,9 @@ allowed() {
 	"SELECT * FROM loyalty.review_tiers_preview("*)	echo "analyst admin" ;;
 	"SELECT * FROM loyalty.review_tiers("*)		echo "admin" ;;
 	"SELECT loyalty.tier_at("*)					echo "analyst admin" ;;
+	"INSERT INTO loyalty.benefit "*)			echo "admin" ;;
+	"SELECT * FROM loyalty.use_benefit("*)		echo "pos admin" ;;
+	"SELECT * FROM loyalty.enroll_with_sale("*)	echo "pos admin" ;;
 	*)											echo "" ;;
 	esac
 }
