@@ -189,7 +189,7 @@ backfill() {	# backfill <true|false> <label> <card prefix> <member id offset> <p
 	) &
 	local poller=$!
 	if out=$(psql_db -At -F ' ' -v trigger="$1" -v count="$BACKFILL" -v members="$MEMBERS" \
-			-v prefix="$3" -v moff="$4" -v txn="$5" -v pidfile="$pidfile" -f "$here/pos_backfill.sql" 2>&1); then
+			-v prefix="$3" -v moff="$4" -v txn="$5" -v target=loyalty.sale -v pidfile="$pidfile" -f "$here/pos_backfill.sql" 2>&1); then
 		# the statement ran from the first sample to its last second
 		echo "$2 $(echo "$out" | tail -1) $(awk -v secs="$(echo "$out" | tail -1 | cut -d' ' -f1)" '
 			NR == 1 { t0 = $1 }
