@@ -8,11 +8,13 @@
 --
 -- 1. bench_tier_sale (member_id, occurred_at, total): `sales` sales, each a
 --    member drawn with a skew (member moff+1+floor(members * random()^3):
---    a few members buy often, most seldom; about 30% never buy), a moment in
+--    a few members buy often, most seldom: at 10 sales per member about 1%
+--    of the members have none), a moment in
 --    the past `days` days (ending 10 minutes ago), a total of 3.00 to 180.00
 --    (a three-line POS basket).  Kept: tiers_review.sh's baseline reads it.
 -- 2. loyalty.tier_day: one row per member and local day (program time zone)
---    with the day's spend and points.  Points are the base rate, floor(total)
+--    with the day's spend and points, written in day order (as the sales
+--    write them: a member's days are scattered over the table).  Points are the base rate, floor(total)
 --    per sale at points_per_unit 1: the ten rules' bonuses and the tier
 --    multipliers are not replayed (the ladder used here has no min_points).
 -- 3. loyalty.member_tier, loyalty.tier_change: replaying the trigger's rule
@@ -38,7 +40,7 @@ SELECT :moff + 1 + floor(power(random(), 3) * :members)::bigint,
 
 INSERT INTO loyalty.tier_day (member_id, day, spend, points)
 SELECT member_id, (occurred_at AT TIME ZONE :'tz')::date, sum(total), sum(floor(total))::bigint
-  FROM bench_tier_sale GROUP BY 1, 2;
+  FROM bench_tier_sale GROUP BY 1, 2 ORDER BY 2, 1;
 
 -- the figures of each visit day's rolling window, and the rank they qualify for
 CREATE TEMP TABLE seed_days AS

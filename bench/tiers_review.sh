@@ -7,7 +7,8 @@
 # Without PGHOST it starts its own throwaway cluster (pg_virtualenv -t) with
 # fsync and synchronous_commit on.
 # Tunables: BENCH_MEMBERS (100000), BENCH_SALES (10 per member), BENCH_DAYS
-# (730: the history's span), BENCH_ROUNDS (3), BENCH_FSYNC (on),
+# (730: the history's span), BENCH_ROUNDS (3), BENCH_ALT (1: also time the
+# prototype in bench/tiers_review_alt.sql; 0: not), BENCH_FSYNC (on),
 # BENCH_SHARED_BUFFERS (1GB), BENCH_WORK_MEM (PostgreSQL's default, 4MB,
 # unless set), BENCH_PORT.
 set -euo pipefail
@@ -25,6 +26,7 @@ MEMBERS=${BENCH_MEMBERS:-100000}
 SALES=${BENCH_SALES:-$((MEMBERS * 10))}
 DAYS=${BENCH_DAYS:-730}
 ROUNDS=${BENCH_ROUNDS:-3}
+ALT=${BENCH_ALT:-1}
 DB=loyalty_review_bench
 
 tmp=$(mktemp -d)
@@ -72,6 +74,7 @@ psql_db -v members="$MEMBERS" -v sales="$SALES" -v days="$DAYS" -v seed="$here/t
 	  FROM loyalty.member_tier mt JOIN loyalty.tier t USING (tier_id);
 SQL
 echo "setup took $(( $(date +%s) - t0 )) s"
+[ "$ALT" = 1 ] && psql_db -f "$here/tiers_review_alt.sql"
 echo "server $(psql_db -At -c "SELECT current_setting('server_version') || ', fsync=' || current_setting('fsync')
                                   || ', shared_buffers=' || current_setting('shared_buffers')
                                   || ', work_mem=' || current_setting('work_mem')
@@ -88,6 +91,7 @@ echo "== as_of $as_of; window from $from; $ROUNDS rounds, each statement in a fr
 echo "   group_by: SELECT member_id, count(*), sum(total) FROM bench_tier_sale WHERE occurred_at in the window GROUP BY member_id"
 echo "   review:   BEGIN; SELECT * FROM loyalty.review_tiers(as_of); ROLLBACK (all its work but the commit)"
 echo "   preview:  SELECT count(*) FROM loyalty.review_tiers_preview(as_of) (who would change, writing nothing)"
+[ "$ALT" = 1 ] && echo "   review_alt, preview_alt: the same with the prototype (bench/tiers_review_alt.sql)"
 
 timed() {	# timed <label> <sql>: milliseconds of the statements (\timing, summed), after a CHECKPOINT
 	psql_db -c "CHECKPOINT"
@@ -103,29 +107,46 @@ q_review="BEGIN;
 SELECT * FROM loyalty.review_tiers(:'as_of');
 ROLLBACK;"
 q_preview="SELECT count(*) FROM loyalty.review_tiers_preview(:'as_of');"
+labels="group_by review preview"
+[ "$ALT" = 1 ] && labels="$labels review_alt preview_alt"
 for round in $(seq 1 "$ROUNDS"); do
 	timed group_by "$q_group"
 	timed review "$q_review"
 	timed preview "$q_preview"
+	if [ "$ALT" = 1 ]; then
+		timed review_alt "${q_review//review_tiers(/review_tiers_alt(}"
+		timed preview_alt "${q_preview//review_tiers_preview(/review_tiers_preview_alt(}"
+	fi
 done >"$tmp/results"
 
-awk -v rounds="$ROUNDS" '
+awk -v rounds="$ROUNDS" -v labels="$labels" '
 	{ t[$1, ++n[$1]] = $2; r[$1] = r[$1] sprintf(" %9.1f", $2 / 1000) }
 	END {
 		print "seconds by round:"
-		split("group_by review preview", o, " ")
-		for (i = 1; i <= 3; i++) printf "  %-9s%s\n", o[i], r[o[i]]
+		nl = split(labels, o, " ")
+		for (i = 1; i <= nl; i++) printf "  %-12s%s\n", o[i], r[o[i]]
 		mid = int((rounds + 1) / 2)
-		for (i = 1; i <= 3; i++) {
+		for (i = 1; i <= nl; i++) {
 			s = o[i]
 			for (j = 1; j <= rounds; j++) for (k = j + 1; k <= rounds; k++)
 				if (t[s, k] < t[s, j]) { v = t[s, j]; t[s, j] = t[s, k]; t[s, k] = v }
 			med[s] = t[s, mid] / 1000
-			printf "%-9s median %8.2f s (%.2f - %.2f)\n", s, med[s], t[s, 1] / 1000, t[s, rounds] / 1000
+			printf "%-12s median %8.2f s (%.2f - %.2f)\n", s, med[s], t[s, 1] / 1000, t[s, rounds] / 1000
 		}
 		printf "review / group_by: %.2f (target <= 2)   preview / group_by: %.2f\n",
 			med["review"] / med["group_by"], med["preview"] / med["group_by"]
+		if (med["review_alt"] > 0)
+			printf "review_alt / group_by: %.2f (target <= 2)   preview_alt / group_by: %.2f\n",
+				med["review_alt"] / med["group_by"], med["preview_alt"] / med["group_by"]
 	}' "$tmp/results"
+alt_bad=0
+if [ "$ALT" = 1 ]; then
+	alt_bad=$(psql_db -At -c "SELECT (SELECT count(*) FROM (SELECT * FROM loyalty.review_tiers_preview('$as_of')
+	                                   EXCEPT ALL SELECT * FROM loyalty.review_tiers_preview_alt('$as_of')) x)
+	                        + (SELECT count(*) FROM (SELECT * FROM loyalty.review_tiers_preview_alt('$as_of')
+	                                   EXCEPT ALL SELECT * FROM loyalty.review_tiers_preview('$as_of')) x)")
+	echo "rows that differ between review_tiers_preview and the prototype: $alt_bad"
+fi
 
 echo "== the review, committed, then again for the same as_of (idempotent: the second changes nothing)"
 psql_db -At -F ' ' -c "SELECT 'first: members_checked', members_checked, 'upgraded', upgraded, 'downgraded', downgraded,
@@ -137,4 +158,4 @@ psql_db -At -F ' ' -c "SELECT 'after: base', count(*) FILTER (WHERE t.rank = 0),
                               'gold', count(*) FILTER (WHERE t.rank = 2)
                          FROM loyalty.member_tier mt JOIN loyalty.tier t USING (tier_id)"
 echo "$(( $(date +%s) - started )) s in all"
-echo "$second" | grep -q 'upgraded 0 downgraded 0 overrides_expired 0'
+echo "$second" | grep -q 'upgraded 0 downgraded 0 overrides_expired 0' && [ "$alt_bad" -eq 0 ]
