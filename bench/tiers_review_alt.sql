@@ -16,7 +16,16 @@
 --   2. m is narrow (periods and member columns, no ladder arrays) and
 --      MATERIALIZED: it is read twice, and the ladder (pr) is joined in q;
 --   3. the member selection is a UNION ALL of "all" (WHERE members IS NULL,
---      a one-time filter) and an index look-up per element of members.
+--      a one-time filter) and an index look-up per element of members;
+--   4. "all" is only the members who may change, told by their member_tier
+--      row alone (see sel below): an override, a hold run out above the
+--      base tier, or running figures meeting a threshold above the tier
+--      (programs with rolling or lifetime windows; calendar and anniversary
+--      years review every member).  The review then reads tier_day for a
+--      few percent of the members instead of all: this is what brings it
+--      under the plain GROUP BY.  It relies on what the sale trigger keeps:
+--      member_tier's figures are the sum of the member's tier_day rows of
+--      [window_start, last_day], no day after last_day, no day negative.
 -- Plain SQL (one statement) with SET jit = off, as main's.
 CREATE OR REPLACE FUNCTION loyalty.review_tiers_preview_alt(as_of timestamptz DEFAULT now(), members bigint[] DEFAULT NULL,
 	OUT member_id bigint, OUT from_tier text, OUT to_tier text, OUT cause text,
@@ -43,14 +52,39 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET j
 		  JOIN ladder l ON l.program_id = p.program_id
 		 CROSS JOIN LATERAL (SELECT loyalty.local_date(review_tiers_preview_alt.as_of, p.time_zone) AS today) r
 		 CROSS JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, r.today, r.today) w),
-	-- the members reviewed: all, or those of members (an index look-up each)
+	-- per tier: the lowest threshold of each kind of the tiers above it
+	above AS (
+		SELECT t.tier_id, min(h.min_spend) AS spend, min(h.min_visits) AS visits, min(h.min_points) AS points
+		  FROM loyalty.tier t LEFT JOIN loyalty.tier h ON h.program_id = t.program_id AND h.rank > t.rank
+		 GROUP BY t.tier_id),
+	-- the members reviewed: those of members (an index look-up each); or all
+	-- who may change: by the member's own row, a member whose override may
+	-- end, whose hold has run out in a tier above the base, or whose running
+	-- figures (member_tier: the days of [window_start, last_day], no sale
+	-- after last_day) meet a threshold above the tier -- they bound the
+	-- review's figures from above when its window lies within theirs
+	-- (rolling, lifetime: no previous period counts) and days are never
+	-- negative; calendar and anniversary years count a previous period, so
+	-- all their members are reviewed
 	sel AS (
-		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until
+		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until,
+			   mb.program_id, mb.enrolled_at
 		  FROM loyalty.member_tier mt
+		  JOIN loyalty.member mb ON mb.member_id = mt.member_id
+		  JOIN pr ON pr.program_id = mb.program_id
+		  LEFT JOIN above a ON a.tier_id = mt.tier_id
 		 WHERE review_tiers_preview_alt.members IS NULL
+		   AND (pr.tier_window IN ('calendar_year', 'anniversary_year')
+				OR mt.override_tier_id IS NOT NULL
+				OR (pr.tier_downgrade <> 'never' AND mt.tier_id <> pr.ids[1]
+					AND pr.today >= mt.held_until + pr.tier_grace_days)
+				OR mt.window_start > pr.cur_start
+				OR mt.spend >= a.spend OR mt.visits >= a.visits OR mt.points >= a.points)
 		UNION ALL
-		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until
+		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until,
+			   mb.program_id, mb.enrolled_at
 		  FROM loyalty.member_tier mt
+		  JOIN loyalty.member mb ON mb.member_id = mt.member_id
 		 WHERE review_tiers_preview_alt.members IS NOT NULL
 		   AND mt.member_id IN (SELECT u.id FROM pg_catalog.unnest(review_tiers_preview_alt.members) AS u(id))),
 	-- each member's periods (narrow: read twice)
@@ -67,10 +101,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET j
 						  (loyalty.tier_period(pr.tier_window, pr.tier_window_days, a.anchor, pr.today)).period_start - 1)).period_start
 					ELSE pr.prev_start END AS prev_start
 		  FROM sel s
-		  JOIN loyalty.member mb ON mb.member_id = s.member_id
-		  JOIN pr ON pr.program_id = mb.program_id
+		  JOIN pr ON pr.program_id = s.program_id
 		 CROSS JOIN LATERAL (SELECT CASE WHEN pr.tier_window = 'anniversary_year'
-										 THEN loyalty.local_date(mb.enrolled_at, pr.time_zone)
+										 THEN loyalty.local_date(s.enrolled_at, pr.time_zone)
 										 ELSE pr.today END AS anchor) a),
 	-- the figures of the days of the current and the previous period, one
 	-- pass over the days no program's periods reach before
