@@ -2,7 +2,8 @@
 -- the default), created as loyalty.review_tiers_preview_alt and
 -- loyalty.review_tiers_alt (review_tiers as on main, calling the _alt
 -- preview), so that one run times both.  Same result as main's
--- review_tiers_preview (checked row for row over every window kind,
+-- review_tiers_preview (as of main 199df0d: an override without end has not
+-- ended, changes dated no earlier than the member's latest; checked row for row over every window kind,
 -- downgrade policy, grace, overrides ended/running/for good, 29 February
 -- anniversaries, three as_of, with and without members: bench/README.md).
 -- What it changes (src/sql/tier.sql's review_tiers_preview would take it
@@ -124,7 +125,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET j
 			   e.entitled_i,
 			   array_position(pr.ids, m.tier_id) AS cur_i,
 			   array_position(pr.ids, m.override_tier_id) AS floor_i,
-			   m.override_tier_id IS NOT NULL AND m.override_until <= review_tiers_preview_alt.as_of AS ended,
+			   m.override_tier_id IS NOT NULL AND coalesce(m.override_until <= review_tiers_preview_alt.as_of, false) AS ended,
 			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview_alt.as_of) AS overridden
 		  FROM m
 		  JOIN pr ON pr.program_id = m.program_id
@@ -146,7 +147,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET j
 		  FROM q)
 	SELECT n.member_id, n.codes[n.cur_i], n.codes[n.new_i],
 		   CASE WHEN n.ended THEN 'override_ended' ELSE 'review' END,
-		   CASE WHEN n.ended THEN n.override_until ELSE review_tiers_preview_alt.as_of END,
+		   GREATEST(CASE WHEN n.ended THEN n.override_until ELSE review_tiers_preview_alt.as_of END,
+					(SELECT max(c.changed_at) FROM loyalty.tier_change c WHERE c.member_id = n.member_id)),
 		   CASE WHEN n.new_i > n.cur_i AND NOT n.ended
 				THEN CASE n.tier_window WHEN 'lifetime' THEN n.today
 										WHEN 'rolling' THEN n.today + n.tier_window_days + 1
