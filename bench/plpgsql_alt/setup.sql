@@ -111,6 +111,7 @@ DECLARE
 	v_to		timestamptz;
 	v_entry		bigint;
 	v_repay		bigint;
+	v_at		timestamptz;
 	v_notify	boolean := coalesce(current_setting('loyalty.notify', true), 'on')::boolean;
 BEGIN
 	IF NEW.card IS NULL OR NEW.return_of IS NOT NULL THEN
@@ -299,8 +300,9 @@ BEGIN
 			v_mt := ROW(v_member, v_tier.tier_id, NEW.occurred_at, v_day, NULL, NULL, v_day - v_wdays, v_day, 0, 0, 0);
 		END IF;
 		v_start := greatest(v_day, v_mt.last_day) - v_wdays;
-		IF v_start > v_mt.window_start THEN
-			IF v_start - v_mt.window_start <= v_wdays + 1 THEN
+		IF v_mt.window_start = v_mt.last_day - v_wdays AND v_start - v_mt.window_start <= v_wdays + 1 THEN
+			-- the days that left the window
+			IF v_start > v_mt.window_start THEN
 				SELECT COALESCE(sum(d.spend), 0) AS spend, COALESCE(sum(d.points), 0) AS points,
 					   count(*) FILTER (WHERE d.spend > 0) AS visits
 				  INTO v_drop
@@ -309,9 +311,18 @@ BEGIN
 				v_mt.spend := v_mt.spend - v_drop.spend;
 				v_mt.points := v_mt.points - v_drop.points;
 				v_mt.visits := v_mt.visits - v_drop.visits;
-			ELSE
-				v_mt.spend := 0; v_mt.points := 0; v_mt.visits := 0;
+				v_mt.window_start := v_start;
 			END IF;
+		ELSE
+			-- all left, or kept for another window length: counted again
+			SELECT COALESCE(sum(d.spend), 0) AS spend, COALESCE(sum(d.points), 0) AS points,
+				   count(*) FILTER (WHERE d.spend > 0) AS visits
+			  INTO v_drop
+			  FROM plt_tier_day d
+			 WHERE d.member_id = v_member AND d.day >= v_start AND d.day <= greatest(v_day, v_mt.last_day);
+			v_mt.spend := v_drop.spend;
+			v_mt.points := v_drop.points;
+			v_mt.visits := v_drop.visits;
 			v_mt.window_start := v_start;
 		END IF;
 		v_mt.last_day := greatest(v_day, v_mt.last_day);
@@ -328,17 +339,20 @@ BEGIN
 		   AND (t.rank = 0 OR t.min_spend <= v_mt.spend OR t.min_visits <= v_mt.visits OR t.min_points <= v_mt.points)
 		 ORDER BY t.rank DESC LIMIT 1;
 		IF v_q.rank > v_tier.rank THEN
+			-- dated at the sale, never ahead of now nor before the member's latest change
+			v_at := greatest(least(NEW.occurred_at, now()),
+							 (SELECT max(c.changed_at) FROM plt_tier_change c WHERE c.member_id = v_member));
 			INSERT INTO plt_tier_change (member_id, from_tier_id, to_tier_id, changed_at, cause, sale_id)
-			VALUES (v_member, v_tier.tier_id, v_q.tier_id, NEW.occurred_at, 'qualified', NEW.sale_id);
+			VALUES (v_member, v_tier.tier_id, v_q.tier_id, v_at, 'qualified', NEW.sale_id);
 			INSERT INTO plt_outbox (member_id, kind, payload)
 			VALUES (v_member, 'tier_up', jsonb_build_object('event', 'tier_up', 'member_id', v_member, 'from', v_tier.code,
-					'to', v_q.code, 'cause', 'qualified', 'sale_id', NEW.sale_id, 'changed_at', NEW.occurred_at));
+					'to', v_q.code, 'cause', 'qualified', 'sale_id', NEW.sale_id, 'changed_at', v_at));
 			IF v_notify THEN
 				PERFORM pg_notify('loyalty_events', '');
 			END IF;
 			v_tier := v_q;
 			v_mt.tier_id := v_q.tier_id;
-			v_mt.since := NEW.occurred_at;
+			v_mt.since := v_at;
 			v_mt.held_until := v_day + v_wdays + 1;
 		ELSIF v_q.tier_id = v_tier.tier_id AND v_q.rank > 0 THEN
 			v_mt.held_until := greatest(v_mt.held_until, v_day + v_wdays + 1);
