@@ -6,17 +6,21 @@
 -- bench_backfill (loyalty.sale's shape and indexes, no trigger), member_id
 -- filled in as the trigger would.  Prints the statement's time (commit
 -- included); bench/pos.sh samples the backend's memory meanwhile.
+-- -v target: the table with the trigger (loyalty.sale; plt_sale for the
+-- PL/pgSQL alternative, bench/plpgsql_alt.sh).
+-- -v prefix (card prefix), moff (member id offset), txn (pos_txn prefix):
+-- 40, 0, H- for program 'pos'; 41, members, HT- for the tiered 'tpos'.
 \o :pidfile
 SELECT pg_backend_pid();
 \o
 SELECT setseed(0.42) \gset
 SELECT clock_timestamp() AS t0 \gset
 \if :trigger
-INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
-SELECT 'S' || (1 + g % 20), 'H-' || g, loyalty.card_issue('40', r.m), r.ts, x.total, x.lines
+INSERT INTO :target (store, pos_txn, card, occurred_at, total, lines)
+SELECT 'S' || (1 + g % 20), :'txn' || g, loyalty.card_issue(:'prefix', r.m), r.ts, x.total, x.lines
 \else
 INSERT INTO bench_backfill (store, pos_txn, card, occurred_at, total, lines, member_id)
-SELECT 'S' || (1 + g % 20), 'H-' || g, loyalty.card_issue('40', r.m), r.ts, x.total, x.lines, r.m
+SELECT 'S' || (1 + g % 20), :'txn' || g, loyalty.card_issue(:'prefix', r.m), r.ts, x.total, x.lines, :moff + r.m
 \endif
   FROM generate_series(1, :count) g
   CROSS JOIN LATERAL (

@@ -16,7 +16,7 @@
 \set a3 random(100, 6000)
 \set tot :a1 + :a2 + :a3
 INSERT INTO bench_sale (store, pos_txn, card, total, lines, member_id, points_earned, entry_id)
-VALUES ('S' || :st::text, 'P-' || :k::text, loyalty.card_issue('40', :m::bigint), :tot::numeric / 100,
+VALUES ('S' || :st::text, 'P-' || :k::text, loyalty.card_issue(:prefix::text, :m::bigint), :tot::numeric / 100,
         jsonb_build_array(
           jsonb_build_object('sku', 'SKU' || :s1::text, 'category', (ARRAY['baby','food','organic','tobacco','home'])[:c1::int], 'qty', 1, 'amount', :a1::numeric / 100),
           jsonb_build_object('sku', 'SKU' || :s2::text, 'category', (ARRAY['baby','food','organic','tobacco','home'])[:c2::int], 'qty', 1, 'amount', :a2::numeric / 100),

@@ -3,7 +3,8 @@
 -- with its rule_points, its lot, the member's balance row update, the
 -- budgeted rule's slot update (the 'launch' rule fires on nearly every sale)
 -- and an outbox row -- into the trigger-less copies bench_sale, bench_ledger,
--- bench_lot, bench_balance, bench_rule_spend, bench_outbox (same indexes,
+-- bench_lot, bench_balance, bench_rule_spend (the slots of 'pos''s budgeted
+-- rule only), bench_outbox (same indexes,
 -- CHECKs and member foreign keys as the originals).  No card lookup, no rule.  With -D
 -- notify=1 (bn) it also sends the NOTIFY (no payload) the trigger sends with every award,
 -- in the same transaction: not part of the issue's comparison, it shows what
@@ -23,7 +24,7 @@
 \set tot :a1 + :a2 + :a3
 WITH s AS (
   INSERT INTO bench_sale (store, pos_txn, card, total, lines, member_id, points_earned, entry_id)
-  VALUES ('S' || :st::text, 'P-' || :k::text, loyalty.card_issue('40', :m::bigint), :tot::numeric / 100,
+  VALUES ('S' || :st::text, 'P-' || :k::text, loyalty.card_issue(:prefix::text, :m::bigint), :tot::numeric / 100,
           jsonb_build_array(
             jsonb_build_object('sku', 'SKU' || :s1::text, 'category', (ARRAY['baby','food','organic','tobacco','home'])[:c1::int], 'qty', 1, 'amount', :a1::numeric / 100),
             jsonb_build_object('sku', 'SKU' || :s2::text, 'category', (ARRAY['baby','food','organic','tobacco','home'])[:c2::int], 'qty', 1, 'amount', :a2::numeric / 100),
@@ -44,7 +45,7 @@ b AS (
    WHERE member_id = :m::bigint),
 r AS (
   UPDATE bench_rule_spend SET points = points + 5, uses = uses + 1
-   WHERE rule_id = (SELECT rule_id FROM loyalty.rule WHERE code = 'launch') AND slot = :m % 8),
+   WHERE slot = :m % 8),
 o AS (
   INSERT INTO bench_outbox (member_id, kind, payload)
   SELECT :m::bigint, 'award', jsonb_build_object('event', 'award', 'member_id', :m::bigint, 'sale_id', s.sale_id,

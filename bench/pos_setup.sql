@@ -14,25 +14,11 @@ SELECT count(*) = 0 AS member_id_is_serial
   FROM generate_series(1, :members) s
  WHERE loyalty.member_id(loyalty.card_issue('40', s)) <> s;
 
--- Ten active rules, one of each shape the engine has.
-INSERT INTO loyalty.rule (program_id, code, kind, categories, skus, multiplier, points,
-						  min_basket, days_of_week, every_nth, visit_period, budget_points)
-SELECT p.program_id, r.*
-  FROM loyalty.program p, (VALUES
-	('no-tobacco',   'exclude',        ARRAY['tobacco'], NULL::text[], NULL::numeric, NULL::bigint, NULL::numeric, NULL::integer[], NULL::integer, NULL, NULL::bigint),
-	('baby-x2',      'multiplier',     ARRAY['baby'],    NULL,  2,    NULL, NULL, NULL,      NULL, NULL,    NULL),
-	('organic-x1.5', 'multiplier',     ARRAY['organic'], NULL,  1.5,  NULL, NULL, NULL,      NULL, NULL,    NULL),
-	('basket-50',    'bonus',          NULL,             NULL,  NULL, 10,   50,   NULL,      NULL, NULL,    NULL),
-	('food-100',     'bonus',          ARRAY['food'],    NULL,  NULL, 25,   100,  NULL,      NULL, NULL,    NULL),
-	('big-basket',   'bonus',          NULL,             NULL,  NULL, 40,   200,  NULL,      NULL, NULL,    NULL),
-	('welcome',      'first_purchase', NULL,             NULL,  NULL, 100,  NULL, NULL,      NULL, NULL,    NULL),
-	('fifth-visit',  'nth_visit',      NULL,             NULL,  NULL, 50,   NULL, NULL,      5,    'month', NULL),
-	('weekend',      'bonus',          NULL,             NULL,  NULL, 15,   30,   '{6,7}',   NULL, NULL,    NULL),
-	('launch',       'bonus',          NULL,             NULL,  NULL, 5,    20,   NULL,      NULL, NULL,    1000000000000)
-  ) AS r(code, kind, categories, skus, multiplier, points, min_basket, days_of_week, every_nth, visit_period, budget_points)
- WHERE p.code = 'pos';
+-- Ten active rules, one of each shape the engine has (pos_rules.sql).
+\set program pos
+\ir pos_rules.sql
 SELECT count(*) AS active_rules, string_agg(kind, ' ' ORDER BY rule_id) AS kinds
-  FROM loyalty.rule WHERE active;
+  FROM loyalty.rule r JOIN loyalty.program p USING (program_id) WHERE r.active AND p.code = 'pos';
 
 -- (a) bench_sale: the columns, defaults, CHECKs, primary key, unique and
 -- partial/expression indexes of loyalty.sale (LIKE ... INCLUDING ALL), no

@@ -294,7 +294,7 @@ ColumnDefault(TableWriter *w, int i)
 }
 
 /* Tables and indexes the sale path reads, kept open alike (LoyaltyOpen). */
-#define MAX_READERS 16
+#define MAX_READERS 32
 static struct
 {
 	char		name[NAMEDATALEN];
