@@ -94,5 +94,24 @@ SELECT p.from_tier, p.to_tier, p.cause FROM loyalty.review_tiers_preview() p
  WHERE p.member_id = loyalty.member_id(loyalty.card_issue('83', 4));
 SELECT upgraded, downgraded, overrides_expired FROM loyalty.review_tiers();
 
+
+--
+-- O5. A tiered sale of a program with a budgeted rule and an nth-visit rule
+-- opens more relations than the sale path once kept open (16): the second
+-- sale of a session failed with "too many relations open on the sale path".
+--
+INSERT INTO loyalty.program (code, time_zone) VALUES ('o5', 'Europe/Paris');
+SELECT to_ladder('o5');
+INSERT INTO loyalty.rule (program_id, code, kind, points, budget_points)
+SELECT program_id, 'o5-launch', 'bonus', 5, 1000000 FROM loyalty.program WHERE code = 'o5';
+INSERT INTO loyalty.rule (program_id, code, kind, points, every_nth, visit_period)
+SELECT program_id, 'o5-fifth', 'nth_visit', 50, 5, 'month' FROM loyalty.program WHERE code = 'o5';
+INSERT INTO loyalty.rule (program_id, code, kind, points, member_max_uses)
+SELECT program_id, 'o5-capped', 'bonus', 1, 3 FROM loyalty.program WHERE code = 'o5';
+SELECT loyalty.enroll(loyalty.card_issue('83', 5), 'o5', enrolled_at => '2000-01-01 00:00+00') > 0 AS enrolled;
+SELECT to_sale(5, 'o5-1', now() - interval '2 hours', 60.00);
+SELECT to_sale(5, 'o5-2', now() - interval '1 hour', 60.00);
+SELECT to_sale(5, 'o5-3', now(), 60.00);
+
 DROP FUNCTION to_ladder(text);
 DROP FUNCTION to_sale(int, text, timestamptz, numeric, bigint);
