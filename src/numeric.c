@@ -1,0 +1,253 @@
+/*
+ * numeric.c -- the numerical tools of the customer-base models: the
+ * digamma function, log Beta, the regularised incomplete Beta function,
+ * and a quasi-Newton minimiser (BFGS).
+ *
+ * All of it is plain double arithmetic, deterministic: the same input gives
+ * the same bits on every call, so a fit in a parallel plan (whose state is
+ * sorted before the fit, see fitstate.c) equals the serial one.
+ */
+#include "analytics.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+
+/*
+ * psi(x) for x > 0: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 6,
+ * then the asymptotic series (Abramowitz & Stegun 6.3.18), which at x >= 6
+ * is good to a few units in the last place.
+ */
+double
+LoyaltyDigamma(double x)
+{
+	double		r = 0,
+				f;
+
+	Assert(x > 0);
+	while (x < 6)
+	{
+		r -= 1 / x;
+		x += 1;
+	}
+	f = 1 / (x * x);
+	return r + log(x) - 0.5 / x -
+		f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))));
+}
+
+/* log B(a, b) for a, b > 0. */
+double
+LoyaltyLogBeta(double a, double b)
+{
+	return lgamma(a) + lgamma(b) - lgamma(a + b);
+}
+
+/*
+ * The continued fraction of the incomplete Beta function (modified Lentz;
+ * Press et al., Numerical Recipes, 6.4), for x < (a + 1) / (a + b + 2)
+ * where it converges fast (in about sqrt(max(a, b)) steps).
+ */
+static double
+BetaContinuedFraction(double x, double a, double b)
+{
+	const double tiny = 1e-300;
+	double		c = 1,
+				d = 1 - (a + b) * x / (a + 1),
+				h;
+	int64		m;
+
+	if (fabs(d) < tiny)
+		d = tiny;
+	d = 1 / d;
+	h = d;
+	for (m = 1; m < 100000000; m++)
+	{
+		double		aa,
+					del;
+
+		if (m % 10000 == 0)
+			CHECK_FOR_INTERRUPTS();
+		aa = m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m));
+		d = 1 + aa * d;
+		if (fabs(d) < tiny)
+			d = tiny;
+		c = 1 + aa / c;
+		if (fabs(c) < tiny)
+			c = tiny;
+		d = 1 / d;
+		h *= d * c;
+		aa = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m));
+		d = 1 + aa * d;
+		if (fabs(d) < tiny)
+			d = tiny;
+		c = 1 + aa / c;
+		if (fabs(c) < tiny)
+			c = tiny;
+		d = 1 / d;
+		del = d * c;
+		h *= del;
+		if (fabs(del - 1) < 1e-16)
+			break;
+	}
+	return h;
+}
+
+/*
+ * I_x(a, b), the regularised incomplete Beta function.  A result below
+ * about one half is computed directly, never as 1 minus something, so tiny
+ * tails keep their digits.
+ */
+double
+LoyaltyBetaReg(double x, double a, double b)
+{
+	double		y = 1 - x;
+	double		front;
+
+	if (x <= 0)
+		return 0;
+	if (x >= 1)
+		return 1;
+	front = a * log(x) + b * log1p(-x) - LoyaltyLogBeta(a, b);
+	if (x < (a + 1) / (a + b + 2))
+		return exp(front) * BetaContinuedFraction(x, a, b) / a;
+	return 1 - exp(front) * BetaContinuedFraction(y, b, a) / b;
+}
+
+/*
+ * Minimises fn from theta (n <= MINIMIZE_MAX_DIMS) by BFGS with a
+ * backtracking (Armijo) line search, steps of at most 2 in any coordinate
+ * (the models' coordinates are log-parameters: a factor e^2 at a time), and
+ * stops when every gradient component is below tolerance, or when no step
+ * decreases fn (or five steps in a row only by rounding): then fn is as
+ * small as double arithmetic can tell.  theta and res describe the best point reached.
+ */
+void
+LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,
+				double tolerance, MinimizeResult *res)
+{
+	double		H[MINIMIZE_MAX_DIMS][MINIMIZE_MAX_DIMS];
+	double		g[MINIMIZE_MAX_DIMS],
+				gnew[MINIMIZE_MAX_DIMS],
+				d[MINIMIZE_MAX_DIMS],
+				tnew[MINIMIZE_MAX_DIMS],
+				s[MINIMIZE_MAX_DIMS],
+				y[MINIMIZE_MAX_DIMS];
+	double		f,
+				fnew = 0;
+	bool		scaled = false;
+	int			i,
+				j,
+				iter,
+				stalled = 0;
+
+	Assert(n <= MINIMIZE_MAX_DIMS);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			H[i][j] = (i == j);
+	f = fn(theta, g, arg);
+	res->converged = false;
+	for (iter = 0; iter < 1000 && isfinite(f); iter++)
+	{
+		double		gmax = 0,
+					dmax = 0,
+					slope = 0,
+					step = 1,
+					sy = 0,
+					yy = 0;
+		int			tries;
+
+		CHECK_FOR_INTERRUPTS();
+		for (i = 0; i < n; i++)
+			gmax = Max(gmax, fabs(g[i]));
+		if (gmax < tolerance)
+		{
+			res->converged = true;
+			break;
+		}
+		for (i = 0; i < n; i++)
+		{
+			d[i] = 0;
+			for (j = 0; j < n; j++)
+				d[i] -= H[i][j] * g[j];
+			slope += g[i] * d[i];
+		}
+		if (!(slope < 0))
+		{
+			/* not a descent direction: start again from steepest descent */
+			for (i = 0; i < n; i++)
+				for (j = 0; j < n; j++)
+					H[i][j] = (i == j);
+			scaled = false;
+			slope = 0;
+			for (i = 0; i < n; i++)
+			{
+				d[i] = -g[i];
+				slope -= g[i] * g[i];
+			}
+		}
+		for (i = 0; i < n; i++)
+			dmax = Max(dmax, fabs(d[i]));
+		if (dmax > 2)
+			step = 2 / dmax;
+		for (tries = 0; tries < 60; tries++, step *= 0.5)
+		{
+			for (i = 0; i < n; i++)
+				tnew[i] = theta[i] + step * d[i];
+			fnew = fn(tnew, gnew, arg);
+			if (isfinite(fnew) && fnew <= f + 1e-4 * step * slope)
+				break;
+		}
+		if (tries == 60)
+			break;				/* no step decreases f: as good as it gets */
+		for (i = 0; i < n; i++)
+		{
+			s[i] = tnew[i] - theta[i];
+			y[i] = gnew[i] - g[i];
+			sy += s[i] * y[i];
+			yy += y[i] * y[i];
+		}
+		if (sy > 0 && yy > 0)
+		{
+			double		rho = 1 / sy,
+						Hy[MINIMIZE_MAX_DIMS],
+						yHy = 0;
+
+			if (!scaled)
+			{
+				for (i = 0; i < n; i++)
+					for (j = 0; j < n; j++)
+						H[i][j] = (i == j) * sy / yy;
+				scaled = true;
+			}
+			for (i = 0; i < n; i++)
+			{
+				Hy[i] = 0;
+				for (j = 0; j < n; j++)
+					Hy[i] += H[i][j] * y[j];
+				yHy += y[i] * Hy[i];
+			}
+			/* H += (1 + rho y'Hy) rho s s' - rho (Hy s' + s y'H) */
+			for (i = 0; i < n; i++)
+				for (j = 0; j < n; j++)
+					H[i][j] += (1 + rho * yHy) * rho * s[i] * s[j] -
+						rho * (Hy[i] * s[j] + s[i] * Hy[j]);
+		}
+		for (i = 0; i < n; i++)
+		{
+			theta[i] = tnew[i];
+			g[i] = gnew[i];
+		}
+		/* decreases at the level of rounding: f cannot get better */
+		stalled = (f - fnew <= 1e-15 * fabs(f)) ? stalled + 1 : 0;
+		f = fnew;
+		if (stalled >= 5)
+			break;
+	}
+	res->f = f;
+	res->iterations = iter;
+	res->gradmax = 0;
+	for (i = 0; i < n; i++)
+		res->gradmax = Max(res->gradmax, fabs(g[i]));
+	if (res->gradmax < tolerance && isfinite(f))
+		res->converged = true;
+}
