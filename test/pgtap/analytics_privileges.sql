@@ -84,7 +84,19 @@ CREATE TEMP TABLE ana_sale (member_id int, at timestamptz, amount numeric);
 INSERT INTO ana_sale VALUES
 	(1, '2026-01-01 10:00+00', 10), (1, '2026-01-15 10:00+00', 20), (1, '2026-02-01 10:00+00', 30),
 	(2, '2026-01-05 10:00+00', 15), (3, '2026-01-10 10:00+00', 25), (3, '2026-01-24 10:00+00', 35);
-GRANT SELECT ON ana_sale TO PUBLIC;
+-- 31 customers' (x, t_x, t) and 500 repeat buyers' spends that identify
+-- the models (as in sql/analytics_models.sql)
+CREATE TEMP TABLE ana_hist AS
+SELECT x, t_x::float8 AS t_x, t::float8 AS t
+  FROM (VALUES (0, 0, 30, 10), (1, 2, 30, 3), (2, 25, 30, 2), (5, 28, 30, 2), (10, 29.5, 30, 1),
+			   (3, 5, 30, 2), (1, 20, 30, 3), (0, 0, 20, 5), (2, 3, 20, 2), (4, 18, 20, 1)) v(x, t_x, t, k),
+	   generate_series(1, k);
+SELECT setseed(0.25);
+CREATE TEMP TABLE ana_spend AS
+SELECT x, (SELECT sum(-ln(1 - random())) FROM generate_series(1, 6 * x)) / (x * nu) AS m
+  FROM (SELECT i, 1 + i % 6 AS x, (SELECT sum(-ln(1 - random())) FROM generate_series(1, 4 + 0 * i)) / 15 AS nu
+		  FROM generate_series(1, 500) i) s;
+GRANT SELECT ON ana_sale, ana_hist, ana_spend TO PUBLIC;
 
 -- the calls, each as one statement
 CREATE TEMP TABLE ana_call (what text, stmt text);
@@ -94,8 +106,8 @@ INSERT INTO ana_call VALUES
 	('purchase_summary (4 arguments)',
 	 $$SELECT (loyalty.purchase_summary(at, amount, '2026-03-01', '1 day')).x FROM ana_sale GROUP BY member_id$$),
 	('cadence', $$SELECT (loyalty.cadence(at)).visit_days FROM ana_sale GROUP BY member_id$$),
-	('bgnbd_fit', $$SELECT (loyalty.bgnbd_fit(x, t_x, t)).r FROM (VALUES (0, 0.0, 10.0), (2, 5.0, 10.0), (1, 2.0, 9.0), (0, 0.0, 8.0), (3, 9.0, 10.0)) v(x, t_x, t)$$),
-	('gg_fit', $$SELECT (loyalty.gg_fit(x, m)).p FROM (VALUES (1, 10.0), (2, 30.0), (3, 20.0), (1, 15.0)) v(x, m)$$),
+	('bgnbd_fit', $$SELECT (loyalty.bgnbd_fit(x, t_x, t)).r FROM ana_hist$$),
+	('gg_fit', $$SELECT (loyalty.gg_fit(x, m)).p FROM ana_spend$$),
 	('bgnbd_p_alive', $$SELECT loyalty.bgnbd_p_alive('(0.243,4.414,0.793,2.426,,)', 2, 30.43, 38.86)$$),
 	('bgnbd_expected', $$SELECT loyalty.bgnbd_expected('(0.243,4.414,0.793,2.426,,)', 39, 2, 30.43, 38.86)$$),
 	('bgnbd_pmf', $$SELECT loyalty.bgnbd_pmf('(0.243,4.414,0.793,2.426,,)', 39, 1)$$),
