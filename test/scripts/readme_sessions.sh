@@ -72,6 +72,8 @@ allowed() {
 	"SELECT * FROM loyalty.check_invariants("*)	echo "analyst admin" ;;
 	"SELECT "*" FROM loyalty.member_card "*)	echo "analyst admin" ;;
 	"DELETE FROM loyalty.outbox "*)				echo "admin" ;;
+	"SELECT "*"loyalty.purchase_summary("*|"SELECT "*"loyalty.cadence("*|"SELECT "*"loyalty.bgnbd_"*|\
+	"WITH "*"loyalty.purchase_summary("*)		echo "analyst admin" ;;
 	*)											echo "" ;;
 	esac
 }
