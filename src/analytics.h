@@ -14,19 +14,25 @@
 /* dayset.c */
 extern int32 LoyaltyLocalDay(TimestampTz ts);
 extern void LoyaltyReadBuffer(StringInfo buf, const char *data, int len);
+extern void LoyaltySortInt32(int32 *a, int32 n);
 
 /*
  * A set of day numbers (days since 2000-01-01).  days[0 .. nsorted) is
  * sorted and free of duplicates; days[nsorted .. n) are days added out of
  * order, merged in by DaySetCompact.  Memory: 4 bytes per distinct day, at
- * most twice that between compactions; never per row.
+ * most twice that between compactions; never per row.  The first
+ * DAYSET_LOCAL days live in the struct (no pointer to chase per row for the
+ * few days most customers have); a DaySet is never copied by value.
  */
+#define DAYSET_LOCAL 8
+
 typedef struct DaySet
 {
-	int32	   *days;
+	int32	   *days;			/* local, or palloc'd beyond DAYSET_LOCAL */
 	int32		n;
 	int32		nsorted;
 	int32		cap;
+	int32		local[DAYSET_LOCAL];	/* the first days, in the state itself */
 } DaySet;
 
 extern void DaySetAdd(DaySet *set, int32 day, MemoryContext cxt);
@@ -78,8 +84,13 @@ typedef struct MinimizeResult
 	bool		converged;		/* gradmax below the tolerance */
 } MinimizeResult;
 
-extern void LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n,
-							double *theta, double tolerance, MinimizeResult *res);
+extern void LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,
+							const double *lo, const double *hi, double tolerance,
+							MinimizeResult *res);
+extern void LoyaltyCheckEstimate(const char *fit, const char *param, double v,
+								 double lo, double hi);
+extern void LoyaltyCheckConverged(const char *fit, const MinimizeResult *res,
+								  const char *where);
 
 /* bgnbd.c */
 extern void LoyaltyReadParams(HeapTupleHeader row, int n, const char *const *names,

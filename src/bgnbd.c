@@ -47,8 +47,14 @@
 
 /* the series is used up to this z = h / (alpha + t + h) */
 #define SERIES_MAX_Z 0.95
-/* |log-parameter| beyond this: the fit ran off to the edge */
-#define FIT_MAX_LOG_PARAM 25.0
+/*
+ * Estimates beyond these ran off to the edge of the parameter space: shape
+ * parameters (r, a, b) absolutely, alpha relative to the mean t.
+ */
+#define FIT_MIN_SHAPE 1e-6
+#define FIT_MAX_SHAPE 1e6
+#define FIT_MIN_SCALE 1e-8
+#define FIT_MAX_SCALE 1e8
 #define FIT_TOLERANCE 1e-10
 
 static const char *const bgnbd_names[] = {"r", "alpha", "a", "b"};
@@ -528,14 +534,25 @@ BgnbdFit(BgnbdData *d, double mean_t, double *best, double *best_f)
 	int			s,
 				i;
 
+	double		scale = Max(mean_t, 1e-6);
+	double		lo[4],
+				hi[4];
+
+	/* a bit beyond the bounds LoyaltyCheckEstimate puts on the estimates */
+	for (i = 0; i < 4; i++)
+	{
+		lo[i] = log((i == 1 ? scale * FIT_MIN_SCALE : FIT_MIN_SHAPE) / 10);
+		hi[i] = log((i == 1 ? scale * FIT_MAX_SCALE : FIT_MAX_SHAPE) * 10);
+	}
 	*best_f = get_float8_infinity();
+	best_res.f = *best_f;
 	for (s = 0; s < 3; s++)
 	{
 		double		theta[4];
 
 		for (i = 0; i < 4; i++)
-			theta[i] = log(starts[s][i] * (i == 1 ? Max(mean_t, 1e-6) : 1.0));
-		LoyaltyMinimize(BgnbdObjective, d, 4, theta, FIT_TOLERANCE, &res);
+			theta[i] = log(starts[s][i] * (i == 1 ? scale : 1.0));
+		LoyaltyMinimize(BgnbdObjective, d, 4, theta, lo, hi, FIT_TOLERANCE, &res);
 		if (isfinite(res.f) && res.f < *best_f)
 		{
 			*best_f = res.f;
@@ -543,20 +560,24 @@ BgnbdFit(BgnbdData *d, double mean_t, double *best, double *best_f)
 			memcpy(best, theta, sizeof(theta));
 		}
 	}
-	for (i = 0; i < 4 && isfinite(*best_f); i++)
-		if (fabs(best[i]) > FIT_MAX_LOG_PARAM)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_FIT_FAILED),
-					 errmsg("bgnbd_fit: the estimate of %s runs off to %s",
-							bgnbd_names[i], best[i] > 0 ? "infinity" : "zero"),
-					 errdetail("The likelihood keeps growing towards the edge of the parameter space: the data do not identify the BG/NBD model."),
-					 errhint("Check that x, t_x and t are what purchase_summary gives, over enough customers.")));
-	if (!isfinite(*best_f) || (!best_res.converged && best_res.gradmax > 1e-6))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_FIT_FAILED),
-				 errmsg("bgnbd_fit did not converge"),
-				 errdetail("The largest gradient component left is %s after %d iterations.",
-						   float8out_internal(best_res.gradmax), best_res.iterations)));
+	if (isfinite(*best_f))
+	{
+		LoyaltyCheckEstimate("bgnbd_fit", "r", exp(best[0]), FIT_MIN_SHAPE, FIT_MAX_SHAPE);
+		LoyaltyCheckEstimate("bgnbd_fit", "alpha", exp(best[1]),
+							 scale * FIT_MIN_SCALE, scale * FIT_MAX_SCALE);
+		LoyaltyCheckEstimate("bgnbd_fit", "a", exp(best[2]), FIT_MIN_SHAPE, FIT_MAX_SHAPE);
+		LoyaltyCheckEstimate("bgnbd_fit", "b", exp(best[3]), FIT_MIN_SHAPE, FIT_MAX_SHAPE);
+	}
+	if (isfinite(*best_f))
+	{
+		char	   *where = psprintf("r = %s, alpha = %s, a = %s, b = %s",
+									 float8out_internal(exp(best[0])), float8out_internal(exp(best[1])),
+									 float8out_internal(exp(best[2])), float8out_internal(exp(best[3])));
+
+		LoyaltyCheckConverged("bgnbd_fit", &best_res, where);
+	}
+	else
+		LoyaltyCheckConverged("bgnbd_fit", &best_res, "no finite likelihood");
 }
 
 PG_FUNCTION_INFO_V1(loyalty_bgnbd_fit_trans);

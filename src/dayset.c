@@ -173,6 +173,31 @@ DayCmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * Sorts n int32 values: insertion sort for the few days or gaps most
+ * customers have (no comparator calls), qsort beyond.
+ */
+void
+LoyaltySortInt32(int32 *a, int32 n)
+{
+	int32		i,
+				j;
+
+	if (n > 32)
+	{
+		qsort(a, n, sizeof(int32), DayCmp);
+		return;
+	}
+	for (i = 1; i < n; i++)
+	{
+		int32		v = a[i];
+
+		for (j = i; j > 0 && a[j - 1] > v; j--)
+			a[j] = a[j - 1];
+		a[j] = v;
+	}
+}
+
 /* Room for one more day. */
 static void
 DaySetGrow(DaySet *set, MemoryContext cxt)
@@ -181,8 +206,14 @@ DaySetGrow(DaySet *set, MemoryContext cxt)
 		return;
 	if (set->days == NULL)
 	{
-		set->cap = 8;
+		set->cap = DAYSET_LOCAL;
+		set->days = set->local;
+	}
+	else if (set->days == set->local)
+	{
+		set->cap *= 2;
 		set->days = MemoryContextAlloc(cxt, sizeof(int32) * set->cap);
+		memcpy(set->days, set->local, sizeof(int32) * set->n);
 	}
 	else
 	{
@@ -195,8 +226,19 @@ DaySetGrow(DaySet *set, MemoryContext cxt)
 static bool
 DaySetHasSorted(DaySet *set, int32 day)
 {
-	return set->nsorted > 0 &&
-		bsearch(&day, set->days, set->nsorted, sizeof(int32), DayCmp) != NULL;
+	int32		lo = 0,
+				hi = set->nsorted;
+
+	while (lo < hi)
+	{
+		int32		mid = lo + (hi - lo) / 2;
+
+		if (set->days[mid] < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < set->nsorted && set->days[lo] == day;
 }
 
 /*
@@ -234,7 +276,7 @@ DaySetCompact(DaySet *set)
 
 	if (set->n == set->nsorted)
 		return;
-	qsort(set->days, set->n, sizeof(int32), DayCmp);
+	LoyaltySortInt32(set->days, set->n);
 	m = 0;
 	for (i = 0; i < set->n; i++)
 		if (m == 0 || set->days[i] != set->days[m - 1])
@@ -283,8 +325,8 @@ DaySetRecv(StringInfo buf, DaySet *set, MemoryContext cxt)
 	memset(set, 0, sizeof(DaySet));
 	if (n == 0)
 		return;
-	set->cap = n;
-	set->days = MemoryContextAlloc(cxt, sizeof(int32) * n);
+	set->cap = Max(n, DAYSET_LOCAL);
+	set->days = (n <= DAYSET_LOCAL) ? set->local : MemoryContextAlloc(cxt, sizeof(int32) * n);
 	for (i = 0; i < n; i++)
 	{
 		int32		day = pq_getmsgint(buf, 4);

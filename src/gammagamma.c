@@ -22,7 +22,11 @@
 #include "utils/float.h"
 #include "utils/memutils.h"
 
-#define FIT_MAX_LOG_PARAM 25.0
+/* estimates beyond these ran off to the edge (gamma: relative to the mean m) */
+#define FIT_MIN_SHAPE 1e-6
+#define FIT_MAX_SHAPE 1e6
+#define FIT_MIN_SCALE 1e-8
+#define FIT_MAX_SCALE 1e8
 #define FIT_TOLERANCE 1e-10
 /* the most periods clv adds up */
 #define CLV_MAX_PERIODS 100000
@@ -132,14 +136,24 @@ GgFit(GgData *d, double mean_m, double *best, double *best_f)
 	int			s,
 				i;
 
+	double		lo[3],
+				hi[3];
+
+	/* a bit beyond the bounds LoyaltyCheckEstimate puts on the estimates */
+	for (i = 0; i < 3; i++)
+	{
+		lo[i] = log((i == 2 ? mean_m * FIT_MIN_SCALE : FIT_MIN_SHAPE) / 10);
+		hi[i] = log((i == 2 ? mean_m * FIT_MAX_SCALE : FIT_MAX_SHAPE) * 10);
+	}
 	*best_f = get_float8_infinity();
+	best_res.f = *best_f;
 	for (s = 0; s < 3; s++)
 	{
 		double		theta[3];
 
 		for (i = 0; i < 3; i++)
 			theta[i] = log(starts[s][i] * (i == 2 ? mean_m : 1.0));
-		LoyaltyMinimize(GgObjective, d, 3, theta, FIT_TOLERANCE, &res);
+		LoyaltyMinimize(GgObjective, d, 3, theta, lo, hi, FIT_TOLERANCE, &res);
 		if (isfinite(res.f) && res.f < *best_f)
 		{
 			*best_f = res.f;
@@ -147,19 +161,19 @@ GgFit(GgData *d, double mean_m, double *best, double *best_f)
 			memcpy(best, theta, sizeof(theta));
 		}
 	}
-	for (i = 0; i < 3 && isfinite(*best_f); i++)
-		if (fabs(best[i]) > FIT_MAX_LOG_PARAM)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_FIT_FAILED),
-					 errmsg("gg_fit: the estimate of %s runs off to %s",
-							gg_names[i], best[i] > 0 ? "infinity" : "zero"),
-					 errdetail("The likelihood keeps growing towards the edge of the parameter space: the data do not identify the Gamma-Gamma model.")));
-	if (!isfinite(*best_f) || (!best_res.converged && best_res.gradmax > 1e-6))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_FIT_FAILED),
-				 errmsg("gg_fit did not converge"),
-				 errdetail("The largest gradient component left is %s after %d iterations.",
-						   float8out_internal(best_res.gradmax), best_res.iterations)));
+	if (isfinite(*best_f))
+	{
+		LoyaltyCheckEstimate("gg_fit", "p", exp(best[0]), FIT_MIN_SHAPE, FIT_MAX_SHAPE);
+		LoyaltyCheckEstimate("gg_fit", "q", exp(best[1]), FIT_MIN_SHAPE, FIT_MAX_SHAPE);
+		LoyaltyCheckEstimate("gg_fit", "gamma", exp(best[2]), mean_m * FIT_MIN_SCALE, mean_m * FIT_MAX_SCALE);
+	}
+	if (isfinite(*best_f))
+		LoyaltyCheckConverged("gg_fit", &best_res,
+							  psprintf("p = %s, q = %s, gamma = %s",
+									   float8out_internal(exp(best[0])), float8out_internal(exp(best[1])),
+									   float8out_internal(exp(best[2]))));
+	else
+		LoyaltyCheckConverged("gg_fit", &best_res, "no finite likelihood");
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "utils/float.h"
 
 /*
  * psi(x) for x > 0: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 6,
@@ -119,11 +120,14 @@ LoyaltyBetaReg(double x, double a, double b)
  * (the models' coordinates are log-parameters: a factor e^2 at a time), and
  * stops when every gradient component is below tolerance, or when no step
  * decreases fn (or five steps in a row only by rounding): then fn is as
- * small as double arithmetic can tell.  theta and res describe the best point reached.
+ * small as double arithmetic can tell; or when theta leaves the box [lo, hi]
+ * (a likelihood growing towards the edge of the parameter space: the
+ * caller reports it rather than following it for ever).  theta and res describe the best point reached.
  */
 void
 LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,
-				double tolerance, MinimizeResult *res)
+				const double *lo, const double *hi, double tolerance,
+				MinimizeResult *res)
 {
 	double		H[MINIMIZE_MAX_DIMS][MINIMIZE_MAX_DIMS];
 	double		g[MINIMIZE_MAX_DIMS],
@@ -242,6 +246,12 @@ LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,
 		f = fnew;
 		if (stalled >= 5)
 			break;
+		/* out of the box: on its way to the edge, the caller says so */
+		for (i = 0; i < n; i++)
+			if (theta[i] < lo[i] || theta[i] > hi[i])
+				break;
+		if (i < n)
+			break;
 	}
 	res->f = f;
 	res->iterations = iter;
@@ -250,4 +260,40 @@ LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,
 		res->gradmax = Max(res->gradmax, fabs(g[i]));
 	if (res->gradmax < tolerance && isfinite(f))
 		res->converged = true;
+}
+
+/*
+ * LY093 when a fitted parameter lies outside [lo, hi]: the likelihood grew
+ * towards the edge of the parameter space (no heterogeneity the data can
+ * show, nobody dropping out, ...), so the "estimate" is only where the
+ * optimiser stopped.
+ */
+void
+LoyaltyCheckEstimate(const char *fit, const char *param, double v, double lo, double hi)
+{
+	if (v >= lo && v <= hi)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_FIT_FAILED),
+			 errmsg("%s: the estimate of %s runs off to %s (%s)", fit, param,
+					v > hi ? "infinity" : "zero", float8out_internal(v)),
+			 errdetail("The likelihood keeps growing towards the edge of the parameter space: the data do not identify the model."),
+			 errhint("Fit over more customers; a model needs customers who differ (in rates, dropout or spend) to estimate how they differ.")));
+}
+
+/*
+ * LY093 when the best of the starts did not reach a point where the
+ * gradient vanishes; the detail shows where it stopped.
+ */
+void
+LoyaltyCheckConverged(const char *fit, const MinimizeResult *res, const char *where)
+{
+	if (isfinite(res->f) && (res->converged || res->gradmax <= 1e-6))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_FIT_FAILED),
+			 errmsg("%s did not converge", fit),
+			 errdetail("It stopped at %s after %d iterations, with a gradient of %s left.",
+					   where, res->iterations, float8out_internal(res->gradmax)),
+			 errhint("With few customers the likelihood may keep growing towards the edge of the parameter space: fit over more customers.")));
 }

@@ -43,6 +43,26 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+/*
+ * An exact sum, kept in the state itself while it is short (up to five
+ * base-10000 digits: sums below 10^12 with two decimals), so that a row's
+ * amount is added without following a pointer to a numeric elsewhere.
+ */
+#define NUMSUM_INLINE 16
+
+typedef struct NumSum
+{
+	Numeric		value;			/* NULL: nothing added yet (0); buf.data, or
+								 * palloc'd in the aggregate context */
+	union
+	{
+		char		data[NUMSUM_INLINE];
+		int64		align;
+	}			buf;
+} NumSum;
+
+#define NumSumExternal(s) ((s)->value != NULL && (s)->value != (Numeric) (s)->buf.data)
+
 /* A return dated before every purchase day (so far). */
 typedef struct EarlyReturn
 {
@@ -59,8 +79,8 @@ typedef struct SummaryState
 	int32		first_day;		/* days[0], kept at hand */
 	TimestampTz first_at;		/* first and last purchase row */
 	TimestampTz last_at;
-	Numeric		first_sum;		/* rows of first_day (NULL: 0) */
-	Numeric		later_sum;		/* rows after first_day (NULL: 0) */
+	NumSum		first_sum;		/* rows of first_day */
+	NumSum		later_sum;		/* rows after first_day */
 	EarlyReturn *early;			/* returns before first_day */
 	int32		nearly;
 	int32		capearly;
@@ -100,6 +120,44 @@ NumAdd(Numeric acc, Numeric v, MemoryContext cxt)
 	}
 	MemoryContextSwitchTo(old);
 	return sum;
+}
+
+/* s := v, copied into s (v may be a temporary) */
+static void
+NumSumSet(NumSum *s, Numeric v, MemoryContext cxt)
+{
+	Size		size = VARSIZE(v);
+
+	if (NumSumExternal(s))
+		pfree(s->value);
+	if (size <= NUMSUM_INLINE)
+	{
+		memcpy(s->buf.data, v, size);
+		s->value = (Numeric) s->buf.data;
+	}
+	else
+	{
+		s->value = MemoryContextAlloc(cxt, size);
+		memcpy(s->value, v, size);
+	}
+}
+
+/* s += v (v NULL: nothing) */
+static void
+NumSumAdd(NumSum *s, Numeric v, MemoryContext cxt)
+{
+	Numeric		sum;
+
+	if (v == NULL)
+		return;
+	if (s->value == NULL)
+	{
+		NumSumSet(s, v, cxt);
+		return;
+	}
+	sum = numeric_add_opt_error(s->value, v, NULL);
+	NumSumSet(s, sum, cxt);
+	pfree(sum);
 }
 
 static bool
@@ -200,9 +258,9 @@ EarlySettle(SummaryState *state, MemoryContext cxt)
 		EarlyReturn *e = &state->early[i];
 
 		if (e->day == state->first_day)
-			state->first_sum = NumAdd(state->first_sum, e->amount, cxt);
+			NumSumAdd(&state->first_sum, e->amount, cxt);
 		else if (e->day > state->first_day)
-			state->later_sum = NumAdd(state->later_sum, e->amount, cxt);
+			NumSumAdd(&state->later_sum, e->amount, cxt);
 		else
 		{
 			state->early[m++] = *e;
@@ -225,7 +283,7 @@ SummaryAddPurchase(SummaryState *state, int32 day, Numeric sum,
 	{
 		state->has_purchase = true;
 		state->first_day = day;
-		state->first_sum = NumAdd(NULL, sum, cxt);
+		NumSumAdd(&state->first_sum, sum, cxt);
 		state->first_at = first_at;
 		state->last_at = last_at;
 		EarlySettle(state, cxt);
@@ -234,16 +292,21 @@ SummaryAddPurchase(SummaryState *state, int32 day, Numeric sum,
 	state->first_at = Min(state->first_at, first_at);
 	state->last_at = Max(state->last_at, last_at);
 	if (day == state->first_day)
-		state->first_sum = NumAdd(state->first_sum, sum, cxt);
+		NumSumAdd(&state->first_sum, sum, cxt);
 	else if (day > state->first_day)
-		state->later_sum = NumAdd(state->later_sum, sum, cxt);
+		NumSumAdd(&state->later_sum, sum, cxt);
 	else
 	{
 		/* an earlier first day: the old one becomes a repeat day */
-		state->later_sum = NumAdd(state->later_sum, state->first_sum, cxt);
-		if (state->first_sum)
-			pfree(state->first_sum);
-		state->first_sum = NumAdd(NULL, sum, cxt);
+		NumSumAdd(&state->later_sum, state->first_sum.value, cxt);
+		if (sum != NULL)
+			NumSumSet(&state->first_sum, sum, cxt);
+		else
+		{
+			if (NumSumExternal(&state->first_sum))
+				pfree(state->first_sum.value);
+			state->first_sum.value = NULL;
+		}
 		state->first_day = day;
 		EarlySettle(state, cxt);
 	}
@@ -261,9 +324,9 @@ SummaryAddRow(SummaryState *state, TimestampTz ts, Numeric amount, MemoryContext
 		SummaryAddPurchase(state, day, amount, ts, ts, cxt);
 	}
 	else if (state->has_purchase && day == state->first_day)
-		state->first_sum = NumAdd(state->first_sum, amount, cxt);
+		NumSumAdd(&state->first_sum, amount, cxt);
 	else if (state->has_purchase && day > state->first_day)
-		state->later_sum = NumAdd(state->later_sum, amount, cxt);
+		NumSumAdd(&state->later_sum, amount, cxt);
 	else
 		EarlyAdd(state, day, amount, cxt);
 }
@@ -343,8 +406,8 @@ SummaryCopy(SummaryState *src, MemoryContext cxt)
 	dst->first_day = src->first_day;
 	dst->first_at = src->first_at;
 	dst->last_at = src->last_at;
-	dst->first_sum = NumAdd(NULL, src->first_sum, cxt);
-	dst->later_sum = NumAdd(NULL, src->later_sum, cxt);
+	NumSumAdd(&dst->first_sum, src->first_sum.value, cxt);
+	NumSumAdd(&dst->later_sum, src->later_sum.value, cxt);
 	for (i = 0; i < src->nearly; i++)
 		EarlyAdd(dst, src->early[i].day, src->early[i].amount, cxt);
 	return dst;
@@ -374,8 +437,8 @@ loyalty_purchase_summary_combine(PG_FUNCTION_ARGS)
 	if (s2->has_purchase)
 	{
 		/* s2's first day as one purchase group, then its later rows */
-		SummaryAddPurchase(s1, s2->first_day, s2->first_sum, s2->first_at, s2->last_at, cxt);
-		s1->later_sum = NumAdd(s1->later_sum, s2->later_sum, cxt);
+		SummaryAddPurchase(s1, s2->first_day, s2->first_sum.value, s2->first_at, s2->last_at, cxt);
+		NumSumAdd(&s1->later_sum, s2->later_sum.value, cxt);
 	}
 	for (i = 0; i < s2->nearly; i++)
 	{
@@ -384,9 +447,9 @@ loyalty_purchase_summary_combine(PG_FUNCTION_ARGS)
 		if (s1->has_purchase && e->day >= s1->first_day)
 		{
 			if (e->day == s1->first_day)
-				s1->first_sum = NumAdd(s1->first_sum, e->amount, cxt);
+				NumSumAdd(&s1->first_sum, e->amount, cxt);
 			else
-				s1->later_sum = NumAdd(s1->later_sum, e->amount, cxt);
+				NumSumAdd(&s1->later_sum, e->amount, cxt);
 		}
 		else
 			EarlyAdd(s1, e->day, e->amount, cxt);
@@ -450,8 +513,8 @@ loyalty_purchase_summary_serialize(PG_FUNCTION_ARGS)
 	pq_sendint32(&buf, state->first_day);
 	pq_sendint64(&buf, state->first_at);
 	pq_sendint64(&buf, state->last_at);
-	SendNumeric(&buf, state->first_sum);
-	SendNumeric(&buf, state->later_sum);
+	SendNumeric(&buf, state->first_sum.value);
+	SendNumeric(&buf, state->later_sum.value);
 	pq_sendint32(&buf, state->nearly);
 	for (i = 0; i < state->nearly; i++)
 	{
@@ -483,8 +546,8 @@ loyalty_purchase_summary_deserialize(PG_FUNCTION_ARGS)
 	state->first_day = pq_getmsgint(&buf, 4);
 	state->first_at = pq_getmsgint64(&buf);
 	state->last_at = pq_getmsgint64(&buf);
-	state->first_sum = RecvNumeric(&buf, cxt);
-	state->later_sum = RecvNumeric(&buf, cxt);
+	NumSumAdd(&state->first_sum, RecvNumeric(&buf, cxt), cxt);
+	NumSumAdd(&state->later_sum, RecvNumeric(&buf, cxt), cxt);
 	nearly = pq_getmsgint(&buf, 4);
 	if (nearly < 0 || nearly > buf.len - buf.cursor)
 		elog(ERROR, "malformed purchase_summary state");
@@ -504,15 +567,26 @@ loyalty_purchase_summary_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* The composite result of a final function, blessed. */
+/*
+ * The composite result of a final function, blessed, looked up once per
+ * query (fn_extra): a GROUP BY calls the final function once per group.
+ */
 static TupleDesc
 ResultDesc(FunctionCallInfo fcinfo)
 {
-	TupleDesc	desc;
+	TupleDesc	desc = (TupleDesc) fcinfo->flinfo->fn_extra;
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	return BlessTupleDesc(desc);
+	if (desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		desc = BlessTupleDesc(desc);
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = desc;
+	}
+	return desc;
 }
 
 PG_FUNCTION_INFO_V1(loyalty_purchase_summary_final);
@@ -544,17 +618,17 @@ loyalty_purchase_summary_final(PG_FUNCTION_ARGS)
 	last_day = state->days.days[state->days.n - 1];
 	as_of_day = LoyaltyLocalDay(state->as_of);
 
-	total = NumAdd(NULL, state->first_sum, CurrentMemoryContext);
-	total = NumAdd(total, state->later_sum, CurrentMemoryContext);
+	total = NumAdd(NULL, state->first_sum.value, CurrentMemoryContext);
+	total = NumAdd(total, state->later_sum.value, CurrentMemoryContext);
 	for (i = 0; i < state->nearly; i++)
 		total = NumAdd(total, state->early[i].amount, CurrentMemoryContext);
 
 	values[0] = Int32GetDatum(x);
 	values[1] = Float8GetDatum((last_day - state->first_day) / unit_days);
 	values[2] = Float8GetDatum((as_of_day - state->first_day) / unit_days);
-	if (x > 0 && state->later_sum != NULL)
+	if (x > 0 && state->later_sum.value != NULL)
 		values[3] = Float8GetDatum(DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																	  NumericGetDatum(state->later_sum))) / x);
+																	  NumericGetDatum(state->later_sum.value))) / x);
 	else
 		values[3] = Float8GetDatum(0.0);
 	values[4] = TimestampTzGetDatum(state->first_at);
@@ -637,15 +711,6 @@ loyalty_cadence_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-static int
-GapCmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
 PG_FUNCTION_INFO_V1(loyalty_cadence_final);
 /*
  * visit_days, first_day, last_day, mean_gap, median_gap, regularity
@@ -684,7 +749,7 @@ loyalty_cadence_final(PG_FUNCTION_ARGS)
 
 		for (i = 0; i < ngaps; i++)
 			gaps[i] = days->days[i + 1] - days->days[i];
-		qsort(gaps, ngaps, sizeof(int32), GapCmp);
+		LoyaltySortInt32(gaps, ngaps);
 		median = (ngaps % 2) ? gaps[ngaps / 2]
 			: (gaps[ngaps / 2 - 1] + (double) gaps[ngaps / 2]) / 2.0;
 		values[3] = Float8GetDatum(mean);
