@@ -175,7 +175,7 @@ SELECT loyalty.bgnbd_fit(x, t_x, t) IS NULL AS bg_none, loyalty.gg_fit(x, t) IS 
 -- 7. Errors
 -- (where an estimate ran off to, in parentheses, depends on the last
 -- iterations: not shown)
-SELECT what, regexp_replace(pg_temp.outcome(statement), ' \([0-9.e+]*\)$', ' (...)') AS outcome FROM (VALUES
+SELECT what, regexp_replace(pg_temp.outcome(statement), ' \([0-9.e+-]*\)$', ' (...)') AS outcome FROM (VALUES
 	-- LY090: a history or spend that cannot be
 	('negative x',          $$SELECT loyalty.bgnbd_p_alive('(0.243,4.414,0.793,2.426,,)', -1, 0, 10)$$),
 	('t_x after t',         $$SELECT loyalty.bgnbd_expected('(0.243,4.414,0.793,2.426,,)', 1, 2, 11, 10)$$),

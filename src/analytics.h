@@ -81,7 +81,9 @@ typedef struct MinimizeResult
 	double		f;				/* the objective at theta */
 	double		gradmax;		/* largest |gradient| component there */
 	int			iterations;
-	bool		converged;		/* gradmax below the tolerance */
+	bool		converged;		/* gradmax below the tolerance, or no decrease
+								 * left that f's rounding could show and a
+								 * gradient below 1e-5 */
 } MinimizeResult;
 
 extern void LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,

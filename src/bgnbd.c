@@ -51,8 +51,8 @@
  * Estimates beyond these ran off to the edge of the parameter space: shape
  * parameters (r, a, b) absolutely, alpha relative to the mean t.
  */
-#define FIT_MIN_SHAPE 1e-6
-#define FIT_MAX_SHAPE 1e6
+#define FIT_MIN_SHAPE 1e-5
+#define FIT_MAX_SHAPE 1e5
 #define FIT_MIN_SCALE 1e-8
 #define FIT_MAX_SCALE 1e8
 #define FIT_TOLERANCE 1e-10
@@ -489,16 +489,21 @@ BgnbdObjective(const double *theta, double *grad, void *arg)
 						e,
 						q;		/* the weight of the A4 term */
 
+			/*
+			 * ln(e^A3 + e^A4) = max + ln(1 + e^-|D|); log(1 + e) rather
+			 * than log1p(e): the term is added to A3 or A4, so its absolute
+			 * error (1e-16) is what counts, and log is several times faster
+			 */
 			if (D > 0)
 			{
 				e = exp(-D);
-				ll += w * (c + A4 + log1p(e));
+				ll += w * (c + A4 + log(1 + e));
 				q = 1 / (1 + e);
 			}
 			else
 			{
 				e = exp(D);
-				ll += w * (c + A3 + log1p(e));
+				ll += w * (c + A3 + log(1 + e));
 				q = e / (1 + e);
 			}
 			W += w;

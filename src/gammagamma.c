@@ -23,8 +23,8 @@
 #include "utils/memutils.h"
 
 /* estimates beyond these ran off to the edge (gamma: relative to the mean m) */
-#define FIT_MIN_SHAPE 1e-6
-#define FIT_MAX_SHAPE 1e6
+#define FIT_MIN_SHAPE 1e-5
+#define FIT_MAX_SHAPE 1e5
 #define FIT_MIN_SCALE 1e-8
 #define FIT_MAX_SCALE 1e8
 #define FIT_TOLERANCE 1e-10

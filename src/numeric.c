@@ -114,22 +114,156 @@ LoyaltyBetaReg(double x, double a, double b)
 	return 1 - exp(front) * BetaContinuedFraction(y, b, a) / b;
 }
 
+/* The BFGS state: the inverse Hessian approximation. */
+typedef struct Bfgs
+{
+	int			n;
+	bool		scaled;			/* H scaled to the curvature seen once */
+	double		H[MINIMIZE_MAX_DIMS][MINIMIZE_MAX_DIMS];
+} Bfgs;
+
+static void
+BfgsReset(Bfgs *b)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < b->n; i++)
+		for (j = 0; j < b->n; j++)
+			b->H[i][j] = (i == j);
+	b->scaled = false;
+}
+
+/*
+ * The search direction d = -H g and its slope g'd; steepest descent (and H
+ * reset) when H does not give a descent direction.
+ */
+static double
+BfgsDirection(Bfgs *b, const double *g, double *d)
+{
+	double		slope = 0;
+	int			i,
+				j;
+
+	for (i = 0; i < b->n; i++)
+	{
+		d[i] = 0;
+		for (j = 0; j < b->n; j++)
+			d[i] -= b->H[i][j] * g[j];
+		slope += g[i] * d[i];
+	}
+	if (slope < 0)
+		return slope;
+	BfgsReset(b);
+	slope = 0;
+	for (i = 0; i < b->n; i++)
+	{
+		d[i] = -g[i];
+		slope -= g[i] * g[i];
+	}
+	return slope;
+}
+
+/*
+ * The BFGS update of H for the step s and the change y of the gradient,
+ * H += (1 + rho y'Hy) rho s s' - rho (Hy s' + s y'H), rho = 1 / s'y; skipped
+ * when s'y <= 0 (it would lose positive definiteness).
+ */
+static void
+BfgsUpdate(Bfgs *b, const double *s, const double *y)
+{
+	double		sy = 0,
+				yy = 0,
+				rho,
+				yHy = 0,
+				Hy[MINIMIZE_MAX_DIMS];
+	int			i,
+				j;
+
+	for (i = 0; i < b->n; i++)
+	{
+		sy += s[i] * y[i];
+		yy += y[i] * y[i];
+	}
+	if (!(sy > 0 && yy > 0))
+		return;
+	rho = 1 / sy;
+	if (!b->scaled)
+	{
+		for (i = 0; i < b->n; i++)
+			for (j = 0; j < b->n; j++)
+				b->H[i][j] = (i == j) * sy / yy;
+		b->scaled = true;
+	}
+	for (i = 0; i < b->n; i++)
+	{
+		Hy[i] = 0;
+		for (j = 0; j < b->n; j++)
+			Hy[i] += b->H[i][j] * y[j];
+		yHy += y[i] * Hy[i];
+	}
+	for (i = 0; i < b->n; i++)
+		for (j = 0; j < b->n; j++)
+			b->H[i][j] += (1 + rho * yHy) * rho * s[i] * s[j] -
+				rho * (Hy[i] * s[j] + s[i] * Hy[j]);
+}
+
+/*
+ * Backtracking from a step of at most 2 in any coordinate (the models'
+ * coordinates are log-parameters: a factor e^2 at a time) until f decreases
+ * by the Armijo rule; false when no step of 40 halvings does.
+ */
+static bool
+LineSearch(LoyaltyObjective fn, void *arg, int n, const double *theta, double f,
+		   const double *d, double slope, double *tnew, double *gnew, double *fnew)
+{
+	double		dmax = 0,
+				step = 1;
+	int			i,
+				tries;
+
+	for (i = 0; i < n; i++)
+		dmax = Max(dmax, fabs(d[i]));
+	if (dmax > 2)
+		step = 2 / dmax;
+	for (tries = 0; tries < 40; tries++, step *= 0.5)
+	{
+		for (i = 0; i < n; i++)
+			tnew[i] = theta[i] + step * d[i];
+		*fnew = fn(tnew, gnew, arg);
+		if (isfinite(*fnew) && *fnew <= f + 1e-4 * step * slope)
+			return true;
+	}
+	return false;
+}
+
+static double
+MaxAbs(const double *v, int n)
+{
+	double		m = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		m = Max(m, fabs(v[i]));
+	return m;
+}
+
 /*
  * Minimises fn from theta (n <= MINIMIZE_MAX_DIMS) by BFGS with a
- * backtracking (Armijo) line search, steps of at most 2 in any coordinate
- * (the models' coordinates are log-parameters: a factor e^2 at a time), and
- * stops when every gradient component is below tolerance, or when no step
- * decreases fn (or five steps in a row only by rounding): then fn is as
- * small as double arithmetic can tell; or when theta leaves the box [lo, hi]
- * (a likelihood growing towards the edge of the parameter space: the
- * caller reports it rather than following it for ever).  theta and res describe the best point reached.
+ * backtracking line search, and stops when every gradient component is
+ * below tolerance; when the decrease the next step promises, or the one
+ * it makes (five times in a row), is below what fn's rounding can show:
+ * then fn is as small as double arithmetic can tell; or when
+ * theta leaves the box [lo, hi] (a likelihood growing towards the edge of
+ * the parameter space: the caller reports it rather than following it for
+ * ever).  theta and res describe the best point reached.
  */
 void
 LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,
 				const double *lo, const double *hi, double tolerance,
 				MinimizeResult *res)
 {
-	double		H[MINIMIZE_MAX_DIMS][MINIMIZE_MAX_DIMS];
+	Bfgs		b;
 	double		g[MINIMIZE_MAX_DIMS],
 				gnew[MINIMIZE_MAX_DIMS],
 				d[MINIMIZE_MAX_DIMS],
@@ -138,128 +272,56 @@ LoyaltyMinimize(LoyaltyObjective fn, void *arg, int n, double *theta,
 				y[MINIMIZE_MAX_DIMS];
 	double		f,
 				fnew = 0;
-	bool		scaled = false;
 	int			i,
-				j,
 				iter,
 				stalled = 0;
+	bool		outside = false,
+				flat = false;
 
 	Assert(n <= MINIMIZE_MAX_DIMS);
-	for (i = 0; i < n; i++)
-		for (j = 0; j < n; j++)
-			H[i][j] = (i == j);
+	b.n = n;
+	BfgsReset(&b);
 	f = fn(theta, g, arg);
-	res->converged = false;
-	for (iter = 0; iter < 1000 && isfinite(f); iter++)
+	for (iter = 0; iter < 1000 && isfinite(f) && !outside; iter++)
 	{
-		double		gmax = 0,
-					dmax = 0,
-					slope = 0,
-					step = 1,
-					sy = 0,
-					yy = 0;
-		int			tries;
+		double		slope;
 
 		CHECK_FOR_INTERRUPTS();
-		for (i = 0; i < n; i++)
-			gmax = Max(gmax, fabs(g[i]));
-		if (gmax < tolerance)
+		if (MaxAbs(g, n) < tolerance)
+			break;
+		slope = BfgsDirection(&b, g, d);
+		/* a decrease below what f's rounding can show: as good as it gets */
+		if (-slope < 1e-13 * Max(1.0, fabs(f)))
 		{
-			res->converged = true;
+			flat = true;
 			break;
 		}
-		for (i = 0; i < n; i++)
-		{
-			d[i] = 0;
-			for (j = 0; j < n; j++)
-				d[i] -= H[i][j] * g[j];
-			slope += g[i] * d[i];
-		}
-		if (!(slope < 0))
-		{
-			/* not a descent direction: start again from steepest descent */
-			for (i = 0; i < n; i++)
-				for (j = 0; j < n; j++)
-					H[i][j] = (i == j);
-			scaled = false;
-			slope = 0;
-			for (i = 0; i < n; i++)
-			{
-				d[i] = -g[i];
-				slope -= g[i] * g[i];
-			}
-		}
-		for (i = 0; i < n; i++)
-			dmax = Max(dmax, fabs(d[i]));
-		if (dmax > 2)
-			step = 2 / dmax;
-		for (tries = 0; tries < 60; tries++, step *= 0.5)
-		{
-			for (i = 0; i < n; i++)
-				tnew[i] = theta[i] + step * d[i];
-			fnew = fn(tnew, gnew, arg);
-			if (isfinite(fnew) && fnew <= f + 1e-4 * step * slope)
-				break;
-		}
-		if (tries == 60)
-			break;				/* no step decreases f: as good as it gets */
+		if (!LineSearch(fn, arg, n, theta, f, d, slope, tnew, gnew, &fnew))
+			break;
 		for (i = 0; i < n; i++)
 		{
 			s[i] = tnew[i] - theta[i];
 			y[i] = gnew[i] - g[i];
-			sy += s[i] * y[i];
-			yy += y[i] * y[i];
-		}
-		if (sy > 0 && yy > 0)
-		{
-			double		rho = 1 / sy,
-						Hy[MINIMIZE_MAX_DIMS],
-						yHy = 0;
-
-			if (!scaled)
-			{
-				for (i = 0; i < n; i++)
-					for (j = 0; j < n; j++)
-						H[i][j] = (i == j) * sy / yy;
-				scaled = true;
-			}
-			for (i = 0; i < n; i++)
-			{
-				Hy[i] = 0;
-				for (j = 0; j < n; j++)
-					Hy[i] += H[i][j] * y[j];
-				yHy += y[i] * Hy[i];
-			}
-			/* H += (1 + rho y'Hy) rho s s' - rho (Hy s' + s y'H) */
-			for (i = 0; i < n; i++)
-				for (j = 0; j < n; j++)
-					H[i][j] += (1 + rho * yHy) * rho * s[i] * s[j] -
-						rho * (Hy[i] * s[j] + s[i] * Hy[j]);
-		}
-		for (i = 0; i < n; i++)
-		{
 			theta[i] = tnew[i];
 			g[i] = gnew[i];
+			outside |= theta[i] < lo[i] || theta[i] > hi[i];
 		}
-		/* decreases at the level of rounding: f cannot get better */
+		BfgsUpdate(&b, s, y);
 		stalled = (f - fnew <= 1e-15 * fabs(f)) ? stalled + 1 : 0;
 		f = fnew;
 		if (stalled >= 5)
 			break;
-		/* out of the box: on its way to the edge, the caller says so */
-		for (i = 0; i < n; i++)
-			if (theta[i] < lo[i] || theta[i] > hi[i])
-				break;
-		if (i < n)
-			break;
 	}
 	res->f = f;
 	res->iterations = iter;
-	res->gradmax = 0;
-	for (i = 0; i < n; i++)
-		res->gradmax = Max(res->gradmax, fabs(g[i]));
-	if (res->gradmax < tolerance && isfinite(f))
-		res->converged = true;
+	res->gradmax = MaxAbs(g, n);
+	/*
+	 * At a maximum the gradient is what the rounding of a mean over many
+	 * customers leaves, about 1e-7; a flat stretch with more gradient than
+	 * 1e-5 is a ridge the optimiser gave up on, not a maximum.
+	 */
+	res->converged = isfinite(f) && !outside &&
+		(res->gradmax < tolerance || ((flat || stalled >= 5 || iter < 1000) && res->gradmax < 1e-5));
 }
 
 /*
@@ -288,7 +350,7 @@ LoyaltyCheckEstimate(const char *fit, const char *param, double v, double lo, do
 void
 LoyaltyCheckConverged(const char *fit, const MinimizeResult *res, const char *where)
 {
-	if (isfinite(res->f) && (res->converged || res->gradmax <= 1e-6))
+	if (res->converged)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_LOYALTY_FIT_FAILED),
