@@ -160,6 +160,7 @@ COMMENT ON FUNCTION loyalty.purchase_summary_final(internal) IS 'Final function 
 CREATE AGGREGATE loyalty.purchase_summary(occurred_at timestamptz, amount numeric, as_of timestamptz) (
 	SFUNC = loyalty.purchase_summary_trans,
 	STYPE = internal,
+	SSPACE = 256,
 	FINALFUNC = loyalty.purchase_summary_final,
 	COMBINEFUNC = loyalty.purchase_summary_combine,
 	SERIALFUNC = loyalty.purchase_summary_serialize,
@@ -170,6 +171,7 @@ COMMENT ON AGGREGATE loyalty.purchase_summary(timestamptz, numeric, timestamptz)
 CREATE AGGREGATE loyalty.purchase_summary(occurred_at timestamptz, amount numeric, as_of timestamptz, unit interval) (
 	SFUNC = loyalty.purchase_summary_trans,
 	STYPE = internal,
+	SSPACE = 256,
 	FINALFUNC = loyalty.purchase_summary_final,
 	COMBINEFUNC = loyalty.purchase_summary_combine,
 	SERIALFUNC = loyalty.purchase_summary_serialize,
@@ -213,6 +215,7 @@ COMMENT ON FUNCTION loyalty.cadence_final(internal) IS 'Final function of cadenc
 CREATE AGGREGATE loyalty.cadence(occurred_at timestamptz) (
 	SFUNC = loyalty.cadence_trans,
 	STYPE = internal,
+	SSPACE = 96,
 	FINALFUNC = loyalty.cadence_final,
 	COMBINEFUNC = loyalty.cadence_combine,
 	SERIALFUNC = loyalty.cadence_serialize,

@@ -4,7 +4,9 @@
 -- src/bgnbd.c, src/gammagamma.c).  Aggregates with an internal state have
 -- combine, serialise and deserialise functions and are PARALLEL SAFE.  The
 -- support functions are called by the aggregates only; nothing here is
--- granted to PUBLIC (privileges.sql: the analyst and admin levels).
+-- granted to PUBLIC (privileges.sql: the analyst and admin levels).  SSPACE
+-- is the state's size for a customer of a few days (the planner assumes 8kB
+-- for an internal state without it, and then never hashes a big GROUP BY).
 --
 
 CREATE TYPE loyalty.purchase_summary AS (
@@ -47,6 +49,7 @@ COMMENT ON FUNCTION loyalty.purchase_summary_final(internal) IS 'Final function 
 CREATE AGGREGATE loyalty.purchase_summary(occurred_at timestamptz, amount numeric, as_of timestamptz) (
 	SFUNC = loyalty.purchase_summary_trans,
 	STYPE = internal,
+	SSPACE = 256,
 	FINALFUNC = loyalty.purchase_summary_final,
 	COMBINEFUNC = loyalty.purchase_summary_combine,
 	SERIALFUNC = loyalty.purchase_summary_serialize,
@@ -57,6 +60,7 @@ COMMENT ON AGGREGATE loyalty.purchase_summary(timestamptz, numeric, timestamptz)
 CREATE AGGREGATE loyalty.purchase_summary(occurred_at timestamptz, amount numeric, as_of timestamptz, unit interval) (
 	SFUNC = loyalty.purchase_summary_trans,
 	STYPE = internal,
+	SSPACE = 256,
 	FINALFUNC = loyalty.purchase_summary_final,
 	COMBINEFUNC = loyalty.purchase_summary_combine,
 	SERIALFUNC = loyalty.purchase_summary_serialize,
@@ -100,6 +104,7 @@ COMMENT ON FUNCTION loyalty.cadence_final(internal) IS 'Final function of cadenc
 CREATE AGGREGATE loyalty.cadence(occurred_at timestamptz) (
 	SFUNC = loyalty.cadence_trans,
 	STYPE = internal,
+	SSPACE = 96,
 	FINALFUNC = loyalty.cadence_final,
 	COMBINEFUNC = loyalty.cadence_combine,
 	SERIALFUNC = loyalty.cadence_serialize,
