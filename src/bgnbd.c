@@ -263,8 +263,8 @@ LoyaltyBgnbdAliveExpectation(const BgnbdParams *p, int32 x, double t, double h)
 	return AliveExpectationQuadrature(p, x, t, h);
 }
 
-PG_FUNCTION_INFO_V1(loyalty_bgnbd_p_alive);
 /* bgnbd_p_alive(p, x, t_x, t): the probability the customer is alive. */
+PG_FUNCTION_INFO_V1(loyalty_bgnbd_p_alive);
 Datum
 loyalty_bgnbd_p_alive(PG_FUNCTION_ARGS)
 {
@@ -277,11 +277,11 @@ loyalty_bgnbd_p_alive(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(LoyaltyBgnbdPAlive(&p, x, t_x, t));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_bgnbd_expected);
 /*
  * bgnbd_expected(p, horizon, x, t_x, t): expected purchases in the next
  * `horizon` units (FHL eq. 10).
  */
+PG_FUNCTION_INFO_V1(loyalty_bgnbd_expected);
 Datum
 loyalty_bgnbd_expected(PG_FUNCTION_ARGS)
 {
@@ -296,12 +296,12 @@ loyalty_bgnbd_expected(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(LoyaltyBgnbdPAlive(&p, x, t_x, t) * LoyaltyBgnbdAliveExpectation(&p, x, t, h));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_bgnbd_pmf);
 /*
  * bgnbd_pmf(p, horizon, n): P(X(horizon) = n) for a new customer (FHL eq.
  * 8), the tail of the negative binomial as an incomplete Beta function
  * rather than 1 minus a sum, so small probabilities keep their digits.
  */
+PG_FUNCTION_INFO_V1(loyalty_bgnbd_pmf);
 Datum
 loyalty_bgnbd_pmf(PG_FUNCTION_ARGS)
 {
@@ -585,11 +585,11 @@ BgnbdFit(BgnbdData *d, double mean_t, double *best, double *best_f)
 		LoyaltyCheckConverged("bgnbd_fit", &best_res, "no finite likelihood");
 }
 
-PG_FUNCTION_INFO_V1(loyalty_bgnbd_fit_trans);
 /*
  * Transition of bgnbd_fit(x, t_x, t): a row with a NULL is skipped, an
  * impossible one is LY090; t_x is taken as 0 when x = 0 (it says nothing).
  */
+PG_FUNCTION_INFO_V1(loyalty_bgnbd_fit_trans);
 Datum
 loyalty_bgnbd_fit_trans(PG_FUNCTION_ARGS)
 {
@@ -609,11 +609,11 @@ loyalty_bgnbd_fit_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(FitStateAdd(fcinfo, state, v));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_bgnbd_fit_final);
 /*
  * The maximum-likelihood estimates (r, alpha, a, b, ll, n); NULL without
  * rows; LY092 when the data cannot identify the model.
  */
+PG_FUNCTION_INFO_V1(loyalty_bgnbd_fit_final);
 Datum
 loyalty_bgnbd_fit_final(PG_FUNCTION_ARGS)
 {

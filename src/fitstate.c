@@ -114,8 +114,8 @@ FitStateCustomers(FitState *state)
 	return n;
 }
 
-PG_FUNCTION_INFO_V1(loyalty_model_fit_combine);
 /* Merges two partial states of bgnbd_fit or gg_fit. */
+PG_FUNCTION_INFO_V1(loyalty_model_fit_combine);
 Datum
 loyalty_model_fit_combine(PG_FUNCTION_ARGS)
 {
@@ -139,8 +139,8 @@ loyalty_model_fit_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s1);
 }
 
-PG_FUNCTION_INFO_V1(loyalty_model_fit_serialize);
 /* The state of a fit as bytes (compacted first). */
+PG_FUNCTION_INFO_V1(loyalty_model_fit_serialize);
 Datum
 loyalty_model_fit_serialize(PG_FUNCTION_ARGS)
 {
@@ -167,11 +167,11 @@ loyalty_model_fit_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_model_fit_deserialize);
 /*
  * Rebuilds a fit state from its bytes: the count must fit the bytes, the
  * points be sorted and distinct, finite, with positive counts.
  */
+PG_FUNCTION_INFO_V1(loyalty_model_fit_deserialize);
 Datum
 loyalty_model_fit_deserialize(PG_FUNCTION_ARGS)
 {

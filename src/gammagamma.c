@@ -18,6 +18,7 @@
 
 #include "access/htup_details.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
@@ -189,12 +190,12 @@ CheckSpend(int32 x, double m, const char *what)
 				 errmsg("%s: the mean spend m must be finite, got %s", what, float8out_internal(m))));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_gg_fit_trans);
 /*
  * Transition of gg_fit(x, m): rows with a NULL, x = 0 (no repeat spend) or
  * m <= 0 (the model is of positive spends) are skipped; x < 0 or m NaN or
  * infinite is LY090.
  */
+PG_FUNCTION_INFO_V1(loyalty_gg_fit_trans);
 Datum
 loyalty_gg_fit_trans(PG_FUNCTION_ARGS)
 {
@@ -217,12 +218,12 @@ loyalty_gg_fit_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-PG_FUNCTION_INFO_V1(loyalty_gg_fit_final);
 /*
  * The maximum-likelihood estimates (p, q, gamma, ll, n); NULL without
  * repeat buyers; LY092 with fewer than two, or when all have one mean
  * spend (no spread to fit).
  */
+PG_FUNCTION_INFO_V1(loyalty_gg_fit_final);
 Datum
 loyalty_gg_fit_final(PG_FUNCTION_ARGS)
 {
@@ -298,8 +299,8 @@ ExpectedSpend(HeapTupleHeader row, int32 x, double m, const char *what)
 	return v[0] * (v[2] + x * m) / den;
 }
 
-PG_FUNCTION_INFO_V1(loyalty_gg_expected_spend);
 /* gg_expected_spend(p, x, m): the expected spend of the next purchase. */
+PG_FUNCTION_INFO_V1(loyalty_gg_expected_spend);
 Datum
 loyalty_gg_expected_spend(PG_FUNCTION_ARGS)
 {
@@ -307,7 +308,6 @@ loyalty_gg_expected_spend(PG_FUNCTION_ARGS)
 								   PG_GETARG_FLOAT8(2), "gg_expected_spend"));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_clv);
 /*
  * clv(bg, gg, x, t_x, t, m, horizon, discount_rate): the discounted value
  * of the next `horizon` units,
@@ -315,6 +315,7 @@ PG_FUNCTION_INFO_V1(loyalty_clv);
  * t_k = min(k, horizon), E = bgnbd_expected, spend = gg_expected_spend:
  * lifetimes' customer_lifetime_value with its period the model's unit.
  */
+PG_FUNCTION_INFO_V1(loyalty_clv);
 Datum
 loyalty_clv(PG_FUNCTION_ARGS)
 {
@@ -349,7 +350,10 @@ loyalty_clv(PG_FUNCTION_ARGS)
 	for (k = 1; k <= periods; k++)
 	{
 		double		tk = Min((double) k, horizon);
-		double		e = LoyaltyBgnbdAliveExpectation(&bg, x, t, tk);
+		double		e;
+
+		CHECK_FOR_INTERRUPTS();
+		e = LoyaltyBgnbdAliveExpectation(&bg, x, t, tk);
 
 		sum += (e - prev) / pow(1 + d, tk);
 		prev = e;

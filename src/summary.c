@@ -341,11 +341,11 @@ CheckFiniteTime(TimestampTz ts, const char *agg)
 				 errdetail("A purchase happens on a day; infinity and -infinity are none.")));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_purchase_summary_trans);
 /*
  * Transition of purchase_summary (3 and 4 arguments; the 3-argument form's
  * unit is 7 days).  A row with a NULL argument is skipped.
  */
+PG_FUNCTION_INFO_V1(loyalty_purchase_summary_trans);
 Datum
 loyalty_purchase_summary_trans(PG_FUNCTION_ARGS)
 {
@@ -413,8 +413,8 @@ SummaryCopy(SummaryState *src, MemoryContext cxt)
 	return dst;
 }
 
-PG_FUNCTION_INFO_V1(loyalty_purchase_summary_combine);
 /* Merges two partial states of purchase_summary (parallel plans). */
+PG_FUNCTION_INFO_V1(loyalty_purchase_summary_combine);
 Datum
 loyalty_purchase_summary_combine(PG_FUNCTION_ARGS)
 {
@@ -494,8 +494,8 @@ RecvNumeric(StringInfo buf, MemoryContext cxt)
 	return v;
 }
 
-PG_FUNCTION_INFO_V1(loyalty_purchase_summary_serialize);
 /* The state of purchase_summary as bytes, for a parallel worker. */
+PG_FUNCTION_INFO_V1(loyalty_purchase_summary_serialize);
 Datum
 loyalty_purchase_summary_serialize(PG_FUNCTION_ARGS)
 {
@@ -524,8 +524,8 @@ loyalty_purchase_summary_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_purchase_summary_deserialize);
 /* Rebuilds a state from loyalty_purchase_summary_serialize's bytes. */
+PG_FUNCTION_INFO_V1(loyalty_purchase_summary_deserialize);
 Datum
 loyalty_purchase_summary_deserialize(PG_FUNCTION_ARGS)
 {
@@ -589,11 +589,11 @@ ResultDesc(FunctionCallInfo fcinfo)
 	return desc;
 }
 
-PG_FUNCTION_INFO_V1(loyalty_purchase_summary_final);
 /*
  * The summary of a group: NULL when no purchase is on or before as_of (the
  * customer had not been acquired yet).
  */
+PG_FUNCTION_INFO_V1(loyalty_purchase_summary_final);
 Datum
 loyalty_purchase_summary_final(PG_FUNCTION_ARGS)
 {
@@ -638,8 +638,8 @@ loyalty_purchase_summary_final(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_cadence_trans);
 /* Transition of cadence: adds the row's local day; NULL rows are skipped. */
+PG_FUNCTION_INFO_V1(loyalty_cadence_trans);
 Datum
 loyalty_cadence_trans(PG_FUNCTION_ARGS)
 {
@@ -661,8 +661,8 @@ loyalty_cadence_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-PG_FUNCTION_INFO_V1(loyalty_cadence_combine);
 /* Merges two partial states of cadence. */
+PG_FUNCTION_INFO_V1(loyalty_cadence_combine);
 Datum
 loyalty_cadence_combine(PG_FUNCTION_ARGS)
 {
@@ -682,8 +682,8 @@ loyalty_cadence_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s1);
 }
 
-PG_FUNCTION_INFO_V1(loyalty_cadence_serialize);
 /* The state of cadence as bytes. */
+PG_FUNCTION_INFO_V1(loyalty_cadence_serialize);
 Datum
 loyalty_cadence_serialize(PG_FUNCTION_ARGS)
 {
@@ -695,8 +695,8 @@ loyalty_cadence_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_cadence_deserialize);
 /* Rebuilds a state of cadence from its bytes. */
+PG_FUNCTION_INFO_V1(loyalty_cadence_deserialize);
 Datum
 loyalty_cadence_deserialize(PG_FUNCTION_ARGS)
 {
@@ -711,12 +711,12 @@ loyalty_cadence_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-PG_FUNCTION_INFO_V1(loyalty_cadence_final);
 /*
  * visit_days, first_day, last_day, mean_gap, median_gap, regularity
  * (stddev_samp of the gaps / their mean), next_expected (last day + the
  * median gap rounded half up).  Gaps need two days, regularity two gaps.
  */
+PG_FUNCTION_INFO_V1(loyalty_cadence_final);
 Datum
 loyalty_cadence_final(PG_FUNCTION_ARGS)
 {
