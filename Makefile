@@ -4,7 +4,7 @@ EXTENSION  = loyalty
 EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/sale_trigger.o \
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/tier.o src/sale_trigger.o \
 	src/dayset.o src/summary.o src/fitstate.o src/numeric.o src/bgnbd.o src/gammagamma.o
 
 # The install script is built from one file per concern (pgvector, hll).
@@ -16,7 +16,7 @@ DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(EXTENSION)--0.1.0.sql $(wildcard $(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql_build
 
-REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types \
+REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types tiers \
 	analytics_summary analytics_models analytics_cdnow analytics_parallel
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race \
@@ -37,7 +37,7 @@ $(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSIO
 endif
 
 # every object depends on the headers (PGXS tracks no header dependencies)
-$(OBJS): src/loyalty.h src/rules.h src/analytics.h
+$(OBJS): src/loyalty.h src/rules.h src/tier.h src/analytics.h
 
 sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	@mkdir -p sql_build

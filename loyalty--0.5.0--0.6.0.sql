@@ -4,7 +4,7 @@
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.6.0'" to load this file. \quit
 
 --
--- Tiers.
+-- section: tiers
 --
 ALTER TABLE loyalty.sale ADD COLUMN tier text;
 COMMENT ON COLUMN loyalty.sale.tier IS 'The member''s tier code after this sale (filled by the trigger; NULL: anonymous, or a program without tiers).';
@@ -96,16 +96,423 @@ CREATE TABLE loyalty.tier_change (
 	changed_at		timestamptz NOT NULL,
 	cause			text NOT NULL CHECK (cause IN ('qualified', 'review', 'override', 'override_ended')),
 	sale_id			bigint,
-	actor			text NOT NULL DEFAULT CURRENT_USER,
+	actor			text NOT NULL DEFAULT session_user,
 	reason			text,
 	recorded_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	PRIMARY KEY (member_id, change_id),
-	CHECK (from_tier_id <> to_tier_id)
+	PRIMARY KEY (member_id, change_id)
 );
 CREATE INDEX tier_change_at_idx ON loyalty.tier_change (member_id, changed_at);
 COMMENT ON TABLE loyalty.tier_change IS 'Every change of a member''s tier: qualified (a sale), review (review_tiers), override (set_tier), override_ended (review_tiers at an override''s end); append-only.';
 COMMENT ON COLUMN loyalty.tier_change.changed_at IS 'When the change took effect: the sale''s occurred_at, the review''s as_of, the override''s moment; tier_at reads it.';
-COMMENT ON COLUMN loyalty.tier_change.actor IS 'The role that caused it: the sale''s inserter, the review''s or the override''s caller.';
+COMMENT ON COLUMN loyalty.tier_change.actor IS 'The session user who caused it: the sale''s inserter, the review''s or the override''s caller.';
+COMMENT ON COLUMN loyalty.tier_change.from_tier_id IS 'The tier before (the same as to_tier_id for an override that confirms the current tier).';
+
+-- Days and windows, computed in C so that SQL counts them as the sale
+-- trigger does: a program's time zone (never the session's), 29 February.
+CREATE FUNCTION loyalty.local_date(at timestamptz, time_zone text) RETURNS date
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'loyalty_local_date';
+COMMENT ON FUNCTION loyalty.local_date(timestamptz, text) IS
+'The date of a moment in a tz database zone (a program''s), whatever the session''s TimeZone: the day tiers count it on.';
+
+CREATE FUNCTION loyalty.tier_period(tier_window text, tier_window_days integer, anchor date, day date,
+	OUT period_start date, OUT period_end date)
+RETURNS record
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'loyalty_tier_period';
+COMMENT ON FUNCTION loyalty.tier_period(text, integer, date, date) IS
+'The tier window holding a day, [period_start, period_end): lifetime (-infinity, infinity), rolling (day - tier_window_days, day + 1), calendar_year, anniversary_year (from the latest anniversary of anchor, the enrolment day; 29 February: the 28th in other years).';
+
+-- The ladder is checked as a whole at commit, so that it can be built or
+-- rebuilt row by row in one transaction.
+CREATE FUNCTION loyalty.tier_ladder_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_program integer := CASE WHEN TG_OP = 'DELETE' THEN OLD.program_id ELSE NEW.program_id END;
+	v_bad record;
+BEGIN
+	IF EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = v_program)
+	   AND NOT EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = v_program AND t.rank = 0) THEN
+		RAISE EXCEPTION 'the tier ladder of program % has no base tier (rank 0)',
+			(SELECT p.code FROM loyalty.program p WHERE p.program_id = v_program)
+			USING ERRCODE = 'LY051',
+				  DETAIL = 'Every member starts in the rank-0 tier, which has no thresholds.',
+				  HINT = 'Add a tier with rank 0, or delete all the program''s tiers.';
+	END IF;
+	SELECT lo.code AS lo_code, hi.code AS hi_code,
+		   CASE WHEN hi.min_spend <= lo.min_spend THEN 'min_spend'
+				WHEN hi.min_visits <= lo.min_visits THEN 'min_visits'
+				ELSE 'min_points' END AS what
+	  INTO v_bad
+	  FROM loyalty.tier lo JOIN loyalty.tier hi ON hi.program_id = lo.program_id AND hi.rank > lo.rank
+	 WHERE lo.program_id = v_program
+	   AND (hi.min_spend <= lo.min_spend OR hi.min_visits <= lo.min_visits OR hi.min_points <= lo.min_points)
+	 ORDER BY lo.rank, hi.rank
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'tier % asks no more % than the lower tier %', v_bad.hi_code, v_bad.what, v_bad.lo_code
+			USING ERRCODE = 'LY052',
+				  DETAIL = 'A threshold that two tiers both have must rise with the rank.',
+				  HINT = 'Raise the higher tier''s threshold, lower the lower one''s, or swap their ranks.';
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION loyalty.tier_ladder_check() IS 'Constraint trigger (deferred to commit): a program''s ladder has a rank-0 tier (LY051) and thresholds that rise with the rank (LY052).';
+CREATE CONSTRAINT TRIGGER tier_ladder_check AFTER INSERT OR UPDATE OR DELETE ON loyalty.tier
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION loyalty.tier_ladder_check();
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tier
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
+
+-- A tier event: an outbox row, and the payload-less NOTIFY the sales send.
+CREATE FUNCTION loyalty.tier_event(member_id bigint, from_tier text, to_tier text, up boolean,
+	cause text, changed_at timestamptz) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	INSERT INTO loyalty.outbox (member_id, kind, payload)
+	VALUES (tier_event.member_id, CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
+			jsonb_build_object('event', CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
+							   'member_id', tier_event.member_id, 'from', from_tier, 'to', to_tier,
+							   'cause', cause, 'changed_at', tier_event.changed_at));
+	IF coalesce(current_setting('loyalty.notify', true), 'on')::boolean THEN
+		PERFORM pg_notify('loyalty_events', '');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION loyalty.tier_event(bigint, text, text, boolean, text, timestamptz) IS 'Internal: writes a tier_up or tier_down event to the outbox and wakes its consumer (set_tier, review_tiers).';
+
+-- The member of a card for the tier questions: any card the member ever had.
+CREATE FUNCTION loyalty.tier_member(card loyalty.card) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_member bigint;
+BEGIN
+	IF card IS NULL THEN
+		RAISE EXCEPTION 'card is required' USING ERRCODE = 'LY013';
+	END IF;
+	SELECT mc.member_id INTO v_member FROM loyalty.member_card mc WHERE mc.card = tier_member.card;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'card "%" is not enrolled', card USING ERRCODE = 'LY001';
+	END IF;
+	RETURN v_member;
+END
+$$;
+COMMENT ON FUNCTION loyalty.tier_member(loyalty.card) IS 'Internal: the member of a card, current or replaced (LY001 if none), for tier_of, tier_at and tier_progress.';
+
+CREATE FUNCTION loyalty.tier_of(card loyalty.card) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT t.code
+	  FROM loyalty.member m
+	  JOIN loyalty.tier t ON t.program_id = m.program_id
+	  LEFT JOIN loyalty.member_tier mt ON mt.member_id = m.member_id
+	 WHERE m.member_id = loyalty.tier_member(tier_of.card)
+	   AND (t.tier_id = mt.tier_id OR (mt.tier_id IS NULL AND t.rank = 0))
+$$;
+COMMENT ON FUNCTION loyalty.tier_of(loyalty.card) IS 'The code of the member''s current tier (the base tier before any change; NULL: the program has no tiers).';
+
+CREATE FUNCTION loyalty.tier_at(card loyalty.card, at timestamptz) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_member bigint := loyalty.tier_member(tier_at.card);
+	v_code text;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at is required' USING ERRCODE = 'LY013';
+	END IF;
+	SELECT t.code INTO v_code
+	  FROM loyalty.tier_change c JOIN loyalty.tier t ON t.tier_id = c.to_tier_id
+	 WHERE c.member_id = v_member AND c.changed_at <= tier_at.at
+	 ORDER BY c.changed_at DESC, c.change_id DESC
+	 LIMIT 1;
+	IF FOUND THEN
+		RETURN v_code;
+	END IF;
+	-- no change by then: the base tier, if the member was a member then
+	RETURN (SELECT t.code FROM loyalty.member m JOIN loyalty.tier t ON t.program_id = m.program_id AND t.rank = 0
+			 WHERE m.member_id = v_member AND m.enrolled_at <= tier_at.at);
+END
+$$;
+COMMENT ON FUNCTION loyalty.tier_at(loyalty.card, timestamptz) IS 'The code of the member''s tier at a moment, from the tier history (the base tier before any change; NULL before enrolment or without tiers).';
+
+-- What review_tiers would do: one row per member whose tier or override
+-- changes.  members: only these (review_tiers' second pass).
+CREATE FUNCTION loyalty.review_tiers_preview(as_of timestamptz DEFAULT now(), members bigint[] DEFAULT NULL,
+	OUT member_id bigint, OUT from_tier text, OUT to_tier text, OUT cause text,
+	OUT changed_at timestamptz, OUT held_until date,
+	OUT from_tier_id integer, OUT to_tier_id integer, OUT up boolean, OUT override_ended boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+#variable_conflict use_column
+BEGIN
+	IF review_tiers_preview.as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
+	END IF;
+	RETURN QUERY
+	WITH ladder AS (
+		SELECT t.program_id, array_agg(t.tier_id ORDER BY t.rank) AS ids,
+			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
+			   array_agg(t.min_visits ORDER BY t.rank) AS visits, array_agg(t.min_points ORDER BY t.rank) AS points
+		  FROM loyalty.tier t GROUP BY t.program_id),
+	-- per program: the review's day, and the windows (but anniversary years', per member)
+	prog AS (
+		SELECT p.program_id, p.time_zone, p.tier_window, p.tier_window_days, p.tier_downgrade, p.tier_grace_days,
+			   l.ids, l.codes, l.spend, l.visits, l.points, d.today, cur.period_start AS cur_start,
+			   cur.period_end AS cur_end,
+			   CASE WHEN p.tier_window = 'calendar_year'
+					THEN (loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, cur.period_start - 1)).period_start
+					ELSE cur.period_start END AS prev_start
+		  FROM loyalty.program p JOIN ladder l ON l.program_id = p.program_id
+		 CROSS JOIN LATERAL (SELECT loyalty.local_date(review_tiers_preview.as_of, p.time_zone) AS today) d
+		 CROSS JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, d.today) cur),
+	m AS (
+		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until,
+			   g.tier_window, g.tier_window_days, g.tier_downgrade, g.tier_grace_days,
+			   g.ids, g.codes, g.spend, g.visits, g.points, g.today, a.anchor,
+			   COALESCE(c.cur_start, g.cur_start) AS cur_start, COALESCE(c.cur_end, g.cur_end) AS cur_end,
+			   COALESCE(c.prev_start, g.prev_start) AS prev_start
+		  FROM loyalty.member_tier mt
+		  JOIN loyalty.member mb ON mb.member_id = mt.member_id
+		  JOIN prog g ON g.program_id = mb.program_id
+		 CROSS JOIN LATERAL (SELECT CASE WHEN g.tier_window = 'anniversary_year'
+										 THEN loyalty.local_date(mb.enrolled_at, g.time_zone) END AS anchor) a
+		 CROSS JOIN LATERAL (SELECT w.period_start AS cur_start, w.period_end AS cur_end,
+									(loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, w.period_start - 1)).period_start AS prev_start
+							   FROM loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, g.today) w) c
+		 WHERE review_tiers_preview.members IS NULL
+			OR mt.member_id IN (SELECT unnest(review_tiers_preview.members))),
+	f AS (
+		SELECT m.member_id,
+			   COALESCE(sum(d.spend) FILTER (WHERE d.day >= m.cur_start), 0) AS spend,
+			   count(*) FILTER (WHERE d.day >= m.cur_start AND d.spend > 0) AS visits,
+			   COALESCE(sum(d.points) FILTER (WHERE d.day >= m.cur_start), 0) AS points,
+			   COALESCE(sum(d.spend) FILTER (WHERE d.day < m.cur_start), 0) AS prev_spend,
+			   count(*) FILTER (WHERE d.day < m.cur_start AND d.spend > 0) AS prev_visits,
+			   COALESCE(sum(d.points) FILTER (WHERE d.day < m.cur_start), 0) AS prev_points
+		  FROM m LEFT JOIN loyalty.tier_day d
+			ON d.member_id = m.member_id AND d.day >= m.prev_start AND d.day <= m.today
+		 GROUP BY m.member_id),
+	q AS (
+		SELECT m.*, e.entitled_i,
+			   array_position(m.ids, m.tier_id) AS cur_i,
+			   array_position(m.ids, m.override_tier_id) AS floor_i,
+			   m.override_tier_id IS NOT NULL AND m.override_until <= review_tiers_preview.as_of AS ended,
+			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview.as_of) AS overridden
+		  FROM m JOIN f ON f.member_id = m.member_id
+		 CROSS JOIN LATERAL (
+			SELECT max(i) AS entitled_i FROM generate_subscripts(m.ids, 1) AS i
+			 WHERE i = 1 OR m.spend[i] <= f.spend OR m.visits[i] <= f.visits OR m.points[i] <= f.points
+				OR m.spend[i] <= f.prev_spend OR m.visits[i] <= f.prev_visits OR m.points[i] <= f.prev_points) e),
+	n AS (
+		SELECT q.*,
+			   CASE WHEN q.ended THEN q.entitled_i
+					WHEN q.entitled_i > q.cur_i THEN q.entitled_i
+					WHEN q.today >= q.held_until + q.tier_grace_days AND q.entitled_i < q.cur_i
+						 AND q.tier_downgrade <> 'never'
+					THEN GREATEST(CASE WHEN q.overridden THEN q.floor_i ELSE 1 END,
+								  CASE q.tier_downgrade WHEN 'one_step' THEN q.cur_i - 1 ELSE q.entitled_i END)
+					ELSE q.cur_i END AS new_i
+		  FROM q)
+	SELECT n.member_id, n.codes[n.cur_i], n.codes[n.new_i],
+		   CASE WHEN n.ended THEN 'override_ended' ELSE 'review' END,
+		   CASE WHEN n.ended THEN n.override_until ELSE review_tiers_preview.as_of END,
+		   CASE WHEN n.new_i > n.cur_i AND NOT n.ended
+				THEN CASE n.tier_window WHEN 'lifetime' THEN n.today
+										WHEN 'rolling' THEN n.today + n.tier_window_days + 1
+										ELSE (loyalty.tier_period(n.tier_window, n.tier_window_days, COALESCE(n.anchor, n.today), n.cur_end)).period_end END
+				ELSE CASE n.tier_window WHEN 'lifetime' THEN n.today + 1
+										WHEN 'rolling' THEN n.today + n.tier_window_days + 1
+										ELSE n.cur_end END END,
+		   n.ids[n.cur_i], n.ids[n.new_i], n.new_i > n.cur_i, n.ended
+	  FROM n
+	 WHERE n.new_i <> n.cur_i OR n.ended;
+END
+$$;
+COMMENT ON FUNCTION loyalty.review_tiers_preview(timestamptz, bigint[]) IS 'What review_tiers(as_of) would change, writing nothing: one row per member moving up, down, or whose override ends (members: only these).';
+
+CREATE FUNCTION loyalty.review_tiers(as_of timestamptz DEFAULT now(),
+	OUT members_checked bigint, OUT upgraded bigint, OUT downgraded bigint, OUT overrides_expired bigint)
+RETURNS record
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_ids bigint[];
+	v_events bigint;
+BEGIN
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF NOT isfinite(as_of) THEN
+		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
+	END IF;
+	IF as_of > now() THEN
+		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
+			DETAIL = 'A review judges the figures of days that have happened.';
+	END IF;
+	SELECT count(*) INTO members_checked
+	  FROM loyalty.member_tier mt JOIN loyalty.member m ON m.member_id = mt.member_id
+	 WHERE EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = m.program_id);
+	-- 1. who changes, by what committed before this statement
+	SELECT array_agg(p.member_id ORDER BY p.member_id) INTO v_ids FROM loyalty.review_tiers_preview(as_of) p;
+	upgraded := 0; downgraded := 0; overrides_expired := 0;
+	IF v_ids IS NULL THEN
+		RETURN;
+	END IF;
+	-- 2. their locks, in member_id order, as a sale takes a member's
+	PERFORM FROM loyalty.member_balance b WHERE b.member_id = ANY (v_ids) ORDER BY b.member_id FOR NO KEY UPDATE;
+	-- 3. decided again under the locks (a sale may have committed meanwhile) and applied
+	WITH d AS (SELECT * FROM loyalty.review_tiers_preview(as_of, v_ids)),
+	u AS (
+		UPDATE loyalty.member_tier mt
+		   SET tier_id = d.to_tier_id, held_until = d.held_until,
+			   since = CASE WHEN d.to_tier_id <> d.from_tier_id THEN d.changed_at ELSE mt.since END,
+			   override_tier_id = CASE WHEN d.override_ended THEN NULL ELSE mt.override_tier_id END,
+			   override_until = CASE WHEN d.override_ended THEN NULL ELSE mt.override_until END
+		  FROM d WHERE mt.member_id = d.member_id),
+	c AS (
+		INSERT INTO loyalty.tier_change (member_id, from_tier_id, to_tier_id, changed_at, cause)
+		SELECT d.member_id, d.from_tier_id, d.to_tier_id, d.changed_at, d.cause FROM d),
+	e AS (
+		SELECT loyalty.tier_event(d.member_id, d.from_tier, d.to_tier, d.up, d.cause, d.changed_at)
+		  FROM d WHERE d.to_tier_id <> d.from_tier_id)
+	SELECT count(*) FILTER (WHERE d.up AND NOT d.override_ended),
+		   count(*) FILTER (WHERE NOT d.up AND d.to_tier_id <> d.from_tier_id AND NOT d.override_ended),
+		   count(*) FILTER (WHERE d.override_ended), (SELECT count(*) FROM e)
+	  INTO upgraded, downgraded, overrides_expired, v_events
+	  FROM d;
+END
+$$;
+COMMENT ON FUNCTION loyalty.review_tiers(timestamptz) IS 'The periodic tier review as of a moment (not in the future): moves members down whose tier''s hold (plus tier_grace_days) has ended without qualifying again, by the program''s tier_downgrade; up those whose figures qualify higher; ends overrides. Idempotent for one as_of.';
+
+CREATE FUNCTION loyalty.set_tier(card loyalty.card, tier_code text, reason text, until timestamptz DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_member bigint;
+	v_program integer;
+	v_tz text;
+	v_to record;
+	v_from record;
+	v_day date;
+	v_start date;
+	v_change bigint;
+	v_status text;
+BEGIN
+	IF tier_code IS NULL THEN
+		RAISE EXCEPTION 'tier_code is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF reason IS NULL OR reason = '' THEN
+		RAISE EXCEPTION 'reason is required' USING ERRCODE = 'LY013',
+			DETAIL = 'An override is recorded in the tier history with its actor and reason.';
+	END IF;
+	IF until IS NOT NULL AND NOT isfinite(until) THEN
+		RAISE EXCEPTION 'until must be a finite time; NULL means for good' USING ERRCODE = 'LY017';
+	END IF;
+	IF until <= now() THEN
+		RAISE EXCEPTION 'an override until % would already have ended', until USING ERRCODE = 'LY053',
+			HINT = 'Give a moment in the future, or NULL for an override without end.';
+	END IF;
+	v_member := loyalty.member_id(card);
+	SELECT b.status INTO v_status FROM loyalty.member_balance b WHERE b.member_id = v_member FOR NO KEY UPDATE;
+	IF v_status = 'closed' THEN
+		RAISE EXCEPTION 'member % is closed', v_member USING ERRCODE = 'LY004';
+	END IF;
+	SELECT m.program_id, p.time_zone, loyalty.local_date(now(), p.time_zone) AS today,
+		   (loyalty.tier_period(p.tier_window, p.tier_window_days, loyalty.local_date(m.enrolled_at, p.time_zone),
+								loyalty.local_date(now(), p.time_zone))).period_start AS start
+	  INTO v_program, v_tz, v_day, v_start
+	  FROM loyalty.member m JOIN loyalty.program p ON p.program_id = m.program_id
+	 WHERE m.member_id = v_member;
+	SELECT t.tier_id, t.code, t.rank INTO v_to FROM loyalty.tier t WHERE t.program_id = v_program AND t.code = tier_code;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tier "%" is not a tier of the member''s program', tier_code USING ERRCODE = 'LY050',
+			DETAIL = coalesce('Its tiers: ' || (SELECT string_agg(t.code, ', ' ORDER BY t.rank) FROM loyalty.tier t
+											  WHERE t.program_id = v_program) || '.', 'The program has no tiers.');
+	END IF;
+	SELECT t.tier_id, t.code, t.rank INTO v_from
+	  FROM loyalty.tier t LEFT JOIN loyalty.member_tier mt ON mt.member_id = v_member
+	 WHERE t.program_id = v_program AND (t.tier_id = mt.tier_id OR (mt.tier_id IS NULL AND t.rank = 0));
+	INSERT INTO loyalty.member_tier AS mt (member_id, tier_id, since, held_until, window_start, last_day,
+										   override_tier_id, override_until)
+	VALUES (v_member, v_to.tier_id, now(), v_day, v_start, v_day, v_to.tier_id, until)
+	ON CONFLICT (member_id) DO UPDATE
+	   SET tier_id = excluded.tier_id, override_tier_id = excluded.override_tier_id,
+		   override_until = excluded.override_until,
+		   since = CASE WHEN mt.tier_id <> excluded.tier_id THEN excluded.since ELSE mt.since END;
+	INSERT INTO loyalty.tier_change (member_id, from_tier_id, to_tier_id, changed_at, cause, reason)
+	VALUES (v_member, v_from.tier_id, v_to.tier_id, now(), 'override', reason)
+	RETURNING change_id INTO v_change;
+	IF v_from.tier_id <> v_to.tier_id THEN
+		PERFORM loyalty.tier_event(v_member, v_from.code, v_to.code, v_to.rank > v_from.rank, 'override', now());
+	END IF;
+	RETURN v_change;
+END
+$$;
+COMMENT ON FUNCTION loyalty.set_tier(loyalty.card, text, text, timestamptz) IS 'An admin''s override: puts the member in a tier now, recorded with actor and reason; review_tiers keeps the member at least there until until (NULL: for good), then lets the figures decide. Returns the tier_change id.';
+
+-- What is still missing for a threshold: NULL when the tier has none.
+CREATE FUNCTION loyalty.tier_missing(threshold numeric, figure numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN threshold IS NOT NULL THEN GREATEST(threshold - figure, 0) END
+$$;
+COMMENT ON FUNCTION loyalty.tier_missing(numeric, numeric) IS 'Internal: how much of a tier threshold a figure still misses (0: met; NULL: no such threshold), for tier_progress.';
+
+CREATE FUNCTION loyalty.tier_progress(card loyalty.card,
+	OUT tier text, OUT tier_window text, OUT window_start date, OUT window_end date,
+	OUT spend numeric, OUT visits integer, OUT points bigint,
+	OUT next_tier text, OUT spend_missing numeric, OUT visits_missing integer, OUT points_missing bigint,
+	OUT held_until date, OUT review_from date,
+	OUT keep_spend numeric, OUT keep_visits integer, OUT keep_points bigint,
+	OUT override_tier text, OUT override_until timestamptz)
+RETURNS record
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	WITH m AS (
+		SELECT mb.member_id, mb.program_id, p.tier_window, p.tier_window_days, p.tier_grace_days,
+			   loyalty.local_date(now(), p.time_zone) AS today,
+			   loyalty.local_date(mb.enrolled_at, p.time_zone) AS anchor,
+			   mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until
+		  FROM loyalty.member mb JOIN loyalty.program p ON p.program_id = mb.program_id
+		  LEFT JOIN loyalty.member_tier mt ON mt.member_id = mb.member_id
+		 WHERE mb.member_id = loyalty.tier_member(tier_progress.card)),
+	w AS (
+		SELECT m.*, w.period_start, w.period_end
+		  FROM m CROSS JOIN LATERAL loyalty.tier_period(m.tier_window, m.tier_window_days, m.anchor, m.today) w),
+	cur AS (
+		SELECT t.* FROM w JOIN loyalty.tier t ON t.program_id = w.program_id
+		 WHERE t.tier_id = w.tier_id OR (w.tier_id IS NULL AND t.rank = 0)),
+	nxt AS (
+		SELECT t.* FROM cur JOIN loyalty.tier t ON t.program_id = cur.program_id AND t.rank > cur.rank
+		 ORDER BY t.rank LIMIT 1),
+	f AS (
+		SELECT COALESCE(sum(d.spend), 0) AS spend, count(*) FILTER (WHERE d.spend > 0)::integer AS visits,
+			   COALESCE(sum(d.points), 0)::bigint AS points
+		  FROM w LEFT JOIN loyalty.tier_day d ON d.member_id = w.member_id AND d.day >= w.period_start
+			   AND d.day <= w.today)
+	SELECT cur.code, w.tier_window, w.period_start, w.period_end - 1, f.spend, f.visits, f.points,
+		   nxt.code, loyalty.tier_missing(nxt.min_spend, f.spend), loyalty.tier_missing(nxt.min_visits, f.visits)::integer,
+		   loyalty.tier_missing(nxt.min_points, f.points)::bigint,
+		   CASE WHEN cur.rank > 0 THEN w.held_until END, CASE WHEN cur.rank > 0 THEN w.held_until + w.tier_grace_days END,
+		   loyalty.tier_missing(cur.min_spend, f.spend), loyalty.tier_missing(cur.min_visits, f.visits)::integer,
+		   loyalty.tier_missing(cur.min_points, f.points)::bigint,
+		   (SELECT t.code FROM loyalty.tier t WHERE t.tier_id = w.override_tier_id), w.override_until
+	  FROM w JOIN cur ON true CROSS JOIN f LEFT JOIN nxt ON true
+$$;
+COMMENT ON FUNCTION loyalty.tier_progress(loyalty.card) IS 'Where the member stands: the current tier, the window and its figures so far, the next tier and what is still missing for it (any one threshold suffices), the hold and from when a review may move the member down, and what keeps the current tier.';
+
+REVOKE EXECUTE ON FUNCTION
+	loyalty.local_date(timestamptz, text),
+	loyalty.tier_period(text, integer, date, date),
+	loyalty.tier_ladder_check(),
+	loyalty.tier_event(bigint, text, text, boolean, text, timestamptz),
+	loyalty.tier_member(loyalty.card),
+	loyalty.tier_missing(numeric, numeric),
+	loyalty.tier_of(loyalty.card),
+	loyalty.tier_at(loyalty.card, timestamptz),
+	loyalty.review_tiers_preview(timestamptz, bigint[]),
+	loyalty.review_tiers(timestamptz),
+	loyalty.set_tier(loyalty.card, text, text, timestamptz),
+	loyalty.tier_progress(loyalty.card)
+FROM PUBLIC;
+REVOKE ALL ON loyalty.tier, loyalty.member_tier, loyalty.tier_day, loyalty.tier_change FROM PUBLIC;
+REVOKE ALL ON SEQUENCE loyalty.tier_id_seq, loyalty.tier_change_id_seq FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_id_seq', '');
@@ -113,6 +520,115 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.member_tier', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_day', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_change', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_change_id_seq', '');
+
+-- quote() also returns the member price: a new result type, so the function
+-- is made again, with the EXECUTE grants it had.
+SELECT pg_catalog.set_config('loyalty_upgrade.quote_grantees',
+	COALESCE((SELECT pg_catalog.string_agg(a.grantee::regrole::text, ',')
+				FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+			   WHERE p.oid = 'loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz)'::pg_catalog.regprocedure
+				 AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner AND a.grantee <> 0), ''), true);
+DROP FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz);
+CREATE FUNCTION loyalty.quote(card loyalty.card, lines jsonb, total numeric DEFAULT NULL,
+	store text DEFAULT NULL, at timestamptz DEFAULT NULL,
+	OUT points bigint, OUT award jsonb,
+	OUT tier text, OUT discount_pct numeric, OUT discount numeric, OUT member_total numeric)
+RETURNS record
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_quote';
+COMMENT ON FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz) IS
+'What a basket would earn (points, and the award as explain_sale shows it) and the member price (the tier, its discount_pct, the discount rounded to the cent, the member total), writing nothing.';
+REVOKE EXECUTE ON FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz) FROM PUBLIC;
+DO $$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY pg_catalog.string_to_array(pg_catalog.current_setting('loyalty_upgrade.quote_grantees'), ',')
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz) TO %s', r);
+	END LOOP;
+END
+$$;
+
+-- grant_access gives the tier functions (run it again for existing roles)
+CREATE OR REPLACE FUNCTION loyalty.grant_access(role regrole, access text) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	-- what each level may call; the card type's functions are public anyway
+	pos_functions text[] := ARRAY[
+		'enroll(loyalty.card, text, date, text, text, text, text, text, jsonb, timestamptz)',
+		'member_id(loyalty.card)',
+		'redeem(loyalty.card, bigint, text, text)',
+		'balance(loyalty.card)',
+		'quote(loyalty.card, jsonb, numeric, text, timestamptz)',
+		'tier_of(loyalty.card)',
+		'tier_progress(loyalty.card)'];
+	analyst_functions text[] := ARRAY[
+		'member_id(loyalty.card)',
+		'balance(loyalty.card)',
+		'balance_at(loyalty.card, timestamptz, timestamptz)',
+		'statement(loyalty.card, timestamptz, timestamptz)',
+		'lots_at(bigint, timestamptz, timestamptz)',
+		'check_invariants()',
+		'explain_sale(bigint)',
+		'tier_of(loyalty.card)',
+		'tier_at(loyalty.card, timestamptz)',
+		'tier_progress(loyalty.card)',
+		'review_tiers_preview(timestamptz, bigint[])'];
+	admin_functions text[] := analyst_functions || pos_functions || ARRAY[
+		'set_member_status(loyalty.card, text, text)',
+		'replace_card(loyalty.card, loyalty.card)',
+		'earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)',
+		'adjust(loyalty.card, bigint, text, text, timestamptz)',
+		'reverse(loyalty.card, bigint, bigint, text, text)',
+		'expire_points(timestamptz)',
+		'set_tier(loyalty.card, text, text, timestamptz)',
+		'review_tiers(timestamptz)'];
+	f text;
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF access IS NULL THEN
+		RAISE EXCEPTION 'access level is required' USING ERRCODE = 'LY013',
+			DETAIL = 'The access levels are admin, pos and analyst.';
+	END IF;
+	IF access NOT IN ('admin', 'pos', 'analyst') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'LY008', DETAIL = 'The access levels are admin, pos and analyst.';
+	END IF;
+	EXECUTE format('GRANT USAGE ON SCHEMA loyalty TO %s', role);
+	IF access IN ('admin', 'analyst') THEN
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA loyalty TO %s', role);
+	END IF;
+	IF access IN ('admin', 'pos') THEN
+		-- a sale is one INSERT; RETURNING reads back what the trigger filled in
+		-- only the POS's own columns: what the trigger fills in (award above
+		-- all, which marks a processed row) stays the trigger's
+		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
+					   'ON loyalty.sale TO %s', role);
+		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
+					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
+	END IF;
+	IF access = 'admin' THEN
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store, loyalty.tier TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
+		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
+		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '
+					   'home_store, channel, attributes) ON loyalty.member TO %s', role);
+	END IF;
+	FOREACH f IN ARRAY CASE access WHEN 'pos' THEN pos_functions
+								   WHEN 'analyst' THEN analyst_functions
+								   ELSE admin_functions END
+	LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION loyalty.%s TO %s', f, role);
+	END LOOP;
+END
+$$;
 
 -- section: analytics models
 --
@@ -358,7 +874,9 @@ DECLARE
 		'member_id(loyalty.card)',
 		'redeem(loyalty.card, bigint, text, text)',
 		'balance(loyalty.card)',
-		'quote(loyalty.card, jsonb, numeric, text, timestamptz)'];
+		'quote(loyalty.card, jsonb, numeric, text, timestamptz)',
+		'tier_of(loyalty.card)',
+		'tier_progress(loyalty.card)'];
 	analyst_functions text[] := ARRAY[
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
@@ -367,6 +885,10 @@ DECLARE
 		'lots_at(bigint, timestamptz, timestamptz)',
 		'check_invariants()',
 		'explain_sale(bigint)',
+		'tier_of(loyalty.card)',
+		'tier_at(loyalty.card, timestamptz)',
+		'tier_progress(loyalty.card)',
+		'review_tiers_preview(timestamptz, bigint[])',
 		-- analytics models (analytics.sql)
 		'purchase_summary(timestamptz, numeric, timestamptz)',
 		'purchase_summary(timestamptz, numeric, timestamptz, interval)',
@@ -384,7 +906,9 @@ DECLARE
 		'earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)',
 		'adjust(loyalty.card, bigint, text, text, timestamptz)',
 		'reverse(loyalty.card, bigint, bigint, text, text)',
-		'expire_points(timestamptz)'];
+		'expire_points(timestamptz)',
+		'set_tier(loyalty.card, text, text, timestamptz)',
+		'review_tiers(timestamptz)'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -409,12 +933,12 @@ BEGIN
 		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
 					   'ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
-					   'points_pending, entry_id) ON loyalty.sale TO %s', role);
+					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
-		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store TO %s', role);
-		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq TO %s', role);
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store, loyalty.tier TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '

@@ -19,6 +19,13 @@ INSERT INTO loyalty.rule (program_id, code, kind, every_nth, visit_period, point
 VALUES (1, 'third-visit', 'nth_visit', 3, 'month', 30, 'every third visit day in a month');
 SELECT code, kind, coalesce(multiplier::text, points::text) AS value, min_basket, priority, description
   FROM loyalty.rule ORDER BY priority, rule_id;
+\echo 'and a tier ladder: what the last 90 days of sales earn, one step down at a time'
+UPDATE loyalty.program SET tier_window = 'rolling', tier_window_days = 90, tier_downgrade = 'one_step' WHERE code = 'baby';
+INSERT INTO loyalty.tier (program_id, code, name, rank, min_spend, min_visits, earn_multiplier, discount_pct)
+VALUES (1, 'club', 'Club', 0, NULL, NULL, 1, 0),
+       (1, 'silver', 'Silver', 1, 250, 4, 1.25, 2),
+       (1, 'gold', 'Gold', 2, 450, NULL, 1.5, 5);
+SELECT code, rank, min_spend, min_visits, earn_multiplier, discount_pct FROM loyalty.tier ORDER BY rank;
 
 -- roles the way a DBA would set them up
 CREATE ROLE demo_pos;
@@ -68,6 +75,31 @@ SELECT store, pos_txn, card, occurred_at, total, lines FROM loyalty.sale WHERE s
 ON CONFLICT (store, pos_txn) DO NOTHING RETURNING sale_id;
 SELECT count(*) AS ledger_entries_of_that_sale FROM loyalty.ledger
  WHERE sale_id = (SELECT sale_id FROM loyalty.sale WHERE store = 'S02' AND pos_txn = 'H-1-1');
+
+\echo
+\echo '== 3b. Tiers: members moved up as their history was back-filled, each sale in time order'
+SELECT t.code AS tier, count(*) AS members
+  FROM loyalty.member m LEFT JOIN loyalty.member_tier mt USING (member_id)
+  JOIN loyalty.tier t ON t.tier_id = coalesce(mt.tier_id, (SELECT tier_id FROM loyalty.tier WHERE rank = 0))
+ GROUP BY t.code, t.rank ORDER BY t.rank;
+\echo 'an override: card 2 gets gold for 30 days after a complaint'
+SELECT loyalty.set_tier(loyalty.card_issue('6001', 2), 'gold', 'complaint about a faulty stroller',
+                        now() + interval '30 days') IS NOT NULL AS overridden;
+\echo 'the nightly review: a tier is held 91 days after it was reached; then the last 90 days decide, one step at a time'
+SELECT * FROM loyalty.review_tiers();
+SELECT * FROM loyalty.review_tiers() \g /dev/null
+SELECT cause, count(*) AS changes FROM loyalty.tier_change GROUP BY cause ORDER BY cause;
+SELECT mc.card AS card_moved_down FROM loyalty.tier_change c JOIN loyalty.member_card mc USING (member_id)
+ WHERE c.cause = 'review' ORDER BY c.member_id LIMIT 1 \gset
+\echo 'one member who went up with the back-fill and down at the review:'
+SELECT f.code AS from_tier, t.code AS to_tier, c.changed_at::date AS changed, c.cause, c.sale_id
+  FROM loyalty.tier_change c JOIN loyalty.tier f ON f.tier_id = c.from_tier_id JOIN loyalty.tier t ON t.tier_id = c.to_tier_id
+ WHERE c.member_id = loyalty.member_id(:'card_moved_down') ORDER BY c.change_id;
+SELECT tier, window_start, spend, visits, next_tier, spend_missing, visits_missing, review_from
+  FROM loyalty.tier_progress(:'card_moved_down');
+\echo 'card 2 at the till: gold earns x1.5 of the base and pays the member price'
+SELECT points, tier, discount_pct, discount, member_total
+  FROM loyalty.quote(loyalty.card_issue('6001', 2), '[{"sku":"D3","category":"food","qty":1,"amount":60}]');
 
 \echo
 \echo '== 4. Redemptions at the till, with a network retry of each one'

@@ -24,6 +24,7 @@ INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S-NUL', 'T-NUL', loyalty.card_issue('66', 1), 10, '[{"sku":"A","qty":1,"amount":10}]')
 RETURNING sale_id AS nul_sale \gset
 CREATE ROLE regress_nul_role;
+INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'nul-base', 0 FROM loyalty.program WHERE code = 'nul';
 
 -- A usable value for each argument, by name (unnamed ones: by type).  Keys
 -- and POS transaction ids are made unique per call by the driver below.
@@ -63,6 +64,21 @@ INSERT INTO nul_value VALUES
 	('serial',       '1'),
 	('length',       '16'),
 	('number',       '''4000000000000002'''),
+	('time_zone',    '''UTC'''),
+	('tier_window',  '''rolling'''),
+	('tier_window_days', '365'),
+	('anchor',       '''2020-01-01'''),
+	('day',          '''2026-01-01'''),
+	('threshold',    '10'),
+	('figure',       '5'),
+	('tier_code',    '''nul-base'''),
+	('until',        'now() + interval ''1 day'''),
+	('from_tier',    '''nul-base'''),
+	('to_tier',      '''nul-base'''),
+	('up',           'true'),
+	('cause',        '''review'''),
+	('changed_at',   'now()'),
+	('members',      format('%L', ARRAY[:'nul_member']::bigint[])),
 	-- analytics (a model's parameter row named p: by name and type)
 	('occurred_at',  'now() - interval ''1 day'''),
 	('amount',       '10'),

@@ -40,6 +40,10 @@
 #define ERRCODE_LOYALTY_RETURN_WINDOW		MAKE_SQLSTATE('L','Y','0','4','0')
 #define ERRCODE_LOYALTY_BACKDATE_LIMIT		MAKE_SQLSTATE('L','Y','0','4','1')
 #define ERRCODE_LOYALTY_BEFORE_ENROLMENT	MAKE_SQLSTATE('L','Y','0','4','2')
+#define ERRCODE_LOYALTY_UNKNOWN_TIER			MAKE_SQLSTATE('L','Y','0','5','0')
+#define ERRCODE_LOYALTY_LADDER_WITHOUT_BASE	MAKE_SQLSTATE('L','Y','0','5','1')
+#define ERRCODE_LOYALTY_LADDER_UNORDERED		MAKE_SQLSTATE('L','Y','0','5','2')
+#define ERRCODE_LOYALTY_OVERRIDE_ENDED		MAKE_SQLSTATE('L','Y','0','5','3')
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','2','0')
 /* bounds of a sale's input, and time zones */
 #define ERRCODE_LOYALTY_TOO_MANY_LINES		MAKE_SQLSTATE('L','Y','0','6','0')
@@ -174,6 +178,7 @@ extern void LoyaltyCardReplacedError(int64 card) pg_attribute_noreturn();
 extern void LoyaltyResolveMember(int64 member_id, bool lock_for_posting,
 								 LoyaltyMember *member);
 extern void LoyaltyRequireActive(int64 card, const LoyaltyMember *member);
+extern TimestampTz LoyaltyMemberEnrolledAt(int64 member_id);
 extern void LoyaltyProgramSettings(int32 program_id, LoyaltyMember *member);	/* rules.c */
 extern void LoyaltyLongestBackdateLimit(Interval *limit);	/* rules.c */
 
@@ -226,6 +231,8 @@ typedef enum LoyaltyTableId
 	LOYALTY_OUTBOX,
 	LOYALTY_BALANCE,
 	LOYALTY_RULE_SPEND,
+	LOYALTY_TIER_DAY,
+	LOYALTY_MEMBER_TIER,
 	LOYALTY_NTABLES
 } LoyaltyTableId;
 

@@ -201,3 +201,29 @@ loyalty_member_id(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_INT64(member.member_id);
 }
+
+/*
+ * When a member enrolled (loyalty.member.enrolled_at): no sale is dated
+ * before it, and an anniversary tier year counts from it.
+ */
+TimestampTz
+LoyaltyMemberEnrolledAt(int64 member_id)
+{
+	Relation	rel = LoyaltyOpen("member", false, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Datum		key = Int64GetDatum(member_id);
+	bool		isnull;
+	TimestampTz enrolled_at;
+
+	/*
+	 * a fresh snapshot, as LoyaltyResolveCard's for a posting: a member
+	 * enrolled earlier in this statement counts
+	 */
+	LoyaltyPushReadSnapshot(false);
+	if (!LoyaltyFetchByKey(rel, "member_pkey", 1, &key, GetActiveSnapshot(), slot))
+		elog(ERROR, "member " INT64_FORMAT " is missing", member_id);
+	enrolled_at = DatumGetTimestampTz(slot_getattr(slot, LoyaltyRelColumn(rel, "enrolled_at"), &isnull));
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	return enrolled_at;
+}

@@ -21,6 +21,7 @@
  * reason it did not fire, which the sale keeps in its award column.
  */
 #include "rules.h"
+#include "tier.h"
 
 #include "access/genam.h"
 #include "access/relscan.h"
@@ -111,6 +112,7 @@ typedef struct CachedProgram
 	char	   *time_zone;
 	int32		return_days;
 	Interval	backdate_limit;
+	LoyaltyLadder ladder;		/* its tiers, by rank */
 } CachedProgram;
 
 static MemoryContext RuleCacheContext = NULL;
@@ -147,8 +149,14 @@ static LoyaltyPlan load_rules_plan = {
 
 static LoyaltyPlan load_programs_plan = {
 	"SELECT program_id, point_value, currency, expiry_after, expiry_rounding, pending_days, "
-	"negative_balance, points_per_unit, rounding, time_zone, return_days, backdate_limit "
-	"FROM loyalty.program",
+	"negative_balance, points_per_unit, rounding, time_zone, return_days, backdate_limit, "
+	"tier_window, tier_window_days FROM loyalty.program",
+	0, {InvalidOid}
+};
+
+static LoyaltyPlan load_tiers_plan = {
+	"SELECT program_id, tier_id, code, rank, min_spend, min_visits, min_points, "
+	"earn_multiplier, discount_pct FROM loyalty.tier ORDER BY program_id, rank",
 	0, {InvalidOid}
 };
 
@@ -174,38 +182,6 @@ static LoyaltyPlan member_use_add_plan = {
 
 
 
-
-/* ---------- numeric helpers ---------- */
-
-static Datum
-NumAdd(Datum a, Datum b)
-{
-	return DirectFunctionCall2(numeric_add, a, b);
-}
-
-static Datum
-NumMul(Datum a, Datum b)
-{
-	return DirectFunctionCall2(numeric_mul, a, b);
-}
-
-static int
-NumCmp(Datum a, Datum b)
-{
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
-}
-
-static Datum
-NumInt(int64 v)
-{
-	return NumericGetDatum(int64_to_numeric(v));
-}
-
-static Datum
-NumCopy(Datum a)
-{
-	return PointerGetDatum(DatumGetNumericCopy(a));
-}
 
 /*
  * Whole points from an exact amount, by the program's rounding policy.  The
@@ -403,6 +379,67 @@ ReadProgram(HeapTuple tup, TupleDesc desc, CachedProgram *p)
 	p->time_zone = RequiredValue(tup, desc, 10, "program.time_zone");
 	p->return_days = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 	p->backdate_limit = *DatumGetIntervalP(SPI_getbinval(tup, desc, 12, &isnull));
+	p->ladder.window = LoyaltyParseName(RequiredValue(tup, desc, 13, "program.tier_window"),
+										loyalty_tier_window_names, "program tier_window");
+	p->ladder.window_days = DatumGetInt32(SPI_getbinval(tup, desc, 14, &isnull));
+}
+
+/* One tier row (of load_tiers_plan), into the current context. */
+static void
+ReadTier(HeapTuple tup, TupleDesc desc, LoyaltyTier *t)
+{
+	bool		isnull;
+	Datum		d;
+
+	t->tier_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	t->code = RequiredValue(tup, desc, 3, "tier.code");
+	t->rank = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	t->has_min_spend = !isnull;
+	t->min_spend = isnull ? (Datum) 0 : NumCopy(d);
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	t->min_visits = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	t->min_points = isnull ? 0 : DatumGetInt64(d);
+	t->earn_multiplier = NumCopy(SPI_getbinval(tup, desc, 8, &isnull));
+	t->multiplies = NumCmp(t->earn_multiplier, NumInt(1)) != 0;
+	t->discount_pct = NumCopy(SPI_getbinval(tup, desc, 9, &isnull));
+}
+
+/*
+ * Every program's ladder, into RuleCacheContext, after LoadPrograms.  The
+ * rows come ordered by program and rank.  Inside SPI.
+ */
+static void
+LoadLadders(void)
+{
+	MemoryContext old;
+	uint64		i = 0;
+
+	LoyaltyExecute(&load_tiers_plan, NULL, NULL, false, 0);
+	old = MemoryContextSwitchTo(RuleCacheContext);
+	while (i < SPI_processed)
+	{
+		bool		isnull;
+		int32		program_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		uint64		end = i;
+		LoyaltyLadder *ladder = NULL;
+
+		while (end < SPI_processed &&
+			   DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[end], SPI_tuptable->tupdesc, 1, &isnull)) == program_id)
+			end++;
+		for (int p = 0; p < nprograms; p++)
+			if (programs[p].program_id == program_id)
+				ladder = &programs[p].ladder;
+		if (ladder != NULL)
+		{
+			ladder->tiers = palloc0(sizeof(LoyaltyTier) * (end - i));
+			for (; i < end; i++)
+				ReadTier(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &ladder->tiers[ladder->ntiers++]);
+		}
+		i = end;
+	}
+	MemoryContextSwitchTo(old);
 }
 
 /* Every program's settings, into RuleCacheContext.  Inside SPI. */
@@ -470,7 +507,7 @@ LoadRules(void)
 	rule_relid = get_relname_relid("rule", get_namespace_oid("loyalty", false));
 	/* the columns read below have the types they are read as (LY070) */
 	{
-		const char *const tables[] = {"program", "rule", "store"};
+		const char *const tables[] = {"program", "rule", "store", "tier"};
 
 		for (size_t i = 0; i < lengthof(tables); i++)
 		{
@@ -484,6 +521,7 @@ LoadRules(void)
 	generation = rule_cache_generation;
 	LoadRuleRows();
 	LoadPrograms();
+	LoadLadders();
 	LoadStoreZones();
 
 	/*
@@ -608,6 +646,36 @@ LocalTm(TimestampTz t, pg_tz *tz, struct pg_tm *tm)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("time out of range for the rules' calendar")));
+}
+
+/*
+ * The local date of t in a tz database zone (a program's): tier days.  Not
+ * the session's TimeZone, whatever it is.
+ */
+DateADT
+LoyaltyLocalDate(TimestampTz t, const char *zone)
+{
+	struct pg_tm tm;
+
+	LocalTm(t, RequireZone(zone), &tm);
+	return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * loyalty.local_date(at, time_zone): the date of a moment in a tz database
+ * zone, as the tier code counts days (review_tiers, tier_progress).
+ */
+PG_FUNCTION_INFO_V1(loyalty_local_date);
+Datum
+loyalty_local_date(PG_FUNCTION_ARGS)
+{
+	TimestampTz t = PG_GETARG_TIMESTAMPTZ(0);
+
+	if (TIMESTAMP_IS_NOBEGIN(t))
+		PG_RETURN_DATEADT(DATEVAL_NOBEGIN);
+	if (TIMESTAMP_IS_NOEND(t))
+		PG_RETURN_DATEADT(DATEVAL_NOEND);
+	PG_RETURN_DATEADT(LoyaltyLocalDate(t, text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }
 
 /* The moment local midnight of Julian day jd is in zone tz. */
@@ -916,6 +984,22 @@ CountUse(const CompiledRule *r, const SaleFacts *facts, int64 points)
 	}
 }
 
+/* A program in the cache, loaded (again, once) if it is not there. */
+static CachedProgram *
+CachedProgramOf(int32 program_id)
+{
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		if (!rule_cache_valid || attempt > 0)
+			LoadRules();
+		for (int i = 0; i < nprograms; i++)
+			if (programs[i].program_id == program_id)
+				return &programs[i];
+	}
+	elog(ERROR, "program %d is missing", program_id);
+	return NULL;				/* keep the compiler quiet */
+}
+
 /*
  * The settings of program program_id, from the cache (loaded with the rules,
  * reloaded after a change to loyalty.program commits), copied into the
@@ -925,18 +1009,8 @@ CountUse(const CompiledRule *r, const SaleFacts *facts, int64 points)
 void
 LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
 {
-	CachedProgram *p = NULL;
+	CachedProgram *p = CachedProgramOf(program_id);
 
-	for (int attempt = 0; attempt < 2 && p == NULL; attempt++)
-	{
-		if (!rule_cache_valid || attempt > 0)
-			LoadRules();
-		for (int i = 0; i < nprograms; i++)
-			if (programs[i].program_id == program_id)
-				p = &programs[i];
-	}
-	if (p == NULL)
-		elog(ERROR, "program %d is missing", program_id);
 	m->program_id = program_id;
 	m->point_value = NumCopy(p->point_value);
 	m->currency = pstrdup(p->currency);
@@ -950,6 +1024,33 @@ LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
 	m->time_zone = pstrdup(p->time_zone);
 	m->return_days = p->return_days;
 	m->backdate_limit = p->backdate_limit;
+}
+
+/*
+ * The tier ladder of program program_id (ntiers 0: none), from the cache,
+ * copied into the caller's memory context like LoyaltyProgramSettings.
+ * Inside SPI.
+ */
+void
+LoyaltyProgramLadder(int32 program_id, LoyaltyLadder *ladder)
+{
+	CachedProgram *p = CachedProgramOf(program_id);
+
+	*ladder = p->ladder;
+	if (p->ladder.ntiers == 0)
+		return;
+	ladder->tiers = palloc(sizeof(LoyaltyTier) * p->ladder.ntiers);
+	for (int i = 0; i < p->ladder.ntiers; i++)
+	{
+		LoyaltyTier *t = &ladder->tiers[i];
+
+		*t = p->ladder.tiers[i];
+		t->code = pstrdup(t->code);
+		if (t->has_min_spend)
+			t->min_spend = NumCopy(t->min_spend);
+		t->earn_multiplier = NumCopy(t->earn_multiplier);
+		t->discount_pct = NumCopy(t->discount_pct);
+	}
 }
 
 /*
@@ -1044,6 +1145,36 @@ ApplyBaseRate(const LoyaltyMember *m, SaleBasket *basket, RuleOutcome *base)
 		base_total = NumAdd(base_total, line->base);
 	}
 	base->points = LoyaltyRoundPoints(base_total, m->rounding);
+}
+
+/*
+ * Step 2b: the member's tier multiplies the base rate: (earn_multiplier - 1)
+ * x the base of every earning line, a part of its own (explain_sale shows
+ * it; a return takes it back line by line like the base).
+ */
+static void
+ApplyTierMultiplier(const LoyaltyTier *tier, const SaleBasket *basket, const RuleOutcome *base,
+					RuleOutcome *o, LoyaltyRounding rounding)
+{
+	Datum		extra = DirectFunctionCall2(numeric_sub, tier->earn_multiplier, NumInt(1));
+	Datum		total = NumInt(0);
+
+	o->code = tier->code;
+	o->kind = "tier";
+	o->per_line = true;
+	o->fired = true;
+	o->line_points = palloc0(sizeof(Datum) * Max(basket->nlines, 1));
+	o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
+	for (int k = 0; k < basket->nlines; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		o->matched[k] = base->matched[k];
+		o->line_points[k] = NumMul(basket->lines[k].base, extra);
+		total = NumAdd(total, o->line_points[k]);
+	}
+	o->points = LoyaltyRoundPoints(total, rounding);
+	o->why = psprintf("tier %s: x%s of the base", tier->code,
+					  DatumGetCString(DirectFunctionCall1(numeric_out, tier->earn_multiplier)));
 }
 
 /*
@@ -1150,7 +1281,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 	if (!rule_cache_valid)
 		LoadRules();
 	ProgramRules(m->program_id, &first, &last);
-	award->outcomes = palloc0(sizeof(RuleOutcome) * (1 + (first < 0 ? 0 : last - first + 1)));
+	award->outcomes = palloc0(sizeof(RuleOutcome) * (2 + (first < 0 ? 0 : last - first + 1)));
 	award->rounding = m->rounding;
 	award->noutcomes = 1;
 
@@ -1158,9 +1289,16 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 	for (i = first; i >= 0 && i <= last && rules[i].kind == RULE_EXCLUDE; i++)
 		ApplyExclusion(&rules[i], facts, basket, &lt, &award->outcomes[award->noutcomes++]);
 
-	/* 2. the base rate */
+	/* 2. the base rate, and the tier's multiple of it */
 	ApplyBaseRate(m, basket, &award->outcomes[0]);
 	award->points = award->outcomes[0].points;
+	if (facts->tier != NULL && facts->tier->multiplies)
+	{
+		RuleOutcome *o = &award->outcomes[award->noutcomes++];
+
+		ApplyTierMultiplier(facts->tier, basket, &award->outcomes[0], o, m->rounding);
+		award->points += o->points;
+	}
 
 	/* 3. the other rules, in order, until a non-stackable one fires */
 	for (; i >= 0 && i <= last; i++)

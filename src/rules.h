@@ -8,6 +8,39 @@
 #include "loyalty.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
+/* numeric arithmetic on Datums (rules.c, tier.c) */
+static inline Datum
+NumAdd(Datum a, Datum b)
+{
+	return DirectFunctionCall2(numeric_add, a, b);
+}
+
+static inline Datum
+NumMul(Datum a, Datum b)
+{
+	return DirectFunctionCall2(numeric_mul, a, b);
+}
+
+static inline int
+NumCmp(Datum a, Datum b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
+}
+
+static inline Datum
+NumInt(int64 v)
+{
+	return NumericGetDatum(int64_to_numeric(v));
+}
+
+static inline Datum
+NumCopy(Datum a)
+{
+	return PointerGetDatum(DatumGetNumericCopy(a));
+}
 
 /*
  * Bounds of what a POS sends (README, "Limits"): lines per sale; decimals
@@ -44,6 +77,7 @@ typedef struct SaleFacts
 	const char *store;
 	TimestampTz occurred_at;
 	bool		read_only;		/* a quote: no locks, no counters written */
+	const struct LoyaltyTier *tier; /* the member's tier before the sale; NULL: none */
 } SaleFacts;
 
 /* What one rule (or the base rate, rule_id 0) did for a sale. */

@@ -29,6 +29,7 @@
  * transaction sends one NOTIFY without payload on channel loyalty_events.
  */
 #include "rules.h"
+#include "tier.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -476,6 +477,7 @@ typedef struct SaleResult
 	int64		points_pending;
 	int64		entry_id;		/* 0: none */
 	Datum		award;			/* 0: none */
+	const char *tier;			/* the member's tier code after; NULL: none */
 } SaleResult;
 
 /* ---------- back-dating ---------- */
@@ -515,29 +517,6 @@ CallerMayBackfill(void)
 	return may;
 }
 
-/* When a member enrolled (loyalty.member.enrolled_at). */
-static TimestampTz
-MemberEnrolledAt(int64 member_id)
-{
-	Relation	rel = LoyaltyOpen("member", false, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Datum		key = Int64GetDatum(member_id);
-	bool		isnull;
-	TimestampTz enrolled_at;
-
-	/*
-	 * a fresh snapshot, as LoyaltyResolveCard's for a posting: a member
-	 * enrolled earlier in this statement counts
-	 */
-	LoyaltyPushReadSnapshot(false);
-	if (!LoyaltyFetchByKey(rel, "member_pkey", 1, &key, GetActiveSnapshot(), slot))
-		elog(ERROR, "member " INT64_FORMAT " is missing", member_id);
-	enrolled_at = DatumGetTimestampTz(slot_getattr(slot, LoyaltyRelColumn(rel, "enrolled_at"), &isnull));
-	PopActiveSnapshot();
-	ExecDropSingleTupleTableSlot(slot);
-	return enrolled_at;
-}
-
 /*
  * The back-dating policy of a sale or a return from a POS: its occurred_at
  * no further back from the server's clock than the program's backdate_limit
@@ -569,7 +548,7 @@ CheckBackdating(const SaleRow *row, const LoyaltyMember *m)
 				 errdetail("A POS may date a %s at most %s before the database server's clock.", what,
 						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(&limit)))),
 				 errhint("Older history is recorded by an admin (a back-fill), or the program's backdate_limit is raised.")));
-	if (m && row->occurred_at < MemberEnrolledAt(m->member_id))
+	if (m && row->occurred_at < LoyaltyMemberEnrolledAt(m->member_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_BEFORE_ENROLMENT),
 				 errmsg("%s dated %s is before the member's enrolment", what,
@@ -637,6 +616,8 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	LoyaltyPosting p = {0};
 	JsonbParseState *rp = NULL;
 	bool		card_current;
+	LoyaltyLadder ladder;
+	MemberTier	mt;
 
 	/* a retry is answered even if the card was replaced since */
 	card_current = LoyaltyResolveAnyCard(row->card, true, &m);
@@ -649,10 +630,21 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 	facts.member = &m;
 	facts.store = row->store;
 	facts.occurred_at = row->occurred_at;
+	/* the sale earns at the tier held before it */
+	LoyaltyProgramLadder(m.program_id, &ladder);
+	if (ladder.ntiers > 0)
+	{
+		LoyaltyTierRead(&m, &ladder, false, &mt);
+		facts.tier = mt.tier;
+	}
 	LoyaltyEvaluateRules(&facts, basket, &award);
 
 	res->member_id = m.member_id;
 	res->award = LoyaltyAwardJson(basket, &award);
+	/* then its figures count, and may move the member up */
+	if (ladder.ntiers > 0)
+		res->tier = LoyaltyTierCountSale(&m, &ladder, &mt, row->occurred_at, row->total,
+										 award.points, row->sale_id)->code;
 	if (award.points <= 0)
 	{
 		LoyaltyCountSale(&m);
@@ -666,7 +658,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 			if (award.outcomes[i].rule_id)
 				LoyaltyJsonbKey(&rp, psprintf("%d", award.outcomes[i].rule_id));
 			else
-				LoyaltyJsonbKey(&rp, "base");
+				LoyaltyJsonbKey(&rp, i == 0 ? "base" : "tier");
 			LoyaltyJsonbInt(&rp, award.outcomes[i].points);
 		}
 
@@ -866,7 +858,7 @@ CheckReturnedLines(const SaleRow *row, const OriginalSale *o, const SaleBasket *
  */
 static int64
 ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *original,
-				SkuTotals *back, const LoyaltyMember *m, Datum *award)
+				SkuTotals *back, const LoyaltyMember *m, Datum *award, int64 *unearned)
 {
 	Datum	   *remaining = palloc(sizeof(Datum) * original->nlines);
 	Datum	   *remaining_qty = palloc(sizeof(Datum) * original->nlines);
@@ -901,6 +893,8 @@ ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *ori
 		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	/* points of the sale that expired are not taken again from other lots */
 	due = Max(Min(o->points - kept - already, o->points - already - lost), 0);
+	/* what the sale no longer earns, expired or not: its tier points */
+	*unearned = Max(o->points - kept - already, 0);
 
 	*award = DirectFunctionCall1(jsonb_in, CStringGetDatum(
 		psprintf("{\"return_of\": " INT64_FORMAT ", \"original_points\": " INT64_FORMAT
@@ -949,6 +943,8 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	SaleBasket	original;
 	SkuTotals	back = {0};
 	int64		due;
+	int64		unearned = 0;
+	LoyaltyLadder ladder;
 
 	FetchOriginalSale(row->return_of, &o);
 	card_current = LockReturn(row, &o, &m);
@@ -960,11 +956,16 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	if (!o.member_id)
 		return true;
 	res->member_id = o.member_id;
-	if (!o.entry_id || o.award == NULL)
-		return true;
-	due = ReturnPointsDue(row, &o, &original, &back, &m, &res->award);
-	if (due > 0 && m.status != 'c')
-		PostReturnReversal(row, &o, &m, due, res);
+	if (o.entry_id && o.award != NULL)
+	{
+		due = ReturnPointsDue(row, &o, &original, &back, &m, &res->award, &unearned);
+		if (due > 0 && m.status != 'c')
+			PostReturnReversal(row, &o, &m, due, res);
+	}
+	/* the tier figures of the sale's day go down; the tier stays */
+	LoyaltyProgramLadder(m.program_id, &ladder);
+	if (ladder.ntiers > 0 && m.status != 'c')
+		res->tier = LoyaltyTierCountReturn(&m, &ladder, o.occurred_at, row->total, unearned)->code;
 	return true;
 }
 
@@ -980,9 +981,9 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	SaleBasket	basket;
 	bool		isnull;
 	Datum		d;
-	int			cols[5];
-	Datum		vals[5];
-	bool		nulls[5] = {0};
+	int			cols[6];
+	Datum		vals[6];
+	bool		nulls[6] = {0};
 	MemoryContext caller = CurrentMemoryContext;
 	bool		within_bounds = true;
 
@@ -1086,7 +1087,10 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	cols[4] = LoyaltyColumn(desc, "sale", "award");
 	vals[4] = res.award ? datumCopy(res.award, false, -1) : (Datum) 0;
 	nulls[4] = res.award == 0;
-	tuple = heap_modify_tuple_by_cols(tuple, desc, 5, cols, vals, nulls);
+	cols[5] = LoyaltyColumn(desc, "sale", "tier");
+	vals[5] = res.tier ? CStringGetTextDatum(res.tier) : (Datum) 0;
+	nulls[5] = res.tier == NULL;
+	tuple = heap_modify_tuple_by_cols(tuple, desc, 6, cols, vals, nulls);
 	SPI_finish();
 	return PointerGetDatum(tuple);
 }
@@ -1111,6 +1115,26 @@ loyalty_sale_statement_end(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The member price of a quote: the tier's code, discount_pct, the discount
+ * (rounded to the cent) and the member total; no tier: NULL, 0, 0, total.
+ */
+static void
+MemberPrice(const LoyaltyTier *tier, Datum total, Datum *v, bool *n)
+{
+	Datum		pct = tier ? tier->discount_pct : NumInt(0);
+	Datum		discount;
+
+	discount = DirectFunctionCall2(numeric_round,
+								   DirectFunctionCall2(numeric_div, NumMul(total, pct), NumInt(100)),
+								   Int32GetDatum(2));
+	n[0] = tier == NULL;
+	v[0] = tier ? CStringGetTextDatum(tier->code) : (Datum) 0;
+	v[1] = datumCopy(pct, false, -1);
+	v[2] = datumCopy(discount, false, -1);
+	v[3] = datumCopy(DirectFunctionCall2(numeric_sub, total, discount), false, -1);
+}
+
+/*
  * loyalty.quote(card, lines, total, store, at): what a basket would earn now,
  * writing nothing and taking no lock.
  */
@@ -1124,11 +1148,13 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	SaleBasket	basket;
 	SaleAward	award;
 	TupleDesc	tdesc;
-	Datum		v[2];
-	bool		n[2] = {0};
+	Datum		v[6];
+	bool		n[6] = {0};
 	HeapTuple	tup;
 	Datum		total;
 	Datum		award_json;
+	LoyaltyLadder ladder;
+	MemberTier	mt;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1154,6 +1180,12 @@ loyalty_quote(PG_FUNCTION_ARGS)
 				 errmsg("time must be finite: %s", timestamptz_to_str(facts.occurred_at)),
 				 errdetail("A quote is for a sale at a real moment; NULL means now.")));
 	facts.read_only = true;
+	LoyaltyProgramLadder(m.program_id, &ladder);
+	if (ladder.ntiers > 0)
+	{
+		LoyaltyTierRead(&m, &ladder, true, &mt);
+		facts.tier = mt.tier;
+	}
 	LoyaltyEvaluateRules(&facts, &basket, &award);
 	award_json = LoyaltyAwardJson(&basket, &award);
 
@@ -1163,6 +1195,14 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	tdesc = BlessTupleDesc(tdesc);
 	v[0] = Int64GetDatum(award.points);
 	v[1] = datumCopy(award_json, false, -1);
+	if (basket.total == (Datum) 0)
+	{
+		/* no total given: the lines' */
+		basket.total = NumInt(0);
+		for (int k = 0; k < basket.nlines; k++)
+			basket.total = NumAdd(basket.total, basket.lines[k].amount);
+	}
+	MemberPrice(facts.tier, basket.total, &v[2], &n[2]);
 	tup = heap_form_tuple(tdesc, v, n);
 	LoyaltyWriterClose();
 	SPI_finish();

@@ -72,6 +72,7 @@ typedef struct TableWriter
 	TupleTableSlot *old;		/* the row an update replaces */
 	bool		direct;			/* no trigger of its own: written here */
 	bool		is_update;		/* written by LoyaltyRowUpdate, not inserted */
+	bool		upserts;		/* both inserted and updated */
 
 	/*
 	 * Compiled once per backend, not per transaction (the CHECKs' stringToNode
@@ -98,6 +99,8 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_OUTBOX] = {"outbox"},
 	[LOYALTY_BALANCE] = {"member_balance", .is_update = true},
 	[LOYALTY_RULE_SPEND] = {"rule_spend", .is_update = true},
+	[LOYALTY_TIER_DAY] = {"tier_day", .upserts = true},
+	[LOYALTY_MEMBER_TIER] = {"member_tier", .upserts = true},
 };
 static bool compiled_callback_registered = false;
 
@@ -341,6 +344,7 @@ OnlyKnownConstraints(TableWriter *w)
 	Oid			nsp = get_namespace_oid("loyalty", false);
 	Oid			member = get_relname_relid("member", nsp);
 	Oid			rule = get_relname_relid("rule", nsp);
+	Oid			tier = get_relname_relid("tier", nsp);
 	ListCell   *lc;
 
 	if (desc->constr && desc->constr->has_generated_stored)
@@ -350,10 +354,16 @@ OnlyKnownConstraints(TableWriter *w)
 		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
 		const char *column = fk->nkeys != 1 ? NULL :
 			fk->confrelid == member ? "member_id" :
-			fk->confrelid == rule ? "rule_id" : NULL;
+			fk->confrelid == rule ? "rule_id" :
+			fk->confrelid == tier ? "tier_id" : NULL;
 
-		/* only the extension's own keys: member_id to member, rule_id to rule */
-		if (column == NULL || fk->conkey[0] != LoyaltyRelColumn(w->rel, column))
+		/*
+		 * only the extension's own keys: member_id to member, rule_id to
+		 * rule, a member's tier and override to tier (the ladder cache's ids)
+		 */
+		if (column == NULL ||
+			(fk->conkey[0] != LoyaltyRelColumn(w->rel, column) &&
+			 !(fk->confrelid == tier && fk->conkey[0] == LoyaltyRelColumn(w->rel, "override_tier_id"))))
 			return false;
 	}
 	for (int i = 0; i < w->rri->ri_NumIndices; i++)
@@ -501,6 +511,7 @@ Writer(LoyaltyTableId t)
 		w->old = table_slot_create(rel, &writer_estate->es_tupleTable);
 		CompileChecks(w);
 		w->direct = !HasOwnTrigger(rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
+			!(w->upserts && HasOwnTrigger(rel, CMD_UPDATE)) &&
 			OnlyKnownConstraints(w) && !w->calls_foreign_code;
 	}
 	PG_CATCH();
@@ -713,6 +724,17 @@ static const LoyaltyColumnType column_types[] = {
 	{"program", "time_zone", TEXTOID},
 	{"program", "return_days", INT4OID},
 	{"program", "backdate_limit", INTERVALOID},
+	{"program", "tier_window", TEXTOID},
+	{"program", "tier_window_days", INT4OID},
+	{"tier", "program_id", INT4OID},
+	{"tier", "tier_id", INT4OID},
+	{"tier", "code", TEXTOID},
+	{"tier", "rank", INT4OID},
+	{"tier", "min_spend", NUMERICOID},
+	{"tier", "min_visits", INT4OID},
+	{"tier", "min_points", INT8OID},
+	{"tier", "earn_multiplier", NUMERICOID},
+	{"tier", "discount_pct", NUMERICOID},
 	{"rule", "rule_id", INT4OID},
 	{"rule", "program_id", INT4OID},
 	{"rule", "code", TEXTOID},
@@ -804,6 +826,21 @@ static const LoyaltyColumnType column_types[] = {
 	{"rule_spend", "slot", INT2OID},
 	{"rule_spend", "share", INT8OID},
 	{"rule_spend", "split_of", INT8OID},
+	{"member_tier", "member_id", INT8OID},
+	{"member_tier", "tier_id", INT4OID},
+	{"member_tier", "since", TIMESTAMPTZOID},
+	{"member_tier", "held_until", DATEOID},
+	{"member_tier", "window_start", DATEOID},
+	{"member_tier", "last_day", DATEOID},
+	{"member_tier", "spend", NUMERICOID},
+	{"member_tier", "visits", INT4OID},
+	{"member_tier", "points", INT8OID},
+	{"member_tier", "override_tier_id", INT4OID},
+	{"member_tier", "override_until", TIMESTAMPTZOID},
+	{"tier_day", "member_id", INT8OID},
+	{"tier_day", "day", DATEOID},
+	{"tier_day", "spend", NUMERICOID},
+	{"tier_day", "points", INT8OID},
 	{"sale", "sale_id", INT8OID},
 	{"sale", "store", TEXTOID},
 	{"sale", "pos_txn", TEXTOID},
@@ -818,6 +855,7 @@ static const LoyaltyColumnType column_types[] = {
 	{"sale", "entry_id", INT8OID},
 	{"sale", "award", JSONBOID},
 	{"sale", "recorded_at", TIMESTAMPTZOID},
+	{"sale", "tier", TEXTOID},
 };
 
 /* tables whose column types were checked since their last invalidation */

@@ -38,7 +38,9 @@ DECLARE
 		'member_id(loyalty.card)',
 		'redeem(loyalty.card, bigint, text, text)',
 		'balance(loyalty.card)',
-		'quote(loyalty.card, jsonb, numeric, text, timestamptz)'];
+		'quote(loyalty.card, jsonb, numeric, text, timestamptz)',
+		'tier_of(loyalty.card)',
+		'tier_progress(loyalty.card)'];
 	analyst_functions text[] := ARRAY[
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
@@ -47,6 +49,10 @@ DECLARE
 		'lots_at(bigint, timestamptz, timestamptz)',
 		'check_invariants()',
 		'explain_sale(bigint)',
+		'tier_of(loyalty.card)',
+		'tier_at(loyalty.card, timestamptz)',
+		'tier_progress(loyalty.card)',
+		'review_tiers_preview(timestamptz, bigint[])',
 		-- analytics models (analytics.sql)
 		'purchase_summary(timestamptz, numeric, timestamptz)',
 		'purchase_summary(timestamptz, numeric, timestamptz, interval)',
@@ -64,7 +70,9 @@ DECLARE
 		'earn(loyalty.card, bigint, text, text, timestamptz, timestamptz)',
 		'adjust(loyalty.card, bigint, text, text, timestamptz)',
 		'reverse(loyalty.card, bigint, bigint, text, text)',
-		'expire_points(timestamptz)'];
+		'expire_points(timestamptz)',
+		'set_tier(loyalty.card, text, text, timestamptz)',
+		'review_tiers(timestamptz)'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -89,12 +97,12 @@ BEGIN
 		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
 					   'ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
-					   'points_pending, entry_id) ON loyalty.sale TO %s', role);
+					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
-		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store TO %s', role);
-		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq TO %s', role);
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.program, loyalty.rule, loyalty.store, loyalty.tier TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '

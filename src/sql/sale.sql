@@ -187,13 +187,14 @@ CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loy
 
 CREATE FUNCTION loyalty.quote(card loyalty.card, lines jsonb, total numeric DEFAULT NULL,
 	store text DEFAULT NULL, at timestamptz DEFAULT NULL,
-	OUT points bigint, OUT award jsonb)
+	OUT points bigint, OUT award jsonb,
+	OUT tier text, OUT discount_pct numeric, OUT discount numeric, OUT member_total numeric)
 RETURNS record
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_quote';
 COMMENT ON FUNCTION loyalty.quote(loyalty.card, jsonb, numeric, text, timestamptz) IS
-'What a basket would earn (points, and the award as explain_sale shows it), writing nothing.';
+'What a basket would earn (points, and the award as explain_sale shows it) and the member price (the tier, its discount_pct, the discount rounded to the cent, the member total), writing nothing.';
 
 CREATE FUNCTION loyalty.explain_sale(sale_id bigint,
 	OUT rule_id integer, OUT code text, OUT kind text, OUT fired boolean, OUT points bigint, OUT why text)

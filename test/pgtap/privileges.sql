@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(356);
+SELECT plan(429);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -73,7 +73,19 @@ INSERT INTO tap_function_spec VALUES
 	('ledger_refuse_change', '{}',                                  '{}'),
 	('sale_trigger',       '{}',                                    '{}'),
 	('sale_statement_end', '{}',                                    '{}'),
-	('rules_changed',      '{}',                                    '{}');
+	('rules_changed',      '{}',                                    '{}'),
+	('local_date',         '{timestamptz,text}',                    '{}'),
+	('tier_period',        '{text,integer,date,date}',              '{}'),
+	('tier_ladder_check',  '{}',                                    '{}'),
+	('tier_event',         '{bigint,text,text,boolean,text,timestamptz}', '{}'),
+	('tier_member',        '{loyalty.card}',                        '{}'),
+	('tier_missing',       '{numeric,numeric}',                     '{}'),
+	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),
+	('tier_progress',      '{loyalty.card}',                        '{admin,analyst,pos}'),
+	('tier_at',            '{loyalty.card,timestamptz}',            '{admin,analyst}'),
+	('review_tiers_preview', '{timestamptz,bigint[]}',              '{admin,analyst}'),
+	('review_tiers',       '{timestamptz}',                         '{admin}'),
+	('set_tier',           '{loyalty.card,text,text,timestamptz}',  '{admin}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
@@ -94,7 +106,11 @@ INSERT INTO tap_table_spec VALUES
 	('rule_spend',      '{SELECT}',                      '{}',       '{SELECT}'),
 	('member_rule_use', '{SELECT}',                      '{}',       '{SELECT}'),
 	('sale',            '{SELECT}',                      '{}',       '{SELECT}'),
-	('outbox',          '{SELECT,UPDATE,DELETE}',        '{}',       '{SELECT}');
+	('outbox',          '{SELECT,UPDATE,DELETE}',        '{}',       '{SELECT}'),
+	('tier',            '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('member_tier',     '{SELECT}',                      '{}',       '{SELECT}'),
+	('tier_day',        '{SELECT}',                      '{}',       '{SELECT}'),
+	('tier_change',     '{SELECT}',                      '{}',       '{SELECT}');
 
 -- Sequence USAGE per level: admin draws program and rule ids, pos and admin
 -- sale ids (the default of sale_id); member, ledger and outbox ids come from
@@ -106,14 +122,16 @@ INSERT INTO tap_sequence_spec VALUES
 	('ledger_entry_id_seq',    '{}'),
 	('rule_rule_id_seq',       '{admin}'),
 	('sale_id_seq',            '{admin,pos}'),
-	('outbox_event_id_seq',    '{}');
+	('outbox_event_id_seq',    '{}'),
+	('tier_id_seq',            '{admin}'),
+	('tier_change_id_seq',     '{}');
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.
 CREATE TEMP TABLE tap_pos_sale_columns (col name PRIMARY KEY);
 INSERT INTO tap_pos_sale_columns VALUES
 	('sale_id'), ('store'), ('pos_txn'), ('return_of'),
-	('member_id'), ('points_earned'), ('points_pending'), ('entry_id');
+	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier');
 -- The columns of loyalty.sale that pos and admin may write: the POS's own;
 -- what the trigger fills in (award above all) stays the trigger's.
 CREATE TEMP TABLE tap_sale_insert_columns (col name PRIMARY KEY);

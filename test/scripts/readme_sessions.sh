@@ -72,6 +72,15 @@ allowed() {
 	"SELECT * FROM loyalty.check_invariants("*)	echo "analyst admin" ;;
 	"SELECT "*" FROM loyalty.member_card "*)	echo "analyst admin" ;;
 	"DELETE FROM loyalty.outbox "*)				echo "admin" ;;
+	"UPDATE loyalty.program "*)					echo "admin" ;;
+	"INSERT INTO loyalty.tier "*)				echo "admin" ;;
+	"SELECT loyalty.tier_of("*)					echo "pos analyst admin" ;;
+	"SELECT * FROM loyalty.tier_progress("*)	echo "pos analyst admin" ;;
+	"SELECT * FROM loyalty.quote("*)			echo "pos admin" ;;
+	"SELECT loyalty.set_tier("*)				echo "admin" ;;
+	"SELECT * FROM loyalty.review_tiers_preview("*)	echo "analyst admin" ;;
+	"SELECT * FROM loyalty.review_tiers("*)		echo "admin" ;;
+	"SELECT loyalty.tier_at("*)					echo "analyst admin" ;;
 	"SELECT "*"loyalty.purchase_summary("*|"SELECT "*"loyalty.cadence("*|"SELECT "*"loyalty.bgnbd_"*|\
 	"WITH "*"loyalty.purchase_summary("*)		echo "analyst admin" ;;
 	*)											echo "" ;;
@@ -87,7 +96,7 @@ run() {
 		sed -n 's/^\(psql:[^:]*:[0-9]*: \)\{0,1\}ERROR: *\([0-9A-Z]\{5\}\).*/\2/p' | head -1
 }
 
-plan $((1 + ${#levels[@]} * (${#stmts[@]} + 2)))
+plan $((1 + ${#levels[@]} * (${#stmts[@]} + 4)))
 undecided=""
 for f in "${stmts[@]}"; do
 	[ -n "$(allowed "$f")" ] || undecided+="$(cat "$f")"$'\n'
@@ -116,4 +125,8 @@ for l in "${levels[@]}"; do
 		"$l: the tour's sale earned 70 + 50 for the baby line"
 	is "$(q "$db" "SELECT count(*) || ' ' || sum(points) FROM loyalty.ledger WHERE kind = 'redeem'")" "1 -200" \
 		"$l: the tour's retried redemption posted once"
+	is "$(q "$db" "SELECT points_earned || ' ' || tier FROM loyalty.sale WHERE pos_txn = 'T-000124'")" "1000 silver" \
+		"$l: the tiers example's sale earned at the base tier and moved the member to silver"
+	is "$(q "$db" "SELECT loyalty.tier_of('4000000000000002')")" "gold" \
+		"$l: the override holds through the review"
 done
