@@ -312,7 +312,8 @@ DaySetSend(StringInfo buf, DaySet *set)
 
 /*
  * Reads what DaySetSend wrote into an empty set, checking it: a count that
- * fits the bytes, days in increasing order within the timestamp range.
+ * fits the bytes, days in increasing order within the timestamp range (the
+ * local dates of its times).
  */
 void
 DaySetRecv(StringInfo buf, DaySet *set, MemoryContext cxt)
@@ -331,9 +332,10 @@ DaySetRecv(StringInfo buf, DaySet *set, MemoryContext cxt)
 	{
 		int32		day = pq_getmsgint(buf, 4);
 
+		/* a local date may lie a day either side of the UTC range */
 		if ((i > 0 && day <= set->days[i - 1]) ||
-			day < DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE ||
-			day >= TIMESTAMP_END_JULIAN - POSTGRES_EPOCH_JDATE)
+			day < DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE - 1 ||
+			day > TIMESTAMP_END_JULIAN - POSTGRES_EPOCH_JDATE)
 			elog(ERROR, "malformed day set in an aggregate state");
 		set->days[i] = day;
 	}
