@@ -3,7 +3,9 @@
 -- functions, which cannot be called), called with NULL in each argument in
 -- turn and a usable value in every other.  A required argument
 -- must be refused (LY013, or the code the README documents for it: LY012 for
--- points, LY031 for lines); an optional one behaves as documented; nothing
+-- points, LY031 for lines); an optional one behaves as documented; an
+-- aggregate skips a row with a NULL (called over that one row, it gives
+-- NULL); the analytics models are STRICT (NULL in, NULL out); nothing
 -- may act on card 00000000, which a NULL card once became.  The calls are
 -- generated from pg_catalog, so a new function or argument shows up here
 -- (and in the diff) without anyone having to remember it.  All in one
@@ -81,6 +83,21 @@ INSERT INTO nul_value VALUES
 	('benefit',      '''nul'''),
 	('stores',       '''{S-NUL}'''),
 	('pos_txns',     '''{T-NUL}'''),
+	-- analytics (a model's parameter row named p: by name and type)
+	('occurred_at',  'now() - interval ''1 day'''),
+	('amount',       '10'),
+	('unit',         '''7 days'''),
+	('x',            '1'),
+	('t_x',          '1'),
+	('t',            '2'),
+	('m',            '10'),
+	('n',            '1'),
+	('horizon',      '1'),
+	('discount_rate', '0.01'),
+	('bg',           '''(0.243,4.414,0.793,2.426,,)'''),
+	('gg',           '''(6.25,3.74,15.44,,)'''),
+	('p loyalty.bgnbd_params', '''(0.243,4.414,0.793,2.426,,)'''),
+	('p loyalty.gg_params', '''(6.25,3.74,15.44,,)'''),
 	-- unnamed arguments (the card type's support functions), by type
 	('loyalty.card', format('%L', loyalty.card_issue('66', 1))),
 	('cstring',      '''4000000000000002'''),
@@ -99,7 +116,7 @@ DECLARE
 	result_null boolean;
 BEGIN
 	FOR f IN
-		SELECT p.oid, p.proname, p.proisstrict, p.proretset,
+		SELECT p.oid, p.proname, p.proisstrict, p.proretset, p.prokind,
 			   (p.proargtypes::oid[])[0:p.pronargs] AS types,
 			   COALESCE(p.proargnames, '{}') AS names
 		  FROM pg_proc p
@@ -109,8 +126,10 @@ BEGIN
 		 ORDER BY p.proname, p.oid
 	LOOP
 		FOR i IN 1 .. array_length(f.types, 1) LOOP
-			IF f.types[i] = 'internal'::regtype THEN
-				INSERT INTO nul_result VALUES (f.proname, i, 'internal', f.proisstrict, 'not callable from SQL');
+			-- an aggregate's support function (or a type's recv) takes internal
+			IF 'internal'::regtype = ANY (f.types) THEN
+				INSERT INTO nul_result VALUES (f.proname, i, COALESCE(NULLIF(f.names[i], ''), f.types[i]::regtype::text),
+											   f.proisstrict, 'not callable from SQL');
 				CONTINUE;
 			END IF;
 			args := '{}';
@@ -121,7 +140,10 @@ BEGIN
 					v := format('%L', format('nul-%s-%s', f.proname, i));
 				ELSE
 					SELECT format('(%s)::%s', n.value, f.types[j]::regtype) INTO v
-					  FROM nul_value n WHERE n.arg = COALESCE(NULLIF(f.names[j], ''), f.types[j]::regtype::text);
+					  FROM nul_value n
+					 WHERE n.arg IN (COALESCE(NULLIF(f.names[j], ''), f.types[j]::regtype::text),
+									 format('%s %s', f.names[j], f.types[j]::regtype))
+					 ORDER BY length(n.arg) DESC LIMIT 1;
 				END IF;
 				IF v IS NULL THEN
 					RAISE EXCEPTION 'no usable value for argument % of %', COALESCE(f.names[j], j::text), f.oid::regprocedure;
@@ -131,7 +153,12 @@ BEGIN
 			call := format('SELECT %s FROM %s(%s)', CASE WHEN f.proretset THEN 'count(*)' ELSE '1' END,
 						   f.oid::regproc, array_to_string(args, ', '));
 			BEGIN
-				IF f.proisstrict THEN
+				IF f.prokind = 'a' THEN
+					-- an aggregate over one row: the row with a NULL is skipped
+					EXECUTE format('SELECT %s(%s) IS NULL', f.oid::regproc, array_to_string(args, ', '))
+						INTO result_null;
+					state := CASE WHEN result_null THEN 'NULL' ELSE 'not NULL' END;
+				ELSIF f.proisstrict THEN
 					-- a STRICT function is not even called: its result is NULL
 					EXECUTE format('SELECT %s(%s) IS NULL', f.oid::regproc, array_to_string(args, ', '))
 						INTO result_null;

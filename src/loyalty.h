@@ -64,6 +64,12 @@
 /* the extension's own tables and data, as a DBA may have changed them */
 #define ERRCODE_LOYALTY_MISSING_COLUMN		MAKE_SQLSTATE('L','Y','0','7','0')
 #define ERRCODE_LOYALTY_MALFORMED_AWARD		MAKE_SQLSTATE('L','Y','0','7','1')
+/* analytics: summaries and customer-base models (analytics.h) */
+#define ERRCODE_LOYALTY_INVALID_OBSERVATION	MAKE_SQLSTATE('L','Y','0','9','0')
+#define ERRCODE_LOYALTY_INVALID_MODEL_ARGUMENT	MAKE_SQLSTATE('L','Y','0','9','1')
+#define ERRCODE_LOYALTY_MODEL_NOT_IDENTIFIED	MAKE_SQLSTATE('L','Y','0','9','2')
+#define ERRCODE_LOYALTY_FIT_FAILED			MAKE_SQLSTATE('L','Y','0','9','3')
+#define ERRCODE_LOYALTY_GROUP_ARGUMENT		MAKE_SQLSTATE('L','Y','0','9','4')
 
 #include "executor/spi.h"
 #include "fmgr.h"

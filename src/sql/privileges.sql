@@ -55,7 +55,18 @@ DECLARE
 		'tier_of(loyalty.card)',
 		'tier_at(loyalty.card, timestamptz)',
 		'tier_progress(loyalty.card)',
-		'review_tiers_preview(timestamptz, bigint[])'];
+		'review_tiers_preview(timestamptz, bigint[])',
+		-- analytics models (analytics.sql)
+		'purchase_summary(timestamptz, numeric, timestamptz)',
+		'purchase_summary(timestamptz, numeric, timestamptz, interval)',
+		'cadence(timestamptz)',
+		'bgnbd_fit(integer, double precision, double precision)',
+		'bgnbd_p_alive(loyalty.bgnbd_params, integer, double precision, double precision)',
+		'bgnbd_expected(loyalty.bgnbd_params, double precision, integer, double precision, double precision)',
+		'bgnbd_pmf(loyalty.bgnbd_params, double precision, integer)',
+		'gg_fit(integer, double precision)',
+		'gg_expected_spend(loyalty.gg_params, integer, double precision)',
+		'clv(loyalty.bgnbd_params, loyalty.gg_params, integer, double precision, double precision, double precision, double precision, double precision)'];
 	admin_functions text[] := analyst_functions || pos_functions || ARRAY[
 		'set_member_status(loyalty.card, text, text)',
 		'replace_card(loyalty.card, loyalty.card)',

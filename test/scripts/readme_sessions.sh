@@ -84,6 +84,8 @@ allowed() {
 	"INSERT INTO loyalty.benefit "*)			echo "admin" ;;
 	"SELECT * FROM loyalty.use_benefit("*)		echo "pos admin" ;;
 	"SELECT * FROM loyalty.enroll_with_sale("*)	echo "pos admin" ;;
+	"SELECT "*"loyalty.purchase_summary("*|"SELECT "*"loyalty.cadence("*|"SELECT "*"loyalty.bgnbd_"*|\
+	"WITH "*"loyalty.purchase_summary("*)		echo "analyst admin" ;;
 	*)											echo "" ;;
 	esac
 }
