@@ -42,6 +42,15 @@ DECLARE
 		'tier_of(loyalty.card)',
 		'tier_progress(loyalty.card)'];
 	analyst_functions text[] := ARRAY[
+		'rfm(timestamptz, text)',
+		'rfm_segment(integer, integer, integer)',
+		'repurchase(timestamptz, timestamptz, integer, text, text)',
+		'activity(timestamptz, text, text)',
+		'callbacks(timestamptz, integer)',
+		'buyers_of(text[], text[], timestamptz)',
+		'home_store(text, timestamptz, timestamptz)',
+		'home_store(text, timestamptz, timestamptz, interval)',
+		'home_stores(timestamptz, interval, text)',
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
 		'balance_at(loyalty.card, timestamptz, timestamptz)',
