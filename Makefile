@@ -15,7 +15,7 @@ DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(EXTENSION)--0.1.0.sql $(wildcard $(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql_build
 
-REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types tiers
+REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types tiers lists_rfm lists_cohorts lists_followup
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race \
 	sale_retry sale_vs_return sale_vs_rule_change budget_race budget_shares stale_rule_cache anonymous_return_lock writer_invalidation
