@@ -402,32 +402,33 @@ $$;
 COMMENT ON FUNCTION loyalty.buyers_of(text[], text[], timestamptz) IS
 'Members (not closed) who bought any of the skus or any of the categories since a moment (NULL: ever), for discontinuation notices: which of them they bought, how many sales, first and last; found through the GIN indexes on the sales'' lines.';
 
-CREATE FUNCTION loyalty.home_store_transfn(internal, text, timestamptz, timestamptz) RETURNS internal
+CREATE FUNCTION loyalty.home_store_transfn(state internal, store text, occurred_at timestamptz, as_of timestamptz) RETURNS internal
 LANGUAGE C IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'loyalty_home_store_transfn';
 COMMENT ON FUNCTION loyalty.home_store_transfn(internal, text, timestamptz, timestamptz) IS
 'Internal: transition function of home_store(store, occurred_at, as_of), half-life 180 days.';
-CREATE FUNCTION loyalty.home_store_transfn(internal, text, timestamptz, timestamptz, interval) RETURNS internal
+CREATE FUNCTION loyalty.home_store_transfn(state internal, store text, occurred_at timestamptz, as_of timestamptz,
+	half_life interval) RETURNS internal
 LANGUAGE C IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'loyalty_home_store_transfn_half_life';
 COMMENT ON FUNCTION loyalty.home_store_transfn(internal, text, timestamptz, timestamptz, interval) IS
 'Internal: transition function of home_store(store, occurred_at, as_of, half_life).';
-CREATE FUNCTION loyalty.home_store_combine(internal, internal) RETURNS internal
+CREATE FUNCTION loyalty.home_store_combine(state internal, other internal) RETURNS internal
 LANGUAGE C IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'loyalty_home_store_combine';
 COMMENT ON FUNCTION loyalty.home_store_combine(internal, internal) IS
 'Internal: combines two partial home_store states (parallel aggregation).';
-CREATE FUNCTION loyalty.home_store_serialize(internal) RETURNS bytea
+CREATE FUNCTION loyalty.home_store_serialize(state internal) RETURNS bytea
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'loyalty_home_store_serialize';
 COMMENT ON FUNCTION loyalty.home_store_serialize(internal) IS
 'Internal: a partial home_store state as bytea (parallel aggregation).';
-CREATE FUNCTION loyalty.home_store_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION loyalty.home_store_deserialize(bytes bytea, state internal) RETURNS internal
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'loyalty_home_store_deserialize';
 COMMENT ON FUNCTION loyalty.home_store_deserialize(bytea, internal) IS
 'Internal: a partial home_store state from bytea, checked (parallel aggregation).';
-CREATE FUNCTION loyalty.home_store_final(internal) RETURNS text
+CREATE FUNCTION loyalty.home_store_final(state internal) RETURNS text
 LANGUAGE C IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'loyalty_home_store_final';
 COMMENT ON FUNCTION loyalty.home_store_final(internal) IS
