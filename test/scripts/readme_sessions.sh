@@ -81,6 +81,13 @@ allowed() {
 	"SELECT * FROM loyalty.review_tiers_preview("*)	echo "analyst admin" ;;
 	"SELECT * FROM loyalty.review_tiers("*)		echo "admin" ;;
 	"SELECT loyalty.tier_at("*)					echo "analyst admin" ;;
+	"SELECT "*"loyalty.rfm("*)					echo "analyst admin" ;;
+	"SELECT "*"loyalty.repurchase("*)			echo "analyst admin" ;;
+	"SELECT "*"loyalty.activity("*)				echo "analyst admin" ;;
+	"SELECT "*"loyalty.callbacks("*)			echo "analyst admin" ;;
+	"SELECT "*"loyalty.buyers_of("*)			echo "analyst admin" ;;
+	"SELECT "*"loyalty.home_store"*)			echo "analyst admin" ;;
+	"UPDATE loyalty.member "*)					echo "admin" ;;
 	*)											echo "" ;;
 	esac
 }
