@@ -45,7 +45,7 @@ LANGUAGE sql AS $$
 INSERT INTO loyalty.store (store, region) VALUES ('S1', 'north'), ('S3', 'south');
 INSERT INTO loyalty.program (code) VALUES ('rc'), ('act');
 INSERT INTO loyalty.program (code, time_zone) VALUES ('rp', 'Europe/Paris');
-SELECT pg_temp.enrol('74', 7, 'rc') AS rc, pg_temp.enrol('75', 2, 'rp') AS rp, pg_temp.enrol('76', 7, 'act') AS act;
+SELECT pg_temp.enrol('74', 8, 'rc') AS rc, pg_temp.enrol('75', 2, 'rp') AS rp, pg_temp.enrol('76', 7, 'act') AS act;
 
 -- ===== repurchase, program rc (UTC)
 -- M1: first 01-31 at S1 (100), again 02-03 (+3 days, 50)
@@ -98,6 +98,12 @@ SELECT cohort, new_customers FROM loyalty.repurchase('2024-01-31 10:00+00', '202
 -- December: M6, back on 01-10 (+21): within 30 days yes, within 20 no
 SELECT cohort, new_customers, repurchasers FROM loyalty.repurchase('2023-12-01', '2024-01-01', 21, program => 'rc');
 SELECT cohort, new_customers, repurchasers FROM loyalty.repurchase('2023-12-01', '2024-01-01', 20, program => 'rc');
+
+-- M8: two first sales at the same moment, at S3 then (a greater sale_id) at
+-- S1: the first purchase's store is the first sale's, S3
+SELECT pg_temp.buy('74', 8, '2023-11-05 10:00+00', 10, 'S3') IS NOT NULL AS m8a,
+	   pg_temp.buy('74', 8, '2023-11-05 10:00+00', 20, 'S1') IS NOT NULL AS m8b;
+SELECT cohort, breakdown, new_customers, window_revenue FROM loyalty.repurchase('2023-11-01', '2023-12-01', 3, 'store', 'rc');
 
 -- ===== program rp (Europe/Paris): cohorts and windows by Paris days
 -- P1: first 01-31 23:30 UTC = 02-01 00:30 in Paris (February), again
@@ -152,8 +158,9 @@ SELECT pg_temp.give_back(pg_temp.buy('76', 9, '2023-06-10 11:00+00', 10, 'S1'), 
 -- By hand, per program as of 2024-06-30 12:00:
 --   act: enrolled Q1..Q9 = 9 (Q10 enrolled after as_of); customers Q1 Q2
 --     Q3 Q4 Q5 Q9 = 6; active 12 months Q1 Q2 Q3 Q4 = 4; 3 months Q1 Q2 = 2
---   rc: enrolled 7; customers M1 M2 M4 M5 M6 = 5 (M7 bought after as_of),
---     all active in 12 months (January, February 2024), none in 3
+--   rc: enrolled 8; customers M1 M2 M4 M5 M6 M8 = 6 (M7 bought after
+--     as_of), all active in 12 months (November 2023 to February 2024), none
+--     in 3
 --   rp: enrolled 2, customers 2, 12 months 2, 3 months 0
 SELECT * FROM loyalty.activity('2024-06-30 12:00+00');
 -- by store (program act): S1: Q1 (06-30), Q3 (03-30), Q5 (2023-06-30), Q9
