@@ -704,7 +704,7 @@ BEGIN
 			 WHERE s.member_id IS NOT NULL AND s.occurred_at <= rfm.as_of
 			   AND (cardinality(z.ids) = v_programs
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
-			OFFSET 0
+			OFFSET 0	-- not pulled up: each row's day is computed once, not once per aggregate
 		), b AS (
 			SELECT x.member_id, max(x.day) AS last_day, count(DISTINCT x.day) AS days, sum(x.amount) AS spend
 			  FROM x
