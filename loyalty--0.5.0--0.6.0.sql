@@ -647,7 +647,11 @@ $$;
 --
 -- The functions that read sales are SECURITY DEFINER with search_path
 -- pg_catalog, pg_temp, so that the analyst level needs no grant beyond what
--- grant_access gives; none is executable by PUBLIC.
+-- grant_access gives; none is executable by PUBLIC.  They run with jit off:
+-- their cost estimates (the default selectivity of a GIN predicate, a join
+-- per member) cross the JIT thresholds where compiling took longer than the
+-- query (buyers_of: half a second before an answer of 60 ms) and saved
+-- nothing measurable on the big passes (bench/lists.sh).
 --
 
 CREATE FUNCTION loyalty.rfm_segment(r integer, f integer, m integer) RETURNS text
@@ -662,7 +666,7 @@ CREATE FUNCTION loyalty.rfm(as_of timestamptz, program text DEFAULT NULL,
 	OUT r integer, OUT f integer, OUT m integer, OUT code text, OUT segment text)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
@@ -748,7 +752,7 @@ CREATE FUNCTION loyalty.repurchase(from_at timestamptz, to_at timestamptz, withi
 	OUT complete boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	v_days integer := COALESCE(repurchase.within_days, 90);
@@ -843,7 +847,7 @@ CREATE FUNCTION loyalty.activity(as_of timestamptz, by text DEFAULT NULL, progra
 	OUT active_12m bigint, OUT active_3m bigint)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
@@ -921,7 +925,7 @@ CREATE FUNCTION loyalty.callbacks(as_of timestamptz, days_after integer DEFAULT 
 	OUT stores text[], OUT categories text[], OUT skus text[], OUT amount numeric, OUT sale_ids bigint[])
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	v_days integer := COALESCE(callbacks.days_after, 3);
@@ -992,7 +996,7 @@ CREATE FUNCTION loyalty.buyers_of(skus text[] DEFAULT NULL, categories text[] DE
 	OUT first_bought_at timestamptz, OUT last_bought_at timestamptz)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	v_skus text[] := COALESCE(buyers_of.skus, '{}');
@@ -1096,7 +1100,7 @@ CREATE FUNCTION loyalty.home_stores(as_of timestamptz, half_life interval DEFAUL
 	OUT visits bigint, OUT last_visit_at timestamptz)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 BEGIN
 	IF home_stores.as_of IS NULL THEN
