@@ -101,7 +101,17 @@ INSERT INTO nul_value VALUES
 	-- unnamed arguments (the card type's support functions), by type
 	('loyalty.card', format('%L', loyalty.card_issue('66', 1))),
 	('cstring',      '''4000000000000002'''),
-	('bigint',       '1');
+	('bigint',       '1'),
+	-- the analytics lists
+	('r',            '3'),
+	('f',            '3'),
+	('within_days',  '90'),
+	('by',           '''store'''),
+	('days_after',   '3'),
+	('skus',         '''{A}'''),
+	('categories',   '''{c}'''),
+	('since',        '''-infinity'''),
+	('half_life',    '''180 days''');
 
 CREATE TEMP TABLE nul_result (fn text, argno int, arg text, strict boolean, outcome text);
 DO $$
@@ -126,7 +136,8 @@ BEGIN
 		 ORDER BY p.proname, p.oid
 	LOOP
 		FOR i IN 1 .. array_length(f.types, 1) LOOP
-			-- an aggregate's support function (or a type's recv) takes internal
+			-- a function with an internal argument (an aggregate's support
+			-- function, a type's recv) cannot be called from SQL at all
 			IF 'internal'::regtype = ANY (f.types) THEN
 				INSERT INTO nul_result VALUES (f.proname, i, COALESCE(NULLIF(f.names[i], ''), f.types[i]::regtype::text),
 											   f.proisstrict, 'not callable from SQL');
@@ -152,6 +163,10 @@ BEGIN
 			END LOOP;
 			call := format('SELECT %s FROM %s(%s)', CASE WHEN f.proretset THEN 'count(*)' ELSE '1' END,
 						   f.oid::regproc, array_to_string(args, ', '));
+			IF f.prokind = 'a' THEN
+				-- an aggregate, over one row
+				call := format('SELECT %s(%s)', f.oid::regproc, array_to_string(args, ', '));
+			END IF;
 			BEGIN
 				IF f.prokind = 'a' THEN
 					-- an aggregate over one row: the row with a NULL is skipped

@@ -45,6 +45,15 @@ DECLARE
 		'enroll_with_sale(loyalty.card, text, text, text)',
 		'enroll_with_sales(loyalty.card, text, text[], text[])'];
 	analyst_functions text[] := ARRAY[
+		'rfm(timestamptz, text)',
+		'rfm_segment(integer, integer, integer)',
+		'repurchase(timestamptz, timestamptz, integer, text, text)',
+		'activity(timestamptz, text, text)',
+		'callbacks(timestamptz, integer)',
+		'buyers_of(text[], text[], timestamptz)',
+		'home_store(text, timestamptz, timestamptz)',
+		'home_store(text, timestamptz, timestamptz, interval)',
+		'home_stores(timestamptz, interval, text)',
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
 		'balance_at(loyalty.card, timestamptz, timestamptz)',

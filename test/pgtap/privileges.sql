@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(469);
+SELECT plan(529);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -90,7 +90,23 @@ INSERT INTO tap_function_spec VALUES
 	('tier_at',            '{loyalty.card,timestamptz}',            '{admin,analyst}'),
 	('review_tiers_preview', '{timestamptz,bigint[]}',              '{admin,analyst}'),
 	('review_tiers',       '{timestamptz}',                         '{admin}'),
-	('set_tier',           '{loyalty.card,text,text,timestamptz}',  '{admin}');
+	('set_tier',           '{loyalty.card,text,text,timestamptz}',  '{admin}'),
+	-- the analytics lists (test/pgtap/lists_privileges.sql runs them per level)
+	('rfm',                '{timestamptz,text}',                    '{admin,analyst}'),
+	('rfm_segment',        '{integer,integer,integer}',             '{admin,analyst}'),
+	('repurchase',         '{timestamptz,timestamptz,integer,text,text}', '{admin,analyst}'),
+	('activity',           '{timestamptz,text,text}',               '{admin,analyst}'),
+	('callbacks',          '{timestamptz,integer}',                 '{admin,analyst}'),
+	('buyers_of',          '{text[],text[],timestamptz}',           '{admin,analyst}'),
+	('home_store',         '{text,timestamptz,timestamptz}',        '{admin,analyst}'),
+	('home_store',         '{text,timestamptz,timestamptz,interval}', '{admin,analyst}'),
+	('home_stores',        '{timestamptz,interval,text}',           '{admin,analyst}'),
+	('home_store_transfn', '{internal,text,timestamptz,timestamptz}', '{}'),
+	('home_store_transfn', '{internal,text,timestamptz,timestamptz,interval}', '{}'),
+	('home_store_combine', '{internal,internal}',                   '{}'),
+	('home_store_serialize', '{internal}',                          '{}'),
+	('home_store_deserialize', '{bytea,internal}',                  '{}'),
+	('home_store_final',   '{internal}',                            '{}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,

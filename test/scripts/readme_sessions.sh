@@ -86,6 +86,13 @@ allowed() {
 	"SELECT * FROM loyalty.enroll_with_sale("*)	echo "pos admin" ;;
 	"SELECT "*"loyalty.purchase_summary("*|"SELECT "*"loyalty.cadence("*|"SELECT "*"loyalty.bgnbd_"*|\
 	"WITH "*"loyalty.purchase_summary("*)		echo "analyst admin" ;;
+	"SELECT "*"loyalty.rfm("*)					echo "analyst admin" ;;
+	"SELECT "*"loyalty.repurchase("*)			echo "analyst admin" ;;
+	"SELECT "*"loyalty.activity("*)				echo "analyst admin" ;;
+	"SELECT "*"loyalty.callbacks("*)			echo "analyst admin" ;;
+	"SELECT "*"loyalty.buyers_of("*)			echo "analyst admin" ;;
+	"SELECT "*"loyalty.home_store"*)			echo "analyst admin" ;;
+	"UPDATE loyalty.member "*)					echo "admin" ;;
 	*)											echo "" ;;
 	esac
 }
