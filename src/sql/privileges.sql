@@ -133,4 +133,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure everything, post corrections, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance) or analyst (read only).';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers and benefits, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics). Run it again after an update for the new release''s functions.';
