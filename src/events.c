@@ -51,11 +51,12 @@ LoyaltyEmitEvent(const char *kind, int64 member_id, Datum payload)
 }
 
 /*
- * A moment for an event's payload: ISO 8601 in UTC ("2025-01-02T09:00:00+00:00"),
- * whatever the session's TimeZone and DateStyle, like award reasons.
+ * A moment as text in UTC, whatever the session's TimeZone and DateStyle:
+ * ISO 8601 with a space (an award's reasons) or with a T (xsd: an event's
+ * payload, "2025-01-02T09:00:00+00:00").
  */
 char *
-LoyaltyEventTime(TimestampTz t)
+LoyaltyUtcText(TimestampTz t, bool xsd)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -69,8 +70,8 @@ LoyaltyEventTime(TimestampTz t)
 				 errmsg("timestamp out of range")));
 	else
 	{
-		tm.tm_isdst = 0;
-		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
+		tm.tm_isdst = 0;		/* UTC: print its offset, +00 */
+		EncodeDateTime(&tm, fsec, true, 0, NULL, xsd ? USE_XSD_DATES : USE_ISO_DATES, buf);
 	}
 	return pstrdup(buf);
 }

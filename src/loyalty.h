@@ -265,7 +265,7 @@ extern bool LoyaltyWriterDirect(LoyaltyTableId t);
 
 /* events.c */
 extern void LoyaltyEmitEvent(const char *kind, int64 member_id, Datum payload);
-extern char *LoyaltyEventTime(TimestampTz t);
+extern char *LoyaltyUtcText(TimestampTz t, bool xsd);
 
 extern void LoyaltyWriterClose(void);
 extern LoyaltyRow *LoyaltyRowBegin(LoyaltyTableId t);

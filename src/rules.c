@@ -695,29 +695,11 @@ LocalMidnight(int jd, pg_tz *tz)
 	return result;
 }
 
-/*
- * A time for a reason in the award: ISO 8601 in UTC, whatever the session's
- * DateStyle and TimeZone.
- */
+/* A time for a reason in the award: ISO 8601 in UTC (events.c). */
 static char *
 UtcText(TimestampTz t)
 {
-	struct pg_tm tm;
-	fsec_t		fsec;
-	char		buf[MAXDATELEN + 1];
-
-	if (TIMESTAMP_NOT_FINITE(t))
-		EncodeSpecialTimestamp(t, buf);
-	else if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	else
-	{
-		tm.tm_isdst = 0;		/* UTC: print its offset, +00 */
-		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, buf);
-	}
-	return pstrdup(buf);
+	return LoyaltyUtcText(t, false);
 }
 
 /* Local ISO day of week and hour of the sale, in the store's or program's zone. */

@@ -518,7 +518,7 @@ RecordUpgrade(int64 member_id, const LoyaltyTier *from, const LoyaltyTier *to,
 	LoyaltyJsonbKey(&st, "sale_id");
 	LoyaltyJsonbInt(&st, sale_id);
 	LoyaltyJsonbKey(&st, "changed_at");
-	LoyaltyJsonbString(&st, LoyaltyEventTime(at));
+	LoyaltyJsonbString(&st, LoyaltyUtcText(at, true));
 	LoyaltyEmitEvent("tier_up", member_id, JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
 }
 
