@@ -8,7 +8,8 @@
 set -euo pipefail
 
 LOYALTY_PACKAGES=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-                  libtap-parser-sourcehandler-pgtap-perl postgresql-contrib perl python3 python3-psycopg2)
+                  libtap-parser-sourcehandler-pgtap-perl postgresql-contrib perl python3 python3-psycopg2
+                  postgresql-15-cron pgbouncer)
 PG_BINDIR=/usr/lib/postgresql/15/bin
 
 as_root() {
