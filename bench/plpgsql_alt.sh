@@ -114,7 +114,7 @@ pgbench_run() {	# pgbench_run <seconds> <script> <out> <notify: 0 or 1>
 
 # st: the C trigger (pos_sale.sql into loyalty.sale, tiered program);
 # pt: the PL/pgSQL trigger (plpgsql_alt/sale.sql into plt_sale); stn, ptn:
-# the same with loyalty.notify on (the default: each sale NOTIFYs).
+# the same with loyalty.notify on (each sale NOTIFYs).
 names="st pt stn ptn"
 scripts=(st:pos_sale.sql:0 pt:plpgsql_alt/sale.sql:0 stn:pos_sale.sql:1 ptn:plpgsql_alt/sale.sql:1)
 echo "== $CLIENTS clients, $THREADS threads, one sale (3 lines) per transaction; ${WARMUP} s warm-up" \

@@ -83,10 +83,11 @@ pgbench_run() {	# pgbench_run <seconds> <script> <out> <notify: 0 or 1> <card pr
 	fi
 }
 
-# s: through the trigger, loyalty.notify off (events in the outbox only);
+# s: through the trigger, loyalty.notify off, the default (events in the
+# outbox only);
 # a: the same row, no trigger; b: one statement with the writes a sale makes.
-# sn and bn: s and b with the NOTIFY of each award (loyalty.notify on, the
-# default): PostgreSQL serialises the commits of notifying transactions, so
+# sn and bn: s and b with the NOTIFY of each award (loyalty.notify on):
+# PostgreSQL serialises the commits of notifying transactions, so
 # the NOTIFY has its own bound, and sn is measured against it.
 # st, bt, stn, btn: the same in the tiered program: st through the trigger,
 # bt = b plus the tier rows a tiered sale writes (pos_cte_tier.sql).

@@ -120,6 +120,8 @@ BEGIN
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
+		-- and waking up when the outbox's sequence moves (pg_sequence_last_value)
+		EXECUTE format('GRANT SELECT ON SEQUENCE loyalty.outbox_event_id_seq TO %s', role);
 		EXECUTE format('GRANT UPDATE (status, status_reason, birth_date, gender, region, income_band, '
 					   'home_store, channel, attributes) ON loyalty.member TO %s', role);
 	END IF;

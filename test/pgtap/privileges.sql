@@ -136,21 +136,23 @@ INSERT INTO tap_table_spec VALUES
 	('benefit_use',     '{SELECT}',                      '{}',       '{SELECT}'),
 	('enrolment_sale',  '{SELECT}',                      '{}',       '{SELECT}');
 
--- Sequence USAGE per level: admin draws program and rule ids, pos and admin
--- sale ids (the default of sale_id); member, ledger and outbox ids come from
--- the SECURITY DEFINER functions and the sale trigger alone.
-CREATE TEMP TABLE tap_sequence_spec (seq name, levels text[]);
+-- Sequence privileges per level: admin draws program and rule ids, pos and
+-- admin sale ids (the default of sale_id) with USAGE; member, ledger and
+-- outbox ids come from the SECURITY DEFINER functions and the sale trigger
+-- alone; admin may read the outbox sequence's position (SELECT: the
+-- consumer's wake-up), not draw from it.
+CREATE TEMP TABLE tap_sequence_spec (seq name, levels text[], privs name[] DEFAULT '{USAGE}');
 INSERT INTO tap_sequence_spec VALUES
-	('program_program_id_seq', '{admin}'),
-	('member_member_id_seq',   '{}'),
-	('ledger_entry_id_seq',    '{}'),
-	('rule_rule_id_seq',       '{admin}'),
-	('sale_id_seq',            '{admin,pos}'),
-	('outbox_event_id_seq',    '{}'),
-	('tier_id_seq',            '{admin}'),
-	('tier_change_id_seq',     '{}'),
-	('benefit_id_seq',         '{admin}'),
-	('benefit_use_id_seq',     '{}');
+	('program_program_id_seq', '{admin}', DEFAULT),
+	('member_member_id_seq',   '{}', DEFAULT),
+	('ledger_entry_id_seq',    '{}', DEFAULT),
+	('rule_rule_id_seq',       '{admin}', DEFAULT),
+	('sale_id_seq',            '{admin,pos}', DEFAULT),
+	('outbox_event_id_seq',    '{admin}', '{SELECT}'),
+	('tier_id_seq',            '{admin}', DEFAULT),
+	('tier_change_id_seq',     '{}', DEFAULT),
+	('benefit_id_seq',         '{admin}', DEFAULT),
+	('benefit_use_id_seq',     '{}', DEFAULT);
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.
@@ -264,7 +266,7 @@ SELECT set_eq(
 
 -- 233-256: sequences, for every role (6 sequences x 4 roles), as tap_sequence_spec says
 SELECT sequence_privs_are('loyalty', s.seq, r.role,
-		CASE WHEN r.level = ANY (s.levels) THEN '{USAGE}' ELSE '{}' END::name[])
+		CASE WHEN r.level = ANY (s.levels) THEN s.privs ELSE '{}' END::name[])
   FROM tap_sequence_spec s CROSS JOIN tap_role r
  ORDER BY s.seq, r.role;
 

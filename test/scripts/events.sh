@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Events: any role, even one with no grants, can LISTEN on a channel, so the
 # NOTIFY on loyalty_events carries no payload -- only the outbox, which such a
-# role cannot read, has the events.  A transaction notifies once, however many
-# sales it makes; a rolled-back one not at all.
+# role cannot read, has the events.  With loyalty.notify = on, a transaction
+# notifies once, however many sales it makes; a rolled-back one not at all.
+# By default (off) no transaction notifies, and the outbox has the events.
 set -uo pipefail
 source "$(dirname "$0")/tap.bash"
 
@@ -15,7 +16,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-plan 7
+plan 9
 
 createdb "$db" || bail "createdb $db failed"
 q "$db" "CREATE EXTENSION loyalty;
@@ -26,6 +27,7 @@ q "$db" "CREATE EXTENSION loyalty;
 # One session that listens as the role without grants, then makes sales as
 # the superuser: psql prints each notification it receives after a command.
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" >"$work/out" 2>&1 <<SQL
+SET loyalty.notify = on;
 SET ROLE $snoop;
 LISTEN loyalty_events;
 RESET ROLE;
@@ -58,3 +60,16 @@ is "$(q "$db" "SELECT count(*) || ' ' || string_agg(payload->>'pos_txn', ',' ORD
 	"5 T-EV-1,T-EV-2,T-EV-3,T-EV-4,T-EV-R" "the outbox has every committed event with its payload"
 is "$(sqlstate "$db" "SET ROLE $snoop; SELECT payload FROM loyalty.outbox")" 42501 \
 	"the role that can listen cannot read the outbox"
+
+# The default: no NOTIFY at all, the event in the outbox.
+psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" >"$work/default" 2>&1 <<SQL
+SHOW loyalty.notify;
+LISTEN loyalty_events;
+INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
+VALUES ('S-EV', 'T-EV-D', '4000000000000002', 10, '[{"sku":"A","qty":1,"amount":10}]');
+SELECT 'after a sale';
+SQL
+is "$(head -1 "$work/default")/$(grep -c '^Asynchronous notification' "$work/default")" "off/0" \
+	"by default loyalty.notify is off and a sale sends no notification"
+is "$(q "$db" "SELECT count(*) FROM loyalty.outbox WHERE payload->>'pos_txn' = 'T-EV-D'")" 1 \
+	"and its event is in the outbox"

@@ -72,6 +72,7 @@ allowed() {
 	"SELECT * FROM loyalty.check_invariants("*)	echo "analyst admin" ;;
 	"SELECT "*" FROM loyalty.member_card "*)	echo "analyst admin" ;;
 	"DELETE FROM loyalty.outbox "*)				echo "admin" ;;
+	"SELECT pg_sequence_last_value('loyalty.outbox_event_id_seq');"*)	echo "admin" ;;
 	"UPDATE loyalty.program "*)					echo "admin" ;;
 	"INSERT INTO loyalty.tier "*)				echo "admin" ;;
 	"SELECT loyalty.tier_of("*)					echo "pos analyst admin" ;;
