@@ -4,7 +4,8 @@
 # with a three-tier ladder, then a back-fill in one statement.  See
 # bench/README.md ("POS sales").  Usage: bash bench/pos.sh
 # Without PGHOST it starts its own throwaway cluster (pg_virtualenv -t) with
-# durable commits, fsync and synchronous_commit on.
+# durable commits, fsync and synchronous_commit on; LOYALTY_DESTDIR=DIR
+# makes that cluster load the extension from DIR, as test.sh does.
 # Tunables: BENCH_MEMBERS (100000), BENCH_CLIENTS (4), BENCH_THREADS (2),
 # BENCH_ROUNDS (5), BENCH_SECONDS (5 per script and round), BENCH_WARMUP (3
 # seconds per script), BENCH_BACKFILL (20000 sales; 0 skips the back-fill),
@@ -21,8 +22,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "${PGHOST:-}" ]; then
 	opts=(-o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on -o "shared_buffers=${BENCH_SHARED_BUFFERS:-1GB}")
+	if [ -n "${LOYALTY_DESTDIR:-}" ]; then
+		lib="$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)"
+		opts+=(-o "extension_destdir=$LOYALTY_DESTDIR" -o "dynamic_library_path=$LOYALTY_DESTDIR$lib:$lib")
+	fi
 	[ -n "${BENCH_PORT:-}" ] && opts+=(-c "-p $BENCH_PORT")
-	exec pg_virtualenv -t "${opts[@]}" bash "$here/pos.sh" "$@"
+	exec pg_virtualenv -v 15 -t "${opts[@]}" bash "$here/pos.sh" "$@"
 fi
 
 PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}

@@ -41,10 +41,10 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("loyalty.max_pending_members",
-							"Members whose balance changes one sale statement holds in memory at most.",
-							"A statement's sales update each member's balance row once, at its end; "
+							"Members whose balance changes (and member_tier rows) one sale statement holds in memory at most.",
+							"A statement's sales update each member's balance and member_tier rows once, at its end; "
 							"when this many members are pending, they are written out and the "
-							"statement goes on (about 96 bytes per member).",
+							"statement goes on (about 96 bytes per member, and about 200 for a tier row).",
 							&loyalty_max_pending_members,
 							262144, 1, 4194304,
 							PGC_USERSET,

@@ -1183,7 +1183,8 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 
 /*
  * AFTER INSERT FOR EACH STATEMENT on loyalty.sale: the statement's sales are
- * in; write what they spent of budgets (budget.c), close the tables the
+ * in; write their balances (pending.c), member_tier rows (tier_pending.c)
+ * and what they spent of budgets (budget.c), close the tables the
  * trigger wrote (writer.c) and let go of the last claim.
  */
 PG_FUNCTION_INFO_V1(loyalty_sale_statement_end);
@@ -1193,6 +1194,7 @@ loyalty_sale_statement_end(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "sale_statement_end must be called as a trigger");
 	LoyaltyBalanceFlush();
+	LoyaltyTierFlush();
 	LoyaltyBudgetFlush();
 	LoyaltyWriterClose();
 	ReleaseClaim();
