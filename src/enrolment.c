@@ -395,6 +395,13 @@ CheckSales(const Enrolment *e)
 		SaleCannotEnrol(psprintf("sale " INT64_FORMAT " has been returned",
 								 DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))),
 						"A sale with a return cannot enrol a card.", NULL);
+	/* a return that committed while we waited for the sale's lock */
+	if (LoyaltyCommittedSince(&returned_plan, &ids))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent return of sale " INT64_FORMAT,
+						DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))),
+				 errhint("Retry the enrolment: it then finds the sale returned.")));
 	window.day = e->window_days;
 	limit = DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(&window),
 											  IntervalPGetDatum(&e->backdate_limit))) > 0 ?

@@ -3,6 +3,7 @@
  */
 #include "loyalty.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "jit/jit.h"
@@ -10,6 +11,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -190,6 +192,32 @@ LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
 		elog(ERROR, "could not execute \"%s\": %s", plan->sql,
 			 SPI_result_code_string(rc));
 	return rc;
+}
+
+/*
+ * Under REPEATABLE READ or SERIALIZABLE, a kept plan that found no row with
+ * the transaction's snapshot may have missed one that a transaction we
+ * waited for (a lock of ours it held) committed since: true when the
+ * latest snapshot finds a row.  The caller then raises 40001, as
+ * PostgreSQL does for a row changed since the snapshot, and the retry sees
+ * it.  Under READ COMMITTED each query reads a fresh snapshot: false.
+ */
+bool
+LoyaltyCommittedSince(LoyaltyPlan *plan, Datum *values)
+{
+	int			rc;
+	int			nest;
+
+	if (!IsolationUsesXactSnapshot())
+		return false;
+	nest = SqlSettingsPush();
+	rc = SPI_execute_snapshot(LoyaltyPrepare(plan), values, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, false, false, 1);
+	SqlSettingsPop(nest);
+	if (rc < 0)
+		elog(ERROR, "could not execute \"%s\": %s", plan->sql,
+			 SPI_result_code_string(rc));
+	return SPI_processed > 0;
 }
 
 /*

@@ -745,7 +745,8 @@ FetchOriginalSale(int64 sale_id, OriginalSale *o)
  * from then on: its return goes to that member and takes back the sale's
  * part of the enrolment's entry.  Read under the sale's lock, which
  * enroll_with_sale takes too, with a fresh snapshot: an enrolment that
- * committed while this return waited is seen.
+ * committed while this return waited is seen (under REPEATABLE READ, whose
+ * snapshot cannot see it, the return fails with 40001 and is retried).
  */
 static void
 FetchEnrolment(int64 sale_id, OriginalSale *o)
@@ -758,7 +759,15 @@ FetchEnrolment(int64 sale_id, OriginalSale *o)
 
 	LoyaltyExecute(&enrolment_plan, &arg, NULL, false, 1);
 	if (SPI_processed == 0)
+	{
+		if (LoyaltyCommittedSince(&enrolment_plan, &arg))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent enrolment with sale " INT64_FORMAT,
+							sale_id),
+					 errhint("Retry the return: it then goes to the member the sale enrolled.")));
 		return;
+	}
 	tup = SPI_copytuple(SPI_tuptable->vals[0]);
 	desc = SPI_tuptable->tupdesc;
 	o->enrolled = true;
