@@ -38,7 +38,6 @@
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 
 /* A member's row as it stands (valid), and which subtransaction made it. */
 typedef struct TierState
@@ -202,24 +201,18 @@ TierSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 static void
+WriteAllBySql(void)
+{
+	WriteEntries(InvalidSubTransactionId, false);
+}
+
+static void
 TierXactCallback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 	{
-		Oid			save_user;
-		int			save_sec;
-
-		if (!HavePending() || hash_get_num_entries(pending) == 0)
-			return;
-		/* as the table's owner, after the last statement (cf. pending.c) */
-		GetUserIdAndSecContext(&save_user, &save_sec);
-		SetUserIdAndSecContext(LoyaltyTableOwner("member_tier"), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		PushActiveSnapshot(GetTransactionSnapshot());
-		SPI_connect();
-		WriteEntries(InvalidSubTransactionId, false);
-		SPI_finish();
-		PopActiveSnapshot();
-		SetUserIdAndSecContext(save_user, save_sec);
+		if (HavePending() && hash_get_num_entries(pending) > 0)
+			LoyaltyWriteAtCommit("member_tier", WriteAllBySql);
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
