@@ -4,7 +4,7 @@ EXTENSION  = loyalty
 EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/events.o src/tier.o src/sale_trigger.o src/benefit.o src/enrolment.o \
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/events.o src/tier.o src/tier_pending.o src/sale_trigger.o src/benefit.o src/enrolment.o \
 	src/dayset.o src/summary.o src/fitstate.o src/numeric.o src/bgnbd.o src/gammagamma.o src/lists.o
 
 # The install script is built from one file per concern (pgvector, hll).
@@ -16,7 +16,7 @@ DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(EXTENSION)--0.1.0.sql $(wildcard $(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql_build
 
-REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types tiers tier_findings tier_edges tier_fixes benefit enrolment \
+REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types tiers tier_findings tier_edges tier_fixes tier_pending benefit enrolment enrolment_return \
 	analytics_summary analytics_models analytics_cdnow analytics_parallel \
 	lists_rfm lists_cohorts lists_followup
 REGRESS_OPTS = --load-extension=$(EXTENSION)
