@@ -258,14 +258,16 @@ COMMENT ON FUNCTION loyalty.tier_at(loyalty.card, timestamptz) IS 'The code of t
 -- one [cur_start, cur_end), and from prev_start the one before it
 -- (calendar years; the other kinds judge the current window alone:
 -- prev_start = cur_start).  Anniversary years start at each member's
--- enrolment day: their windows are NULL here, computed per member.
+-- enrolment day: their windows are NULL here, computed per member.  Like
+-- tier_review_candidates, called by the SECURITY DEFINER review functions
+-- only (granted to no one), so with its caller's rights.
 CREATE FUNCTION loyalty.tier_review_programs(as_of timestamptz,
 	OUT program_id integer, OUT time_zone text, OUT tier_window text, OUT tier_window_days integer,
 	OUT tier_downgrade text, OUT tier_grace_days integer, OUT today date,
 	OUT cur_start date, OUT cur_end date, OUT prev_start date,
 	OUT ids integer[], OUT codes text[], OUT spend numeric[], OUT visits integer[], OUT points bigint[])
 RETURNS SETOF record
-LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp ROWS 10 AS $$
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp ROWS 10 AS $$
 	WITH ladder AS (
 		SELECT t.program_id, array_agg(t.tier_id ORDER BY t.rank) AS ids,
 			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
@@ -310,7 +312,7 @@ COMMENT ON FUNCTION loyalty.tier_review_programs(timestamptz) IS 'Internal: per 
 -- downgrade and no override to end.
 CREATE FUNCTION loyalty.tier_review_candidates(as_of timestamptz, OUT members_checked bigint, OUT candidates bigint[])
 RETURNS record
-LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 	WITH prog AS (SELECT * FROM loyalty.tier_review_programs(tier_review_candidates.as_of)),
 	-- per tier: the lowest threshold of each kind among the tiers above it
 	above AS (
