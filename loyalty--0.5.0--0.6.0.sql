@@ -171,7 +171,8 @@ CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loy
 	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
 
 -- Tier events: an outbox row each (tier_up or tier_down, in the order given),
--- and one payload-less NOTIFY for them all, as the sales send it.  The
+-- and with loyalty.notify on one payload-less NOTIFY for them all, as the
+-- sales send it.  The
 -- arrays are the events' columns, of one length: set_tier writes one event,
 -- review_tiers all of its changes with one INSERT.
 CREATE FUNCTION loyalty.tier_events(member_ids bigint[], from_tiers text[], to_tiers text[], ups boolean[],
@@ -191,13 +192,14 @@ BEGIN
 	 CROSS JOIN LATERAL (SELECT CASE WHEN e.up THEN 'tier_up' ELSE 'tier_down' END AS kind) k
 	 ORDER BY e.i;
 	GET DIAGNOSTICS v_written = ROW_COUNT;
-	IF v_written > 0 AND coalesce(current_setting('loyalty.notify', true), 'on')::boolean THEN
+	-- loyalty.notify: off unless set (the library defines it, off, when it loads)
+	IF v_written > 0 AND coalesce(current_setting('loyalty.notify', true), 'off')::boolean THEN
 		PERFORM pg_notify('loyalty_events', '');
 	END IF;
 	RETURN v_written;
 END
 $$;
-COMMENT ON FUNCTION loyalty.tier_events(bigint[], text[], text[], boolean[], text[], timestamptz[]) IS 'Internal: writes tier_up and tier_down events to the outbox, one row per element of the arrays (the events'' columns), and wakes their consumer once (set_tier, review_tiers). Returns how many it wrote.';
+COMMENT ON FUNCTION loyalty.tier_events(bigint[], text[], text[], boolean[], text[], timestamptz[]) IS 'Internal: writes tier_up and tier_down events to the outbox, one row per element of the arrays (the events'' columns), and with loyalty.notify on wakes their consumer once (set_tier, review_tiers). Returns how many it wrote.';
 
 -- The member of a card for the tier questions: any card the member ever had.
 CREATE FUNCTION loyalty.tier_member(card loyalty.card) RETURNS bigint
