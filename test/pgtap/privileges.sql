@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(529);
+SELECT plan(537);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -82,7 +82,9 @@ INSERT INTO tap_function_spec VALUES
 	('local_date',         '{timestamptz,text}',                    '{}'),
 	('tier_period',        '{text,integer,date,date}',              '{}'),
 	('tier_ladder_check',  '{}',                                    '{}'),
-	('tier_event',         '{bigint,text,text,boolean,text,timestamptz}', '{}'),
+	('tier_events',        '{bigint[],text[],text[],boolean[],text[],timestamptz[]}', '{}'),
+	('tier_review_programs', '{timestamptz}',                       '{}'),
+	('tier_review_candidates', '{timestamptz}',                     '{}'),
 	('tier_member',        '{loyalty.card}',                        '{}'),
 	('tier_missing',       '{numeric,numeric}',                     '{}'),
 	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),
