@@ -65,7 +65,7 @@ BEGIN
 		-- one BG/NBD fit per program over its members' summaries (weeks); NULL
 		-- when the data cannot identify the model (LY092) or the fit fails (LY093)
 		BEGIN
-			SELECT loyalty.bgnbd_fit((q.ps).x, (q.ps).t_x, (q.ps).t) INTO v_fit
+			v_fit := (SELECT loyalty.bgnbd_fit((q.ps).x, (q.ps).t_x, (q.ps).t)
 			  FROM (SELECT loyalty.purchase_summary(s.occurred_at,
 							CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
 							member_features_at.as_of) AS ps
@@ -73,7 +73,7 @@ BEGIN
 					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_features_at.as_of
 					   AND (v_one OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb
 													  WHERE mb.program_id = p.program_id))
-					 GROUP BY s.member_id) q;
+					 GROUP BY s.member_id) q);
 		EXCEPTION WHEN SQLSTATE 'LY092' OR SQLSTATE 'LY093' THEN
 			v_fit := NULL;
 		END;
@@ -329,7 +329,7 @@ BEGIN
 	CREATE TEMP TABLE loyalty_segment_features ON COMMIT DROP AS
 		SELECT * FROM loyalty.member_features_at(refresh_segments.as_of);
 	ANALYZE pg_temp.loyalty_segment_features;
-	FOR v_role IN SELECT DISTINCT s.run_as FROM loyalty.segment s LOOP
+	FOR v_role IN SELECT DISTINCT s.run_as FROM loyalty.segment s JOIN pg_roles r ON r.oid = s.run_as LOOP
 		EXECUTE format('GRANT SELECT ON pg_temp.loyalty_segment_features TO %s', v_role);
 	END LOOP;
 	FOR sg IN
@@ -487,23 +487,31 @@ BEGIN
 		  FROM (VALUES (1, segment_migration.from_on), (2, segment_migration.to_on)) d(which, day)
 		  JOIN loyalty.segment_member sm ON sm.entered_on <= d.day AND (sm.exited_on IS NULL OR sm.exited_on > d.day)
 		  JOIN s ON s.segment_id = sm.segment_id
-	), who AS (
-		SELECT DISTINCT o.member_id, o.program_code FROM on_day o
-	), a AS (
-		SELECT w.member_id, w.program_code, COALESCE(o.code, '(none)') AS code
-		  FROM who w LEFT JOIN on_day o ON o.member_id = w.member_id AND o.which = 1
-	), b AS (
-		SELECT w.member_id, COALESCE(o.code, '(none)') AS code
-		  FROM who w LEFT JOIN on_day o ON o.member_id = w.member_id AND o.which = 2
+	), f AS (
+		SELECT o.member_id, o.program_code, o.code FROM on_day o WHERE o.which = 1
+	), t AS (
+		SELECT o.member_id, o.program_code, o.code FROM on_day o WHERE o.which = 2
+	), left_ AS (
+		SELECT f.* FROM f WHERE NOT EXISTS (SELECT FROM t WHERE t.member_id = f.member_id AND t.code = f.code)
+	), entered AS (
+		SELECT t.* FROM t WHERE NOT EXISTS (SELECT FROM f WHERE f.member_id = t.member_id AND f.code = t.code)
+	), pairs AS (
+		-- stayed: (a, a); moved: every segment left with every segment entered,
+		-- "(none)" on the side that has none
+		SELECT f.program_code, f.code AS a, f.code AS b
+		  FROM f JOIN t ON t.member_id = f.member_id AND t.code = f.code
+		UNION ALL
+		SELECT COALESCE(l.program_code, e.program_code), COALESCE(l.code, '(none)'), COALESCE(e.code, '(none)')
+		  FROM left_ l FULL JOIN entered e ON e.member_id = l.member_id
 	)
-	SELECT a.program_code, a.code, b.code, count(*)
-	  FROM a JOIN b ON b.member_id = a.member_id
-	 GROUP BY a.program_code, a.code, b.code
-	 ORDER BY a.program_code, a.code, b.code;
+	SELECT pairs.program_code, pairs.a, pairs.b, count(*)
+	  FROM pairs
+	 GROUP BY pairs.program_code, pairs.a, pairs.b
+	 ORDER BY pairs.program_code, pairs.a, pairs.b;
 END
 $$;
 COMMENT ON FUNCTION loyalty.segment_migration(date, date, text) IS
-'Where members went between two days: for each member in some segment on either day, every pair (a segment on from_on, a segment on to_on), "(none)" standing for no segment that day; counts of members per pair.';
+'Where members went between two days: (a, a) for a segment a member is in on both days; for the segments a member left and those it entered, every pair (left, entered), "(none)" on the side that has none; members per pair.';
 
 REVOKE EXECUTE ON FUNCTION
 	loyalty.member_features_at(timestamptz, text),
