@@ -393,17 +393,36 @@ $$;
 COMMENT ON FUNCTION loyalty.refresh_segments(timestamptz) IS
 'Evaluates every segment over the members'' features at as_of (computed once) and records who entered and exited, on as_of''s day in the program''s time zone; idempotent for one as_of; LY066 for an as_of before the latest refresh; one refresh at a time.';
 
-CREATE FUNCTION loyalty.segment_program_check(program text) RETURNS void
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Who was in which segment on a day, as the refreshes recorded it: one row
+-- per segment (of one program, or of each) and member, a segment without
+-- members once with member_id NULL.  The day condition lives here only.
+CREATE FUNCTION loyalty.segment_members_on(day date, program text,
+	OUT program_code text, OUT segment text, OUT name text, OUT member_id bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
 BEGIN
-	IF segment_program_check.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = segment_program_check.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', segment_program_check.program USING ERRCODE = 'LY005',
+	IF segment_members_on.day IS NULL THEN
+		RAISE EXCEPTION 'day is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF segment_members_on.program IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = segment_members_on.program) THEN
+		RAISE EXCEPTION 'program "%" does not exist', segment_members_on.program USING ERRCODE = 'LY005',
 			HINT = 'Pass a loyalty.program code, or NULL for every program.';
 	END IF;
+	RETURN QUERY
+	SELECT p.code, s.code, s.name, sm.member_id
+	  FROM loyalty.segment s
+	  JOIN loyalty.program p ON p.program_id = s.program_id
+	  LEFT JOIN loyalty.segment_member sm
+		ON sm.segment_id = s.segment_id AND sm.entered_on <= segment_members_on.day
+	   AND (sm.exited_on IS NULL OR sm.exited_on > segment_members_on.day)
+	 WHERE segment_members_on.program IS NULL OR p.code = segment_members_on.program;
 END
 $$;
-COMMENT ON FUNCTION loyalty.segment_program_check(text) IS 'Internal: LY005 unless NULL or the code of a program (segment_sizes, segment_overlap, segment_migration).';
+COMMENT ON FUNCTION loyalty.segment_members_on(date, text) IS
+'Internal: the members of every segment (of one program, or of each) on a day, a segment without members once with member_id NULL; LY005 for an unknown program (segment_sizes, segment_overlap, segment_migration).';
 
 CREATE FUNCTION loyalty.segment_sizes(at date, program text DEFAULT NULL,
 	OUT program_code text, OUT segment text, OUT name text, OUT members bigint)
@@ -415,15 +434,11 @@ BEGIN
 	IF segment_sizes.at IS NULL THEN
 		RAISE EXCEPTION 'at is required' USING ERRCODE = 'LY013';
 	END IF;
-	PERFORM loyalty.segment_program_check(segment_sizes.program);
 	RETURN QUERY
-	SELECT p.code, s.code, s.name,
-		   (SELECT count(*) FROM loyalty.segment_member sm
-			 WHERE sm.segment_id = s.segment_id AND sm.entered_on <= segment_sizes.at
-			   AND (sm.exited_on IS NULL OR sm.exited_on > segment_sizes.at))
-	  FROM loyalty.segment s JOIN loyalty.program p ON p.program_id = s.program_id
-	 WHERE segment_sizes.program IS NULL OR p.code = segment_sizes.program
-	 ORDER BY p.code, s.code;
+	SELECT o.program_code, o.segment, o.name, count(o.member_id)
+	  FROM loyalty.segment_members_on(segment_sizes.at, segment_sizes.program) o
+	 GROUP BY o.program_code, o.segment, o.name
+	 ORDER BY o.program_code, o.segment;
 END
 $$;
 COMMENT ON FUNCTION loyalty.segment_sizes(date, text) IS
@@ -439,24 +454,18 @@ BEGIN
 	IF segment_overlap.at IS NULL THEN
 		RAISE EXCEPTION 'at is required' USING ERRCODE = 'LY013';
 	END IF;
-	PERFORM loyalty.segment_program_check(segment_overlap.program);
 	RETURN QUERY
-	WITH s AS (
-		SELECT s.segment_id, s.code, p.code AS program_code
-		  FROM loyalty.segment s JOIN loyalty.program p ON p.program_id = s.program_id
-		 WHERE segment_overlap.program IS NULL OR p.code = segment_overlap.program
-	), m AS (
-		SELECT sm.member_id, sm.segment_id
-		  FROM loyalty.segment_member sm
-		 WHERE sm.segment_id IN (SELECT s.segment_id FROM s)
-		   AND sm.entered_on <= segment_overlap.at
-		   AND (sm.exited_on IS NULL OR sm.exited_on > segment_overlap.at)
+	WITH m AS (
+		SELECT * FROM loyalty.segment_members_on(segment_overlap.at, segment_overlap.program)
+	), s AS (
+		SELECT DISTINCT m.program_code, m.segment FROM m
 	)
-	SELECT a.program_code, a.code, b.code,
+	SELECT a.program_code, a.segment, b.segment,
 		   (SELECT count(*) FROM m ma JOIN m mb ON mb.member_id = ma.member_id
-			 WHERE ma.segment_id = a.segment_id AND mb.segment_id = b.segment_id)
-	  FROM s a JOIN s b ON b.program_code = a.program_code AND b.code > a.code
-	 ORDER BY a.program_code, a.code, b.code;
+			 WHERE ma.program_code = a.program_code AND ma.segment = a.segment
+			   AND mb.program_code = b.program_code AND mb.segment = b.segment)
+	  FROM s a JOIN s b ON b.program_code = a.program_code AND b.segment > a.segment
+	 ORDER BY a.program_code, a.segment, b.segment;
 END
 $$;
 COMMENT ON FUNCTION loyalty.segment_overlap(date, text) IS
@@ -476,21 +485,15 @@ BEGIN
 		RAISE EXCEPTION 'from_on % is after to_on %', segment_migration.from_on, segment_migration.to_on
 			USING ERRCODE = 'LY067', DETAIL = 'Migration is from the earlier day to the later one.';
 	END IF;
-	PERFORM loyalty.segment_program_check(segment_migration.program);
 	RETURN QUERY
-	WITH s AS (
-		SELECT s.segment_id, s.code, p.code AS program_code
-		  FROM loyalty.segment s JOIN loyalty.program p ON p.program_id = s.program_id
-		 WHERE segment_migration.program IS NULL OR p.code = segment_migration.program
-	), on_day AS (
-		SELECT d.which, sm.member_id, s.program_code, s.code
-		  FROM (VALUES (1, segment_migration.from_on), (2, segment_migration.to_on)) d(which, day)
-		  JOIN loyalty.segment_member sm ON sm.entered_on <= d.day AND (sm.exited_on IS NULL OR sm.exited_on > d.day)
-		  JOIN s ON s.segment_id = sm.segment_id
-	), f AS (
-		SELECT o.member_id, o.program_code, o.code FROM on_day o WHERE o.which = 1
+	WITH f AS (
+		SELECT o.member_id, o.program_code, o.segment AS code
+		  FROM loyalty.segment_members_on(segment_migration.from_on, segment_migration.program) o
+		 WHERE o.member_id IS NOT NULL
 	), t AS (
-		SELECT o.member_id, o.program_code, o.code FROM on_day o WHERE o.which = 2
+		SELECT o.member_id, o.program_code, o.segment AS code
+		  FROM loyalty.segment_members_on(segment_migration.to_on, segment_migration.program) o
+		 WHERE o.member_id IS NOT NULL
 	), left_ AS (
 		SELECT f.* FROM f WHERE NOT EXISTS (SELECT FROM t WHERE t.member_id = f.member_id AND t.code = f.code)
 	), entered AS (
@@ -521,7 +524,7 @@ REVOKE EXECUTE ON FUNCTION
 	loyalty.rule_segments_check(),
 	loyalty.segment_hits(regclass, bigint),
 	loyalty.refresh_segments(timestamptz),
-	loyalty.segment_program_check(text),
+	loyalty.segment_members_on(date, text),
 	loyalty.segment_sizes(date, text),
 	loyalty.segment_overlap(date, text),
 	loyalty.segment_migration(date, date, text)

@@ -115,7 +115,7 @@ INSERT INTO tap_function_spec VALUES
 	('refresh_segments',   '{timestamptz}',                         '{admin}'),
 	('segment_predicate_check', '{text}',                           '{admin}'),
 	('segment_hits',       '{regclass,bigint}',                     '{}'),
-	('segment_program_check', '{text}',                             '{}'),
+	('segment_members_on', '{date,text}',                           '{}'),
 	('segment_check',      '{}',                                    '{}'),
 	('segment_in_use',     '{}',                                    '{}'),
 	('rule_segments_check', '{}',                                   '{}');
