@@ -11,7 +11,7 @@
  *
  * loyalty.segment_hits evaluates a segment's predicate over a table of
  * features (refresh_segments' temporary table) as the segment's run_as role
- * -- the role that last wrote the segment row -- in a security-restricted
+ * -- the role that wrote its predicate -- in a security-restricted
  * operation, as PostgreSQL runs index expressions during maintenance: the
  * predicate cannot SET ROLE or SET SESSION AUTHORIZATION back to the
  * caller, and every setting it changes is undone.  So a predicate never runs
@@ -118,8 +118,8 @@ CheckRunAs(int64 segment_id, Oid run_as)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_SEGMENT_ROLE),
 				 errmsg("the role that wrote segment " INT64_FORMAT " no longer exists", segment_id),
-				 errdetail("A predicate is evaluated as the role that last wrote its segment."),
-				 errhint("Write the segment again (UPDATE it) as a role that exists.")));
+				 errdetail("A predicate is evaluated as the role that wrote it."),
+				 errhint("Write the predicate again (UPDATE it) as a role that exists.")));
 	if (!has_privs_of_role(GetUserId(), run_as))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_SEGMENT_ROLE),

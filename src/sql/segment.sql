@@ -11,8 +11,8 @@
 --
 -- A predicate is SQL written by an admin.  It is checked when written (one
 -- boolean expression over the features' columns, LY063) and evaluated by
--- refresh_segments as the role that last wrote the segment row (run_as,
--- stamped by a trigger), in a security-restricted operation (no SET ROLE,
+-- refresh_segments as the role that wrote the predicate (run_as, stamped by
+-- a trigger), in a security-restricted operation (no SET ROLE,
 -- no SET SESSION AUTHORIZATION, GUC changes undone): never with more
 -- privileges than its author's (src/segment.c).
 --
@@ -159,7 +159,7 @@ CREATE TABLE loyalty.segment (
 );
 COMMENT ON TABLE loyalty.segment IS 'Segments of a program''s members: a boolean SQL expression over the columns of loyalty.member_features; membership is materialised by refresh_segments into loyalty.segment_member.';
 COMMENT ON COLUMN loyalty.segment.predicate IS 'One boolean SQL expression over the columns of loyalty.member_features (names resolved with search_path pg_catalog, pg_temp: qualify loyalty functions); checked when written (LY063).';
-COMMENT ON COLUMN loyalty.segment.run_as IS 'The role that last wrote the row (set by a trigger, whatever is written): refresh_segments evaluates the predicate as this role, in a security-restricted operation.';
+COMMENT ON COLUMN loyalty.segment.run_as IS 'The role that wrote the predicate (set by a trigger, whatever the statement says): refresh_segments evaluates the predicate as this role, in a security-restricted operation.';
 
 CREATE TABLE loyalty.segment_member (
 	member_id		bigint NOT NULL REFERENCES loyalty.member,
@@ -189,18 +189,23 @@ COMMENT ON TABLE loyalty.segment_refresh IS 'One row per segment and refresh_seg
 -- A predicate is checked as its writer: one expression (LY063 otherwise),
 -- over the columns of member_features, of type boolean.  Planned and
 -- initialised over no row (WHERE false): nothing of it runs, but its names,
--- types and EXECUTE privileges are checked.  run_as: the writer, always.
+-- types and EXECUTE privileges are checked.  run_as: the role that wrote the
+-- predicate, whatever the statement says; an update that leaves the
+-- predicate as it was (a new name, a description) keeps run_as.
 CREATE FUNCTION loyalty.segment_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	v_state text;
 	v_msg text;
 BEGIN
-	NEW.run_as := current_user::regrole;
 	IF TG_OP = 'INSERT' THEN
 		NEW.created_by := current_user;
 		NEW.created_at := now();
+	ELSIF NEW.predicate IS NOT DISTINCT FROM OLD.predicate THEN
+		NEW.run_as := OLD.run_as;
+		RETURN NEW;
 	END IF;
+	NEW.run_as := current_user::regrole;
 	BEGIN
 		PERFORM loyalty.segment_predicate_check(NEW.predicate);
 		EXECUTE format(E'SELECT CASE WHEN (\n%s\n) THEN 1 END FROM loyalty.member_features WHERE false',
@@ -216,7 +221,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION loyalty.segment_check() IS 'Trigger: stamps run_as (and created_by) with the writing role and refuses a predicate that is not one boolean expression over member_features (LY063).';
+COMMENT ON FUNCTION loyalty.segment_check() IS 'Trigger: stamps run_as with the role that writes the predicate (created_by on insert; an update that keeps the predicate keeps run_as) and refuses a predicate that is not one boolean expression over member_features (LY063).';
 CREATE TRIGGER segment_check BEFORE INSERT OR UPDATE ON loyalty.segment
 	FOR EACH ROW EXECUTE FUNCTION loyalty.segment_check();
 ALTER TABLE loyalty.segment ENABLE ALWAYS TRIGGER segment_check;

@@ -4,8 +4,8 @@
 -- segment_overlap, segment_migration) and may neither write a segment nor
 -- refresh; pos and a role without a level may do none of it.
 --
--- A predicate is SQL an admin writes.  It runs as the role that last wrote
--- the segment (run_as), in a security-restricted operation, whoever calls
+-- A predicate is SQL an admin writes.  It runs as the role that wrote it
+-- (run_as), in a security-restricted operation, whoever calls
 -- refresh_segments: an admin's predicate that calls a superuser-only
 -- function is refused, one that reads a table only the superuser may read
 -- fails even when the superuser refreshes, one that tries SET ROLE fails,
@@ -17,7 +17,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(27);
+SELECT plan(31);
 
 CREATE ROLE tap_s_admin;
 CREATE ROLE tap_s_pos;
@@ -115,7 +115,24 @@ SELECT throws_ok($$SELECT * FROM loyalty.refresh_segments()$$, '42501', NULL, 'p
 SELECT throws_ok($$UPDATE loyalty.segment SET predicate = 'true'$$, '42501', NULL, 'pos cannot write segments');
 RESET ROLE;
 
--- 26-27: nobody gets the evaluator; a role without a level gets nothing
+-- 26-29: the superuser writes a segment; an admin renames it (run_as stays
+-- the superuser, the predicate is not checked again as the admin), then
+-- writes the predicate anew (run_as becomes the admin)
+INSERT INTO loyalty.segment (program_id, code, predicate)
+SELECT program_id, 'su', $p$pg_catalog.pg_read_file('/etc/hostname') IS NOT NULL$p$ FROM loyalty.program WHERE code = 'tap_s';
+SET ROLE tap_s_admin;
+SELECT lives_ok($$UPDATE loyalty.segment SET name = 'renamed', run_as = 'tap_s_admin' WHERE code = 'su'$$,
+	'admin can rename a superuser''s segment');
+SELECT is((SELECT run_as FROM loyalty.segment WHERE code = 'su'), session_user::regrole,
+	'renamed by an admin (run_as in the statement or not), the segment still runs as the superuser who wrote it');
+SELECT lives_ok($$UPDATE loyalty.segment SET predicate = 'true' WHERE code = 'su'$$,
+	'admin can write the predicate anew');
+RESET ROLE;
+SELECT is((SELECT run_as FROM loyalty.segment WHERE code = 'su'), 'tap_s_admin'::regrole,
+	'the admin''s new predicate runs as the admin');
+DELETE FROM loyalty.segment WHERE code = 'su';
+
+-- 30-31: nobody gets the evaluator; a role without a level gets nothing
 SELECT ok(NOT has_function_privilege('tap_s_admin', 'loyalty.segment_hits(regclass, bigint)', 'EXECUTE'),
 	'not even admin may call segment_hits (it evaluates a predicate as another role)');
 SET ROLE tap_s_nobody;
