@@ -70,8 +70,11 @@ awk -v rounds="$ROUNDS" '
 		printf "s median %.1f tps (%.1f - %.1f); g median %.1f tps (%.1f - %.1f)\n", a[mid], a[1], a[n], b[mid], b[1], b[n]
 		printf "g/s per round: median %.3f (%.3f - %.3f)\n", r[mid], r[1], r[n]
 	}' "$tmp/results"
-psql_db -At -c "SELECT 'segd sales that earned extra: ' || count(*) FILTER (WHERE award::text LIKE '%\"extra\"%' AND points_earned > 0) || ' of ' || count(*)
-                  FROM loyalty.sale s JOIN loyalty.member m USING (member_id) JOIN loyalty.program p USING (program_id) WHERE p.code = 'segd'"
+psql_db -At -c "SELECT p.code || ' sales where extra fired: ' || count(*) FILTER (WHERE EXISTS (
+                    SELECT FROM jsonb_array_elements(s.award->'rules') r WHERE r->>'code' = 'extra' AND (r->>'fired')::boolean))
+                    || ' of ' || count(*)
+                  FROM loyalty.sale s JOIN loyalty.member m USING (member_id) JOIN loyalty.program p USING (program_id)
+                 WHERE p.code IN ('plain', 'segd') GROUP BY p.code ORDER BY p.code"
 
 echo "== refresh: member_features_at over program big alone, then refresh_segments (5 segments of big + 1), 3 times interleaved"
 for i in 1 2 3; do
