@@ -113,7 +113,13 @@ INSERT INTO nul_value VALUES
 	('skus',         '''{A}'''),
 	('categories',   '''{c}'''),
 	('since',        '''-infinity'''),
-	('half_life',    '''180 days''');
+	('half_life',    '''180 days'''),
+	-- segments
+	('predicate',    '''true'''),
+	('features',     '''pg_class'''),
+	('segment_id',   '1'),
+	('from_on',      '''2026-01-01'''),
+	('to_on',        '''2026-01-02''');
 
 CREATE TEMP TABLE nul_result (fn text, argno int, arg text, strict boolean, outcome text);
 DO $$
