@@ -111,7 +111,12 @@ INSERT INTO nul_value VALUES
 	('skus',         '''{A}'''),
 	('categories',   '''{c}'''),
 	('since',        '''-infinity'''),
-	('half_life',    '''180 days''');
+	('half_life',    '''180 days'''),
+	-- the member value lists
+	('horizon_weeks', '52'),
+	('given_bg',     '''(0.243,4.414,0.793,2.426,,)'''),
+	('given_gg',     '''(6.25,3.74,15.44,,)'''),
+	('program bigint', '(SELECT program_id FROM loyalty.program WHERE code = ''nul'')');
 
 CREATE TEMP TABLE nul_result (fn text, argno int, arg text, strict boolean, outcome text);
 DO $$

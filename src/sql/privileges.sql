@@ -54,6 +54,7 @@ DECLARE
 		'home_store(text, timestamptz, timestamptz)',
 		'home_store(text, timestamptz, timestamptz, interval)',
 		'home_stores(timestamptz, interval, text)',
+		'member_value(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params)',
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
 		'balance_at(loyalty.card, timestamptz, timestamptz)',

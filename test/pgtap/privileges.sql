@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(529);
+SELECT plan(541);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -106,7 +106,11 @@ INSERT INTO tap_function_spec VALUES
 	('home_store_combine', '{internal,internal}',                   '{}'),
 	('home_store_serialize', '{internal}',                          '{}'),
 	('home_store_deserialize', '{bytea,internal}',                  '{}'),
-	('home_store_final',   '{internal}',                            '{}');
+	('home_store_final',   '{internal}',                            '{}'),
+	-- the member value lists (test/pgtap/value_privileges.sql runs them per level)
+	('member_value',       '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
+	('value_check_args',   '{timestamptz,text,double precision,double precision}', '{}'),
+	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
