@@ -55,6 +55,8 @@ DECLARE
 		'home_store(text, timestamptz, timestamptz, interval)',
 		'home_stores(timestamptz, interval, text)',
 		'member_value(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params)',
+		'winback(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params)',
+		'replenishment_due(timestamptz, integer, text, integer, double precision, integer)',
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
 		'balance_at(loyalty.card, timestamptz, timestamptz)',

@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(541);
+SELECT plan(549);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -109,6 +109,8 @@ INSERT INTO tap_function_spec VALUES
 	('home_store_final',   '{internal}',                            '{}'),
 	-- the member value lists (test/pgtap/value_privileges.sql runs them per level)
 	('member_value',       '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
+	('winback',            '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
+	('replenishment_due',  '{timestamptz,integer,text,integer,double precision,integer}', '{admin,analyst}'),
 	('value_check_args',   '{timestamptz,text,double precision,double precision}', '{}'),
 	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}');
 
