@@ -1570,7 +1570,7 @@ FROM PUBLIC;
 -- when they return) and set it to each program's zone in turn with
 -- set_config(..., true).  Times are in weeks (purchase_summary's default).
 -- Setting a parameter and catching a fit's error (a subtransaction) cannot
--- be done in a parallel worker: these functions are PARALLEL UNSAFE.
+-- be done in a parallel worker: the lists and value_fit are PARALLEL UNSAFE.
 -- SECURITY DEFINER with search_path pg_catalog, pg_temp and jit off, like
 -- lists.sql; nothing is executable by PUBLIC.
 --
@@ -1780,9 +1780,12 @@ BEGIN
 		  FROM loyalty.member_value(winback.as_of, winback.program, bg => winback.bg, gg => winback.gg) mv
 	)
 	SELECT v.member_id, c.card, v.program_code,
-		   (SELECT loyalty.home_store(s.store, s.occurred_at, winback.as_of)
-			  FROM loyalty.sale s
-			 WHERE s.member_id = v.member_id AND s.return_of IS NULL AND s.occurred_at <= winback.as_of),
+		   -- the home store on record; else where he shopped, from his sales
+		   -- (sale_member_idx), only for the members listed
+		   COALESCE(mb.home_store,
+					(SELECT loyalty.home_store(s.store, s.occurred_at, winback.as_of)
+					   FROM loyalty.sale s
+					  WHERE s.member_id = v.member_id AND s.return_of IS NULL AND s.occurred_at <= winback.as_of)),
 		   v.last_purchase_at, v.x + 1, v.total, v.value_rank, v.p_alive, v.clv
 	  FROM v
 	  JOIN loyalty.member mb ON mb.member_id = v.member_id AND mb.status <> 'closed'
@@ -1792,7 +1795,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION loyalty.winback(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params) IS
-'The win-back list: members (not closed) whose P(alive) at as_of is at most max_p_alive and whose net spend ranks at least min_value_rank (percent_rank within the program), the biggest spenders first, with card, home store, last purchase, purchase days, spend and the 52-week CLV; the models fitted per program by member_value, or bg and gg as given.';
+'The win-back list: members (not closed) whose P(alive) at as_of is at most max_p_alive and whose net spend ranks at least min_value_rank (percent_rank within the program), the biggest spenders first, with card, home store (on record, else home_store of his purchases), last purchase, purchase days, spend and the 52-week CLV; the models fitted per program by member_value, or bg and gg as given.';
 
 CREATE FUNCTION loyalty.replenishment_due(as_of timestamptz, within_days integer DEFAULT 7,
 	program text DEFAULT NULL, min_purchase_days integer DEFAULT 3,

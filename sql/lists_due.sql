@@ -65,10 +65,15 @@ SELECT count(pg_temp.buy('70', w, '2024-01-01 10:00+00'::timestamptz + d * inter
 SELECT loyalty.set_member_status(loyalty.card_issue('70', 6), 'closed', 'moved away');
 -- a sale after as_of counts for nothing
 SELECT pg_temp.buy('70', 1, '2024-02-20 10:00+00', 'S1', 'A1:a:1000') IS NOT NULL AS w1_later;
--- the default list (P(alive) <= 0.5, value_rank >= 0.5): W2, W1 (W1's home
--- store is S2, visited last); the spend model pinned too, so CLV is there
+-- the default list (P(alive) <= 0.5, value_rank >= 0.5): W2, W1 (no home
+-- store on record: W1's is S2, visited last, W2's S3); the spend model
+-- pinned too, so CLV is there
 SELECT right(card::text, 2) AS card_end, program_code, home_store, last_purchase_at, purchase_days, total,
 	   round(value_rank::numeric, 4) AS value_rank, round(p_alive::numeric, 6) AS p_alive, clv > 0 AS has_clv
+  FROM loyalty.winback('2024-02-19 10:00+00', 'wb', bg => '(1,1,1,1,,)', gg => '(6.25,3.74,15.44,,)');
+-- a home store on record is the one listed: W2's becomes S9
+UPDATE loyalty.member SET home_store = 'S9' WHERE member_id = loyalty.member_id(loyalty.card_issue('70', 2));
+SELECT right(card::text, 2) AS card_end, home_store
   FROM loyalty.winback('2024-02-19 10:00+00', 'wb', bg => '(1,1,1,1,,)', gg => '(6.25,3.74,15.44,,)');
 -- every value rank: W2, W1, W7, W5 (W3 and W4 are alive enough)
 SELECT right(card::text, 2) AS card_end, total, round(value_rank::numeric, 4) AS value_rank, round(p_alive::numeric, 6) AS p_alive
