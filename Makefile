@@ -9,7 +9,7 @@ OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writ
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
-	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/member_sales.sql src/sql/tier.sql src/sql/benefit.sql src/sql/enrolment.sql src/sql/analytics.sql src/sql/lists.sql src/sql/segment.sql src/sql/privileges.sql
+	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/member_sales.sql src/sql/tier.sql src/sql/benefit.sql src/sql/enrolment.sql src/sql/analytics.sql src/sql/lists.sql src/sql/lists_value.sql src/sql/segment.sql src/sql/privileges.sql
 DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 # the frozen install script of the oldest version (for the upgrade chain)
 # and every upgrade script
@@ -18,7 +18,7 @@ EXTRA_CLEAN = sql_build
 
 REGRESS = card program ledger errors sale limits returns_backdating security null_args crash_paths boundaries column_types tiers tier_findings tier_edges tier_fixes tier_review tier_pending benefit enrolment enrolment_return \
 	analytics_summary analytics_models analytics_cdnow analytics_parallel \
-	lists_rfm lists_cohorts lists_followup segments segments_p_alive
+	lists_rfm lists_cohorts lists_followup segments segments_p_alive lists_value lists_due
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire earn_vs_redeem status_race \
 	sale_retry sale_vs_return sale_vs_rule_change budget_race budget_shares stale_rule_cache anonymous_return_lock writer_invalidation \

@@ -119,7 +119,17 @@ INSERT INTO nul_value VALUES
 	('features',     '''pg_class'''),
 	('segment_id',   '1'),
 	('from_on',      '''2026-01-01'''),
-	('to_on',        '''2026-01-02''');
+	('to_on',        '''2026-01-02'''),
+	-- the member value lists
+	('horizon_weeks', '52'),
+	('given_bg',     '''(0.243,4.414,0.793,2.426,,)'''),
+	('given_gg',     '''(6.25,3.74,15.44,,)'''),
+	('max_p_alive',  '0.5'),
+	('min_value_rank', '0.5'),
+	('min_purchase_days', '3'),
+	('max_regularity', '0.5'),
+	('overdue_days', '0'),
+	('program bigint', '(SELECT program_id FROM loyalty.program WHERE code = ''nul'')');
 
 CREATE TEMP TABLE nul_result (fn text, argno int, arg text, strict boolean, outcome text);
 DO $$

@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(601);
+SELECT plan(621);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -120,7 +120,13 @@ INSERT INTO tap_function_spec VALUES
 	('segment_members_on', '{date,text}',                           '{}'),
 	('segment_check',      '{}',                                    '{}'),
 	('segment_in_use',     '{}',                                    '{}'),
-	('rule_segments_check', '{}',                                   '{}');
+	('rule_segments_check', '{}',                                   '{}'),
+	-- the member value lists (test/pgtap/value_privileges.sql runs them per level)
+	('member_value',       '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
+	('winback',            '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
+	('replenishment_due',  '{timestamptz,integer,text,integer,double precision,integer}', '{admin,analyst}'),
+	('value_check_args',   '{timestamptz,text,double precision,double precision}', '{}'),
+	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
