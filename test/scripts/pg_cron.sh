@@ -17,9 +17,10 @@ cleanup() {
 	for p in shared_preload_libraries cron.database_name cron.use_background_workers; do
 		pg_conftool "$ver" "$cluster" remove "$p" >/dev/null 2>&1
 	done
-	pg_ctlcluster "$ver" "$cluster" restart >/dev/null 2>&1
+	pg_ctlcluster "$ver" "$cluster" restart -- -t 300 >/dev/null 2>&1
 	dropdb --if-exists "$db" >/dev/null 2>&1
 	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
+	rm -f "$err"
 }
 
 plan 8
@@ -30,15 +31,18 @@ plan 8
 read -r ver cluster < <(pg_lsclusters -h | awk 'NR == 1 { print $1, $2 }')
 trap cleanup EXIT
 
-createdb "$db" || bail "createdb"
+err=$(mktemp)
+# fail <what>: bail out, showing what the failing command said
+fail() { diag "$(cat "$err")"; bail "$1"; }
+createdb "$db" 2>"$err" || fail "createdb"
 pg_conftool "$ver" "$cluster" set shared_preload_libraries pg_cron &&
 	pg_conftool "$ver" "$cluster" set cron.database_name "$db" &&
-	pg_conftool "$ver" "$cluster" set cron.use_background_workers on || bail "configure pg_cron"
-pg_ctlcluster "$ver" "$cluster" restart || bail "restart with pg_cron"
+	pg_conftool "$ver" "$cluster" set cron.use_background_workers on 2>"$err" || fail "configure pg_cron"
+pg_ctlcluster "$ver" "$cluster" restart -- -t 300 >"$err" 2>&1 || fail "restart with pg_cron"
 
 # A program whose points last a day: each member has 100 points earned three
 # days ago (lapsed) and 50 earned now; a tier ladder for the review.
-psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL || bail "setup"
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null 2>"$err" <<SQL || fail "setup"
 CREATE EXTENSION pg_cron;
 CREATE EXTENSION loyalty;
 CREATE ROLE $role LOGIN;
@@ -58,7 +62,7 @@ is "$(q "$db" "SELECT count(*) FROM loyalty.lot WHERE expires_at <= now()")" 3 "
 q "$db" "SELECT cron.schedule_in_database(j || '-' || n, '* * * * *', c, '$db', '$role')
            FROM (VALUES ('expire', 'SELECT loyalty.expire_points()'),
                         ('review', 'SELECT * FROM loyalty.review_tiers()')) v(j, c),
-                generate_series(1, 2) n" >/dev/null || bail "cron.schedule_in_database"
+                generate_series(1, 2) n" >/dev/null 2>"$err" || fail "cron.schedule_in_database"
 
 for _ in $(seq 1 90); do
 	[ "$(q "$db" "SELECT count(*) FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')")" -ge 4 ] && break
