@@ -882,6 +882,8 @@ class Fuzzer:
 						what = 'another card'
 				if what != 'identical':
 					errs = {'LY011'}
+				if what == 'another card':
+					self.status_refusal(other, errs)	# that member's status may be checked first
 			if mem.status == 'closed' and card == mem.card:
 				errs.add('LY004')
 			rows, st = self.run_sql("SELECT redemption_id, points FROM loyalty.redeem(%s, %s, %s, %s)",
