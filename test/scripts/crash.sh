@@ -51,7 +51,7 @@ SQL
 # ---------------------------------------------------------------------------
 # The load, a SIGKILL of a backend after 6 s, an immediate stop after 13 s.
 # ---------------------------------------------------------------------------
-dsn="host=$PGHOST port=$PGPORT user=$PGUSER password=${PGPASSWORD:-} dbname=$db"
+dsn="host=$PGHOST port=$PGPORT user=$PGUSER${PGPASSWORD:+ password=$PGPASSWORD} dbname=$db"	# no empty password= (it would swallow dbname)
 "$PY" "$(dirname "$0")/crash_pos.py" run "$dsn" "$work" "$CLIENTS" "$SECONDS_RUN" "$MEMBERS" >"$work/run.out" 2>&1 &
 driver=$!
 
