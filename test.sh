@@ -114,6 +114,7 @@ if [ -f "$pg17_root/.loyalty-stamp" ] && [ -x "$pg17_bin/postgres" ]; then
 		echo "listen_addresses = '127.0.0.1'"
 		echo "unix_socket_directories = '$c17'"
 		echo "max_connections = 60"
+		echo "fsync = off"	# as pg_virtualenv's cluster of 15
 		echo "include_if_exists = 'loyalty_suite.conf'"	# tap.bash's server_conf
 		if [ -n "$dest17" ]; then
 			echo "extension_destdir = '$dest17'"
