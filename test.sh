@@ -144,4 +144,5 @@ else
 	echo "=== PostgreSQL 17: not in the cache (tools/pg17.sh makes it): not tested"
 fi
 
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
