@@ -170,24 +170,36 @@ CREATE CONSTRAINT TRIGGER tier_ladder_check AFTER INSERT OR UPDATE OR DELETE ON 
 CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tier
 	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
 
--- A tier event: an outbox row, and the payload-less NOTIFY the sales send.
-CREATE FUNCTION loyalty.tier_event(member_id bigint, from_tier text, to_tier text, up boolean,
-	cause text, changed_at timestamptz) RETURNS void
+-- Tier events: an outbox row each (tier_up or tier_down, in the order given),
+-- and with loyalty.notify on one payload-less NOTIFY for them all, as the
+-- sales send it.  The
+-- arrays are the events' columns, of one length: set_tier writes one event,
+-- review_tiers all of its changes with one INSERT.
+CREATE FUNCTION loyalty.tier_events(member_ids bigint[], from_tiers text[], to_tiers text[], ups boolean[],
+	causes text[], changed_ats timestamptz[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_written bigint;
 BEGIN
 	INSERT INTO loyalty.outbox (member_id, kind, payload)
-	VALUES (tier_event.member_id, CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
-			jsonb_build_object('event', CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
-							   'member_id', tier_event.member_id, 'from', from_tier, 'to', to_tier,
-							   'cause', cause, 'changed_at',
-							   rtrim(rtrim(to_char(tier_event.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.')
-							   || '+00:00'));
-	IF coalesce(current_setting('loyalty.notify', true), 'on')::boolean THEN
+	SELECT e.member_id, k.kind,
+		   jsonb_build_object('event', k.kind, 'member_id', e.member_id, 'from', e.from_tier, 'to', e.to_tier,
+							  'cause', e.cause, 'changed_at',
+							  rtrim(rtrim(to_char(e.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.')
+							  || '+00:00')
+	  FROM unnest(member_ids, from_tiers, to_tiers, ups, causes, changed_ats) WITH ORDINALITY
+		   AS e(member_id, from_tier, to_tier, up, cause, changed_at, i)
+	 CROSS JOIN LATERAL (SELECT CASE WHEN e.up THEN 'tier_up' ELSE 'tier_down' END AS kind) k
+	 ORDER BY e.i;
+	GET DIAGNOSTICS v_written = ROW_COUNT;
+	-- loyalty.notify: off unless set (the library defines it, off, when it loads)
+	IF v_written > 0 AND coalesce(current_setting('loyalty.notify', true), 'off')::boolean THEN
 		PERFORM pg_notify('loyalty_events', '');
 	END IF;
+	RETURN v_written;
 END
 $$;
-COMMENT ON FUNCTION loyalty.tier_event(bigint, text, text, boolean, text, timestamptz) IS 'Internal: writes a tier_up or tier_down event to the outbox and wakes its consumer (set_tier, review_tiers).';
+COMMENT ON FUNCTION loyalty.tier_events(bigint[], text[], text[], boolean[], text[], timestamptz[]) IS 'Internal: writes tier_up and tier_down events to the outbox, one row per element of the arrays (the events'' columns), and with loyalty.notify on wakes their consumer once (set_tier, review_tiers). Returns how many it wrote.';
 
 -- The member of a card for the tier questions: any card the member ever had.
 CREATE FUNCTION loyalty.tier_member(card loyalty.card) RETURNS bigint
@@ -242,42 +254,123 @@ END
 $$;
 COMMENT ON FUNCTION loyalty.tier_at(loyalty.card, timestamptz) IS 'The code of the member''s tier at a moment, from the tier history (the base tier before any change; NULL before enrolment or without tiers).';
 
+-- The review's view of each program with tiers, as of a moment: its ladder
+-- (arrays in rank order: ids[1] is the base tier), its day (the program's
+-- time zone) and the windows whose figures a review judges: the current
+-- one [cur_start, cur_end), and from prev_start the one before it
+-- (calendar years; the other kinds judge the current window alone:
+-- prev_start = cur_start).  Anniversary years start at each member's
+-- enrolment day: their windows are NULL here, computed per member.  Like
+-- tier_review_candidates, called by the SECURITY DEFINER review functions
+-- only (granted to no one), so with its caller's rights.
+CREATE FUNCTION loyalty.tier_review_programs(as_of timestamptz,
+	OUT program_id integer, OUT time_zone text, OUT tier_window text, OUT tier_window_days integer,
+	OUT tier_downgrade text, OUT tier_grace_days integer, OUT today date,
+	OUT cur_start date, OUT cur_end date, OUT prev_start date,
+	OUT ids integer[], OUT codes text[], OUT spend numeric[], OUT visits integer[], OUT points bigint[])
+RETURNS SETOF record
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp ROWS 10 AS $$
+	WITH ladder AS (
+		SELECT t.program_id, array_agg(t.tier_id ORDER BY t.rank) AS ids,
+			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
+			   array_agg(t.min_visits ORDER BY t.rank) AS visits, array_agg(t.min_points ORDER BY t.rank) AS points
+		  FROM loyalty.tier t GROUP BY t.program_id)
+	SELECT p.program_id, p.time_zone, p.tier_window, p.tier_window_days, p.tier_downgrade, p.tier_grace_days,
+		   d.today, w.period_start, w.period_end,
+		   CASE WHEN p.tier_window = 'calendar_year'
+				THEN (loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, w.period_start - 1)).period_start
+				ELSE w.period_start END,
+		   l.ids, l.codes, l.spend, l.visits, l.points
+	  FROM loyalty.program p
+	  JOIN ladder l ON l.program_id = p.program_id
+	 CROSS JOIN LATERAL (SELECT loyalty.local_date(tier_review_programs.as_of, p.time_zone) AS today) d
+	  LEFT JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, d.today) w
+		ON p.tier_window <> 'anniversary_year'
+$$;
+COMMENT ON FUNCTION loyalty.tier_review_programs(timestamptz) IS 'Internal: per program with tiers, as of a moment, what review_tiers judges by: the ladder in rank order, the program''s day, the current window and the start of the one before (calendar years); anniversary years'' windows are per member (NULL here).';
+
+-- Who a review as of a moment may change, told by each member's
+-- member_tier row without reading its days; and how many members it checks
+-- (members_checked: every member with a row in a program with tiers; a
+-- member without one is in the base tier with nothing counted, which no
+-- review changes).  A member is a candidate when
+--   1. it has an override (running, or ended: the review ends it);
+--   2. its hold plus the grace days has run out in a tier above the base,
+--      and the program's policy moves members down;
+--   3. its running figures meet a threshold of a tier above its own (the
+--      sale trigger moves a member up at once, so: a ladder lowered or a
+--      rung added since);
+--   4. the review counts days before the running figures' window_start (a
+--      calendar or anniversary year whose year before the running figures
+--      no longer hold; a window made longer, or of another kind, since the
+--      member's latest sale; a review as of a past day).
+-- Nothing else changes in a review: without 4, every day the review counts
+-- lies in [window_start, last_day] (no day comes after last_day), whose sum
+-- the running figures are (the sale trigger keeps them so, under the
+-- member's lock); days are never negative (a sale's total and points are at
+-- least 0, a return takes back at most its sale), so the figures of each
+-- window the review judges are at most the running figures, and without 3
+-- they earn no tier above the member's: no upgrade.  Without 1 and 2: no
+-- downgrade and no override to end.
+CREATE FUNCTION loyalty.tier_review_candidates(as_of timestamptz, OUT members_checked bigint, OUT candidates bigint[])
+RETURNS record
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+	WITH prog AS (SELECT * FROM loyalty.tier_review_programs(tier_review_candidates.as_of)),
+	-- per tier: the lowest threshold of each kind among the tiers above it
+	above AS (
+		SELECT t.tier_id, min(h.min_spend) AS spend, min(h.min_visits) AS visits, min(h.min_points) AS points
+		  FROM loyalty.tier t JOIN loyalty.tier h ON h.program_id = t.program_id AND h.rank > t.rank
+		 GROUP BY t.tier_id)
+	SELECT count(*),
+		   COALESCE(array_agg(mt.member_id) FILTER (
+			WHERE mt.override_tier_id IS NOT NULL											-- 1
+			   OR (g.tier_downgrade <> 'never' AND mt.tier_id <> g.ids[1]					-- 2
+				   AND g.today >= mt.held_until + g.tier_grace_days)
+			   OR mt.spend >= a.spend OR mt.visits >= a.visits OR mt.points >= a.points	-- 3
+			   OR mt.window_start > COALESCE(g.prev_start,								-- 4
+					(loyalty.tier_period(g.tier_window, g.tier_window_days, y.anchor,
+						(loyalty.tier_period(g.tier_window, g.tier_window_days, y.anchor, g.today)).period_start - 1)).period_start)),
+			'{}')
+	  FROM loyalty.member_tier mt
+	  JOIN loyalty.member mb ON mb.member_id = mt.member_id
+	  JOIN prog g ON g.program_id = mb.program_id
+	  LEFT JOIN above a ON a.tier_id = mt.tier_id
+	 CROSS JOIN LATERAL (SELECT CASE WHEN g.tier_window = 'anniversary_year'
+									 THEN loyalty.local_date(mb.enrolled_at, g.time_zone) END AS anchor) y
+$$;
+COMMENT ON FUNCTION loyalty.tier_review_candidates(timestamptz) IS 'Internal: the members a review as of a moment may change (an override; a hold plus grace run out above the base; running figures meeting a higher tier; a window reaching before the running figures''), told by member_tier alone, and how many members with a tier row it checks.';
+
 -- What review_tiers would do: one row per member whose tier or override
--- changes.  members: only these (review_tiers' second pass).
+-- changes.  members: only these (review_tiers' second pass); NULL: the
+-- candidates, who are every member a review may change.
 CREATE FUNCTION loyalty.review_tiers_preview(as_of timestamptz DEFAULT now(), members bigint[] DEFAULT NULL,
 	OUT member_id bigint, OUT from_tier text, OUT to_tier text, OUT cause text,
 	OUT changed_at timestamptz, OUT held_until date,
 	OUT from_tier_id integer, OUT to_tier_id integer, OUT up boolean, OUT override_ended boolean)
 RETURNS SETOF record
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
+DECLARE
+	v_members bigint[] := review_tiers_preview.members;
 BEGIN
 	IF review_tiers_preview.as_of IS NULL THEN
 		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
 	END IF;
+	IF v_members IS NULL THEN
+		SELECT c.candidates INTO v_members FROM loyalty.tier_review_candidates(review_tiers_preview.as_of) c;
+	END IF;
+	-- planned for v_members' values (force_custom_plan): how many there are
+	-- decides between index look-ups and one pass over the days
 	RETURN QUERY
-	WITH ladder AS (
-		SELECT t.program_id, array_agg(t.tier_id ORDER BY t.rank) AS ids,
-			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
-			   array_agg(t.min_visits ORDER BY t.rank) AS visits, array_agg(t.min_points ORDER BY t.rank) AS points
-		  FROM loyalty.tier t GROUP BY t.program_id),
-	-- per program: the review's day, and the windows (but anniversary years', per member)
-	prog AS (
-		SELECT p.program_id, p.time_zone, p.tier_window, p.tier_window_days, p.tier_downgrade, p.tier_grace_days,
-			   l.ids, l.codes, l.spend, l.visits, l.points, d.today, cur.period_start AS cur_start,
-			   cur.period_end AS cur_end,
-			   CASE WHEN p.tier_window = 'calendar_year'
-					THEN (loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, cur.period_start - 1)).period_start
-					ELSE cur.period_start END AS prev_start
-		  FROM loyalty.program p JOIN ladder l ON l.program_id = p.program_id
-		 CROSS JOIN LATERAL (SELECT loyalty.local_date(review_tiers_preview.as_of, p.time_zone) AS today) d
-		 CROSS JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, d.today) cur),
-	m AS (
+	WITH prog AS (SELECT * FROM loyalty.tier_review_programs(review_tiers_preview.as_of)),
+	-- the members judged and their windows (anniversary years: from the
+	-- member's enrolment day); narrow, and read three times
+	m AS MATERIALIZED (
 		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until,
-			   g.tier_window, g.tier_window_days, g.tier_downgrade, g.tier_grace_days,
-			   g.ids, g.codes, g.spend, g.visits, g.points, g.today, a.anchor,
-			   COALESCE(c.cur_start, g.cur_start) AS cur_start, COALESCE(c.cur_end, g.cur_end) AS cur_end,
-			   COALESCE(c.prev_start, g.prev_start) AS prev_start
+			   g.program_id, g.today, a.anchor,
+			   COALESCE(g.cur_start, c.cur_start) AS cur_start, COALESCE(g.cur_end, c.cur_end) AS cur_end,
+			   COALESCE(g.prev_start, c.prev_start) AS prev_start
 		  FROM loyalty.member_tier mt
 		  JOIN loyalty.member mb ON mb.member_id = mt.member_id
 		  JOIN prog g ON g.program_id = mb.program_id
@@ -286,36 +379,45 @@ BEGIN
 		 CROSS JOIN LATERAL (SELECT w.period_start AS cur_start, w.period_end AS cur_end,
 									(loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, w.period_start - 1)).period_start AS prev_start
 							   FROM loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, g.today) w) c
-		 WHERE review_tiers_preview.members IS NULL
-			OR mt.member_id IN (SELECT unnest(review_tiers_preview.members))),
+		 WHERE mt.member_id = ANY (v_members)),
+	-- their figures in the current window and the one before, by a join
+	-- bounded below by the earliest day any of them counts (so that one pass
+	-- over those days can serve many members); a member without days there
+	-- has none (LEFT JOIN in q)
 	f AS (
 		SELECT m.member_id,
-			   COALESCE(sum(d.spend) FILTER (WHERE d.day >= m.cur_start), 0) AS spend,
+			   sum(d.spend) FILTER (WHERE d.day >= m.cur_start) AS spend,
 			   count(*) FILTER (WHERE d.day >= m.cur_start AND d.spend > 0) AS visits,
-			   COALESCE(sum(d.points) FILTER (WHERE d.day >= m.cur_start), 0) AS points,
-			   COALESCE(sum(d.spend) FILTER (WHERE d.day < m.cur_start), 0) AS prev_spend,
+			   sum(d.points) FILTER (WHERE d.day >= m.cur_start) AS points,
+			   sum(d.spend) FILTER (WHERE d.day < m.cur_start) AS prev_spend,
 			   count(*) FILTER (WHERE d.day < m.cur_start AND d.spend > 0) AS prev_visits,
-			   COALESCE(sum(d.points) FILTER (WHERE d.day < m.cur_start), 0) AS prev_points
-		  FROM m LEFT JOIN loyalty.tier_day d
-			ON d.member_id = m.member_id AND d.day >= m.prev_start AND d.day <= m.today
+			   sum(d.points) FILTER (WHERE d.day < m.cur_start) AS prev_points
+		  FROM m JOIN loyalty.tier_day d ON d.member_id = m.member_id AND d.day >= m.prev_start AND d.day <= m.today
+		 WHERE d.day >= (SELECT min(m.prev_start) FROM m)
 		 GROUP BY m.member_id),
+	-- the tier the figures earn (entitled), the current one, the override's
 	q AS (
-		SELECT m.*, e.entitled_i,
-			   array_position(m.ids, m.tier_id) AS cur_i,
-			   array_position(m.ids, m.override_tier_id) AS floor_i,
+		SELECT m.*, g.tier_window, g.tier_window_days, g.tier_downgrade, g.tier_grace_days, g.ids, g.codes,
+			   e.entitled_i,
+			   array_position(g.ids, m.tier_id) AS cur_i,
+			   array_position(g.ids, m.override_tier_id) AS floor_i,
 			   m.override_tier_id IS NOT NULL AND coalesce(m.override_until <= review_tiers_preview.as_of, false) AS ended,
 			   -- the tier the member holds by figures and reviews, without the override
 			   CASE WHEN m.override_until <= review_tiers_preview.as_of
-					THEN array_position(m.ids, COALESCE(
+					THEN array_position(g.ids, COALESCE(
 						(SELECT c.to_tier_id FROM loyalty.tier_change c
 						  WHERE c.member_id = m.member_id AND c.cause <> 'override'
-						  ORDER BY c.changed_at DESC, c.change_id DESC LIMIT 1), m.ids[1])) END AS own_i,
+						  ORDER BY c.changed_at DESC, c.change_id DESC LIMIT 1), g.ids[1])) END AS own_i,
 			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview.as_of) AS overridden
-		  FROM m JOIN f ON f.member_id = m.member_id
+		  FROM m
+		  JOIN prog g ON g.program_id = m.program_id
+		  LEFT JOIN f ON f.member_id = m.member_id
 		 CROSS JOIN LATERAL (
-			SELECT max(i) AS entitled_i FROM generate_subscripts(m.ids, 1) AS i
-			 WHERE i = 1 OR m.spend[i] <= f.spend OR m.visits[i] <= f.visits OR m.points[i] <= f.points
-				OR m.spend[i] <= f.prev_spend OR m.visits[i] <= f.prev_visits OR m.points[i] <= f.prev_points) e),
+			SELECT max(i) AS entitled_i FROM generate_subscripts(g.ids, 1) AS i
+			 WHERE i = 1 OR g.spend[i] <= COALESCE(f.spend, 0) OR g.visits[i] <= COALESCE(f.visits, 0)
+				OR g.points[i] <= COALESCE(f.points, 0) OR g.spend[i] <= COALESCE(f.prev_spend, 0)
+				OR g.visits[i] <= COALESCE(f.prev_visits, 0) OR g.points[i] <= COALESCE(f.prev_points, 0)) e),
+	-- the decision: an override's end, up, down by the policy after the hold
 	n AS (
 		SELECT q.*,
 			   CASE WHEN q.ended
@@ -369,18 +471,20 @@ BEGIN
 		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
 			DETAIL = 'A review judges the figures of days that have happened.';
 	END IF;
-	SELECT count(*) INTO members_checked
-	  FROM loyalty.member_tier mt JOIN loyalty.member m ON m.member_id = mt.member_id
-	 WHERE EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = m.program_id);
-	-- 1. who changes, by what committed before this statement
-	SELECT array_agg(p.member_id ORDER BY p.member_id) INTO v_ids FROM loyalty.review_tiers_preview(as_of) p;
+	-- 1. who may change (by their member_tier rows), and who does, by what
+	-- committed before these statements
+	SELECT c.members_checked, c.candidates INTO members_checked, v_ids
+	  FROM loyalty.tier_review_candidates(as_of) c;
+	SELECT array_agg(p.member_id ORDER BY p.member_id) INTO v_ids FROM loyalty.review_tiers_preview(as_of, v_ids) p;
 	upgraded := 0; downgraded := 0; overrides_expired := 0;
 	IF v_ids IS NULL THEN
 		RETURN;
 	END IF;
 	-- 2. their locks, in member_id order, as a sale takes a member's
 	PERFORM FROM loyalty.member_balance b WHERE b.member_id = ANY (v_ids) ORDER BY b.member_id FOR NO KEY UPDATE;
-	-- 3. decided again under the locks (a sale may have committed meanwhile) and applied
+	-- 3. decided again under the locks (a sale may have committed meanwhile)
+	-- and applied: the tiers, their history, and one event per tier that
+	-- changed, written together
 	WITH d AS (SELECT * FROM loyalty.review_tiers_preview(as_of, v_ids)),
 	u AS (
 		UPDATE loyalty.member_tier mt
@@ -393,16 +497,19 @@ BEGIN
 		INSERT INTO loyalty.tier_change (member_id, from_tier_id, to_tier_id, changed_at, cause)
 		SELECT d.member_id, d.from_tier_id, d.to_tier_id, d.changed_at, d.cause FROM d),
 	e AS (
-		SELECT loyalty.tier_event(d.member_id, d.from_tier, d.to_tier, d.up, d.cause, d.changed_at)
+		SELECT loyalty.tier_events(array_agg(d.member_id ORDER BY d.member_id),
+								   array_agg(d.from_tier ORDER BY d.member_id), array_agg(d.to_tier ORDER BY d.member_id),
+								   array_agg(d.up ORDER BY d.member_id), array_agg(d.cause ORDER BY d.member_id),
+								   array_agg(d.changed_at ORDER BY d.member_id)) AS written
 		  FROM d WHERE d.to_tier_id <> d.from_tier_id)
 	SELECT count(*) FILTER (WHERE d.up AND NOT d.override_ended),
 		   count(*) FILTER (WHERE NOT d.up AND d.to_tier_id <> d.from_tier_id AND NOT d.override_ended),
-		   count(*) FILTER (WHERE d.override_ended), (SELECT count(*) FROM e)
+		   count(*) FILTER (WHERE d.override_ended), (SELECT e.written FROM e)
 	  INTO upgraded, downgraded, overrides_expired, v_events
 	  FROM d;
 END
 $$;
-COMMENT ON FUNCTION loyalty.review_tiers(timestamptz) IS 'The periodic tier review as of a moment (not in the future): moves members down whose tier''s hold (plus tier_grace_days) has ended without qualifying again, by the program''s tier_downgrade; up those whose figures qualify higher; ends overrides. Idempotent for one as_of.';
+COMMENT ON FUNCTION loyalty.review_tiers(timestamptz) IS 'The periodic tier review as of a moment (not in the future): moves members down whose tier''s hold (plus tier_grace_days) has ended without qualifying again, by the program''s tier_downgrade; up those whose figures qualify higher; ends overrides. Reads the day figures only of the members whose tier row says they may change; members_checked counts every member with a tier row. Idempotent for one as_of.';
 
 CREATE FUNCTION loyalty.set_tier(card loyalty.card, tier_code text, reason text, until timestamptz DEFAULT NULL)
 RETURNS bigint
@@ -467,7 +574,8 @@ BEGIN
 	VALUES (v_member, v_from.tier_id, v_to.tier_id, v_at, 'override', reason)
 	RETURNING change_id INTO v_change;
 	IF v_from.tier_id <> v_to.tier_id THEN
-		PERFORM loyalty.tier_event(v_member, v_from.code, v_to.code, v_to.rank > v_from.rank, 'override', v_at);
+		PERFORM loyalty.tier_events(ARRAY[v_member], ARRAY[v_from.code], ARRAY[v_to.code], ARRAY[v_to.rank > v_from.rank],
+									ARRAY['override'], ARRAY[v_at]);
 	END IF;
 	RETURN v_change;
 END
@@ -527,11 +635,13 @@ REVOKE EXECUTE ON FUNCTION
 	loyalty.local_date(timestamptz, text),
 	loyalty.tier_period(text, integer, date, date),
 	loyalty.tier_ladder_check(),
-	loyalty.tier_event(bigint, text, text, boolean, text, timestamptz),
+	loyalty.tier_events(bigint[], text[], text[], boolean[], text[], timestamptz[]),
 	loyalty.tier_member(loyalty.card),
 	loyalty.tier_missing(numeric, numeric),
 	loyalty.tier_of(loyalty.card),
 	loyalty.tier_at(loyalty.card, timestamptz),
+	loyalty.tier_review_programs(timestamptz),
+	loyalty.tier_review_candidates(timestamptz),
 	loyalty.review_tiers_preview(timestamptz, bigint[]),
 	loyalty.review_tiers(timestamptz),
 	loyalty.set_tier(loyalty.card, text, text, timestamptz),
@@ -749,6 +859,7 @@ CREATE TABLE loyalty.enrolment_sale (
 	entry_id		bigint,
 	points			bigint NOT NULL CHECK (points >= 0),
 	award			jsonb NOT NULL,
+	tier			text,
 	recorded_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (member_id, sale_id),
 	UNIQUE (sale_id)
@@ -757,6 +868,7 @@ COMMENT ON TABLE loyalty.enrolment_sale IS 'The anonymous sales that enrolled a 
 COMMENT ON COLUMN loyalty.enrolment_sale.entry_id IS 'The earn entry that credited the enrolment''s sales (one for all of them; NULL: they earned nothing).';
 COMMENT ON COLUMN loyalty.enrolment_sale.points IS 'This sale''s part of the entry''s points.';
 COMMENT ON COLUMN loyalty.enrolment_sale.award IS 'How the rules awarded this sale at its time, as loyalty.sale.award records it for a member''s sale.';
+COMMENT ON COLUMN loyalty.enrolment_sale.tier IS 'The member''s tier after this sale counted for it, as loyalty.sale.tier records it (NULL: the program had no tiers; a return of the sale then changes no tier figures).';
 
 CREATE FUNCTION loyalty.enroll_with_sale(card loyalty.card, program text, store text, pos_txn text,
 	OUT member_id bigint, OUT points bigint, OUT points_pending bigint, OUT entry_id bigint,
@@ -1557,6 +1669,880 @@ FROM PUBLIC;
 -- grant_access gives the analytics lists to analyst and admin (run it again for existing roles)
 -- (grant_access: made once, at the end of this script)
 
+
+-- section: segments
+-- (0.6.0, issue 9 item 7): the objects of src/sql/segment.sql as a fresh
+-- install makes them (rule.segments included); grant_access at the end
+-- gives the analyst the features and the segment history, the admin also
+-- segments and refresh_segments.
+
+--
+-- Segments (0.6.0): a documented set of per-member features at a moment
+-- (loyalty.member_features_at, the view loyalty.member_features), segments
+-- defined as a predicate over them (loyalty.segment, admin only), their
+-- membership materialised with enter and exit days by
+-- loyalty.refresh_segments, and the analyst's questions over that history
+-- (segment_sizes, segment_overlap, segment_migration).  Earning rules can
+-- target segments (rule.segments): the sale trigger reads the member's
+-- current segments by one index probe (src/segment.c), only for a program
+-- that has such a rule.
+--
+-- A predicate is SQL written by an admin.  It is checked when written (one
+-- boolean expression over the features' columns, LY063) and evaluated by
+-- refresh_segments as the role that wrote the predicate (run_as, stamped by
+-- a trigger), in a security-restricted operation (no SET ROLE,
+-- no SET SESSION AUTHORIZATION, GUC changes undone): never with more
+-- privileges than its author's (src/segment.c).
+--
+
+CREATE FUNCTION loyalty.member_features_at(as_of timestamptz, program text DEFAULT NULL,
+	OUT member_id bigint, OUT program_code text, OUT card loyalty.card, OUT status text,
+	OUT enrolled_at timestamptz, OUT age integer, OUT gender text, OUT region text,
+	OUT income_band text, OUT channel text, OUT attributes jsonb, OUT tier text,
+	OUT recency_days integer, OUT frequency integer, OUT monetary numeric,
+	OUT r integer, OUT f integer, OUT m integer, OUT rfm_code text, OUT rfm_segment text,
+	OUT visit_days integer, OUT mean_gap_days double precision, OUT next_expected date,
+	OUT p_alive double precision, OUT categories text[], OUT home_store text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
+#variable_conflict use_column
+DECLARE
+	p record;
+	v_fit loyalty.bgnbd_params;
+	v_one boolean := (SELECT count(*) FROM loyalty.program) = 1;
+	v_base text;
+BEGIN
+	IF member_features_at.as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
+			DETAIL = 'member_features_at describes every member at as_of.';
+	END IF;
+	IF NOT isfinite(member_features_at.as_of) THEN
+		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
+	END IF;
+	IF member_features_at.as_of > now() THEN
+		RAISE EXCEPTION 'as_of % is in the future', member_features_at.as_of USING ERRCODE = 'LY016',
+			DETAIL = 'The features count the sales up to as_of; the sales after now are not there yet.';
+	END IF;
+	IF member_features_at.program IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = member_features_at.program) THEN
+		RAISE EXCEPTION 'program "%" does not exist', member_features_at.program USING ERRCODE = 'LY005',
+			HINT = 'Pass a loyalty.program code, or NULL for every program.';
+	END IF;
+	-- One program at a time, in its time zone: the days of cadence and
+	-- purchase_summary (the session's TimeZone, set here and undone when the
+	-- function returns) are then the program's days, as rfm's are.
+	FOR p IN
+		SELECT pr.program_id, pr.code, pr.time_zone
+		  FROM loyalty.program pr
+		 WHERE member_features_at.program IS NULL OR pr.code = member_features_at.program
+		 ORDER BY pr.code
+	LOOP
+		PERFORM set_config('TimeZone', p.time_zone, true);
+		v_base := (SELECT t.code FROM loyalty.tier t WHERE t.program_id = p.program_id AND t.rank = 0);
+		-- one BG/NBD fit per program over its members' summaries (weeks); NULL
+		-- when the data cannot identify the model (LY092) or the fit fails (LY093)
+		BEGIN
+			v_fit := (SELECT loyalty.bgnbd_fit((q.ps).x, (q.ps).t_x, (q.ps).t)
+			  FROM (SELECT loyalty.purchase_summary(s.occurred_at,
+							CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
+							member_features_at.as_of) AS ps
+					  FROM loyalty.sale s
+					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_features_at.as_of
+					   AND (v_one OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb
+													  WHERE mb.program_id = p.program_id))
+					 GROUP BY s.member_id) q);
+		EXCEPTION WHEN SQLSTATE 'LY092' OR SQLSTATE 'LY093' THEN
+			v_fit := NULL;
+		END;
+		RETURN QUERY
+		WITH s AS (
+			SELECT s.member_id, s.store, s.occurred_at, s.return_of, s.total, s.lines
+			  FROM loyalty.sale s
+			 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_features_at.as_of
+			   AND (v_one OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb
+											  WHERE mb.program_id = p.program_id))
+		), a AS (
+			SELECT s.member_id,
+				   loyalty.purchase_summary(s.occurred_at,
+						CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
+						member_features_at.as_of) AS ps,
+				   loyalty.cadence(s.occurred_at) FILTER (WHERE s.return_of IS NULL) AS cad,
+				   loyalty.home_store(s.store, s.occurred_at, member_features_at.as_of)
+						FILTER (WHERE s.return_of IS NULL) AS home
+			  FROM s
+			 GROUP BY s.member_id
+		), c AS (
+			SELECT s.member_id, array_agg(DISTINCT v.cat #>> '{}' ORDER BY v.cat #>> '{}') AS cats
+			  FROM s, jsonb_path_query(s.lines, '$[*].category') AS v(cat)
+			 WHERE s.return_of IS NULL AND jsonb_typeof(v.cat) = 'string'
+			 GROUP BY s.member_id
+		), rf AS (
+			SELECT * FROM loyalty.rfm(member_features_at.as_of, p.code)
+		)
+		SELECT mb.member_id, p.code, mc.card, mb.status, mb.enrolled_at,
+			   extract(year FROM age(loyalty.local_date(member_features_at.as_of, p.time_zone),
+									 mb.birth_date))::integer,
+			   mb.gender, mb.region, mb.income_band, mb.channel, mb.attributes,
+			   COALESCE(tc.code, v_base),
+			   rf.recency, rf.frequency, rf.monetary, rf.r, rf.f, rf.m, rf.code, rf.segment,
+			   (a.cad).visit_days, (a.cad).mean_gap, (a.cad).next_expected,
+			   CASE WHEN v_fit IS NOT NULL AND (a.ps).x IS NOT NULL
+					THEN loyalty.bgnbd_p_alive(v_fit, (a.ps).x, (a.ps).t_x, (a.ps).t) END,
+			   COALESCE(c.cats, '{}'), a.home
+		  FROM loyalty.member mb
+		  LEFT JOIN loyalty.member_card mc ON mc.member_id = mb.member_id AND mc.replaced_at IS NULL
+		  LEFT JOIN a ON a.member_id = mb.member_id
+		  LEFT JOIN c ON c.member_id = mb.member_id
+		  LEFT JOIN rf ON rf.member_id = mb.member_id
+		  LEFT JOIN LATERAL (
+				SELECT t.code
+				  FROM loyalty.tier_change ch JOIN loyalty.tier t ON t.tier_id = ch.to_tier_id
+				 WHERE ch.member_id = mb.member_id AND ch.changed_at <= member_features_at.as_of
+				 ORDER BY ch.changed_at DESC, ch.change_id DESC
+				 LIMIT 1) tc ON v_base IS NOT NULL
+		 WHERE mb.program_id = p.program_id AND mb.enrolled_at <= member_features_at.as_of
+		 ORDER BY mb.member_id;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION loyalty.member_features_at(timestamptz, text) IS
+'One row per member enrolled by as_of (of one program, or of each): demographics, the tier at as_of, RFM, cadence, P(alive) of one BG/NBD fit per program, the categories bought and the home store; days in the program''s time zone.  The columns segment predicates are written over (README, "Segments").';
+
+CREATE VIEW loyalty.member_features AS
+	SELECT * FROM loyalty.member_features_at(pg_catalog.now());
+COMMENT ON VIEW loyalty.member_features IS 'loyalty.member_features_at(now()): every member''s features now; the columns a segment predicate may use.';
+
+-- A predicate must be one expression: parsed as SELECT (predicate) and
+-- nothing else (src/segment.c).
+CREATE FUNCTION loyalty.segment_predicate_check(predicate text) RETURNS void
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'loyalty_segment_predicate_check';
+COMMENT ON FUNCTION loyalty.segment_predicate_check(text) IS
+'Internal: LY063 unless the text is one SQL expression (no statement, clause or comment around it).';
+
+CREATE SEQUENCE loyalty.segment_id_seq;
+COMMENT ON SEQUENCE loyalty.segment_id_seq IS 'Segment ids.';
+CREATE TABLE loyalty.segment (
+	segment_id		bigint NOT NULL DEFAULT pg_catalog.nextval('loyalty.segment_id_seq') PRIMARY KEY,
+	program_id		integer NOT NULL REFERENCES loyalty.program,
+	code			text NOT NULL CHECK (code <> ''),
+	name			text,
+	predicate		text NOT NULL,
+	description		text,
+	run_as			regrole NOT NULL DEFAULT current_user::regrole,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	created_by		text NOT NULL DEFAULT current_user,
+	UNIQUE (program_id, code)
+);
+COMMENT ON TABLE loyalty.segment IS 'Segments of a program''s members: a boolean SQL expression over the columns of loyalty.member_features; membership is materialised by refresh_segments into loyalty.segment_member.';
+COMMENT ON COLUMN loyalty.segment.predicate IS 'One boolean SQL expression over the columns of loyalty.member_features (names resolved with search_path pg_catalog, pg_temp: qualify loyalty functions); checked when written (LY063).';
+COMMENT ON COLUMN loyalty.segment.run_as IS 'The role that wrote the predicate (set by a trigger, whatever the statement says): refresh_segments evaluates the predicate as this role, in a security-restricted operation.';
+
+CREATE TABLE loyalty.segment_member (
+	member_id		bigint NOT NULL REFERENCES loyalty.member,
+	segment_id		bigint NOT NULL REFERENCES loyalty.segment ON DELETE CASCADE,
+	entered_on		date NOT NULL,
+	exited_on		date,
+	PRIMARY KEY (member_id, segment_id, entered_on),
+	CHECK (exited_on > entered_on)
+);
+CREATE UNIQUE INDEX segment_member_current_idx ON loyalty.segment_member (member_id, segment_id)
+	WHERE exited_on IS NULL;
+CREATE INDEX segment_member_segment_idx ON loyalty.segment_member (segment_id, entered_on);
+COMMENT ON TABLE loyalty.segment_member IS 'Segment membership history: a member is in the segment on the days [entered_on, exited_on) (exited_on NULL: still in it); a re-entry is a new row.  Days in the program''s time zone.';
+
+CREATE TABLE loyalty.segment_refresh (
+	segment_id		bigint NOT NULL REFERENCES loyalty.segment ON DELETE CASCADE,
+	as_of			timestamptz NOT NULL,
+	day				date NOT NULL,
+	members			bigint NOT NULL,
+	entered			bigint NOT NULL,
+	exited			bigint NOT NULL,
+	refreshed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (segment_id, as_of)
+);
+COMMENT ON TABLE loyalty.segment_refresh IS 'One row per segment and refresh_segments as_of: the members after it and how many entered and exited.';
+
+-- A predicate is checked as its writer: one expression (LY063 otherwise),
+-- over the columns of member_features, of type boolean.  Planned and
+-- initialised over no row (WHERE false): nothing of it runs, but its names,
+-- types and EXECUTE privileges are checked.  run_as: the role that wrote the
+-- predicate, whatever the statement says; an update that leaves the
+-- predicate as it was (a new name, a description) keeps run_as.
+CREATE FUNCTION loyalty.segment_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_state text;
+	v_msg text;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		NEW.created_by := current_user;
+		NEW.created_at := now();
+	ELSIF NEW.predicate IS NOT DISTINCT FROM OLD.predicate THEN
+		NEW.run_as := OLD.run_as;
+		RETURN NEW;
+	END IF;
+	NEW.run_as := current_user::regrole;
+	BEGIN
+		PERFORM loyalty.segment_predicate_check(NEW.predicate);
+		EXECUTE format(E'SELECT CASE WHEN (\n%s\n) THEN 1 END FROM loyalty.member_features WHERE false',
+					   NEW.predicate);
+	EXCEPTION WHEN syntax_error OR undefined_column OR undefined_function OR datatype_mismatch
+				   OR undefined_table OR ambiguous_column OR ambiguous_function OR grouping_error
+				   OR invalid_text_representation OR cannot_coerce THEN
+		GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+		RAISE EXCEPTION 'invalid predicate of segment "%": %', NEW.code, v_msg USING ERRCODE = 'LY063',
+			DETAIL = format('The predicate is one boolean expression over the columns of loyalty.member_features (SQLSTATE %s).', v_state),
+			HINT = 'Qualify the extension''s functions (loyalty.x): names are resolved with search_path pg_catalog, pg_temp.';
+	END;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.segment_check() IS 'Trigger: stamps run_as with the role that writes the predicate (created_by on insert; an update that keeps the predicate keeps run_as) and refuses a predicate that is not one boolean expression over member_features (LY063).';
+CREATE TRIGGER segment_check BEFORE INSERT OR UPDATE ON loyalty.segment
+	FOR EACH ROW EXECUTE FUNCTION loyalty.segment_check();
+ALTER TABLE loyalty.segment ENABLE ALWAYS TRIGGER segment_check;
+
+-- A segment a rule targets keeps its code and program (LY065).
+CREATE FUNCTION loyalty.segment_in_use() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_rule text;
+BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.code = OLD.code AND NEW.program_id = OLD.program_id THEN
+		RETURN NEW;
+	END IF;
+	SELECT r.code INTO v_rule FROM loyalty.rule r
+	 WHERE r.program_id = OLD.program_id AND OLD.code = ANY (r.segments)
+	 ORDER BY r.code LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'segment "%" is targeted by rule "%"', OLD.code, v_rule USING ERRCODE = 'LY065',
+			DETAIL = 'A rule''s segments name segments of its program by code.',
+			HINT = 'Take the segment out of the rule''s segments first.';
+	END IF;
+	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION loyalty.segment_in_use() IS 'Trigger: refuses to delete a segment, or change its code or program, while a rule of its program targets it (LY065).';
+CREATE TRIGGER segment_in_use BEFORE UPDATE OR DELETE ON loyalty.segment
+	FOR EACH ROW EXECUTE FUNCTION loyalty.segment_in_use();
+ALTER TABLE loyalty.segment ENABLE ALWAYS TRIGGER segment_in_use;
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.segment
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
+
+-- rule.segments: codes of segments of the rule's program (LY064 otherwise).
+ALTER TABLE loyalty.rule ADD COLUMN segments text[]
+	CHECK (pg_catalog.cardinality(segments) > 0 AND pg_catalog.array_position(segments, NULL) IS NULL);
+COMMENT ON COLUMN loyalty.rule.segments IS 'Codes of segments of the rule''s program: the rule applies only to a member currently in at least one of them (as the last refresh_segments left it); NULL: every member.';
+
+CREATE FUNCTION loyalty.rule_segments_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_missing text;
+BEGIN
+	IF NEW.segments IS NULL THEN
+		RETURN NEW;
+	END IF;
+	SELECT c INTO v_missing
+	  FROM unnest(NEW.segments) c
+	 WHERE NOT EXISTS (SELECT FROM loyalty.segment s WHERE s.program_id = NEW.program_id AND s.code = c)
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'rule "%" targets segment "%", which its program does not have', NEW.code, v_missing
+			USING ERRCODE = 'LY064', DETAIL = 'rule.segments names segments of the rule''s program by code.';
+	END IF;
+	-- the segments stay until this commits (segment_in_use sees the rule after)
+	PERFORM FROM loyalty.segment s WHERE s.program_id = NEW.program_id AND s.code = ANY (NEW.segments) FOR KEY SHARE;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.rule_segments_check() IS 'Trigger: refuses a rule whose segments are not all segments of its program (LY064).';
+CREATE TRIGGER rule_segments_check BEFORE INSERT OR UPDATE OF segments, program_id ON loyalty.rule
+	FOR EACH ROW EXECUTE FUNCTION loyalty.rule_segments_check();
+ALTER TABLE loyalty.rule ENABLE ALWAYS TRIGGER rule_segments_check;
+
+-- The members of a program whose features satisfy a segment's predicate,
+-- evaluated as the segment's run_as role in a security-restricted operation
+-- (src/segment.c).  Called by refresh_segments only.
+CREATE FUNCTION loyalty.segment_hits(features regclass, segment_id bigint) RETURNS bigint[]
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'loyalty_segment_hits';
+COMMENT ON FUNCTION loyalty.segment_hits(regclass, bigint) IS
+'Internal: the member_ids of a features table (member_features columns) of the segment''s program, not closed, whose features satisfy its predicate, evaluated as the segment''s run_as role in a security-restricted operation.';
+
+CREATE FUNCTION loyalty.refresh_segments(as_of timestamptz DEFAULT now(),
+	OUT program text, OUT segment text, OUT members bigint, OUT entered bigint, OUT exited bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+	sg record;
+	v_latest timestamptz;
+	v_hits bigint[];
+	v_day date;
+	v_exited bigint;
+	v_entered bigint;
+	v_role regrole;
+BEGIN
+	IF refresh_segments.as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
+			DETAIL = 'refresh_segments evaluates every segment over the members'' features at as_of.';
+	END IF;
+	IF NOT isfinite(refresh_segments.as_of) THEN
+		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
+	END IF;
+	IF refresh_segments.as_of > now() THEN
+		RAISE EXCEPTION 'as_of % is in the future', refresh_segments.as_of USING ERRCODE = 'LY016',
+			DETAIL = 'Segments are evaluated over the sales up to as_of; the sales after now are not there yet.';
+	END IF;
+	-- one refresh at a time (sales and readers go on: they take weaker locks)
+	LOCK TABLE loyalty.segment_refresh IN SHARE ROW EXCLUSIVE MODE;
+	v_latest := (SELECT max(r.as_of) FROM loyalty.segment_refresh r);
+	IF refresh_segments.as_of < v_latest THEN
+		RAISE EXCEPTION 'as_of % is before the latest refresh, %', refresh_segments.as_of, v_latest
+			USING ERRCODE = 'LY066',
+			DETAIL = 'Segment history is recorded in order: a refresh is as of the latest one or later.';
+	END IF;
+	-- the features, computed once for every segment
+	IF to_regclass('pg_temp.loyalty_segment_features') IS NOT NULL THEN
+		DROP TABLE pg_temp.loyalty_segment_features;
+	END IF;
+	CREATE TEMP TABLE loyalty_segment_features ON COMMIT DROP AS
+		SELECT * FROM loyalty.member_features_at(refresh_segments.as_of);
+	ANALYZE pg_temp.loyalty_segment_features;
+	FOR v_role IN SELECT DISTINCT s.run_as FROM loyalty.segment s JOIN pg_roles r ON r.oid = s.run_as LOOP
+		EXECUTE format('GRANT SELECT ON pg_temp.loyalty_segment_features TO %s', v_role);
+	END LOOP;
+	FOR sg IN
+		SELECT s.segment_id, s.code, p.code AS program_code, p.time_zone
+		  FROM loyalty.segment s JOIN loyalty.program p ON p.program_id = s.program_id
+		 ORDER BY p.code, s.code
+	LOOP
+		v_day := loyalty.local_date(refresh_segments.as_of, sg.time_zone);
+		v_hits := loyalty.segment_hits('pg_temp.loyalty_segment_features'::regclass, sg.segment_id);
+		-- exits: a row entered this same day goes (never a member at a day's end)
+		WITH gone AS (
+			SELECT sm.member_id, sm.entered_on
+			  FROM loyalty.segment_member sm
+			 WHERE sm.segment_id = sg.segment_id AND sm.exited_on IS NULL
+			   AND sm.member_id <> ALL (v_hits)
+		), d AS (
+			DELETE FROM loyalty.segment_member sm USING gone g
+			 WHERE sm.segment_id = sg.segment_id AND sm.member_id = g.member_id
+			   AND sm.entered_on = g.entered_on AND g.entered_on = v_day
+			RETURNING 1
+		), u AS (
+			UPDATE loyalty.segment_member sm SET exited_on = v_day FROM gone g
+			 WHERE sm.segment_id = sg.segment_id AND sm.member_id = g.member_id
+			   AND sm.entered_on = g.entered_on AND g.entered_on < v_day
+			RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM u) INTO v_exited;
+		-- entries: a row exited this same day is reopened, else a new row
+		WITH came AS (
+			SELECT h.member_id
+			  FROM unnest(v_hits) AS h(member_id)
+			 WHERE NOT EXISTS (SELECT FROM loyalty.segment_member sm
+								WHERE sm.member_id = h.member_id AND sm.segment_id = sg.segment_id
+								  AND sm.exited_on IS NULL)
+		), reopened AS (
+			UPDATE loyalty.segment_member sm SET exited_on = NULL FROM came c
+			 WHERE sm.member_id = c.member_id AND sm.segment_id = sg.segment_id AND sm.exited_on = v_day
+			RETURNING sm.member_id
+		), ins AS (
+			INSERT INTO loyalty.segment_member (member_id, segment_id, entered_on)
+			SELECT c.member_id, sg.segment_id, v_day FROM came c
+			 WHERE c.member_id NOT IN (SELECT rr.member_id FROM reopened rr)
+			RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM reopened) + (SELECT count(*) FROM ins) INTO v_entered;
+		INSERT INTO loyalty.segment_refresh AS r (segment_id, as_of, day, members, entered, exited)
+		VALUES (sg.segment_id, refresh_segments.as_of, v_day, cardinality(v_hits), v_entered, v_exited)
+		ON CONFLICT (segment_id, as_of) DO UPDATE
+		   SET members = EXCLUDED.members, entered = r.entered + EXCLUDED.entered,
+			   exited = r.exited + EXCLUDED.exited, refreshed_at = EXCLUDED.refreshed_at;
+		program := sg.program_code;
+		segment := sg.code;
+		members := cardinality(v_hits);
+		entered := v_entered;
+		exited := v_exited;
+		RETURN NEXT;
+	END LOOP;
+	DROP TABLE pg_temp.loyalty_segment_features;
+END
+$$;
+COMMENT ON FUNCTION loyalty.refresh_segments(timestamptz) IS
+'Evaluates every segment over the members'' features at as_of (computed once) and records who entered and exited, on as_of''s day in the program''s time zone; idempotent for one as_of; LY066 for an as_of before the latest refresh; one refresh at a time.';
+
+-- Who was in which segment on a day, as the refreshes recorded it: one row
+-- per segment (of one program, or of each) and member, a segment without
+-- members once with member_id NULL.  The day condition lives here only.
+CREATE FUNCTION loyalty.segment_members_on(day date, program text,
+	OUT program_code text, OUT segment text, OUT name text, OUT member_id bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF segment_members_on.day IS NULL THEN
+		RAISE EXCEPTION 'day is required' USING ERRCODE = 'LY013';
+	END IF;
+	IF segment_members_on.program IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = segment_members_on.program) THEN
+		RAISE EXCEPTION 'program "%" does not exist', segment_members_on.program USING ERRCODE = 'LY005',
+			HINT = 'Pass a loyalty.program code, or NULL for every program.';
+	END IF;
+	RETURN QUERY
+	SELECT p.code, s.code, s.name, sm.member_id
+	  FROM loyalty.segment s
+	  JOIN loyalty.program p ON p.program_id = s.program_id
+	  LEFT JOIN loyalty.segment_member sm
+		ON sm.segment_id = s.segment_id AND sm.entered_on <= segment_members_on.day
+	   AND (sm.exited_on IS NULL OR sm.exited_on > segment_members_on.day)
+	 WHERE segment_members_on.program IS NULL OR p.code = segment_members_on.program;
+END
+$$;
+COMMENT ON FUNCTION loyalty.segment_members_on(date, text) IS
+'Internal: the members of every segment (of one program, or of each) on a day, a segment without members once with member_id NULL; LY005 for an unknown program (segment_sizes, segment_overlap, segment_migration).';
+
+CREATE FUNCTION loyalty.segment_sizes(at date, program text DEFAULT NULL,
+	OUT program_code text, OUT segment text, OUT name text, OUT members bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF segment_sizes.at IS NULL THEN
+		RAISE EXCEPTION 'at is required' USING ERRCODE = 'LY013';
+	END IF;
+	RETURN QUERY
+	SELECT o.program_code, o.segment, o.name, count(o.member_id)
+	  FROM loyalty.segment_members_on(segment_sizes.at, segment_sizes.program) o
+	 GROUP BY o.program_code, o.segment, o.name
+	 ORDER BY o.program_code, o.segment;
+END
+$$;
+COMMENT ON FUNCTION loyalty.segment_sizes(date, text) IS
+'Members of every segment (of one program, or of each) on a day, as the refreshes recorded them.';
+
+CREATE FUNCTION loyalty.segment_overlap(at date, program text DEFAULT NULL,
+	OUT program_code text, OUT segment_a text, OUT segment_b text, OUT members bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF segment_overlap.at IS NULL THEN
+		RAISE EXCEPTION 'at is required' USING ERRCODE = 'LY013';
+	END IF;
+	RETURN QUERY
+	WITH m AS (
+		SELECT * FROM loyalty.segment_members_on(segment_overlap.at, segment_overlap.program)
+	), s AS (
+		SELECT DISTINCT m.program_code, m.segment FROM m
+	)
+	SELECT a.program_code, a.segment, b.segment,
+		   (SELECT count(*) FROM m ma JOIN m mb ON mb.member_id = ma.member_id
+			 WHERE ma.program_code = a.program_code AND ma.segment = a.segment
+			   AND mb.program_code = b.program_code AND mb.segment = b.segment)
+	  FROM s a JOIN s b ON b.program_code = a.program_code AND b.segment > a.segment
+	 ORDER BY a.program_code, a.segment, b.segment;
+END
+$$;
+COMMENT ON FUNCTION loyalty.segment_overlap(date, text) IS
+'Every pair of segments of a program (a before b by code) and the members in both on a day.';
+
+CREATE FUNCTION loyalty.segment_migration(from_on date, to_on date, program text DEFAULT NULL,
+	OUT program_code text, OUT from_segment text, OUT to_segment text, OUT members bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF segment_migration.from_on IS NULL OR segment_migration.to_on IS NULL THEN
+		RAISE EXCEPTION 'from_on and to_on are required' USING ERRCODE = 'LY013';
+	END IF;
+	IF segment_migration.from_on > segment_migration.to_on THEN
+		RAISE EXCEPTION 'from_on % is after to_on %', segment_migration.from_on, segment_migration.to_on
+			USING ERRCODE = 'LY067', DETAIL = 'Migration is from the earlier day to the later one.';
+	END IF;
+	RETURN QUERY
+	WITH f AS (
+		SELECT o.member_id, o.program_code, o.segment AS code
+		  FROM loyalty.segment_members_on(segment_migration.from_on, segment_migration.program) o
+		 WHERE o.member_id IS NOT NULL
+	), t AS (
+		SELECT o.member_id, o.program_code, o.segment AS code
+		  FROM loyalty.segment_members_on(segment_migration.to_on, segment_migration.program) o
+		 WHERE o.member_id IS NOT NULL
+	), left_ AS (
+		SELECT f.* FROM f WHERE NOT EXISTS (SELECT FROM t WHERE t.member_id = f.member_id AND t.code = f.code)
+	), entered AS (
+		SELECT t.* FROM t WHERE NOT EXISTS (SELECT FROM f WHERE f.member_id = t.member_id AND f.code = t.code)
+	), pairs AS (
+		-- stayed: (a, a); moved: every segment left with every segment entered,
+		-- "(none)" on the side that has none
+		SELECT f.program_code, f.code AS a, f.code AS b
+		  FROM f JOIN t ON t.member_id = f.member_id AND t.code = f.code
+		UNION ALL
+		SELECT COALESCE(l.program_code, e.program_code), COALESCE(l.code, '(none)'), COALESCE(e.code, '(none)')
+		  FROM left_ l FULL JOIN entered e ON e.member_id = l.member_id
+	)
+	SELECT pairs.program_code, pairs.a, pairs.b, count(*)
+	  FROM pairs
+	 GROUP BY pairs.program_code, pairs.a, pairs.b
+	 ORDER BY pairs.program_code, pairs.a, pairs.b;
+END
+$$;
+COMMENT ON FUNCTION loyalty.segment_migration(date, date, text) IS
+'Where members went between two days: (a, a) for a segment a member is in on both days; for the segments a member left and those it entered, every pair (left, entered), "(none)" on the side that has none; members per pair.';
+
+REVOKE EXECUTE ON FUNCTION
+	loyalty.member_features_at(timestamptz, text),
+	loyalty.segment_predicate_check(text),
+	loyalty.segment_check(),
+	loyalty.segment_in_use(),
+	loyalty.rule_segments_check(),
+	loyalty.segment_hits(regclass, bigint),
+	loyalty.refresh_segments(timestamptz),
+	loyalty.segment_members_on(date, text),
+	loyalty.segment_sizes(date, text),
+	loyalty.segment_overlap(date, text),
+	loyalty.segment_migration(date, date, text)
+FROM PUBLIC;
+REVOKE ALL ON loyalty.member_features, loyalty.segment, loyalty.segment_member, loyalty.segment_refresh FROM PUBLIC;
+REVOKE ALL ON SEQUENCE loyalty.segment_id_seq FROM PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('loyalty.segment', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.segment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.segment_member', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.segment_refresh', '');
+
+-- grant_access gives the segment functions (run it again for existing roles)
+-- (grant_access: made once, at the end of this script)
+
+--
+-- Member value lists (0.6.0): every member's BG/NBD and Gamma-Gamma scores
+-- from one fit of each model per program (member_value), the win-back list
+-- built on it (winback) and the replenishment list of the cadence per member
+-- and category (replenishment_due).  SQL over the C aggregates and
+-- functions of analytics.sql.
+--
+-- Days are dates in the member's program's time zone, as in the other
+-- analytics lists: purchase_summary counts days in the session's TimeZone,
+-- so these functions carry SET TimeZone (the caller's setting comes back
+-- when they return) and set it to each program's zone in turn with
+-- set_config(..., true).  Times are in weeks (purchase_summary's default).
+-- Setting a parameter and catching a fit's error (a subtransaction) cannot
+-- be done in a parallel worker: the lists and value_fit are PARALLEL UNSAFE.
+-- SECURITY DEFINER with search_path pg_catalog, pg_temp and jit off, like
+-- lists.sql; nothing is executable by PUBLIC.
+--
+
+CREATE FUNCTION loyalty.value_check_args(as_of timestamptz, program text, horizon_weeks double precision,
+	discount_rate double precision) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
+			DETAIL = 'The list reads the purchases up to as_of.';
+	END IF;
+	IF NOT isfinite(as_of) THEN
+		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
+	END IF;
+	IF as_of > now() THEN
+		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
+			DETAIL = 'The list reads the purchases up to as_of; the sales after now are not there yet.';
+	END IF;
+	IF program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = program) THEN
+		RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY005',
+			HINT = 'Pass a loyalty.program code, or NULL for every program.';
+	END IF;
+	-- NULL passes: the callers put their defaults in first
+	IF NOT (horizon_weeks > 0 AND horizon_weeks <= 100000) THEN
+		RAISE EXCEPTION 'horizon_weeks out of range: %', horizon_weeks USING ERRCODE = 'LY072',
+			DETAIL = 'The horizon of expected purchases and CLV is more than 0 and at most 100000 weeks.';
+	END IF;
+	IF NOT (discount_rate >= 0 AND discount_rate < 'infinity') THEN
+		RAISE EXCEPTION 'discount_rate out of range: %', discount_rate USING ERRCODE = 'LY073',
+			DETAIL = 'The discount rate is per week, 0 or more and finite (0.0018 a week is about 10% a year).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION loyalty.value_check_args(timestamptz, text, double precision, double precision) IS
+'Internal: the argument checks of member_value, winback and replenishment_due (LY013, LY017, LY016, LY005, LY072, LY073).';
+
+CREATE FUNCTION loyalty.value_fit(as_of timestamptz, program bigint, given_bg loyalty.bgnbd_params,
+	given_gg loyalty.gg_params,
+	OUT program_id bigint, OUT bg loyalty.bgnbd_params, OUT gg loyalty.gg_params, OUT note text)
+RETURNS record
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_ps loyalty.purchase_summary[];
+BEGIN
+	program_id := program;
+	bg := given_bg;
+	gg := given_gg;
+	IF bg IS NOT NULL AND gg IS NOT NULL THEN
+		RETURN;
+	END IF;
+	SELECT array_agg(q.ps) INTO v_ps
+	  FROM (SELECT loyalty.purchase_summary(s.occurred_at, CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
+											value_fit.as_of) AS ps
+			  FROM loyalty.sale s
+			  JOIN loyalty.member mb ON mb.member_id = s.member_id
+			 WHERE mb.program_id = value_fit.program AND s.occurred_at <= value_fit.as_of
+			 GROUP BY s.member_id) q;
+	BEGIN
+		bg := COALESCE(given_bg, (SELECT loyalty.bgnbd_fit(u.x, u.t_x, u.t) FROM unnest(v_ps) u WHERE given_bg IS NULL));
+	EXCEPTION WHEN SQLSTATE 'LY092' OR SQLSTATE 'LY093' THEN
+		note := SQLSTATE || ': ' || SQLERRM;
+	END;
+	BEGIN
+		gg := COALESCE(given_gg, (SELECT loyalty.gg_fit(u.x, u.monetary) FROM unnest(v_ps) u WHERE given_gg IS NULL));
+	EXCEPTION WHEN SQLSTATE 'LY092' OR SQLSTATE 'LY093' THEN
+		note := concat_ws('; ', note, SQLSTATE || ': ' || SQLERRM);
+	END;
+	IF note IS NOT NULL THEN
+		RAISE NOTICE 'program "%": %', (SELECT p.code FROM loyalty.program p WHERE p.program_id = value_fit.program), note;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION loyalty.value_fit(timestamptz, bigint, loyalty.bgnbd_params, loyalty.gg_params) IS
+'Internal: the BG/NBD and Gamma-Gamma fits of one program''s members'' purchase summaries up to as_of (days in the session''s TimeZone), each NULL with a note (SQLSTATE: message) and a NOTICE when the data cannot identify it; a model given is taken as it is.';
+
+CREATE FUNCTION loyalty.member_value(as_of timestamptz, program text DEFAULT NULL,
+	horizon_weeks double precision DEFAULT 52, discount_rate double precision DEFAULT 0.0,
+	bg loyalty.bgnbd_params DEFAULT NULL, gg loyalty.gg_params DEFAULT NULL,
+	OUT member_id bigint, OUT program_code text, OUT x integer, OUT t_x double precision,
+	OUT t double precision, OUT monetary double precision, OUT total numeric,
+	OUT first_purchase_at timestamptz, OUT last_purchase_at timestamptz,
+	OUT p_alive double precision, OUT expected_purchases double precision,
+	OUT expected_spend double precision, OUT clv double precision, OUT model_note text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
+#variable_conflict use_column
+DECLARE
+	z record;
+	v_programs bigint := (SELECT count(*) FROM loyalty.program);
+	v_horizon double precision := COALESCE(member_value.horizon_weeks, 52);
+	v_discount double precision := COALESCE(member_value.discount_rate, 0);
+	-- the fits of a zone's programs when some program's fit failed
+	v_ids bigint[];
+	v_bg loyalty.bgnbd_params[];
+	v_gg loyalty.gg_params[];
+	v_notes text[];
+BEGIN
+	PERFORM loyalty.value_check_args(member_value.as_of, member_value.program, v_horizon, v_discount);
+	FOR z IN
+		SELECT p.time_zone, array_agg(p.program_id ORDER BY p.code) AS ids
+		  FROM loyalty.program p
+		 WHERE member_value.program IS NULL OR p.code = member_value.program
+		 GROUP BY p.time_zone
+		 ORDER BY min(p.code)
+	LOOP
+		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
+		v_ids := NULL;
+		<<attempt>>
+		LOOP
+			BEGIN
+				RETURN QUERY
+				WITH s AS (
+					SELECT s.member_id,
+						   loyalty.purchase_summary(s.occurred_at, CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
+													member_value.as_of) AS ps
+					  FROM loyalty.sale s
+					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_value.as_of
+					   AND (cardinality(z.ids) = v_programs
+							OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
+					 GROUP BY s.member_id
+				), m AS MATERIALIZED (
+					SELECT s.member_id, mb.program_id, (s.ps).*
+					  FROM s
+					  JOIN loyalty.member mb ON mb.member_id = s.member_id
+					 WHERE s.ps IS NOT NULL
+				), f AS MATERIALIZED (
+					-- one fit of each model per program (none for a model given);
+					-- the fits made one by one, when one failed
+					SELECT m.program_id,
+						   COALESCE(member_value.bg, loyalty.bgnbd_fit(m.x, m.t_x, m.t) FILTER (WHERE member_value.bg IS NULL)) AS bg,
+						   COALESCE(member_value.gg, loyalty.gg_fit(m.x, m.monetary) FILTER (WHERE member_value.gg IS NULL)) AS gg,
+						   NULL::text AS note
+					  FROM m
+					 WHERE v_ids IS NULL
+					 GROUP BY m.program_id
+					UNION ALL
+					SELECT v_ids[i], v_bg[i], v_gg[i], v_notes[i]
+					  FROM generate_subscripts(v_ids, 1) i
+				), v AS (
+					SELECT m.*, f.note, p.code, f.bg, f.gg,
+						   loyalty.gg_expected_spend(f.gg, m.x, greatest(m.monetary, 0)) AS spend
+					  FROM m
+					  JOIN f ON f.program_id = m.program_id
+					  JOIN loyalty.program p ON p.program_id = m.program_id
+					 -- every fit is made before the first row goes out
+					 WHERE (SELECT count(*) FROM f) > 0
+				)
+				SELECT v.member_id, v.code, v.x, v.t_x, v.t, v.monetary, v.total, v.first_at, v.last_at,
+					   loyalty.bgnbd_p_alive(v.bg, v.x, v.t_x, v.t),
+					   loyalty.bgnbd_expected(v.bg, v_horizon, v.x, v.t_x, v.t),
+					   v.spend,
+					   CASE WHEN v.spend IS NOT NULL THEN
+							loyalty.clv(v.bg, v.gg, v.x, v.t_x, v.t, greatest(v.monetary, 0),
+										v_horizon, v_discount) END,
+					   v.note
+				  FROM v
+				 ORDER BY v.code, v.member_id;
+				EXIT attempt;
+			EXCEPTION WHEN SQLSTATE 'LY092' OR SQLSTATE 'LY093' THEN
+				IF v_ids IS NOT NULL THEN
+					RAISE;
+				END IF;
+			END;
+			-- some program's data cannot identify a model: each fit on its own
+			SELECT array_agg(f.program_id), array_agg(f.bg), array_agg(f.gg), array_agg(f.note)
+			  INTO v_ids, v_bg, v_gg, v_notes
+			  FROM unnest(z.ids) i, loyalty.value_fit(member_value.as_of, i, member_value.bg, member_value.gg) f;
+		END LOOP;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION loyalty.member_value(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params) IS
+'Every member with a purchase up to as_of (of one program, or of each) scored by one BG/NBD and one Gamma-Gamma fit per program (or the bg and gg given) over its members'' purchase summaries in weeks: P(alive), expected purchases and CLV over horizon_weeks (discount_rate per week), expected spend per purchase; NULL scores and a model_note where the program''s data cannot identify a model.';
+
+CREATE FUNCTION loyalty.winback(as_of timestamptz, program text DEFAULT NULL,
+	max_p_alive double precision DEFAULT 0.5, min_value_rank double precision DEFAULT 0.5,
+	bg loyalty.bgnbd_params DEFAULT NULL, gg loyalty.gg_params DEFAULT NULL,
+	OUT member_id bigint, OUT card loyalty.card, OUT program_code text, OUT home_store text,
+	OUT last_purchase_at timestamptz, OUT purchase_days integer, OUT total numeric,
+	OUT value_rank double precision, OUT p_alive double precision, OUT clv double precision)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+	v_max double precision := COALESCE(winback.max_p_alive, 0.5);
+	v_rank double precision := COALESCE(winback.min_value_rank, 0.5);
+BEGIN
+	PERFORM loyalty.value_check_args(winback.as_of, winback.program, 52, 0);
+	IF NOT (v_max > 0 AND v_max <= 1) THEN
+		RAISE EXCEPTION 'max_p_alive out of range: %', v_max USING ERRCODE = 'LY074',
+			DETAIL = 'A member is listed when the probability that he is still a customer is at most max_p_alive, in (0, 1].';
+	END IF;
+	IF NOT (v_rank >= 0 AND v_rank <= 1) THEN
+		RAISE EXCEPTION 'min_value_rank out of range: %', v_rank USING ERRCODE = 'LY075',
+			DETAIL = 'value_rank is the percent rank of a member''s net spend in his program, from 0 to 1.';
+	END IF;
+	RETURN QUERY
+	WITH v AS (
+		-- ranked among every member of the program with a purchase
+		SELECT mv.member_id, mv.program_code, mv.last_purchase_at, mv.x, mv.total, mv.p_alive, mv.clv,
+			   percent_rank() OVER (PARTITION BY mv.program_code ORDER BY mv.total) AS value_rank
+		  FROM loyalty.member_value(winback.as_of, winback.program, bg => winback.bg, gg => winback.gg) mv
+	)
+	SELECT v.member_id, c.card, v.program_code,
+		   -- the home store on record; else where he shopped, from his sales
+		   -- (sale_member_idx), only for the members listed
+		   COALESCE(mb.home_store,
+					(SELECT loyalty.home_store(s.store, s.occurred_at, winback.as_of)
+					   FROM loyalty.sale s
+					  WHERE s.member_id = v.member_id AND s.return_of IS NULL AND s.occurred_at <= winback.as_of)),
+		   v.last_purchase_at, v.x + 1, v.total, v.value_rank, v.p_alive, v.clv
+	  FROM v
+	  JOIN loyalty.member mb ON mb.member_id = v.member_id AND mb.status <> 'closed'
+	  LEFT JOIN loyalty.member_card c ON c.member_id = v.member_id AND c.replaced_at IS NULL
+	 WHERE v.p_alive <= v_max AND v.value_rank >= v_rank
+	 ORDER BY v.program_code, v.total DESC, v.member_id;
+END
+$$;
+COMMENT ON FUNCTION loyalty.winback(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params) IS
+'The win-back list: members (not closed) whose P(alive) at as_of is at most max_p_alive and whose net spend ranks at least min_value_rank (percent_rank within the program), the biggest spenders first, with card, home store (on record, else home_store of his purchases), last purchase, purchase days, spend and the 52-week CLV; the models fitted per program by member_value, or bg and gg as given.';
+
+CREATE FUNCTION loyalty.replenishment_due(as_of timestamptz, within_days integer DEFAULT 7,
+	program text DEFAULT NULL, min_purchase_days integer DEFAULT 3,
+	max_regularity double precision DEFAULT 0.5, overdue_days integer DEFAULT 0,
+	OUT member_id bigint, OUT card loyalty.card, OUT program_code text, OUT category text,
+	OUT purchase_days integer, OUT last_bought date, OUT expected date, OUT days_until integer,
+	OUT mean_gap double precision, OUT median_gap double precision, OUT regularity double precision)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
+#variable_conflict use_column
+DECLARE
+	z record;
+	v_programs bigint := (SELECT count(*) FROM loyalty.program);
+	v_within integer := COALESCE(replenishment_due.within_days, 7);
+	v_min integer := COALESCE(replenishment_due.min_purchase_days, 3);
+	v_reg double precision := COALESCE(replenishment_due.max_regularity, 0.5);
+	v_overdue integer := COALESCE(replenishment_due.overdue_days, 0);
+	v_today date;
+BEGIN
+	PERFORM loyalty.value_check_args(replenishment_due.as_of, replenishment_due.program, 52, 0);
+	IF v_within NOT BETWEEN 0 AND 3660 OR v_overdue NOT BETWEEN 0 AND 3660 THEN
+		RAISE EXCEPTION 'within_days or overdue_days out of range: % and %', v_within, v_overdue USING ERRCODE = 'LY076',
+			DETAIL = 'The list covers the expected days from as_of''s day minus overdue_days to as_of''s day plus within_days, each 0 to 3660.';
+	END IF;
+	IF v_min NOT BETWEEN 3 AND 100000 THEN
+		RAISE EXCEPTION 'min_purchase_days out of range: %', v_min USING ERRCODE = 'LY077',
+			DETAIL = 'A cadence needs two gaps at least (three purchase days) to say how regular it is.';
+	END IF;
+	IF NOT (v_reg >= 0 AND v_reg < 'infinity') THEN
+		RAISE EXCEPTION 'max_regularity out of range: %', v_reg USING ERRCODE = 'LY078',
+			DETAIL = 'Regularity is the coefficient of variation of the gaps: 0 or more (0: like clockwork).';
+	END IF;
+	-- One time zone's programs at a time, their days in it (see rfm)
+	FOR z IN
+		SELECT p.time_zone, array_agg(p.program_id) AS ids
+		  FROM loyalty.program p
+		 WHERE replenishment_due.program IS NULL OR p.code = replenishment_due.program
+		 GROUP BY p.time_zone
+		 ORDER BY min(p.code)
+	LOOP
+		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
+		v_today := replenishment_due.as_of::date;
+		RETURN QUERY
+		WITH c AS (
+			SELECT s.member_id, l.category, loyalty.cadence(s.occurred_at) AS cd
+			  FROM loyalty.sale s
+			 CROSS JOIN LATERAL (SELECT e #>> '{}' AS category
+								   FROM jsonb_path_query(s.lines, '$[*].category') e
+								  WHERE jsonb_typeof(e) = 'string') l
+			 WHERE s.member_id IS NOT NULL AND s.return_of IS NULL AND s.occurred_at <= replenishment_due.as_of
+			   AND (cardinality(z.ids) = v_programs
+					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
+			 GROUP BY s.member_id, l.category
+		), d AS (
+			SELECT c.member_id, c.category, (c.cd).*
+			  FROM c
+		)
+		SELECT d.member_id, mc.card, p.code, d.category, d.visit_days, d.last_day, d.next_expected,
+			   d.next_expected - v_today, d.mean_gap, d.median_gap, d.regularity
+		  FROM d
+		  JOIN loyalty.member mb ON mb.member_id = d.member_id AND mb.status <> 'closed'
+		  JOIN loyalty.program p ON p.program_id = mb.program_id
+		  LEFT JOIN loyalty.member_card mc ON mc.member_id = d.member_id AND mc.replaced_at IS NULL
+		 WHERE d.visit_days >= v_min AND d.regularity <= v_reg
+		   AND d.next_expected BETWEEN v_today - v_overdue AND v_today + v_within
+		 ORDER BY p.code, d.next_expected, d.member_id, d.category;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION loyalty.replenishment_due(timestamptz, integer, text, integer, double precision, integer) IS
+'The replenishment list: per member (not closed) and category with at least min_purchase_days purchase days up to as_of and a regularity (coefficient of variation of the gaps) of at most max_regularity, the next expected purchase day (cadence: last day + median gap) when it falls from as_of''s day minus overdue_days to as_of''s day plus within_days; days in the program''s time zone.';
+
+REVOKE EXECUTE ON FUNCTION
+	loyalty.value_check_args(timestamptz, text, double precision, double precision),
+	loyalty.value_fit(timestamptz, bigint, loyalty.bgnbd_params, loyalty.gg_params),
+	loyalty.member_value(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params),
+	loyalty.winback(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params),
+	loyalty.replenishment_due(timestamptz, integer, text, integer, double precision, integer)
+FROM PUBLIC;
+
 --
 -- grant_access as 0.6.0 has it (every section's functions); run it again
 -- for existing roles.
@@ -1587,6 +2573,9 @@ DECLARE
 		'home_store(text, timestamptz, timestamptz)',
 		'home_store(text, timestamptz, timestamptz, interval)',
 		'home_stores(timestamptz, interval, text)',
+		'member_value(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params)',
+		'winback(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params)',
+		'replenishment_due(timestamptz, integer, text, integer, double precision, integer)',
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
 		'balance_at(loyalty.card, timestamptz, timestamptz)',
@@ -1608,7 +2597,12 @@ DECLARE
 		'bgnbd_pmf(loyalty.bgnbd_params, double precision, integer)',
 		'gg_fit(integer, double precision)',
 		'gg_expected_spend(loyalty.gg_params, integer, double precision)',
-		'clv(loyalty.bgnbd_params, loyalty.gg_params, integer, double precision, double precision, double precision, double precision, double precision)'];
+		'clv(loyalty.bgnbd_params, loyalty.gg_params, integer, double precision, double precision, double precision, double precision, double precision)',
+		-- segments (segment.sql); the view member_features calls member_features_at
+		'member_features_at(timestamptz, text)',
+		'segment_sizes(date, text)',
+		'segment_overlap(date, text)',
+		'segment_migration(date, date, text)'];
 	admin_functions text[] := analyst_functions || pos_functions || ARRAY[
 		'set_member_status(loyalty.card, text, text)',
 		'replace_card(loyalty.card, loyalty.card)',
@@ -1618,7 +2612,10 @@ DECLARE
 		'expire_points(timestamptz)',
 		'set_tier(loyalty.card, text, text, timestamptz)',
 		'review_tiers(timestamptz)',
-		'use_benefit_at(loyalty.card, text, text, text, timestamptz)'];
+		'use_benefit_at(loyalty.card, text, text, text, timestamptz)',
+		-- the segment_check trigger calls it as the writer of a segment
+		'segment_predicate_check(text)',
+		'refresh_segments(timestamptz)'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -1651,6 +2648,9 @@ BEGIN
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
+		-- segments: defined by admin only (a predicate runs as its writer)
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.segment TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.segment_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		-- and waking up when the outbox's sequence moves (pg_sequence_last_value)
@@ -1667,4 +2667,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers and benefits, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits and segments, refresh segments, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';

@@ -6,9 +6,11 @@
 # with LOYALTY_DESTDIR set that cluster loads the extension from there, as
 # test.sh does.  The extension must be built and installed first (make
 # install, or a test.sh run).
-# Tunables: BENCH_MEMBERS (100000), BENCH_SALES_PER_MEMBER (10),
+# Tunables: BENCH_MEMBERS (100000), BENCH_SALES_PER_MEMBER (10), BENCH_LAPSE
+# (0; 1: members stop buying at staggered times, see lists_setup.sql),
 # BENCH_ROUNDS (3), BENCH_SHARED_BUFFERS (1GB), BENCH_WORK_MEM (64MB),
-# BENCH_LISTS (rfm home_stores activity repurchase callbacks: which to time).
+# BENCH_LISTS (rfm home_stores activity repurchase callbacks member_value
+# member_value_pinned winback replenishment_due: which to time).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +27,7 @@ fi
 MEMBERS=${BENCH_MEMBERS:-100000}
 PER_MEMBER=${BENCH_SALES_PER_MEMBER:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
-LISTS=${BENCH_LISTS:-rfm home_stores activity repurchase callbacks}
+LISTS=${BENCH_LISTS:-rfm home_stores activity repurchase callbacks member_value member_value_pinned winback replenishment_due}
 DB=loyalty_lists_bench
 tmp=$(mktemp -d)
 trap 'dropdb --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
@@ -36,7 +38,7 @@ echo "== setup: $MEMBERS members, $((MEMBERS * PER_MEMBER)) sales (+3% returns),
 dropdb --if-exists "$DB" >/dev/null 2>&1
 createdb "$DB"
 t0=$(date +%s)
-psql_db -v members="$MEMBERS" -v per_member="$PER_MEMBER" -f "$here/lists_setup.sql"
+psql_db -v members="$MEMBERS" -v per_member="$PER_MEMBER" -v lapse="${BENCH_LAPSE:-0}" -f "$here/lists_setup.sql"
 echo "load: $(( $(date +%s) - t0 )) s"
 echo "server $(psql_db -At -c "SELECT current_setting('server_version') || ', shared_buffers=' || current_setting('shared_buffers')
                                   || ', work_mem=' || current_setting('work_mem')
@@ -54,6 +56,10 @@ declare -A query=(
 	[activity]="SELECT count(*) FROM loyalty.activity(now(), 'store')"
 	[repurchase]="SELECT count(*) FROM loyalty.repurchase(now() - interval '2 years', now(), 90, 'region')"
 	[callbacks]="SELECT count(*) FROM loyalty.callbacks(now(), 3)"
+	[member_value]="SELECT count(*) FROM loyalty.member_value(now())"
+	[member_value_pinned]="SELECT count(*) FROM loyalty.member_value(now(), bg => '(0.243,4.414,0.793,2.426,,)', gg => '(6.25,3.74,15.44,,)')"
+	[winback]="SELECT count(*) FROM loyalty.winback(now())"
+	[replenishment_due]="SELECT count(*) FROM loyalty.replenishment_due(now(), 7)"
 )
 ms() { psql_db -At -c "SELECT bench_ms(\$q\$$1\$q\$)"; }
 
@@ -68,7 +74,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done >"$tmp/results"
 
 echo "== $ROUNDS rounds; each list right after its own baseline run (ms)"
-printf "%-12s %10s %10s %8s   %s\n" list baseline list ratio "per-round ratios"
+printf "%-19s %10s %10s %8s   %s\n" list baseline list ratio "per-round ratios"
 for l in $LISTS; do
 	awk -v l="$l" '$1 == l { b[++n] = $3; q[n] = $4; r[n] = $4 / $3 }
 		END {
@@ -78,7 +84,7 @@ for l in $LISTS; do
 			}
 			s = ""; for (i = 1; i <= n; i++) s = s sprintf(" %.2f", r[i])
 			m = int((n + 1) / 2)
-			printf "%-12s %10.1f %10.1f %8.2f  %s\n", l, b[m], q[m], q[m] / b[m], s
+			printf "%-19s %10.1f %10.1f %8.2f  %s\n", l, b[m], q[m], q[m] / b[m], s
 		}' "$tmp/results"
 done
 psql_db -At -F ' ' -c "SELECT 'rfm segments:', string_agg(segment || ' ' || n, ', ' ORDER BY n DESC)

@@ -26,7 +26,10 @@ ALTER TABLE loyalty.sale DISABLE TRIGGER sale_award;
 ALTER TABLE loyalty.sale DISABLE TRIGGER sale_statement_end;
 SELECT setseed(0.42) \gset
 -- a sale: a random member, a store near the member's (its own 70% of the
--- time), a time in the last two years, one or two lines
+-- time), a time in the last two years, one or two lines.  With :lapse 1
+-- (BENCH_LAPSE) member m stops buying a fraction lf = 0.9 * ((m * 7919) %
+-- 1009) / 1009 of the two years before now (members lapse, as the
+-- customer-base models assume); with 0 (the default), lf = 0: any time of the two years.
 INSERT INTO loyalty.sale (sale_id, store, pos_txn, card, occurred_at, total, lines, member_id)
 SELECT i, st, 'B' || i, loyalty.card_issue('40', m), t, a1 + a2,
 	   CASE WHEN a2 = 0 THEN jsonb_build_array(jsonb_build_object('sku', 'K' || k1, 'category', 'c' || (k1 % 12), 'qty', 1, 'amount', a1))
@@ -35,12 +38,13 @@ SELECT i, st, 'B' || i, loyalty.card_issue('40', m), t, a1 + a2,
 	   m
   FROM (SELECT i, m,
 			   'S' || CASE WHEN random() < 0.7 THEN 1 + m % 20 ELSE 1 + (random() * 19)::int END AS st,
-			   now() - interval '730 days' * random() - interval '1 hour' AS t,
+			   now() - interval '730 days' * (lf + (1 - lf) * random()) - interval '1 hour' AS t,
 			   round((5 + random() * 95)::numeric, 2) AS a1,
 			   CASE WHEN random() < 0.5 THEN 0 ELSE round((1 + random() * 40)::numeric, 2) END AS a2,
 			   (random() * 2000)::int AS k1, (random() * 2000)::int AS k2
-		  FROM (SELECT i, 1 + (random() * (:members - 1))::bigint AS m
-				  FROM generate_series(1, :members * :per_member) i) g) x;
+		  FROM (SELECT i, m, CASE WHEN :lapse = 1 THEN 0.9 * ((m * 7919) % 1009) / 1009.0 ELSE 0 END AS lf
+				  FROM (SELECT i, 1 + (CASE WHEN :lapse = 1 THEN random() ^ 2 ELSE random() END * (:members - 1))::bigint AS m
+						  FROM generate_series(1, :members * :per_member) i) g0) g) x;
 -- returns: 3% of the sales, in full, up to 10 days later (not after now)
 INSERT INTO loyalty.sale (sale_id, store, pos_txn, card, occurred_at, total, lines, return_of, member_id)
 SELECT :members * :per_member + row_number() OVER (ORDER BY s.sale_id), s.store, 'R' || s.sale_id, s.card,

@@ -4,7 +4,8 @@
 # with a three-tier ladder, then a back-fill in one statement.  See
 # bench/README.md ("POS sales").  Usage: bash bench/pos.sh
 # Without PGHOST it starts its own throwaway cluster (pg_virtualenv -t) with
-# durable commits, fsync and synchronous_commit on.
+# durable commits, fsync and synchronous_commit on; LOYALTY_DESTDIR=DIR
+# makes that cluster load the extension from DIR, as test.sh does.
 # Tunables: BENCH_MEMBERS (100000), BENCH_CLIENTS (4), BENCH_THREADS (2),
 # BENCH_ROUNDS (5), BENCH_SECONDS (5 per script and round), BENCH_WARMUP (3
 # seconds per script), BENCH_BACKFILL (20000 sales; 0 skips the back-fill),
@@ -13,16 +14,20 @@
 # BENCH_PORT (port of an own cluster; pg_virtualenv's choice unless set),
 # BENCH_TIERS (1: also the tiered program's scripts st, bt, stn, btn and
 # back-fill; 0: the scripts of 0.5.0 only), BENCH_TIER_HISTORY (sales of the
-# seeded tier history, 10 per member), BENCH_BENEFIT (0: off; a percentage of
-# the tiered sales that also call use_benefit -- needs loyalty.benefit, see
-# bench/README.md).
+# seeded tier history, 10 per member), BENCH_BENEFIT (0: off; N: the tiered
+# program gets one benefit and a script stb, st with N% of its sales also
+# calling use_benefit in the same transaction, measured beside st).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "${PGHOST:-}" ]; then
 	opts=(-o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on -o "shared_buffers=${BENCH_SHARED_BUFFERS:-1GB}")
+	if [ -n "${LOYALTY_DESTDIR:-}" ]; then
+		lib="$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)"
+		opts+=(-o "extension_destdir=$LOYALTY_DESTDIR" -o "dynamic_library_path=$LOYALTY_DESTDIR$lib:$lib")
+	fi
 	[ -n "${BENCH_PORT:-}" ] && opts+=(-c "-p $BENCH_PORT")
-	exec pg_virtualenv -t "${opts[@]}" bash "$here/pos.sh" "$@"
+	exec pg_virtualenv -v 15 -t "${opts[@]}" bash "$here/pos.sh" "$@"
 fi
 
 PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
@@ -54,7 +59,6 @@ if [ "$TIERS" = 1 ]; then
 	psql_db -v members="$MEMBERS" -v moff="$MEMBERS" -v history="$TIER_HISTORY" -v baselines=true \
 		-f "$here/pos_tier_setup.sql" 2>&1 | grep -v -e '^$' -e NOTICE
 	if [ "$BENEFIT" -gt 0 ]; then
-		# BENEFIT HOOK (off by default): needs loyalty.benefit and use_benefit
 		echo "== benefit 'coffee' (every member, no cap reached) used in $BENEFIT% of the tiered sales"
 		psql_db -f "$here/pos_benefit_setup.sql" | grep -v '^$'
 	fi
@@ -67,11 +71,11 @@ if [ "$(psql_db -At -c "SELECT current_setting('fsync')::bool AND current_settin
 	echo "warning: fsync or synchronous_commit is off; commits cost less than in production"
 fi
 
-pgbench_run() {	# pgbench_run <seconds> <script> <out> <notify: 0 or 1> <card prefix> <member id offset>
+pgbench_run() {	# pgbench_run <seconds> <script> <out> <notify: 0 or 1> <card prefix> <member id offset> [benefit: 0 or 1]
 	local notify=off files=(-f "$2")
 	[ "$4" = 1 ] && notify=on
-	# BENCH_BENEFIT: a share of the tiered sales also use a benefit (the hook)
-	if [ "$BENEFIT" -gt 0 ] && [ "$(basename "$2")" = pos_sale.sql ] && [ "$5" = 41 ]; then
+	# stb: BENCH_BENEFIT% of the tiered sales also use the benefit
+	if [ "${7:-0}" = 1 ]; then
 		files=(-f "$2@$((100 - BENEFIT))" -f "$here/pos_sale_benefit.sql@$BENEFIT")
 	fi
 	PGOPTIONS="-c loyalty.notify=$notify" "$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$1" \
@@ -91,26 +95,31 @@ pgbench_run() {	# pgbench_run <seconds> <script> <out> <notify: 0 or 1> <card pr
 # the NOTIFY has its own bound, and sn is measured against it.
 # st, bt, stn, btn: the same in the tiered program: st through the trigger,
 # bt = b plus the tier rows a tiered sale writes (pos_cte_tier.sql).
+# stb (BENCH_BENEFIT=N): st, with N% of the sales also using the benefit.
 names="s a b sn bn"
-# name:script:notify:card prefix:member id offset (pos_cte*.sql send the NOTIFY when notify = 1)
-scripts=(s:pos_sale.sql:0:40:0 a:pos_copy.sql:0:40:0 b:pos_cte.sql:0:40:0 sn:pos_sale.sql:1:40:0 bn:pos_cte.sql:1:40:0)
+# name:script:notify:card prefix:member id offset:benefit (pos_cte*.sql send the NOTIFY when notify = 1)
+scripts=(s:pos_sale.sql:0:40:0:0 a:pos_copy.sql:0:40:0:0 b:pos_cte.sql:0:40:0:0 sn:pos_sale.sql:1:40:0:0 bn:pos_cte.sql:1:40:0:0)
 if [ "$TIERS" = 1 ]; then
 	names="$names st bt stn btn"
-	scripts+=(st:pos_sale.sql:0:41:"$MEMBERS" bt:pos_cte_tier.sql:0:41:"$MEMBERS"
-	          stn:pos_sale.sql:1:41:"$MEMBERS" btn:pos_cte_tier.sql:1:41:"$MEMBERS")
+	scripts+=(st:pos_sale.sql:0:41:"$MEMBERS":0 bt:pos_cte_tier.sql:0:41:"$MEMBERS":0
+	          stn:pos_sale.sql:1:41:"$MEMBERS":0 btn:pos_cte_tier.sql:1:41:"$MEMBERS":0)
+	if [ "$BENEFIT" -gt 0 ]; then
+		names="$names stb"
+		scripts+=(stb:pos_sale.sql:0:41:"$MEMBERS":1)
+	fi
 fi
 echo "== $CLIENTS clients, $THREADS threads, one sale (3 lines) per transaction; ${WARMUP} s warm-up" \
 	"per script, then $ROUNDS rounds of ${SECONDS_EACH} s per script, interleaved (${names// /, }, s, ...)"
 psql_db -At -c "SELECT count(*) FROM loyalty.tier_change WHERE sale_id IS NOT NULL" >"$tmp/upgrades_before"
 for s in "${scripts[@]}"; do
-	IFS=: read -r name file notify prefix moff <<<"$s"
-	pgbench_run "$WARMUP" "$here/$file" "$tmp/warmup.out" "$notify" "$prefix" "$moff"
+	IFS=: read -r name file notify prefix moff benefit <<<"$s"
+	pgbench_run "$WARMUP" "$here/$file" "$tmp/warmup.out" "$notify" "$prefix" "$moff" "$benefit"
 done
 for round in $(seq 1 "$ROUNDS"); do
 	for s in "${scripts[@]}"; do
 		psql_db -c "CHECKPOINT"
-		IFS=: read -r name file notify prefix moff <<<"$s"
-		pgbench_run "$SECONDS_EACH" "$here/$file" "$tmp/run.out" "$notify" "$prefix" "$moff"
+		IFS=: read -r name file notify prefix moff benefit <<<"$s"
+		pgbench_run "$SECONDS_EACH" "$here/$file" "$tmp/run.out" "$notify" "$prefix" "$moff" "$benefit"
 		echo "$name $round $(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$tmp/run.out")" \
 			"$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$tmp/run.out")"
 	done
@@ -142,6 +151,7 @@ sort -k1,1 -k3,3n "$tmp/results" | awk -v rounds="$ROUNDS" -v names="$names" '
 # st/a no more than 0.05 under s/a)
 pairs="s/a s/b sn/bn bn/b"
 [ "$TIERS" = 1 ] && pairs="$pairs st/a st/b st/bt stn/btn btn/bt st/s stn/sn"
+[ "$TIERS" = 1 ] && [ "$BENEFIT" -gt 0 ] && pairs="$pairs stb/a stb/b stb/st"
 awk -v rounds="$ROUNDS" -v pairs="$pairs" '
 	{ t[$1, $2] = $3 }
 	END {
@@ -168,6 +178,9 @@ if [ "$TIERS" = 1 ]; then
 	psql_db -At -F ' ' -c "SELECT 'tiered sales by tier after the sale:', string_agg(tier || ' ' || n, ', ' ORDER BY tier),
 	                              ' upgrades in them (tier_change qualified):', (SELECT count(*) FROM loyalty.tier_change WHERE sale_id IS NOT NULL) - $(cat "$tmp/upgrades_before")
 	                         FROM (SELECT tier, count(*) AS n FROM loyalty.sale WHERE tier IS NOT NULL GROUP BY tier) x"
+fi
+if [ "$TIERS" = 1 ] && [ "$BENEFIT" -gt 0 ]; then
+	echo "benefit uses made by stb: $(psql_db -At -c "SELECT count(*) FROM loyalty.benefit_use")"
 fi
 
 # The back-fill: one statement each, in a fresh session, after a CHECKPOINT.

@@ -1,8 +1,5 @@
--- BENEFIT HOOK (bench/pos.sh with BENCH_BENEFIT=N; off by default): the
--- tiered program's one benefit.  loyalty.benefit and loyalty.use_benefit
--- come with the benefits work (not on main when this was written): switch
--- the hook on once they are merged, and check these columns against the
--- merged table.  A coffee for every member (tier_id NULL), every day of the
+-- The tiered program's one benefit (bench/pos.sh with BENCH_BENEFIT=N, the
+-- script stb): a coffee for every member (tier_id NULL), every day of the
 -- week (a run on a Saturday must not refuse it), a daily cap no run reaches
 -- (1000): the cap is read and counted, never hit, so no pgbench transaction
 -- fails on a refusal.

@@ -1,9 +1,8 @@
--- BENEFIT HOOK (bench/pos.sh with BENCH_BENEFIT=N; off by default): one
--- tiered sale (as pos_sale.sql with -D prefix=41) and, in the same
+-- One tiered sale (as pos_sale.sql with -D prefix=41) and, in the same
 -- transaction, the member's use of the 'coffee' benefit at the same till
--- (pos_benefit_setup.sql).  pos.sh runs it for N% of the st and stn
--- transactions (pgbench -f pos_sale.sql@(100-N) -f pos_sale_benefit.sql@N).
--- Needs loyalty.use_benefit, which is not on main when this was written.
+-- (pos_benefit_setup.sql): a benefit_use row.  bench/pos.sh runs it for N%
+-- of the stb transactions (pgbench -f pos_sale.sql@(100-N) -f
+-- pos_sale_benefit.sql@N), BENCH_BENEFIT=N.
 \set m random(1, :members)
 \set st random(1, 20)
 \set k random(1, 9000000000000000000)

@@ -5,10 +5,10 @@
 # bench/README.md ("review_tiers at scale").  Usage: bash bench/tiers_review.sh
 # (the issue's size: BENCH_MEMBERS=1000000 BENCH_SALES=10000000).
 # Without PGHOST it starts its own throwaway cluster (pg_virtualenv -t) with
-# fsync and synchronous_commit on.
+# fsync and synchronous_commit on; LOYALTY_DESTDIR=DIR makes that cluster
+# load the extension from DIR, as test.sh does.
 # Tunables: BENCH_MEMBERS (100000), BENCH_SALES (10 per member), BENCH_DAYS
-# (730: the history's span), BENCH_ROUNDS (3), BENCH_ALT (1: also time the
-# prototype in bench/tiers_review_alt.sql; 0: not), BENCH_FSYNC (on),
+# (730: the history's span), BENCH_ROUNDS (3), BENCH_FSYNC (on),
 # BENCH_SHARED_BUFFERS (1GB), BENCH_WORK_MEM (PostgreSQL's default, 4MB,
 # unless set), BENCH_PORT.
 set -euo pipefail
@@ -18,15 +18,18 @@ if [ -z "${PGHOST:-}" ]; then
 	opts=(-o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on -o "shared_buffers=${BENCH_SHARED_BUFFERS:-1GB}"
 	      -o max_wal_size=4GB)
 	[ -n "${BENCH_WORK_MEM:-}" ] && opts+=(-o "work_mem=$BENCH_WORK_MEM")
+	if [ -n "${LOYALTY_DESTDIR:-}" ]; then
+		lib="$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)"
+		opts+=(-o "extension_destdir=$LOYALTY_DESTDIR" -o "dynamic_library_path=$LOYALTY_DESTDIR$lib:$lib")
+	fi
 	[ -n "${BENCH_PORT:-}" ] && opts+=(-c "-p $BENCH_PORT")
-	exec pg_virtualenv -t "${opts[@]}" bash "$here/tiers_review.sh" "$@"
+	exec pg_virtualenv -v 15 -t "${opts[@]}" bash "$here/tiers_review.sh" "$@"
 fi
 
 MEMBERS=${BENCH_MEMBERS:-100000}
 SALES=${BENCH_SALES:-$((MEMBERS * 10))}
 DAYS=${BENCH_DAYS:-730}
 ROUNDS=${BENCH_ROUNDS:-3}
-ALT=${BENCH_ALT:-1}
 DB=loyalty_review_bench
 
 tmp=$(mktemp -d)
@@ -74,7 +77,6 @@ psql_db -v members="$MEMBERS" -v sales="$SALES" -v days="$DAYS" -v seed="$here/t
 	  FROM loyalty.member_tier mt JOIN loyalty.tier t USING (tier_id);
 SQL
 echo "setup took $(( $(date +%s) - t0 )) s"
-[ "$ALT" = 1 ] && psql_db -f "$here/tiers_review_alt.sql"
 echo "server $(psql_db -At -c "SELECT current_setting('server_version') || ', fsync=' || current_setting('fsync')
                                   || ', shared_buffers=' || current_setting('shared_buffers')
                                   || ', work_mem=' || current_setting('work_mem')
@@ -91,7 +93,6 @@ echo "== as_of $as_of; window from $from; $ROUNDS rounds, each statement in a fr
 echo "   group_by: SELECT member_id, count(*), sum(total) FROM bench_tier_sale WHERE occurred_at in the window GROUP BY member_id"
 echo "   review:   BEGIN; SELECT * FROM loyalty.review_tiers(as_of); ROLLBACK (all its work but the commit)"
 echo "   preview:  SELECT count(*) FROM loyalty.review_tiers_preview(as_of) (who would change, writing nothing)"
-[ "$ALT" = 1 ] && echo "   review_alt, preview_alt: the same with the prototype (bench/tiers_review_alt.sql)"
 
 timed() {	# timed <label> <sql>: milliseconds of the statements (\timing, summed), after a CHECKPOINT
 	psql_db -c "CHECKPOINT"
@@ -108,15 +109,10 @@ SELECT * FROM loyalty.review_tiers(:'as_of');
 ROLLBACK;"
 q_preview="SELECT count(*) FROM loyalty.review_tiers_preview(:'as_of');"
 labels="group_by review preview"
-[ "$ALT" = 1 ] && labels="$labels review_alt preview_alt"
 for round in $(seq 1 "$ROUNDS"); do
 	timed group_by "$q_group"
 	timed review "$q_review"
 	timed preview "$q_preview"
-	if [ "$ALT" = 1 ]; then
-		timed review_alt "${q_review//review_tiers(/review_tiers_alt(}"
-		timed preview_alt "${q_preview//review_tiers_preview(/review_tiers_preview_alt(}"
-	fi
 done >"$tmp/results"
 
 awk -v rounds="$ROUNDS" -v labels="$labels" '
@@ -125,6 +121,9 @@ awk -v rounds="$ROUNDS" -v labels="$labels" '
 		print "seconds by round:"
 		nl = split(labels, o, " ")
 		for (i = 1; i <= nl; i++) printf "  %-12s%s\n", o[i], r[o[i]]
+		# the ratio of each round (its review and GROUP BY ran
+		# one after the other), before the sort below
+		for (j = 1; j <= rounds; j++) rt[j] = t["review", j] / t["group_by", j]
 		mid = int((rounds + 1) / 2)
 		for (i = 1; i <= nl; i++) {
 			s = o[i]
@@ -135,18 +134,28 @@ awk -v rounds="$ROUNDS" -v labels="$labels" '
 		}
 		printf "review / group_by: %.2f (target <= 2)   preview / group_by: %.2f\n",
 			med["review"] / med["group_by"], med["preview"] / med["group_by"]
-		if (med["review_alt"] > 0)
-			printf "review_alt / group_by: %.2f (target <= 2)   preview_alt / group_by: %.2f\n",
-				med["review_alt"] / med["group_by"], med["preview_alt"] / med["group_by"]
+		for (j = 1; j <= rounds; j++) for (k = j + 1; k <= rounds; k++)
+			if (rt[k] < rt[j]) { v = rt[j]; rt[j] = rt[k]; rt[k] = v }
+		printf "review / group_by of each round: median %.2f (%.2f - %.2f)\n", rt[mid], rt[1], rt[rounds]
 	}' "$tmp/results"
-alt_bad=0
-if [ "$ALT" = 1 ]; then
-	alt_bad=$(psql_db -At -c "SELECT (SELECT count(*) FROM (SELECT * FROM loyalty.review_tiers_preview('$as_of')
-	                                   EXCEPT ALL SELECT * FROM loyalty.review_tiers_preview_alt('$as_of')) x)
-	                        + (SELECT count(*) FROM (SELECT * FROM loyalty.review_tiers_preview_alt('$as_of')
-	                                   EXCEPT ALL SELECT * FROM loyalty.review_tiers_preview('$as_of')) x)")
-	echo "rows that differ between review_tiers_preview and the prototype: $alt_bad"
-fi
+# the candidates hold everyone who changes: the review's preview against one
+# that judges every member with a tier row (the members argument), as of the
+# same moment; its time is what reading every member's days costs
+echo "== the preview of the candidates against a preview of every member with a tier row"
+psql_db -c "CHECKPOINT"
+apart=$(psql_db -v as_of="$as_of" -At <<-'SQL'
+	\timing on
+	CREATE TEMP TABLE every AS SELECT * FROM loyalty.review_tiers_preview(:'as_of', ARRAY(SELECT member_id FROM loyalty.member_tier));
+	\timing off
+	SELECT 'candidates', members_checked, cardinality(candidates) FROM loyalty.tier_review_candidates(:'as_of');
+	SELECT 'apart', (SELECT count(*) FROM (SELECT * FROM loyalty.review_tiers_preview(:'as_of') EXCEPT ALL TABLE every) x)
+	              + (SELECT count(*) FROM (TABLE every EXCEPT ALL SELECT * FROM loyalty.review_tiers_preview(:'as_of')) x);
+SQL
+)
+echo "$apart" | awk -F'|' '/^Time: / { printf "every member judged: %.1f s\n", $0 ~ /ms/ ? substr($0, 7) / 1000 : 0 }
+	$1 == "candidates" { printf "members with a tier row %s, candidates %s (%.1f%%)\n", $2, $3, 100 * $3 / $2 }
+	$1 == "apart" { printf "rows apart between the two previews: %s (must be 0)\n", $2 }'
+apart_rows=$(echo "$apart" | awk -F'|' '$1 == "apart" { print $2 }')
 
 echo "== the review, committed, then again for the same as_of (idempotent: the second changes nothing)"
 psql_db -At -F ' ' -c "SELECT 'first: members_checked', members_checked, 'upgraded', upgraded, 'downgraded', downgraded,
@@ -158,4 +167,4 @@ psql_db -At -F ' ' -c "SELECT 'after: base', count(*) FILTER (WHERE t.rank = 0),
                               'gold', count(*) FILTER (WHERE t.rank = 2)
                          FROM loyalty.member_tier mt JOIN loyalty.tier t USING (tier_id)"
 echo "$(( $(date +%s) - started )) s in all"
-echo "$second" | grep -q 'upgraded 0 downgraded 0 overrides_expired 0' && [ "$alt_bad" -eq 0 ]
+echo "$second" | grep -q 'upgraded 0 downgraded 0 overrides_expired 0' && [ "$apart_rows" = 0 ]

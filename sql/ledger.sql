@@ -165,6 +165,20 @@ SELECT min(net) >= 0 AS past_never_negative
   FROM generate_series(timestamptz '2023-01-01', now(), interval '1 month') AS t,
        LATERAL loyalty.balance_at(:A, t);
 
+-- ===== A closed member's balance is final: expire_points leaves their
+-- lapsed lots alone (an open member's lot of the same age expires)
+INSERT INTO loyalty.program (code, expiry_after) VALUES ('closedexp', '30 days');
+SELECT loyalty.enroll(loyalty.card_issue('87', s), 'closedexp', enrolled_at => now() - interval '100 days')
+  FROM generate_series(1, 2) s;
+SELECT (loyalty.earn(loyalty.card_issue('87', s), 100, 'ce-1', NULL, now() - interval '90 days')).points
+  FROM generate_series(1, 2) s;
+SELECT loyalty.set_member_status(loyalty.card_issue('87', 1), 'closed', 'left the program');
+SELECT * FROM loyalty.expire_points();
+SELECT s AS serial, string_agg(l.kind || ' ' || l.points, ', ' ORDER BY l.entry_id) AS entries
+  FROM generate_series(1, 2) s
+  JOIN loyalty.ledger l ON l.member_id = loyalty.member_id(loyalty.card_issue('87', s))
+ GROUP BY s ORDER BY s;
+
 -- ===== The ledger is append-only, even for its owner
 UPDATE loyalty.ledger SET points = points + 1 WHERE entry_id = :a_e1;
 DELETE FROM loyalty.ledger WHERE entry_id = :a_e1;

@@ -3,7 +3,8 @@
 -- functions, which cannot be called), called with NULL in each argument in
 -- turn and a usable value in every other.  A required argument
 -- must be refused (LY013, or the code the README documents for it: LY012 for
--- points, LY031 for lines); an optional one behaves as documented; an
+-- points, LY031 for lines); an optional one behaves as documented; a STRICT
+-- function gives NULL (a set-returning one, no rows); an
 -- aggregate skips a row with a NULL (called over that one row, it gives
 -- NULL); the analytics models are STRICT (NULL in, NULL out); nothing
 -- may act on card 00000000, which a NULL card once became.  The calls are
@@ -74,11 +75,12 @@ INSERT INTO nul_value VALUES
 	('figure',       '5'),
 	('tier_code',    '''nul-base'''),
 	('until',        'now() + interval ''1 day'''),
-	('from_tier',    '''nul-base'''),
-	('to_tier',      '''nul-base'''),
-	('up',           'true'),
-	('cause',        '''review'''),
-	('changed_at',   'now()'),
+	('member_ids',   format('%L', ARRAY[:'nul_member']::bigint[])),
+	('from_tiers',   '''{nul-base}'''),
+	('to_tiers',     '''{nul-base}'''),
+	('ups',          '''{true}'''),
+	('causes',       '''{review}'''),
+	('changed_ats',  'ARRAY[now()]'),
 	('members',      format('%L', ARRAY[:'nul_member']::bigint[])),
 	('benefit',      '''nul'''),
 	('stores',       '''{S-NUL}'''),
@@ -111,7 +113,23 @@ INSERT INTO nul_value VALUES
 	('skus',         '''{A}'''),
 	('categories',   '''{c}'''),
 	('since',        '''-infinity'''),
-	('half_life',    '''180 days''');
+	('half_life',    '''180 days'''),
+	-- segments
+	('predicate',    '''true'''),
+	('features',     '''pg_class'''),
+	('segment_id',   '1'),
+	('from_on',      '''2026-01-01'''),
+	('to_on',        '''2026-01-02'''),
+	-- the member value lists
+	('horizon_weeks', '52'),
+	('given_bg',     '''(0.243,4.414,0.793,2.426,,)'''),
+	('given_gg',     '''(6.25,3.74,15.44,,)'''),
+	('max_p_alive',  '0.5'),
+	('min_value_rank', '0.5'),
+	('min_purchase_days', '3'),
+	('max_regularity', '0.5'),
+	('overdue_days', '0'),
+	('program bigint', '(SELECT program_id FROM loyalty.program WHERE code = ''nul'')');
 
 CREATE TEMP TABLE nul_result (fn text, argno int, arg text, strict boolean, outcome text);
 DO $$
@@ -173,6 +191,11 @@ BEGIN
 					EXECUTE format('SELECT %s(%s) IS NULL', f.oid::regproc, array_to_string(args, ', '))
 						INTO result_null;
 					state := CASE WHEN result_null THEN 'NULL' ELSE 'not NULL' END;
+				ELSIF f.proisstrict AND f.proretset THEN
+					-- a STRICT set-returning function is not even called: no rows
+					EXECUTE format('SELECT count(*) = 0 FROM %s(%s)', f.oid::regproc, array_to_string(args, ', '))
+						INTO result_null;
+					state := CASE WHEN result_null THEN 'no rows' ELSE 'rows' END;
 				ELSIF f.proisstrict THEN
 					-- a STRICT function is not even called: its result is NULL
 					EXECUTE format('SELECT %s(%s) IS NULL', f.oid::regproc, array_to_string(args, ', '))

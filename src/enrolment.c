@@ -38,7 +38,9 @@
  *      all of them in its reason, with rule_points summed by rule; an award
  *      event is written; each sale's part and award go to enrolment_sale.
  *
- * loyalty.sale is append-only: the sales stay anonymous rows.
+ * loyalty.sale is append-only: the sales stay anonymous rows.  A later
+ * return of such a sale reads enrolment_sale (sale_trigger.c) and takes the
+ * sale's part of the entry back from the member.
  */
 #include "rules.h"
 #include "tier.h"
@@ -72,6 +74,7 @@ typedef struct EnrolSale
 	Jsonb	   *lines;
 	int64		points;
 	Datum		award;			/* jsonb, as sale.award */
+	const char *tier;			/* the member's tier after it; NULL: no tiers */
 } EnrolSale;
 
 /* An enrolment: the request, the program's settings, and the answer. */
@@ -144,9 +147,9 @@ static LoyaltyPlan member_xmin_plan = {
 };
 
 static LoyaltyPlan claim_plan = {
-	"INSERT INTO loyalty.enrolment_sale (member_id, sale_id, entry_id, points, award) "
-	"VALUES ($1, $2, $3, $4, $5)",
-	5, {INT8OID, INT8OID, INT8OID, INT8OID, JSONBOID}
+	"INSERT INTO loyalty.enrolment_sale (member_id, sale_id, entry_id, points, award, tier) "
+	"VALUES ($1, $2, $3, $4, $5, $6)",
+	6, {INT8OID, INT8OID, INT8OID, INT8OID, JSONBOID, TEXTOID}
 };
 
 /* ---------- helpers ---------- */
@@ -392,6 +395,13 @@ CheckSales(const Enrolment *e)
 		SaleCannotEnrol(psprintf("sale " INT64_FORMAT " has been returned",
 								 DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))),
 						"A sale with a return cannot enrol a card.", NULL);
+	/* a return that committed while we waited for the sale's lock */
+	if (LoyaltyCommittedSince(&returned_plan, &ids))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent return of sale " INT64_FORMAT,
+						DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))),
+				 errhint("Retry the enrolment: it then finds the sale returned.")));
 	window.day = e->window_days;
 	limit = DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(&window),
 											  IntervalPGetDatum(&e->backdate_limit))) > 0 ?
@@ -560,8 +570,8 @@ EvaluateSales(Enrolment *e, LoyaltyMember *m, RulePoints *rp)
 		}
 		LoyaltyEvaluateRules(&facts, &basket, &award);
 		if (ladder.ntiers > 0)
-			(void) LoyaltyTierCountSale(m, &ladder, &mt, s->occurred_at, s->total,
-										award.points, s->sale_id);
+			s->tier = LoyaltyTierCountSale(m, &ladder, &mt, s->occurred_at, s->total,
+										   award.points, s->sale_id)->code;
 		s->points = award.points;
 		s->award = LoyaltyAwardJson(&basket, &award);
 		AddRulePoints(rp, &award);
@@ -622,8 +632,8 @@ CreditSales(Enrolment *e, LoyaltyMember *m)
 		LoyaltyCountSale(m);
 	for (int i = 0; i < e->nsales; i++)
 	{
-		Datum		v[5];
-		char		n[5] = {' ', ' ', ' ', ' ', ' '};
+		Datum		v[6];
+		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 		v[0] = Int64GetDatum(m->member_id);
 		v[1] = Int64GetDatum(e->sales[i].sale_id);
@@ -631,6 +641,8 @@ CreditSales(Enrolment *e, LoyaltyMember *m)
 		n[2] = e->entry_id ? ' ' : 'n';
 		v[3] = Int64GetDatum(e->sales[i].points);
 		v[4] = e->sales[i].award;
+		v[5] = e->sales[i].tier ? CStringGetTextDatum(e->sales[i].tier) : (Datum) 0;
+		n[5] = e->sales[i].tier ? ' ' : 'n';
 		LoyaltyExecute(&claim_plan, v, n, false, 0);
 	}
 }

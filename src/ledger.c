@@ -142,7 +142,7 @@ static LoyaltyPlan lapsed_lots_plan = {
 };
 
 static LoyaltyPlan lock_member_plan = {
-	"SELECT debt FROM loyalty.member_balance "
+	"SELECT debt, status OPERATOR(pg_catalog.=) 'closed' FROM loyalty.member_balance "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
@@ -975,10 +975,12 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 /*
  * Expire what is left of one lapsed lot: one expire entry under its member's
  * lock, taken once for a run of the member's lots (*locked_member, with the
- * debt read under it).  Returns the points expired (0: nothing was left).
+ * debt and whether the member is closed read under it).  A closed member's
+ * balance is final and never posted to again: their lots are left as they
+ * are.  Returns the points expired (0: nothing was left, or closed).
  */
 static int64
-ExpireLot(int64 member_id, int64 lot_id, int64 *locked_member, int64 *debt)
+ExpireLot(int64 member_id, int64 lot_id, int64 *locked_member, int64 *debt, bool *closed)
 {
 	Datum		w[2];
 	bool		isnull;
@@ -1002,8 +1004,14 @@ ExpireLot(int64 member_id, int64 lot_id, int64 *locked_member, int64 *debt)
 		if (SPI_processed != 1)
 			elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
 		*debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*closed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		SPI_freetuptable(SPI_tuptable);
 		*locked_member = member_id;
+	}
+	if (*closed)
+	{
+		SPI_finish();
+		return 0;
 	}
 	/* re-read under the lock: a redemption may have taken it since */
 	w[1] = Int64GetDatum(lot_id);
@@ -1052,6 +1060,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 				points = 0;
 	int64		locked_member = 0;
 	int64		debt = 0;
+	bool		closed = false;
 	TupleDesc	desc;
 	Datum		v[2];
 	bool		n[2] = {0};
@@ -1077,7 +1086,7 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 			bool		isnull;
 			int64		member_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull));
 			int64		lot_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 2, &isnull));
-			int64		expired = ExpireLot(member_id, lot_id, &locked_member, &debt);
+			int64		expired = ExpireLot(member_id, lot_id, &locked_member, &debt, &closed);
 
 			entries += expired > 0 ? 1 : 0;
 			points += expired;

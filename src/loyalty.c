@@ -3,6 +3,7 @@
  */
 #include "loyalty.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "jit/jit.h"
@@ -10,6 +11,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -47,10 +49,10 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("loyalty.max_pending_members",
-							"Members whose balance changes one sale statement holds in memory at most.",
-							"A statement's sales update each member's balance row once, at its end; "
+							"Members whose balance changes (and member_tier rows) one sale statement holds in memory at most.",
+							"A statement's sales update each member's balance and member_tier rows once, at its end; "
 							"when this many members are pending, they are written out and the "
-							"statement goes on (about 96 bytes per member).",
+							"statement goes on (about 96 bytes per member, and about 200 for a tier row).",
 							&loyalty_max_pending_members,
 							262144, 1, 4194304,
 							PGC_USERSET,
@@ -196,6 +198,32 @@ LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
 		elog(ERROR, "could not execute \"%s\": %s", plan->sql,
 			 SPI_result_code_string(rc));
 	return rc;
+}
+
+/*
+ * Under REPEATABLE READ or SERIALIZABLE, a kept plan that found no row with
+ * the transaction's snapshot may have missed one that a transaction we
+ * waited for (a lock of ours it held) committed since: true when the
+ * latest snapshot finds a row.  The caller then raises 40001, as
+ * PostgreSQL does for a row changed since the snapshot, and the retry sees
+ * it.  Under READ COMMITTED each query reads a fresh snapshot: false.
+ */
+bool
+LoyaltyCommittedSince(LoyaltyPlan *plan, Datum *values)
+{
+	int			rc;
+	int			nest;
+
+	if (!IsolationUsesXactSnapshot())
+		return false;
+	nest = SqlSettingsPush();
+	rc = SPI_execute_snapshot(LoyaltyPrepare(plan), values, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, false, false, 1);
+	SqlSettingsPop(nest);
+	if (rc < 0)
+		elog(ERROR, "could not execute \"%s\": %s", plan->sql,
+			 SPI_result_code_string(rc));
+	return SPI_processed > 0;
 }
 
 /*

@@ -107,6 +107,7 @@ extern SPIPlanPtr LoyaltyPrepare(LoyaltyPlan *plan);
 extern Oid	LoyaltyTableOwner(const char *relname);
 extern int	LoyaltyExecute(LoyaltyPlan *plan, Datum *values, const char *nulls,
 						   bool read_only, long count);
+extern bool LoyaltyCommittedSince(LoyaltyPlan *plan, Datum *values);
 extern char *LoyaltyCardText(int64 card);
 extern Datum card_out(PG_FUNCTION_ARGS);
 
@@ -236,6 +237,7 @@ extern bool LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 ea
 								int64 sales, int64 last_entry_id);
 extern void LoyaltyPendingAdjust(int64 member_id, int64 *debt, int64 *sales);
 extern void LoyaltyBalanceFlush(void);
+extern void LoyaltyWriteAtCommit(const char *relname, void (*write) (void));
 extern bool loyalty_defer_balances;
 
 /* writer.c: rows of the ledger's tables written without SPI */

@@ -143,6 +143,10 @@ LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	return !replaced;
 }
 
+/*
+ * The member by id, through its current card (a return without a card goes
+ * to the sale's member); locked for posting when asked.
+ */
 void
 LoyaltyResolveMember(int64 member_id, bool lock_for_posting, LoyaltyMember *member)
 {
@@ -150,7 +154,11 @@ LoyaltyResolveMember(int64 member_id, bool lock_for_posting, LoyaltyMember *memb
 	bool		isnull;
 	int64		card;
 
-	LoyaltyExecute(&resolve_member_plan, &arg, NULL, true, 1);
+	/*
+	 * a fresh snapshot, as LoyaltyResolveCard reads with: the member may have
+	 * been enrolled (enroll_with_sale) while the caller waited for a lock
+	 */
+	LoyaltyExecute(&resolve_member_plan, &arg, NULL, false, 1);
 	if (SPI_processed == 0)
 		elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
 	card = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -181,25 +181,40 @@ LoyaltyBalanceFlush(void)
 	SPI_finish();
 }
 
+/*
+ * Run write() when the transaction commits, after its last statement: as
+ * the owner of table relname (cf. budget.c), inside SPI, with a fresh
+ * snapshot.  What a statement left pending here and in tier_pending.c.
+ */
+void
+LoyaltyWriteAtCommit(const char *relname, void (*write) (void))
+{
+	Oid			save_user;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(LoyaltyTableOwner(relname), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	write();
+	SPI_finish();
+	PopActiveSnapshot();
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
+static void
+WriteAllBySql(void)
+{
+	WritePending(false);
+}
+
 static void
 PendingXactCallback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 	{
-		Oid			save_user;
-		int			save_sec;
-
-		if (!HavePending())
-			return;
-		/* as the table's owner, after the last statement (cf. budget.c) */
-		GetUserIdAndSecContext(&save_user, &save_sec);
-		SetUserIdAndSecContext(LoyaltyTableOwner("member_balance"), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		PushActiveSnapshot(GetTransactionSnapshot());
-		SPI_connect();
-		WritePending(false);
-		SPI_finish();
-		PopActiveSnapshot();
-		SetUserIdAndSecContext(save_user, save_sec);
+		if (HavePending())
+			LoyaltyWriteAtCommit("member_balance", WriteAllBySql);
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)

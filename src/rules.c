@@ -21,6 +21,7 @@
  * reason it did not fire, which the sale keeps in its award column.
  */
 #include "rules.h"
+#include "segment.h"
 #include "tier.h"
 
 #include "access/genam.h"
@@ -94,6 +95,10 @@ typedef struct CompiledRule
 	int32		member_max_uses;	/* 0: none */
 	int64		member_max_points;	/* 0: none */
 	int64		budget_points;	/* 0: none */
+	bool		has_segments;	/* rule.segments is set: only their members */
+	int			nsegments;
+	int64	   *segments;		/* their segment ids */
+	char	   *segment_codes;	/* their codes, for the award's "why" */
 } CompiledRule;
 
 /* A program's settings, cached with the rules (a change to either reloads both). */
@@ -134,7 +139,11 @@ static LoyaltyPlan load_rules_plan = {
 	"SELECT rule_id, program_id, code, kind, priority, stackable, skus, categories, "
 	"stores, valid_from, valid_to, days_of_week, hour_from, hour_to, min_basket, "
 	"multiplier, points, every_nth, visit_period, member_max_uses, member_max_points, "
-	"budget_points FROM loyalty.rule WHERE active "
+	"budget_points, segments IS NOT NULL, "
+	"(SELECT pg_catalog.array_agg(s.segment_id ORDER BY s.segment_id) FROM loyalty.segment s "
+	" WHERE s.program_id OPERATOR(pg_catalog.=) r.program_id "
+	" AND s.code OPERATOR(pg_catalog.=) ANY (r.segments)), "
+	"pg_catalog.array_to_string(segments, ', ') FROM loyalty.rule r WHERE active "
 	"ORDER BY program_id, kind OPERATOR(pg_catalog.<>) 'exclude', priority, rule_id",
 	0, {InvalidOid}
 };
@@ -275,6 +284,37 @@ DayMask(Datum days)
 	return mask;
 }
 
+/*
+ * rule.segments (columns col .. col + 2 of load_rules_plan: whether it is
+ * set, the ids of its segments, their codes) into r.  Codes that name no
+ * segment (refused when written: LY064) match no member.
+ */
+static void
+CompileSegments(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
+{
+	bool		isnull;
+	Datum		d;
+
+	r->has_segments = DatumGetBool(SPI_getbinval(tup, desc, col, &isnull));
+	if (!r->has_segments)
+		return;
+	d = SPI_getbinval(tup, desc, col + 1, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			count;
+
+		deconstruct_array(arr, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE, &elems, &nulls, &count);
+		r->segments = palloc(sizeof(int64) * Max(count, 1));
+		for (int k = 0; k < count; k++)
+			if (!nulls[k])
+				r->segments[r->nsegments++] = DatumGetInt64(elems[k]);
+	}
+	r->segment_codes = SPI_getvalue(tup, desc, col + 2);
+}
+
 /* One row of load_rules_plan compiled into r, in the current context. */
 static void
 CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
@@ -331,6 +371,7 @@ CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
 	r->member_max_points = isnull ? 0 : DatumGetInt64(d);
 	d = SPI_getbinval(tup, desc, 22, &isnull);
 	r->budget_points = isnull ? 0 : DatumGetInt64(d);
+	CompileSegments(tup, desc, 23, r);
 }
 
 /* Every active rule, compiled into RuleCacheContext.  Inside SPI. */
@@ -780,6 +821,22 @@ WindowFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt)
 }
 
 /*
+ * rule.segments: NULL when the member is in one of the rule's segments now
+ * (looked up once per sale, by index, when the first such rule asks).
+ */
+static char *
+SegmentFails(const CompiledRule *r, const SaleFacts *facts, MemberSegments *ms)
+{
+	if (!r->has_segments)
+		return NULL;
+	if (!ms->known)
+		LoyaltyMemberSegments(facts->member->member_id, facts->read_only, ms);
+	if (LoyaltyInAnySegment(ms, r->segments, r->nsegments))
+		return NULL;
+	return psprintf("member is in none of the segments %s", r->segment_codes);
+}
+
+/*
  * The member's visit days (local dates of sales, not returns, in the sale's
  * zone) in the calendar period (week, month, quarter, year) of the sale, and
  * whether the sale's own day is one of them.  By sale_member_idx.  The
@@ -1080,12 +1137,13 @@ StartOutcome(const CompiledRule *r, RuleOutcome *o)
 /* Step 1: an exclude rule whose windows hold takes its lines out of earning. */
 static void
 ApplyExclusion(const CompiledRule *r, const SaleFacts *facts, SaleBasket *basket,
-			   LocalTime *lt, RuleOutcome *o)
+			   LocalTime *lt, MemberSegments *ms, RuleOutcome *o)
 {
 	int			n = 0;
 
 	StartOutcome(r, o);
-	if ((o->why = WindowFails(r, facts, lt)) != NULL)
+	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
+		(o->why = SegmentFails(r, facts, ms)) != NULL)
 		return;
 	o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
 	for (int k = 0; k < basket->nlines; k++)
@@ -1204,13 +1262,14 @@ MatchEarningLines(const CompiledRule *r, const SaleBasket *basket, RuleOutcome *
  */
 static bool
 ApplyRule(const CompiledRule *r, const SaleFacts *facts, const SaleBasket *basket,
-		  LocalTime *lt, RuleOutcome *o)
+		  LocalTime *lt, MemberSegments *ms, RuleOutcome *o)
 {
 	Datum		matched_amount;
 	Datum		exact;
 	int64		points;
 
-	if ((o->why = WindowFails(r, facts, lt)) != NULL)
+	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
+		(o->why = SegmentFails(r, facts, ms)) != NULL)
 		return false;
 	if (MatchEarningLines(r, basket, o, &matched_amount, &exact) == 0)
 	{
@@ -1255,6 +1314,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 {
 	LoyaltyMember *m = facts->member;
 	LocalTime	lt = {0};
+	MemberSegments ms = {0};
 	int			first,
 				last,
 				i;
@@ -1269,7 +1329,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 
 	/* 1. exclusions (they sort first) */
 	for (i = first; i >= 0 && i <= last && rules[i].kind == RULE_EXCLUDE; i++)
-		ApplyExclusion(&rules[i], facts, basket, &lt, &award->outcomes[award->noutcomes++]);
+		ApplyExclusion(&rules[i], facts, basket, &lt, &ms, &award->outcomes[award->noutcomes++]);
 
 	/* 2. the base rate, and the tier's multiple of it */
 	ApplyBaseRate(m, basket, &award->outcomes[0]);
@@ -1291,7 +1351,7 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 		StartOutcome(r, o);
 		if (stopped_by != NULL)
 			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
-		else if (ApplyRule(r, facts, basket, &lt, o))
+		else if (ApplyRule(r, facts, basket, &lt, &ms, o))
 		{
 			/* each part is within 10^15; thousands of them could overflow */
 			if (pg_add_s64_overflow(award->points, o->points, &award->points))

@@ -18,7 +18,10 @@
  *      RETURNING;
  *   5. a return (return_of set): checked against the original sale and its
  *      earlier returns, then LoyaltyPostDebit posts what the remaining basket
- *      no longer earns, taken from the original sale's lot first.
+ *      no longer earns, taken from the original sale's lot first.  An
+ *      anonymous sale that enrolled a card (loyalty.enrolment_sale) is the
+ *      new member's: its return takes back the sale's part of the
+ *      enrolment's entry (FetchEnrolment).
  * Step 2 comes under the member's lock and before every other check, so a
  * retry gets the retry's answer even when the card was replaced, the member
  * suspended or the back-dating window passed since the first attempt.  A POS
@@ -77,6 +80,32 @@ static LoyaltyPlan earlier_returns_plan = {
 	"SELECT lines, (award OPERATOR(pg_catalog.->>) 'points_left')::pg_catalog.int8 "
 	"FROM loyalty.sale WHERE return_of OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
+};
+
+/*
+ * The member an anonymous sale enrolled (enroll_with_sale), with its part of
+ * the enrolment's entry and the entry's points in all.
+ */
+static LoyaltyPlan enrolment_plan = {
+	"SELECT es.member_id, es.entry_id, es.points, es.award, es.tier, "
+	"  (SELECT pg_catalog.sum(x.points)::pg_catalog.int8 FROM loyalty.enrolment_sale x "
+	"    WHERE x.member_id OPERATOR(pg_catalog.=) es.member_id "
+	"    AND x.entry_id OPERATOR(pg_catalog.=) es.entry_id) "
+	"FROM loyalty.enrolment_sale es WHERE es.sale_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+/*
+ * Points the earlier returns of sale $1 requested back from entry $2 (one
+ * enrolment's entry credits several sales; a truncated reversal counts in
+ * full, as LoyaltyReversedSoFar counts it).
+ */
+static LoyaltyPlan sale_reversed_plan = {
+	"SELECT (OPERATOR(pg_catalog.-) COALESCE(pg_catalog.sum(r.points OPERATOR(pg_catalog.-) r.shortfall), 0))::pg_catalog.int8 "
+	"FROM loyalty.sale s JOIN loyalty.ledger r ON r.member_id OPERATOR(pg_catalog.=) s.member_id "
+	"  AND r.entry_id OPERATOR(pg_catalog.=) s.entry_id "
+	"WHERE s.return_of OPERATOR(pg_catalog.=) $1 AND r.reverses OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, INT8OID}
 };
 
 /*
@@ -668,6 +697,8 @@ typedef struct OriginalSale
 	int64		points;
 	bool		tier_counted;	/* its figures went to the tiers (sale.tier) */
 	int64		points_left;	/* of its award after its earlier returns */
+	bool		enrolled;		/* anonymous, credited by enroll_with_sale */
+	int64		entry_points;	/* of its entry, which credits other sales too */
 } OriginalSale;
 
 /* The sale a return names (LY036), which must not be a return itself (LY037). */
@@ -706,22 +737,70 @@ FetchOriginalSale(int64 sale_id, OriginalSale *o)
 	SPI_getbinval(tup, desc, 8, &isnull);
 	o->tier_counted = !isnull;
 	o->points_left = o->points;
+	o->enrolled = false;
+	o->entry_points = o->points;
+}
+
+/*
+ * An anonymous sale that enrolled a card (enrolment.c) is the new member's
+ * from then on: its return goes to that member and takes back the sale's
+ * part of the enrolment's entry.  Read under the sale's lock, which
+ * enroll_with_sale takes too, with a fresh snapshot: an enrolment that
+ * committed while this return waited is seen (under REPEATABLE READ, whose
+ * snapshot cannot see it, the return fails with 40001 and is retried).
+ */
+static void
+FetchEnrolment(int64 sale_id, OriginalSale *o)
+{
+	Datum		arg = Int64GetDatum(sale_id);
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	LoyaltyExecute(&enrolment_plan, &arg, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		if (LoyaltyCommittedSince(&enrolment_plan, &arg))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent enrolment with sale " INT64_FORMAT,
+							sale_id),
+					 errhint("Retry the return: it then goes to the member the sale enrolled.")));
+		return;
+	}
+	tup = SPI_copytuple(SPI_tuptable->vals[0]);
+	desc = SPI_tuptable->tupdesc;
+	o->enrolled = true;
+	o->member_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	d = SPI_getbinval(tup, desc, 2, &isnull);
+	o->entry_id = isnull ? 0 : DatumGetInt64(d);
+	o->points = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	o->award = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
+	SPI_getbinval(tup, desc, 5, &isnull);
+	o->tier_counted = !isnull;
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	o->entry_points = isnull ? 0 : DatumGetInt64(d);
+	o->points_left = o->points;
 }
 
 /*
  * Lock what a return is decided under, before it looks for an earlier
  * attempt: the member (the one of the card on the return, else the sale's),
  * or for an anonymous sale the sale itself, so that its returns are decided
- * one after the other.  Returns false when the card on the return has been
+ * one after the other -- and then, if the sale enrolled a card, that member
+ * too (the order enroll_with_sale takes them in).  Returns false when the card on the return has been
  * replaced (the member is locked all the same: a retry is answered).
  */
 static bool
-LockReturn(const SaleRow *row, const OriginalSale *o, LoyaltyMember *m)
+LockReturn(const SaleRow *row, OriginalSale *o, LoyaltyMember *m)
 {
 	if (!o->member_id)
 	{
 		LockAnonymousSale(row->return_of);
-		return true;
+		FetchEnrolment(row->return_of, o);
+		if (!o->member_id)
+			return true;
 	}
 	if (row->has_card)
 		return LoyaltyResolveAnyCard(row->card, true, m);
@@ -830,6 +909,21 @@ CheckReturnedLines(const SaleRow *row, OriginalSale *o, const SaleBasket *return
 	}
 }
 
+/* What the earlier returns of an enrolled sale took back from its entry. */
+static int64
+SaleReversedSoFar(int64 sale_id, int64 entry_id)
+{
+	Datum		v[2] = {Int64GetDatum(sale_id), Int64GetDatum(entry_id)};
+	bool		isnull;
+	Datum		d;
+
+	LoyaltyExecute(&sale_reversed_plan, v, NULL, false, 1);
+	if (SPI_processed != 1)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
 /*
  * The points a return takes back: the original award, less the award of
  * what is left of the sale, less what earlier returns took back; never the
@@ -847,6 +941,7 @@ ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *ori
 	bool		isnull;
 	int64		kept,
 				already,
+				entry_already,
 				lost,
 				due;
 
@@ -865,15 +960,20 @@ ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *ori
 		}
 	}
 	kept = LoyaltyRemainingAward(o->award, original, remaining, remaining_qty);
-	already = LoyaltyReversedSoFar(m->member_id, o->entry_id);
+	entry_already = LoyaltyReversedSoFar(m->member_id, o->entry_id);
+	already = o->enrolled ? SaleReversedSoFar(row->return_of, o->entry_id) : entry_already;
 	lv[0] = Int64GetDatum(m->member_id);
 	lv[1] = Int64GetDatum(o->entry_id);
 	lv[2] = TimestampTzGetDatum(m->locked_at);
 	LoyaltyExecute(&lot_lost_plan, lv, NULL, false, 1);
 	lost = SPI_processed != 1 ? 0 :
 		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	/* points of the sale that expired are not taken again from other lots */
-	due = Max(Min(o->points - kept - already, o->points - already - lost), 0);
+	/*
+	 * points of the sale that expired are not taken again from other lots:
+	 * at most what is left of its entry (of an enrolment's, credited to
+	 * several sales, what none of their returns took yet)
+	 */
+	due = Max(Min(o->points - kept - already, o->entry_points - entry_already - lost), 0);
 	/*
 	 * What the sale no longer earns, expired or not: its tier points.  Not
 	 * o->points - kept - already: what the ledger took back so far leaves
@@ -884,8 +984,9 @@ ReturnPointsDue(const SaleRow *row, const OriginalSale *o, const SaleBasket *ori
 	*award = DirectFunctionCall1(jsonb_in, CStringGetDatum(
 		psprintf("{\"return_of\": " INT64_FORMAT ", \"original_points\": " INT64_FORMAT
 				 ", \"points_left\": " INT64_FORMAT ", \"taken_back_before\": " INT64_FORMAT
-				 ", \"expired\": " INT64_FORMAT ", \"due\": " INT64_FORMAT "%s}",
+				 ", \"expired\": " INT64_FORMAT ", \"due\": " INT64_FORMAT "%s%s}",
 				 row->return_of, o->points, kept, already, lost, due,
+				 o->enrolled ? ", \"enrolment\": true" : "",
 				 m->status == 'c' ? ", \"member_closed\": true" : "")));
 	return due;
 }
@@ -1092,7 +1193,8 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 
 /*
  * AFTER INSERT FOR EACH STATEMENT on loyalty.sale: the statement's sales are
- * in; write what they spent of budgets (budget.c), close the tables the
+ * in; write their balances (pending.c), member_tier rows (tier_pending.c)
+ * and what they spent of budgets (budget.c), close the tables the
  * trigger wrote (writer.c) and let go of the last claim.
  */
 PG_FUNCTION_INFO_V1(loyalty_sale_statement_end);
@@ -1102,6 +1204,7 @@ loyalty_sale_statement_end(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "sale_statement_end must be called as a trigger");
 	LoyaltyBalanceFlush();
+	LoyaltyTierFlush();
 	LoyaltyBudgetFlush();
 	LoyaltyWriterClose();
 	ReleaseClaim();

@@ -232,8 +232,9 @@ BaseTier(const LoyaltyLadder *ladder)
 /*
  * The member's tier and running figures (under the member's lock for a
  * sale, none for a quote); no row: the base tier, nothing counted yet.  Read
- * with a fresh snapshot, which sees what this statement wrote for the
- * member's earlier sales (a back-fill).
+ * from what this statement's earlier sales of the member left pending
+ * (tier_pending.c), else with a fresh snapshot, which sees what earlier
+ * statements wrote.
  */
 void
 LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, bool read_only,
@@ -244,6 +245,15 @@ LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, bool read_o
 	Datum		key = Int64GetDatum(m->member_id);
 	bool		isnull;
 
+	int32		tier_id;
+
+	if (LoyaltyTierPendingGet(m->member_id, mt, &tier_id))
+	{
+		/* as an earlier sale of this statement left it */
+		mt->tier = TierById(ladder, tier_id);
+		ExecDropSingleTupleTableSlot(slot);
+		return;
+	}
 	memset(mt, 0, sizeof(*mt));
 	mt->tier = BaseTier(ladder);
 	mt->spend = NumInt(0);
@@ -267,19 +277,21 @@ LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, bool read_o
 
 /*
  * Write the member's row: in place (the row read under the member's lock,
- * which no one else writes meanwhile) or new; through SQL when a DBA gave
- * the table a trigger of its own.
+ * which no one else writes meanwhile) or new; through SQL when not direct
+ * (a DBA gave the table a trigger of its own, or the end of a transaction
+ * writes what a statement left).  tier_pending.c writes its rows with it.
  */
-static void
-WriteMemberTier(int64 member_id, MemberTier *mt)
+void
+LoyaltyTierWriteRow(int64 member_id, int32 tier_id, const MemberTier *mt, bool direct)
 {
 	Datum		v[9];
 	const char *const columns[] = {"member_id", "tier_id", "since", "held_until", "window_start",
 	"last_day", "spend", "visits", "points"};
 	LoyaltyRow *row;
+	ItemPointerData tid = mt->tid;
 
 	v[0] = Int64GetDatum(member_id);
-	v[1] = Int32GetDatum(mt->tier->tier_id);
+	v[1] = Int32GetDatum(tier_id);
 	v[2] = TimestampTzGetDatum(mt->since);
 	v[3] = DateADTGetDatum(mt->held_until);
 	v[4] = DateADTGetDatum(mt->window_start);
@@ -287,7 +299,7 @@ WriteMemberTier(int64 member_id, MemberTier *mt)
 	v[6] = mt->spend;
 	v[7] = Int32GetDatum((int32) Max(Min(mt->visits, PG_INT32_MAX), 0));
 	v[8] = Int64GetDatum(mt->points);
-	if (!LoyaltyWriterDirect(LOYALTY_MEMBER_TIER))
+	if (!direct)
 	{
 		LoyaltyExecute(&member_tier_write_plan, v, NULL, false, 0);
 		return;
@@ -297,11 +309,20 @@ WriteMemberTier(int64 member_id, MemberTier *mt)
 		LoyaltyRowSet(row, columns[i], v[i], false);
 	LoyaltyPushReadSnapshot(false);
 	if (mt->exists)
-		LoyaltyRowUpdate(row, &mt->tid);
+		LoyaltyRowUpdate(row, &tid);
 	else
 		LoyaltyRowInsert(row);
 	PopActiveSnapshot();
 }
+
+/* The member's row after a sale or return: kept for the statement's end, or written now. */
+static void
+WriteMemberTier(int64 member_id, MemberTier *mt)
+{
+	if (!LoyaltyTierDefer(member_id, mt->tier->tier_id, mt))
+		LoyaltyTierWriteRow(member_id, mt->tier->tier_id, mt, LoyaltyWriterDirect(LOYALTY_MEMBER_TIER));
+}
+
 /* Does the member's figure meet any threshold of tier t? */
 static bool
 Qualifies(const LoyaltyTier *t, const MemberTier *mt)

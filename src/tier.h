@@ -70,6 +70,12 @@ extern void LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 extern const LoyaltyTier *LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 											   MemberTier *mt, TimestampTz occurred_at,
 											   Datum spend, int64 points, int64 sale_id);
+extern void LoyaltyTierWriteRow(int64 member_id, int32 tier_id, const MemberTier *mt, bool direct);
+
+/* tier_pending.c: a sale statement's member_tier rows, written at its end */
+extern bool LoyaltyTierPendingGet(int64 member_id, MemberTier *mt, int32 *tier_id);
+extern bool LoyaltyTierDefer(int64 member_id, int32 tier_id, const MemberTier *mt);
+extern void LoyaltyTierFlush(void);
 extern const LoyaltyTier *LoyaltyTierCountReturn(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 								   TimestampTz sale_occurred_at, Datum refund, int64 points);
 

@@ -863,10 +863,13 @@ static const LoyaltyColumnType column_types[] = {
 	{"sale", "award", JSONBOID},
 	{"sale", "recorded_at", TIMESTAMPTZOID},
 	{"sale", "tier", TEXTOID},
+	{"segment_member", "member_id", INT8OID},
+	{"segment_member", "segment_id", INT8OID},
+	{"segment_member", "exited_on", DATEOID},
 };
 
 /* tables whose column types were checked since their last invalidation */
-#define MAX_CHECKED_TABLES 16
+#define MAX_CHECKED_TABLES 24
 static Oid	checked_tables[MAX_CHECKED_TABLES];
 static int	nchecked_tables = 0;
 static bool checked_callback_registered = false;

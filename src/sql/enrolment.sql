@@ -23,6 +23,7 @@ CREATE TABLE loyalty.enrolment_sale (
 	entry_id		bigint,
 	points			bigint NOT NULL CHECK (points >= 0),
 	award			jsonb NOT NULL,
+	tier			text,
 	recorded_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (member_id, sale_id),
 	UNIQUE (sale_id)
@@ -31,6 +32,7 @@ COMMENT ON TABLE loyalty.enrolment_sale IS 'The anonymous sales that enrolled a 
 COMMENT ON COLUMN loyalty.enrolment_sale.entry_id IS 'The earn entry that credited the enrolment''s sales (one for all of them; NULL: they earned nothing).';
 COMMENT ON COLUMN loyalty.enrolment_sale.points IS 'This sale''s part of the entry''s points.';
 COMMENT ON COLUMN loyalty.enrolment_sale.award IS 'How the rules awarded this sale at its time, as loyalty.sale.award records it for a member''s sale.';
+COMMENT ON COLUMN loyalty.enrolment_sale.tier IS 'The member''s tier after this sale counted for it, as loyalty.sale.tier records it (NULL: the program had no tiers; a return of the sale then changes no tier figures).';
 
 CREATE FUNCTION loyalty.enroll_with_sale(card loyalty.card, program text, store text, pos_txn text,
 	OUT member_id bigint, OUT points bigint, OUT points_pending bigint, OUT entry_id bigint,

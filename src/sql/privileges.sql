@@ -54,6 +54,9 @@ DECLARE
 		'home_store(text, timestamptz, timestamptz)',
 		'home_store(text, timestamptz, timestamptz, interval)',
 		'home_stores(timestamptz, interval, text)',
+		'member_value(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params)',
+		'winback(timestamptz, text, double precision, double precision, loyalty.bgnbd_params, loyalty.gg_params)',
+		'replenishment_due(timestamptz, integer, text, integer, double precision, integer)',
 		'member_id(loyalty.card)',
 		'balance(loyalty.card)',
 		'balance_at(loyalty.card, timestamptz, timestamptz)',
@@ -75,7 +78,12 @@ DECLARE
 		'bgnbd_pmf(loyalty.bgnbd_params, double precision, integer)',
 		'gg_fit(integer, double precision)',
 		'gg_expected_spend(loyalty.gg_params, integer, double precision)',
-		'clv(loyalty.bgnbd_params, loyalty.gg_params, integer, double precision, double precision, double precision, double precision, double precision)'];
+		'clv(loyalty.bgnbd_params, loyalty.gg_params, integer, double precision, double precision, double precision, double precision, double precision)',
+		-- segments (segment.sql); the view member_features calls member_features_at
+		'member_features_at(timestamptz, text)',
+		'segment_sizes(date, text)',
+		'segment_overlap(date, text)',
+		'segment_migration(date, date, text)'];
 	admin_functions text[] := analyst_functions || pos_functions || ARRAY[
 		'set_member_status(loyalty.card, text, text)',
 		'replace_card(loyalty.card, loyalty.card)',
@@ -85,7 +93,10 @@ DECLARE
 		'expire_points(timestamptz)',
 		'set_tier(loyalty.card, text, text, timestamptz)',
 		'review_tiers(timestamptz)',
-		'use_benefit_at(loyalty.card, text, text, text, timestamptz)'];
+		'use_benefit_at(loyalty.card, text, text, text, timestamptz)',
+		-- the segment_check trigger calls it as the writer of a segment
+		'segment_predicate_check(text)',
+		'refresh_segments(timestamptz)'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -118,6 +129,9 @@ BEGIN
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
+		-- segments: defined by admin only (a predicate runs as its writer)
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.segment TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.segment_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		-- and waking up when the outbox's sequence moves (pg_sequence_last_value)
@@ -135,4 +149,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers and benefits, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits and segments, refresh segments, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';

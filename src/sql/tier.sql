@@ -160,24 +160,36 @@ CREATE CONSTRAINT TRIGGER tier_ladder_check AFTER INSERT OR UPDATE OR DELETE ON 
 CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tier
 	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
 
--- A tier event: an outbox row, and the payload-less NOTIFY the sales send.
-CREATE FUNCTION loyalty.tier_event(member_id bigint, from_tier text, to_tier text, up boolean,
-	cause text, changed_at timestamptz) RETURNS void
+-- Tier events: an outbox row each (tier_up or tier_down, in the order given),
+-- and with loyalty.notify on one payload-less NOTIFY for them all, as the
+-- sales send it.  The
+-- arrays are the events' columns, of one length: set_tier writes one event,
+-- review_tiers all of its changes with one INSERT.
+CREATE FUNCTION loyalty.tier_events(member_ids bigint[], from_tiers text[], to_tiers text[], ups boolean[],
+	causes text[], changed_ats timestamptz[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_written bigint;
 BEGIN
 	INSERT INTO loyalty.outbox (member_id, kind, payload)
-	VALUES (tier_event.member_id, CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
-			jsonb_build_object('event', CASE WHEN up THEN 'tier_up' ELSE 'tier_down' END,
-							   'member_id', tier_event.member_id, 'from', from_tier, 'to', to_tier,
-							   'cause', cause, 'changed_at',
-							   rtrim(rtrim(to_char(tier_event.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.')
-							   || '+00:00'));
-	IF coalesce(current_setting('loyalty.notify', true), 'on')::boolean THEN
+	SELECT e.member_id, k.kind,
+		   jsonb_build_object('event', k.kind, 'member_id', e.member_id, 'from', e.from_tier, 'to', e.to_tier,
+							  'cause', e.cause, 'changed_at',
+							  rtrim(rtrim(to_char(e.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.')
+							  || '+00:00')
+	  FROM unnest(member_ids, from_tiers, to_tiers, ups, causes, changed_ats) WITH ORDINALITY
+		   AS e(member_id, from_tier, to_tier, up, cause, changed_at, i)
+	 CROSS JOIN LATERAL (SELECT CASE WHEN e.up THEN 'tier_up' ELSE 'tier_down' END AS kind) k
+	 ORDER BY e.i;
+	GET DIAGNOSTICS v_written = ROW_COUNT;
+	-- loyalty.notify: off unless set (the library defines it, off, when it loads)
+	IF v_written > 0 AND coalesce(current_setting('loyalty.notify', true), 'off')::boolean THEN
 		PERFORM pg_notify('loyalty_events', '');
 	END IF;
+	RETURN v_written;
 END
 $$;
-COMMENT ON FUNCTION loyalty.tier_event(bigint, text, text, boolean, text, timestamptz) IS 'Internal: writes a tier_up or tier_down event to the outbox and wakes its consumer (set_tier, review_tiers).';
+COMMENT ON FUNCTION loyalty.tier_events(bigint[], text[], text[], boolean[], text[], timestamptz[]) IS 'Internal: writes tier_up and tier_down events to the outbox, one row per element of the arrays (the events'' columns), and with loyalty.notify on wakes their consumer once (set_tier, review_tiers). Returns how many it wrote.';
 
 -- The member of a card for the tier questions: any card the member ever had.
 CREATE FUNCTION loyalty.tier_member(card loyalty.card) RETURNS bigint
@@ -232,42 +244,123 @@ END
 $$;
 COMMENT ON FUNCTION loyalty.tier_at(loyalty.card, timestamptz) IS 'The code of the member''s tier at a moment, from the tier history (the base tier before any change; NULL before enrolment or without tiers).';
 
+-- The review's view of each program with tiers, as of a moment: its ladder
+-- (arrays in rank order: ids[1] is the base tier), its day (the program's
+-- time zone) and the windows whose figures a review judges: the current
+-- one [cur_start, cur_end), and from prev_start the one before it
+-- (calendar years; the other kinds judge the current window alone:
+-- prev_start = cur_start).  Anniversary years start at each member's
+-- enrolment day: their windows are NULL here, computed per member.  Like
+-- tier_review_candidates, called by the SECURITY DEFINER review functions
+-- only (granted to no one), so with its caller's rights.
+CREATE FUNCTION loyalty.tier_review_programs(as_of timestamptz,
+	OUT program_id integer, OUT time_zone text, OUT tier_window text, OUT tier_window_days integer,
+	OUT tier_downgrade text, OUT tier_grace_days integer, OUT today date,
+	OUT cur_start date, OUT cur_end date, OUT prev_start date,
+	OUT ids integer[], OUT codes text[], OUT spend numeric[], OUT visits integer[], OUT points bigint[])
+RETURNS SETOF record
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp ROWS 10 AS $$
+	WITH ladder AS (
+		SELECT t.program_id, array_agg(t.tier_id ORDER BY t.rank) AS ids,
+			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
+			   array_agg(t.min_visits ORDER BY t.rank) AS visits, array_agg(t.min_points ORDER BY t.rank) AS points
+		  FROM loyalty.tier t GROUP BY t.program_id)
+	SELECT p.program_id, p.time_zone, p.tier_window, p.tier_window_days, p.tier_downgrade, p.tier_grace_days,
+		   d.today, w.period_start, w.period_end,
+		   CASE WHEN p.tier_window = 'calendar_year'
+				THEN (loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, w.period_start - 1)).period_start
+				ELSE w.period_start END,
+		   l.ids, l.codes, l.spend, l.visits, l.points
+	  FROM loyalty.program p
+	  JOIN ladder l ON l.program_id = p.program_id
+	 CROSS JOIN LATERAL (SELECT loyalty.local_date(tier_review_programs.as_of, p.time_zone) AS today) d
+	  LEFT JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, d.today) w
+		ON p.tier_window <> 'anniversary_year'
+$$;
+COMMENT ON FUNCTION loyalty.tier_review_programs(timestamptz) IS 'Internal: per program with tiers, as of a moment, what review_tiers judges by: the ladder in rank order, the program''s day, the current window and the start of the one before (calendar years); anniversary years'' windows are per member (NULL here).';
+
+-- Who a review as of a moment may change, told by each member's
+-- member_tier row without reading its days; and how many members it checks
+-- (members_checked: every member with a row in a program with tiers; a
+-- member without one is in the base tier with nothing counted, which no
+-- review changes).  A member is a candidate when
+--   1. it has an override (running, or ended: the review ends it);
+--   2. its hold plus the grace days has run out in a tier above the base,
+--      and the program's policy moves members down;
+--   3. its running figures meet a threshold of a tier above its own (the
+--      sale trigger moves a member up at once, so: a ladder lowered or a
+--      rung added since);
+--   4. the review counts days before the running figures' window_start (a
+--      calendar or anniversary year whose year before the running figures
+--      no longer hold; a window made longer, or of another kind, since the
+--      member's latest sale; a review as of a past day).
+-- Nothing else changes in a review: without 4, every day the review counts
+-- lies in [window_start, last_day] (no day comes after last_day), whose sum
+-- the running figures are (the sale trigger keeps them so, under the
+-- member's lock); days are never negative (a sale's total and points are at
+-- least 0, a return takes back at most its sale), so the figures of each
+-- window the review judges are at most the running figures, and without 3
+-- they earn no tier above the member's: no upgrade.  Without 1 and 2: no
+-- downgrade and no override to end.
+CREATE FUNCTION loyalty.tier_review_candidates(as_of timestamptz, OUT members_checked bigint, OUT candidates bigint[])
+RETURNS record
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+	WITH prog AS (SELECT * FROM loyalty.tier_review_programs(tier_review_candidates.as_of)),
+	-- per tier: the lowest threshold of each kind among the tiers above it
+	above AS (
+		SELECT t.tier_id, min(h.min_spend) AS spend, min(h.min_visits) AS visits, min(h.min_points) AS points
+		  FROM loyalty.tier t JOIN loyalty.tier h ON h.program_id = t.program_id AND h.rank > t.rank
+		 GROUP BY t.tier_id)
+	SELECT count(*),
+		   COALESCE(array_agg(mt.member_id) FILTER (
+			WHERE mt.override_tier_id IS NOT NULL											-- 1
+			   OR (g.tier_downgrade <> 'never' AND mt.tier_id <> g.ids[1]					-- 2
+				   AND g.today >= mt.held_until + g.tier_grace_days)
+			   OR mt.spend >= a.spend OR mt.visits >= a.visits OR mt.points >= a.points	-- 3
+			   OR mt.window_start > COALESCE(g.prev_start,								-- 4
+					(loyalty.tier_period(g.tier_window, g.tier_window_days, y.anchor,
+						(loyalty.tier_period(g.tier_window, g.tier_window_days, y.anchor, g.today)).period_start - 1)).period_start)),
+			'{}')
+	  FROM loyalty.member_tier mt
+	  JOIN loyalty.member mb ON mb.member_id = mt.member_id
+	  JOIN prog g ON g.program_id = mb.program_id
+	  LEFT JOIN above a ON a.tier_id = mt.tier_id
+	 CROSS JOIN LATERAL (SELECT CASE WHEN g.tier_window = 'anniversary_year'
+									 THEN loyalty.local_date(mb.enrolled_at, g.time_zone) END AS anchor) y
+$$;
+COMMENT ON FUNCTION loyalty.tier_review_candidates(timestamptz) IS 'Internal: the members a review as of a moment may change (an override; a hold plus grace run out above the base; running figures meeting a higher tier; a window reaching before the running figures''), told by member_tier alone, and how many members with a tier row it checks.';
+
 -- What review_tiers would do: one row per member whose tier or override
--- changes.  members: only these (review_tiers' second pass).
+-- changes.  members: only these (review_tiers' second pass); NULL: the
+-- candidates, who are every member a review may change.
 CREATE FUNCTION loyalty.review_tiers_preview(as_of timestamptz DEFAULT now(), members bigint[] DEFAULT NULL,
 	OUT member_id bigint, OUT from_tier text, OUT to_tier text, OUT cause text,
 	OUT changed_at timestamptz, OUT held_until date,
 	OUT from_tier_id integer, OUT to_tier_id integer, OUT up boolean, OUT override_ended boolean)
 RETURNS SETOF record
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
+DECLARE
+	v_members bigint[] := review_tiers_preview.members;
 BEGIN
 	IF review_tiers_preview.as_of IS NULL THEN
 		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
 	END IF;
+	IF v_members IS NULL THEN
+		SELECT c.candidates INTO v_members FROM loyalty.tier_review_candidates(review_tiers_preview.as_of) c;
+	END IF;
+	-- planned for v_members' values (force_custom_plan): how many there are
+	-- decides between index look-ups and one pass over the days
 	RETURN QUERY
-	WITH ladder AS (
-		SELECT t.program_id, array_agg(t.tier_id ORDER BY t.rank) AS ids,
-			   array_agg(t.code ORDER BY t.rank) AS codes, array_agg(t.min_spend ORDER BY t.rank) AS spend,
-			   array_agg(t.min_visits ORDER BY t.rank) AS visits, array_agg(t.min_points ORDER BY t.rank) AS points
-		  FROM loyalty.tier t GROUP BY t.program_id),
-	-- per program: the review's day, and the windows (but anniversary years', per member)
-	prog AS (
-		SELECT p.program_id, p.time_zone, p.tier_window, p.tier_window_days, p.tier_downgrade, p.tier_grace_days,
-			   l.ids, l.codes, l.spend, l.visits, l.points, d.today, cur.period_start AS cur_start,
-			   cur.period_end AS cur_end,
-			   CASE WHEN p.tier_window = 'calendar_year'
-					THEN (loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, cur.period_start - 1)).period_start
-					ELSE cur.period_start END AS prev_start
-		  FROM loyalty.program p JOIN ladder l ON l.program_id = p.program_id
-		 CROSS JOIN LATERAL (SELECT loyalty.local_date(review_tiers_preview.as_of, p.time_zone) AS today) d
-		 CROSS JOIN LATERAL loyalty.tier_period(p.tier_window, p.tier_window_days, d.today, d.today) cur),
-	m AS (
+	WITH prog AS (SELECT * FROM loyalty.tier_review_programs(review_tiers_preview.as_of)),
+	-- the members judged and their windows (anniversary years: from the
+	-- member's enrolment day); narrow, and read three times
+	m AS MATERIALIZED (
 		SELECT mt.member_id, mt.tier_id, mt.held_until, mt.override_tier_id, mt.override_until,
-			   g.tier_window, g.tier_window_days, g.tier_downgrade, g.tier_grace_days,
-			   g.ids, g.codes, g.spend, g.visits, g.points, g.today, a.anchor,
-			   COALESCE(c.cur_start, g.cur_start) AS cur_start, COALESCE(c.cur_end, g.cur_end) AS cur_end,
-			   COALESCE(c.prev_start, g.prev_start) AS prev_start
+			   g.program_id, g.today, a.anchor,
+			   COALESCE(g.cur_start, c.cur_start) AS cur_start, COALESCE(g.cur_end, c.cur_end) AS cur_end,
+			   COALESCE(g.prev_start, c.prev_start) AS prev_start
 		  FROM loyalty.member_tier mt
 		  JOIN loyalty.member mb ON mb.member_id = mt.member_id
 		  JOIN prog g ON g.program_id = mb.program_id
@@ -276,36 +369,45 @@ BEGIN
 		 CROSS JOIN LATERAL (SELECT w.period_start AS cur_start, w.period_end AS cur_end,
 									(loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, w.period_start - 1)).period_start AS prev_start
 							   FROM loyalty.tier_period(g.tier_window, g.tier_window_days, a.anchor, g.today) w) c
-		 WHERE review_tiers_preview.members IS NULL
-			OR mt.member_id IN (SELECT unnest(review_tiers_preview.members))),
+		 WHERE mt.member_id = ANY (v_members)),
+	-- their figures in the current window and the one before, by a join
+	-- bounded below by the earliest day any of them counts (so that one pass
+	-- over those days can serve many members); a member without days there
+	-- has none (LEFT JOIN in q)
 	f AS (
 		SELECT m.member_id,
-			   COALESCE(sum(d.spend) FILTER (WHERE d.day >= m.cur_start), 0) AS spend,
+			   sum(d.spend) FILTER (WHERE d.day >= m.cur_start) AS spend,
 			   count(*) FILTER (WHERE d.day >= m.cur_start AND d.spend > 0) AS visits,
-			   COALESCE(sum(d.points) FILTER (WHERE d.day >= m.cur_start), 0) AS points,
-			   COALESCE(sum(d.spend) FILTER (WHERE d.day < m.cur_start), 0) AS prev_spend,
+			   sum(d.points) FILTER (WHERE d.day >= m.cur_start) AS points,
+			   sum(d.spend) FILTER (WHERE d.day < m.cur_start) AS prev_spend,
 			   count(*) FILTER (WHERE d.day < m.cur_start AND d.spend > 0) AS prev_visits,
-			   COALESCE(sum(d.points) FILTER (WHERE d.day < m.cur_start), 0) AS prev_points
-		  FROM m LEFT JOIN loyalty.tier_day d
-			ON d.member_id = m.member_id AND d.day >= m.prev_start AND d.day <= m.today
+			   sum(d.points) FILTER (WHERE d.day < m.cur_start) AS prev_points
+		  FROM m JOIN loyalty.tier_day d ON d.member_id = m.member_id AND d.day >= m.prev_start AND d.day <= m.today
+		 WHERE d.day >= (SELECT min(m.prev_start) FROM m)
 		 GROUP BY m.member_id),
+	-- the tier the figures earn (entitled), the current one, the override's
 	q AS (
-		SELECT m.*, e.entitled_i,
-			   array_position(m.ids, m.tier_id) AS cur_i,
-			   array_position(m.ids, m.override_tier_id) AS floor_i,
+		SELECT m.*, g.tier_window, g.tier_window_days, g.tier_downgrade, g.tier_grace_days, g.ids, g.codes,
+			   e.entitled_i,
+			   array_position(g.ids, m.tier_id) AS cur_i,
+			   array_position(g.ids, m.override_tier_id) AS floor_i,
 			   m.override_tier_id IS NOT NULL AND coalesce(m.override_until <= review_tiers_preview.as_of, false) AS ended,
 			   -- the tier the member holds by figures and reviews, without the override
 			   CASE WHEN m.override_until <= review_tiers_preview.as_of
-					THEN array_position(m.ids, COALESCE(
+					THEN array_position(g.ids, COALESCE(
 						(SELECT c.to_tier_id FROM loyalty.tier_change c
 						  WHERE c.member_id = m.member_id AND c.cause <> 'override'
-						  ORDER BY c.changed_at DESC, c.change_id DESC LIMIT 1), m.ids[1])) END AS own_i,
+						  ORDER BY c.changed_at DESC, c.change_id DESC LIMIT 1), g.ids[1])) END AS own_i,
 			   m.override_tier_id IS NOT NULL AND (m.override_until IS NULL OR m.override_until > review_tiers_preview.as_of) AS overridden
-		  FROM m JOIN f ON f.member_id = m.member_id
+		  FROM m
+		  JOIN prog g ON g.program_id = m.program_id
+		  LEFT JOIN f ON f.member_id = m.member_id
 		 CROSS JOIN LATERAL (
-			SELECT max(i) AS entitled_i FROM generate_subscripts(m.ids, 1) AS i
-			 WHERE i = 1 OR m.spend[i] <= f.spend OR m.visits[i] <= f.visits OR m.points[i] <= f.points
-				OR m.spend[i] <= f.prev_spend OR m.visits[i] <= f.prev_visits OR m.points[i] <= f.prev_points) e),
+			SELECT max(i) AS entitled_i FROM generate_subscripts(g.ids, 1) AS i
+			 WHERE i = 1 OR g.spend[i] <= COALESCE(f.spend, 0) OR g.visits[i] <= COALESCE(f.visits, 0)
+				OR g.points[i] <= COALESCE(f.points, 0) OR g.spend[i] <= COALESCE(f.prev_spend, 0)
+				OR g.visits[i] <= COALESCE(f.prev_visits, 0) OR g.points[i] <= COALESCE(f.prev_points, 0)) e),
+	-- the decision: an override's end, up, down by the policy after the hold
 	n AS (
 		SELECT q.*,
 			   CASE WHEN q.ended
@@ -359,18 +461,20 @@ BEGIN
 		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
 			DETAIL = 'A review judges the figures of days that have happened.';
 	END IF;
-	SELECT count(*) INTO members_checked
-	  FROM loyalty.member_tier mt JOIN loyalty.member m ON m.member_id = mt.member_id
-	 WHERE EXISTS (SELECT FROM loyalty.tier t WHERE t.program_id = m.program_id);
-	-- 1. who changes, by what committed before this statement
-	SELECT array_agg(p.member_id ORDER BY p.member_id) INTO v_ids FROM loyalty.review_tiers_preview(as_of) p;
+	-- 1. who may change (by their member_tier rows), and who does, by what
+	-- committed before these statements
+	SELECT c.members_checked, c.candidates INTO members_checked, v_ids
+	  FROM loyalty.tier_review_candidates(as_of) c;
+	SELECT array_agg(p.member_id ORDER BY p.member_id) INTO v_ids FROM loyalty.review_tiers_preview(as_of, v_ids) p;
 	upgraded := 0; downgraded := 0; overrides_expired := 0;
 	IF v_ids IS NULL THEN
 		RETURN;
 	END IF;
 	-- 2. their locks, in member_id order, as a sale takes a member's
 	PERFORM FROM loyalty.member_balance b WHERE b.member_id = ANY (v_ids) ORDER BY b.member_id FOR NO KEY UPDATE;
-	-- 3. decided again under the locks (a sale may have committed meanwhile) and applied
+	-- 3. decided again under the locks (a sale may have committed meanwhile)
+	-- and applied: the tiers, their history, and one event per tier that
+	-- changed, written together
 	WITH d AS (SELECT * FROM loyalty.review_tiers_preview(as_of, v_ids)),
 	u AS (
 		UPDATE loyalty.member_tier mt
@@ -383,16 +487,19 @@ BEGIN
 		INSERT INTO loyalty.tier_change (member_id, from_tier_id, to_tier_id, changed_at, cause)
 		SELECT d.member_id, d.from_tier_id, d.to_tier_id, d.changed_at, d.cause FROM d),
 	e AS (
-		SELECT loyalty.tier_event(d.member_id, d.from_tier, d.to_tier, d.up, d.cause, d.changed_at)
+		SELECT loyalty.tier_events(array_agg(d.member_id ORDER BY d.member_id),
+								   array_agg(d.from_tier ORDER BY d.member_id), array_agg(d.to_tier ORDER BY d.member_id),
+								   array_agg(d.up ORDER BY d.member_id), array_agg(d.cause ORDER BY d.member_id),
+								   array_agg(d.changed_at ORDER BY d.member_id)) AS written
 		  FROM d WHERE d.to_tier_id <> d.from_tier_id)
 	SELECT count(*) FILTER (WHERE d.up AND NOT d.override_ended),
 		   count(*) FILTER (WHERE NOT d.up AND d.to_tier_id <> d.from_tier_id AND NOT d.override_ended),
-		   count(*) FILTER (WHERE d.override_ended), (SELECT count(*) FROM e)
+		   count(*) FILTER (WHERE d.override_ended), (SELECT e.written FROM e)
 	  INTO upgraded, downgraded, overrides_expired, v_events
 	  FROM d;
 END
 $$;
-COMMENT ON FUNCTION loyalty.review_tiers(timestamptz) IS 'The periodic tier review as of a moment (not in the future): moves members down whose tier''s hold (plus tier_grace_days) has ended without qualifying again, by the program''s tier_downgrade; up those whose figures qualify higher; ends overrides. Idempotent for one as_of.';
+COMMENT ON FUNCTION loyalty.review_tiers(timestamptz) IS 'The periodic tier review as of a moment (not in the future): moves members down whose tier''s hold (plus tier_grace_days) has ended without qualifying again, by the program''s tier_downgrade; up those whose figures qualify higher; ends overrides. Reads the day figures only of the members whose tier row says they may change; members_checked counts every member with a tier row. Idempotent for one as_of.';
 
 CREATE FUNCTION loyalty.set_tier(card loyalty.card, tier_code text, reason text, until timestamptz DEFAULT NULL)
 RETURNS bigint
@@ -457,7 +564,8 @@ BEGIN
 	VALUES (v_member, v_from.tier_id, v_to.tier_id, v_at, 'override', reason)
 	RETURNING change_id INTO v_change;
 	IF v_from.tier_id <> v_to.tier_id THEN
-		PERFORM loyalty.tier_event(v_member, v_from.code, v_to.code, v_to.rank > v_from.rank, 'override', v_at);
+		PERFORM loyalty.tier_events(ARRAY[v_member], ARRAY[v_from.code], ARRAY[v_to.code], ARRAY[v_to.rank > v_from.rank],
+									ARRAY['override'], ARRAY[v_at]);
 	END IF;
 	RETURN v_change;
 END
@@ -517,11 +625,13 @@ REVOKE EXECUTE ON FUNCTION
 	loyalty.local_date(timestamptz, text),
 	loyalty.tier_period(text, integer, date, date),
 	loyalty.tier_ladder_check(),
-	loyalty.tier_event(bigint, text, text, boolean, text, timestamptz),
+	loyalty.tier_events(bigint[], text[], text[], boolean[], text[], timestamptz[]),
 	loyalty.tier_member(loyalty.card),
 	loyalty.tier_missing(numeric, numeric),
 	loyalty.tier_of(loyalty.card),
 	loyalty.tier_at(loyalty.card, timestamptz),
+	loyalty.tier_review_programs(timestamptz),
+	loyalty.tier_review_candidates(timestamptz),
 	loyalty.review_tiers_preview(timestamptz, bigint[]),
 	loyalty.review_tiers(timestamptz),
 	loyalty.set_tier(loyalty.card, text, text, timestamptz),

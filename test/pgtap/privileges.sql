@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(529);
+SELECT plan(621);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -82,7 +82,9 @@ INSERT INTO tap_function_spec VALUES
 	('local_date',         '{timestamptz,text}',                    '{}'),
 	('tier_period',        '{text,integer,date,date}',              '{}'),
 	('tier_ladder_check',  '{}',                                    '{}'),
-	('tier_event',         '{bigint,text,text,boolean,text,timestamptz}', '{}'),
+	('tier_events',        '{bigint[],text[],text[],boolean[],text[],timestamptz[]}', '{}'),
+	('tier_review_programs', '{timestamptz}',                       '{}'),
+	('tier_review_candidates', '{timestamptz}',                     '{}'),
 	('tier_member',        '{loyalty.card}',                        '{}'),
 	('tier_missing',       '{numeric,numeric}',                     '{}'),
 	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),
@@ -106,7 +108,25 @@ INSERT INTO tap_function_spec VALUES
 	('home_store_combine', '{internal,internal}',                   '{}'),
 	('home_store_serialize', '{internal}',                          '{}'),
 	('home_store_deserialize', '{bytea,internal}',                  '{}'),
-	('home_store_final',   '{internal}',                            '{}');
+	('home_store_final',   '{internal}',                            '{}'),
+	-- segments (test/pgtap/segment_privileges.sql runs them per level)
+	('member_features_at', '{timestamptz,text}',                    '{admin,analyst}'),
+	('segment_sizes',      '{date,text}',                           '{admin,analyst}'),
+	('segment_overlap',    '{date,text}',                           '{admin,analyst}'),
+	('segment_migration',  '{date,date,text}',                      '{admin,analyst}'),
+	('refresh_segments',   '{timestamptz}',                         '{admin}'),
+	('segment_predicate_check', '{text}',                           '{admin}'),
+	('segment_hits',       '{regclass,bigint}',                     '{}'),
+	('segment_members_on', '{date,text}',                           '{}'),
+	('segment_check',      '{}',                                    '{}'),
+	('segment_in_use',     '{}',                                    '{}'),
+	('rule_segments_check', '{}',                                   '{}'),
+	-- the member value lists (test/pgtap/value_privileges.sql runs them per level)
+	('member_value',       '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
+	('winback',            '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
+	('replenishment_due',  '{timestamptz,integer,text,integer,double precision,integer}', '{admin,analyst}'),
+	('value_check_args',   '{timestamptz,text,double precision,double precision}', '{}'),
+	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
@@ -134,7 +154,11 @@ INSERT INTO tap_table_spec VALUES
 	('tier_change',     '{SELECT}',                      '{}',       '{SELECT}'),
 	('benefit',         '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
 	('benefit_use',     '{SELECT}',                      '{}',       '{SELECT}'),
-	('enrolment_sale',  '{SELECT}',                      '{}',       '{SELECT}');
+	('enrolment_sale',  '{SELECT}',                      '{}',       '{SELECT}'),
+	('member_features', '{SELECT}',                      '{}',       '{SELECT}'),
+	('segment',         '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('segment_member',  '{SELECT}',                      '{}',       '{SELECT}'),
+	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}');
 
 -- Sequence privileges per level: admin draws program and rule ids, pos and
 -- admin sale ids (the default of sale_id) with USAGE; member, ledger and
@@ -152,7 +176,8 @@ INSERT INTO tap_sequence_spec VALUES
 	('tier_id_seq',            '{admin}', DEFAULT),
 	('tier_change_id_seq',     '{}', DEFAULT),
 	('benefit_id_seq',         '{admin}', DEFAULT),
-	('benefit_use_id_seq',     '{}', DEFAULT);
+	('benefit_use_id_seq',     '{}', DEFAULT),
+	('segment_id_seq',         '{admin}', DEFAULT);
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.

@@ -8,7 +8,7 @@
 --   admin    all of it, and alone set_tier, review_tiers and writes the
 --            ladder (loyalty.tier); nobody writes member_tier, tier_day or
 --            tier_change directly, nor calls the internal helpers
---            (tier_event would forge an event)
+--            (tier_events would forge events)
 --   nobody   (PUBLIC) nothing
 --
 -- The behaviour blocks switch with SET SESSION AUTHORIZATION, so that
@@ -19,7 +19,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(139);
+SELECT plan(147);
 
 CREATE ROLE tt_admin;
 CREATE ROLE tt_pos;
@@ -46,7 +46,9 @@ INSERT INTO tt_function_spec VALUES
 	('local_date',           '{timestamptz,text}',             '{}'),
 	('tier_period',          '{text,integer,date,date}',       '{}'),
 	('tier_ladder_check',    '{}',                             '{}'),
-	('tier_event',           '{bigint,text,text,boolean,text,timestamptz}', '{}'),
+	('tier_events',          '{bigint[],text[],text[],boolean[],text[],timestamptz[]}', '{}'),
+	('tier_review_programs', '{timestamptz}',                  '{}'),
+	('tier_review_candidates', '{timestamptz}',                '{}'),
 	('tier_member',          '{loyalty.card}',                 '{}'),
 	('tier_missing',         '{numeric,numeric}',              '{}');
 GRANT SELECT ON tt_function_spec TO PUBLIC;
@@ -59,13 +61,13 @@ SELECT set_eq(
 	$$SELECT format('loyalty.%I(%s)', fn, array_to_string(args, ','))::regprocedure::text FROM tt_function_spec$$,
 	'the spec covers every tier function');
 
--- 2-49: EXECUTE on every tier function, for every role (12 x 4)
+-- 2-57: EXECUTE on every tier function, for every role (14 x 4)
 SELECT function_privs_are('loyalty', f.fn, f.args, r.role,
 		CASE WHEN r.level = ANY (f.levels) THEN '{EXECUTE}' ELSE '{}' END::name[])
   FROM tt_function_spec f CROSS JOIN tt_role r
  ORDER BY f.fn, r.role;
 
--- 50-65: the tier tables (4 x 4): admin writes the ladder only
+-- 58-73: the tier tables (4 x 4): admin writes the ladder only
 SELECT table_privs_are('loyalty', t.tbl, r.role,
 		CASE r.level WHEN 'admin' THEN t.admin WHEN 'analyst' THEN '{SELECT}'::name[] ELSE '{}'::name[] END)
   FROM (VALUES ('tier', '{SELECT,INSERT,UPDATE,DELETE}'::name[]), ('member_tier', '{SELECT}'),
@@ -73,7 +75,7 @@ SELECT table_privs_are('loyalty', t.tbl, r.role,
  CROSS JOIN tt_role r
  ORDER BY t.tbl, r.role;
 
--- 66-73: the tier sequences (2 x 4): admin draws tier ids; change ids come
+-- 74-81: the tier sequences (2 x 4): admin draws tier ids; change ids come
 -- from the SECURITY DEFINER functions and the trigger
 SELECT sequence_privs_are('loyalty', s.seq, r.role,
 		CASE WHEN r.level = ANY (s.levels) THEN '{USAGE}' ELSE '{}' END::name[])
@@ -81,13 +83,13 @@ SELECT sequence_privs_are('loyalty', s.seq, r.role,
  CROSS JOIN tt_role r
  ORDER BY s.seq, r.role;
 
--- 74-75: pos reads sale.tier back (a column grant), nothing else of the tiers
+-- 82-83: pos reads sale.tier back (a column grant), nothing else of the tiers
 SELECT column_privs_are('loyalty', 'sale', 'tier', 'tt_pos', '{SELECT}',
 	'pos may read sale.tier (RETURNING)');
 SELECT column_privs_are('loyalty', 'sale', 'tier', 'tt_nobody', '{}',
 	'nobody else reads sale.tier without a grant');
 
--- 76: PUBLIC has nothing on any tier object
+-- 84: PUBLIC has nothing on any tier object
 SELECT is_empty(
 	$$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
 	   WHERE p.pronamespace = 'loyalty'::regnamespace AND (p.proname ~ 'tier' OR p.proname = 'local_date')
@@ -116,7 +118,7 @@ INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 VALUES ('tt-s', 'tt-1', loyalty.card_issue('41', 1), now() - interval '1 day', 150.00,
 		'[{"sku": "A1", "qty": 1, "amount": 150.00}]');
 
--- 77-96: pos
+-- 85-104: pos
 SET SESSION AUTHORIZATION tt_pos;
 SELECT is(loyalty.tier_of(loyalty.card_issue('41', 1)), 'silver', 'pos can call tier_of');
 SELECT results_eq(
@@ -166,8 +168,8 @@ SELECT throws_ok($$SELECT count(*) FROM loyalty.tier_change$$, '42501',
 	'permission denied for table tier_change', 'pos cannot read the tier history');
 SELECT throws_ok($$INSERT INTO loyalty.tier_day VALUES (1, current_date, 1000000, 0)$$, '42501',
 	'permission denied for table tier_day', 'pos cannot write day figures');
-SELECT throws_ok($$SELECT loyalty.tier_event(1, 'base', 'gold', true, 'qualified', now())$$, '42501',
-	'permission denied for function tier_event', 'pos cannot forge a tier event');
+SELECT throws_ok($$SELECT loyalty.tier_events('{1}', '{base}', '{gold}', '{true}', '{qualified}', ARRAY[now()])$$, '42501',
+	'permission denied for function tier_events', 'pos cannot forge a tier event');
 SELECT throws_ok($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines, tier)
 				   VALUES ('tt-s', 'tt-4', loyalty.card_issue('41', 2), 1, '[{"sku": "A1", "qty": 1, "amount": 1}]', 'gold')$$,
 	'42501', 'permission denied for table sale', 'pos cannot write sale.tier');
@@ -175,7 +177,7 @@ SELECT throws_ok($$SELECT loyalty.local_date(now(), 'UTC')$$, '42501',
 	'permission denied for function local_date', 'pos cannot call the internal local_date');
 RESET SESSION AUTHORIZATION;
 
--- 97-114: analyst
+-- 105-122: analyst
 SET SESSION AUTHORIZATION tt_analyst;
 SELECT is(loyalty.tier_of(loyalty.card_issue('41', 1)), 'silver', 'analyst can call tier_of');
 SELECT is(loyalty.tier_at(loyalty.card_issue('41', 1), now() - interval '2 days'), 'base', 'analyst can call tier_at (before the sale: base)');
@@ -205,14 +207,14 @@ SELECT throws_ok($$INSERT INTO loyalty.tier_change (member_id, from_tier_id, to_
 	'permission denied for table tier_change', 'analyst cannot write the tier history');
 SELECT throws_ok($$DELETE FROM loyalty.tier_day$$, '42501',
 	'permission denied for table tier_day', 'analyst cannot delete day figures');
-SELECT throws_ok($$SELECT loyalty.tier_event(1, 'base', 'gold', true, 'qualified', now())$$, '42501',
-	'permission denied for function tier_event', 'analyst cannot forge a tier event');
+SELECT throws_ok($$SELECT loyalty.tier_events('{1}', '{base}', '{gold}', '{true}', '{qualified}', ARRAY[now()])$$, '42501',
+	'permission denied for function tier_events', 'analyst cannot forge a tier event');
 SELECT throws_ok($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 				   VALUES ('tt-s', 'tt-an', loyalty.card_issue('41', 2), 1, '[{"sku": "A1", "qty": 1, "amount": 1}]')$$,
 	'42501', 'permission denied for table sale', 'analyst cannot insert a sale (which could move a tier)');
 RESET SESSION AUTHORIZATION;
 
--- 115-130: admin
+-- 123-138: admin
 SET SESSION AUTHORIZATION tt_admin;
 SELECT cmp_ok(loyalty.set_tier(loyalty.card_issue('41', 2), 'gold', 'complaint handled', now() + interval '30 days'), '>', 0::bigint,
 	'admin can call set_tier');
@@ -243,15 +245,15 @@ SELECT throws_ok($$DELETE FROM loyalty.tier_change$$, '42501',
 	'permission denied for table tier_change', 'admin cannot delete tier history');
 SELECT throws_ok($$UPDATE loyalty.tier_day SET spend = spend + 1000$$, '42501',
 	'permission denied for table tier_day', 'admin cannot inflate day figures');
-SELECT throws_ok($$SELECT loyalty.tier_event(1, 'base', 'gold', true, 'qualified', now())$$, '42501',
-	'permission denied for function tier_event', 'admin cannot forge a tier event');
+SELECT throws_ok($$SELECT loyalty.tier_events('{1}', '{base}', '{gold}', '{true}', '{qualified}', ARRAY[now()])$$, '42501',
+	'permission denied for function tier_events', 'admin cannot forge a tier event');
 SELECT throws_ok($$SELECT loyalty.tier_member(loyalty.card_issue('41', 1))$$, '42501',
 	'permission denied for function tier_member', 'admin cannot call the internal tier_member');
 SELECT throws_ok($$SELECT loyalty.set_tier(loyalty.card_issue('41', 2), 'diamond', 'no such tier')$$, 'LY050', NULL,
 	'set_tier refuses an unknown tier code (LY050)');
 RESET SESSION AUTHORIZATION;
 
--- 131-136: nobody (PUBLIC)
+-- 139-144: nobody (PUBLIC)
 SET SESSION AUTHORIZATION tt_nobody;
 SELECT throws_ok($$SELECT loyalty.tier_of(loyalty.card_issue('41', 1))$$, '42501', NULL, 'nobody cannot call tier_of');
 SELECT throws_ok($$SELECT * FROM loyalty.tier_progress(loyalty.card_issue('41', 1))$$, '42501', NULL, 'nobody cannot call tier_progress');
@@ -261,7 +263,7 @@ SELECT throws_ok($$SELECT loyalty.set_tier(loyalty.card_issue('41', 1), 'gold', 
 SELECT throws_ok($$SELECT count(*) FROM loyalty.tier$$, '42501', NULL, 'nobody cannot read the ladder');
 RESET SESSION AUTHORIZATION;
 
--- 137-139: what the attempts above left behind: the superuser's view
+-- 145-147: what the attempts above left behind: the superuser's view
 SELECT is((SELECT count(*) FROM loyalty.tier_change), 3::bigint,
 	'three tier changes: two upgrades by sales, one override; nothing else got in');
 SELECT is((SELECT count(*) FROM loyalty.outbox WHERE kind IN ('tier_up', 'tier_down')), 3::bigint,

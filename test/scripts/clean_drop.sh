@@ -113,7 +113,7 @@ ok $? "CREATE EXTENSION loyalty again after the drop" || diag "$(cat "$work/log"
 
 # ---------------------------------------------------------------------------
 # Comments.  Every member of the extension (pg_depend deptype 'e') has a
-# non-empty COMMENT: functions, tables, sequences, types, operators, operator
+# non-empty COMMENT: functions, tables, views, sequences, types, operators, operator
 # classes and families, casts.  Not required, by decision:
 #  - objects that are not members but parts of one: columns (the extension
 #    comments the columns whose meaning is not obvious from the name),
@@ -140,7 +140,7 @@ SELECT d.classid::regclass::text AS catalog, pg_describe_object(d.classid, d.obj
 					WHERE d.classid = 'pg_type'::regclass AND i.classid = d.classid
 					  AND i.objid = d.objid AND i.deptype = 'i')"
 kinds=$(q "$db" "SELECT string_agg(DISTINCT split_part(object, ' ', 1) || ' ' || CASE WHEN split_part(object, ' ', 2) IN ('class', 'family') THEN split_part(object, ' ', 2) ELSE '' END, ',') FROM ($members_sql) m" 2>&1 | sed 's/ ,/,/g; s/ $//')
-is "$kinds" "cast,function,operator,operator class,operator family,schema,sequence,table,type" \
+is "$kinds" "cast,function,operator,operator class,operator family,schema,sequence,table,type,view" \
 	"the members checked include every kind of object the extension has"
 n=$(q "$db" "SELECT count(*) FROM ($members_sql) m" 2>&1)
 ok $(( n >= 50 ? 0 : 1 )) "there are members to check ($n)"

@@ -93,7 +93,14 @@ allowed() {
 	"SELECT "*"loyalty.callbacks("*)			echo "analyst admin" ;;
 	"SELECT "*"loyalty.buyers_of("*)			echo "analyst admin" ;;
 	"SELECT "*"loyalty.home_store"*)			echo "analyst admin" ;;
+	"SELECT "*"loyalty.member_value("*)		echo "analyst admin" ;;
+	"SELECT "*"loyalty.winback("*)				echo "analyst admin" ;;
+	"SELECT "*"loyalty.replenishment_due("*)	echo "analyst admin" ;;
 	"UPDATE loyalty.member "*)					echo "admin" ;;
+	"INSERT INTO loyalty.segment "*)			echo "admin" ;;
+	"SELECT * FROM loyalty.refresh_segments("*)	echo "admin" ;;
+	"SELECT "*"loyalty.segment_sizes("*|"SELECT "*"loyalty.segment_overlap("*|\
+	"SELECT "*"loyalty.segment_migration("*|"SELECT "*"loyalty.member_features"*)	echo "analyst admin" ;;
 	*)											echo "" ;;
 	esac
 }

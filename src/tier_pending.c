@@ -1,0 +1,321 @@
+/*
+ * tier_pending.c -- the member_tier rows of a sale statement, written once
+ * per member at its end.
+ *
+ * Each tiered sale changes its member's running figures (tier.c).  Written
+ * per sale, a back-fill of a million sales updated each member's
+ * member_tier row about ten times in one transaction, each update of a
+ * version the transaction had written itself costing a combo command id
+ * kept in backend memory until commit (about 48 bytes a sale), and a row
+ * version, its WAL and its index work.  The member is locked by the sale
+ * (LoyaltyResolveCard) and nothing else writes its row meanwhile, so the
+ * row is kept here instead, per member, and written at the end of the
+ * statement (LoyaltyTierFlush, from sale_statement_end) -- as pending.c
+ * keeps the balances, bounded by the same loyalty.max_pending_members.
+ *
+ * A later sale of the member in the statement reads the row from here
+ * (LoyaltyTierPendingGet, from LoyaltyTierRead): it sees the earlier sales'
+ * figures and tier.  tier_day and tier_change rows are written at once, as
+ * before; only the member's running row waits.
+ *
+ * Subtransactions: each entry belongs to the subtransaction that changed it
+ * last.  A sale in a deeper subtransaction (a nested statement in an
+ * exception block) saves the entry's state before it changes it; the abort
+ * of that subtransaction restores it, its commit hands the entry to the
+ * parent.  A statement's end writes only the entries of its own
+ * subtransaction; an entry that still has a saved state (a nested
+ * statement's) then stays as an undo record without state of its own: if
+ * the subtransaction aborts, its write goes with it and the saved state is
+ * pending again.  The abort of the subtransaction the entries were made in
+ * drops them with the sales that made them.  XACT_EVENT_PRE_COMMIT writes
+ * whatever a statement left (it should leave nothing).
+ */
+#include "tier.h"
+#include "compat.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+/* A member's row as it stands (valid), and which subtransaction made it. */
+typedef struct TierState
+{
+	SubTransactionId subxid;
+	bool		valid;			/* false: an undo record only (see above) */
+	int32		tier_id;
+	MemberTier	mt;				/* mt.tier unused; mt.spend in tier_cxt;
+								 * mt.exists: the row is in the table (at
+								 * mt.tid), else it is inserted */
+	struct TierState *saved;	/* the state before subxid changed it */
+} TierState;
+
+typedef struct PendingTier
+{
+	int64		member_id;		/* hash key */
+	TierState	state;
+} PendingTier;
+
+static HTAB *pending = NULL;	/* in tier_cxt */
+static MemoryContext tier_cxt = NULL;	/* child of TopTransactionContext */
+static LocalTransactionId pending_lxid = InvalidLocalTransactionId;
+static bool callbacks_registered = false;
+
+static bool
+HavePending(void)
+{
+	if (pending != NULL && pending_lxid != LY_MY_LXID)
+	{
+		pending = NULL;			/* freed with its transaction */
+		tier_cxt = NULL;
+	}
+	return pending != NULL;
+}
+
+static void
+SetState(TierState *s, SubTransactionId subxid, int32 tier_id, const MemberTier *mt,
+		 bool in_table)
+{
+	Datum		old = s->valid ? s->mt.spend : (Datum) 0;
+
+	s->subxid = subxid;
+	s->valid = true;
+	s->tier_id = tier_id;
+	s->mt = *mt;
+	s->mt.exists = in_table;
+	s->mt.tier = NULL;
+	s->mt.spend = datumCopy(mt->spend, false, -1);	/* in tier_cxt */
+	if (old != (Datum) 0 && old != s->mt.spend)
+		pfree(DatumGetPointer(old));
+}
+
+static void
+FreeState(TierState *s)
+{
+	if (s->valid)
+		pfree(DatumGetPointer(s->mt.spend));
+}
+
+/*
+ * Write the entries of subtransaction subxid (all: InvalidSubTransactionId)
+ * that have a state; an entry with a saved state stays as an undo record,
+ * the others go.
+ */
+static void
+WriteEntries(SubTransactionId subxid, bool direct)
+{
+	HASH_SEQ_STATUS seq;
+	PendingTier *e;
+	MemoryContext per_member = AllocSetContextCreate(CurrentMemoryContext,
+													 "loyalty pending tier write",
+													 ALLOCSET_SMALL_SIZES);
+	MemoryContext outer = CurrentMemoryContext;
+
+	hash_seq_init(&seq, pending);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (subxid != InvalidSubTransactionId && e->state.subxid != subxid)
+			continue;
+		if (e->state.valid)
+		{
+			MemoryContextReset(per_member);
+			MemoryContextSwitchTo(per_member);
+			LoyaltyTierWriteRow(e->member_id, e->state.tier_id, &e->state.mt, direct);
+			MemoryContextSwitchTo(outer);
+			FreeState(&e->state);
+			e->state.valid = false;
+		}
+		if (e->state.saved == NULL)
+			(void) hash_search(pending, &e->member_id, HASH_REMOVE, NULL);
+	}
+	MemoryContextDelete(per_member);
+}
+
+/*
+ * The end of a sale statement: write the member_tier rows its sales left
+ * pending in its own subtransaction.  Inside SPI or not.
+ */
+void
+LoyaltyTierFlush(void)
+{
+	if (!HavePending() || hash_get_num_entries(pending) == 0)
+		return;
+	SPI_connect();
+	WriteEntries(GetCurrentSubTransactionId(), LoyaltyWriterDirect(LOYALTY_MEMBER_TIER));
+	SPI_finish();
+}
+
+/*
+ * A subtransaction ends: on abort its entries go back to the state saved
+ * before it changed them (or go), on commit they are its parent's, whose
+ * own saved state they supersede.
+ */
+static void
+EndNested(SubTransactionId mySubid, SubTransactionId parentSubid, bool commit)
+{
+	HASH_SEQ_STATUS seq;
+	PendingTier *e;
+
+	hash_seq_init(&seq, pending);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		TierState  *saved = e->state.saved;
+
+		if (e->state.subxid != mySubid)
+			continue;
+		if (!commit)
+		{
+			FreeState(&e->state);
+			if (saved != NULL)
+			{
+				e->state = *saved;
+				pfree(saved);
+			}
+			else
+				e->state.valid = false;
+		}
+		else
+		{
+			if (saved != NULL && saved->subxid == parentSubid)
+			{
+				FreeState(saved);
+				e->state.saved = saved->saved;
+				pfree(saved);
+			}
+			e->state.subxid = parentSubid;
+		}
+		if (!e->state.valid && e->state.saved == NULL)
+			(void) hash_search(pending, &e->member_id, HASH_REMOVE, NULL);
+	}
+}
+
+static void
+TierSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	if (!HavePending())
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB)
+		EndNested(mySubid, parentSubid, event == SUBXACT_EVENT_COMMIT_SUB);
+}
+
+static void
+WriteAllBySql(void)
+{
+	WriteEntries(InvalidSubTransactionId, false);
+}
+
+static void
+TierXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+	{
+		if (HavePending() && hash_get_num_entries(pending) > 0)
+			LoyaltyWriteAtCommit("member_tier", WriteAllBySql);
+	}
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		pending = NULL;			/* its memory goes with the transaction */
+		tier_cxt = NULL;
+	}
+}
+
+/*
+ * The member's row as this statement left it, if it is pending: fills mt
+ * (but for mt->tier) and *tier_id and returns true.
+ */
+bool
+LoyaltyTierPendingGet(int64 member_id, MemberTier *mt, int32 *tier_id)
+{
+	PendingTier *e;
+
+	if (!HavePending())
+		return false;
+	e = hash_search(pending, &member_id, HASH_FIND, NULL);
+	if (e == NULL || !e->state.valid)
+		return false;
+	*mt = e->state.mt;
+	mt->exists = true;			/* counted already, whether written or not */
+	mt->spend = datumCopy(e->state.mt.spend, false, -1);	/* the caller's */
+	*tier_id = e->state.tier_id;
+	return true;
+}
+
+/*
+ * Keep the member's row for the end of the statement: true when taken,
+ * false when the caller must write it now (a table of the sale's path has
+ * a trigger of a DBA's, or no sale statement's end will write it).  A
+ * member already pending is always kept here, so that the pending state
+ * is never left behind a row written meanwhile.
+ */
+bool
+LoyaltyTierDefer(int64 member_id, int32 tier_id, const MemberTier *mt)
+{
+	PendingTier *e;
+	bool		found;
+	SubTransactionId subxid = GetCurrentSubTransactionId();
+	MemoryContext old;
+	bool		in_table;
+
+	e = HavePending() ? hash_search(pending, &member_id, HASH_FIND, NULL) : NULL;
+	if (e == NULL)
+	{
+		/*
+		 * only when no trigger of a DBA's could read member_tier meanwhile:
+		 * none on the tables a sale writes (writer.c), none but ours on
+		 * loyalty.sale (loyalty_defer_balances, set by the sale trigger)
+		 */
+		if (!loyalty_defer_balances ||
+			!LoyaltyWriterDirect(LOYALTY_MEMBER_TIER) || !LoyaltyWriterDirect(LOYALTY_TIER_DAY) ||
+			!LoyaltyWriterDirect(LOYALTY_TIER_CHANGE) || !LoyaltyWriterDirect(LOYALTY_LEDGER) ||
+			!LoyaltyWriterDirect(LOYALTY_LOT) || !LoyaltyWriterDirect(LOYALTY_OUTBOX) ||
+			!LoyaltyWriterDirect(LOYALTY_BALANCE))
+			return false;
+		/* full: write this subtransaction's members out, as its end would */
+		if (HavePending() && hash_get_num_entries(pending) >= loyalty_max_pending_members)
+			WriteEntries(subxid, true);
+	}
+	if (!HavePending())
+	{
+		HASHCTL		ctl;
+
+		if (!callbacks_registered)
+		{
+			RegisterXactCallback(TierXactCallback, NULL);
+			RegisterSubXactCallback(TierSubXactCallback, NULL);
+			callbacks_registered = true;
+		}
+		tier_cxt = AllocSetContextCreate(TopTransactionContext, "loyalty pending tiers",
+										 ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(PendingTier);
+		ctl.hcxt = tier_cxt;
+		pending = hash_create("loyalty pending tiers", 1024, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		pending_lxid = LY_MY_LXID;
+	}
+	old = MemoryContextSwitchTo(tier_cxt);
+	e = hash_search(pending, &member_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(&e->state, 0, sizeof(e->state));
+		e->state.subxid = subxid;
+	}
+	/* is the row in the table?  a pending state knows, else the caller read it */
+	in_table = e->state.valid ? e->state.mt.exists : mt->exists;
+	if (found && e->state.subxid != subxid)
+	{
+		/* a deeper subtransaction: keep what to go back to */
+		TierState  *saved = palloc(sizeof(TierState));
+
+		*saved = e->state;
+		e->state.valid = false;
+		e->state.saved = saved;
+	}
+	SetState(&e->state, subxid, tier_id, mt, in_table);
+	MemoryContextSwitchTo(old);
+	return true;
+}
