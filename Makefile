@@ -39,7 +39,7 @@ $(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSIO
 endif
 
 # every object depends on the headers (PGXS tracks no header dependencies)
-$(OBJS): src/loyalty.h src/rules.h src/tier.h src/analytics.h src/lists.h src/segment.h
+$(OBJS): src/compat.h src/loyalty.h src/rules.h src/tier.h src/analytics.h src/lists.h src/segment.h
 
 sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	@mkdir -p sql_build

@@ -35,6 +35,7 @@
  * it; what it wrote goes with its row versions.
  */
 #include "rules.h"
+#include "compat.h"
 
 #include "access/genam.h"
 #include "access/relscan.h"
@@ -128,10 +129,10 @@ static LoyaltyPlan slot_write_plan = {
 static void
 ForgetHeldIfOld(void)
 {
-	if (held_lxid != MyProc->lxid)
+	if (held_lxid != LY_MY_LXID)
 	{
 		nheld = 0;
-		held_lxid = MyProc->lxid;
+		held_lxid = LY_MY_LXID;
 	}
 }
 
@@ -269,7 +270,7 @@ LoyaltyBudgetFlush(void)
 {
 	bool		any = false;
 
-	if (held_lxid != MyProc->lxid)
+	if (held_lxid != LY_MY_LXID)
 		return;
 	for (int i = 0; i < nheld && !any; i++)
 		any = HasUnwritten(&held[i]);
@@ -315,7 +316,7 @@ LoyaltyBudgetFlush(void)
 static void
 BudgetXactCallback(XactEvent event, void *arg)
 {
-	if (held_lxid != MyProc->lxid)
+	if (held_lxid != LY_MY_LXID)
 		return;
 	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 	{
@@ -358,7 +359,7 @@ BudgetSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 {
 	int			kept = 0;
 
-	if (held_lxid != MyProc->lxid ||
+	if (held_lxid != LY_MY_LXID ||
 		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
 		return;
 	for (int i = 0; i < nheld; i++)

@@ -33,6 +33,7 @@
  * its start plus what was written directly.
  */
 #include "loyalty.h"
+#include "compat.h"
 
 #include "access/xact.h"
 #include "access/tableam.h"
@@ -79,7 +80,7 @@ static LoyaltyPlan pending_write_plan = {
 static bool
 HavePending(void)
 {
-	if (pending != NULL && pending_lxid != MyProc->lxid)
+	if (pending != NULL && pending_lxid != LY_MY_LXID)
 		pending = NULL;			/* freed with its transaction */
 	return pending != NULL && hash_get_num_entries(pending) > 0;
 }
@@ -87,7 +88,7 @@ HavePending(void)
 static void
 Forget(void)
 {
-	if (pending != NULL && pending_lxid == MyProc->lxid)
+	if (pending != NULL && pending_lxid == LY_MY_LXID)
 		hash_destroy(pending);
 	pending = NULL;
 }
@@ -286,7 +287,7 @@ LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 earned, int64 
 			pending = hash_create("loyalty pending balances", 1024, &ctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		}
-		pending_lxid = MyProc->lxid;
+		pending_lxid = LY_MY_LXID;
 		pending_subxid = GetCurrentSubTransactionId();
 	}
 	e = hash_search(pending, &member_id, HASH_ENTER, &found);

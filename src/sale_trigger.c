@@ -32,6 +32,7 @@
  * transaction sends one NOTIFY without payload on channel loyalty_events.
  */
 #include "rules.h"
+#include "compat.h"
 #include "tier.h"
 
 #include "access/genam.h"
@@ -150,10 +151,10 @@ ReleaseClaim(void)
 {
 	ResourceOwner save = CurrentResourceOwner;
 
-	if (held_claim_lxid != MyProc->lxid)
+	if (held_claim_lxid != LY_MY_LXID)
 		return;
 	CurrentResourceOwner = held_claim_owner;
-	if (LockHeldByMe(&held_claim, ExclusiveLock))
+	if (LyLockHeldByMe(&held_claim, ExclusiveLock))
 		LockRelease(&held_claim, ExclusiveLock, false);
 	CurrentResourceOwner = save;
 	held_claim_lxid = InvalidLocalTransactionId;
@@ -164,7 +165,7 @@ static void
 ClaimSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
-	if (held_claim_lxid != MyProc->lxid || held_claim_subxid != mySubid)
+	if (held_claim_lxid != LY_MY_LXID || held_claim_subxid != mySubid)
 		return;
 	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
@@ -199,7 +200,7 @@ ClaimPosTxn(const char *store, const char *pos_txn)
 	(void) LockAcquire(&held_claim, ExclusiveLock, false, false);
 	held_claim_owner = CurTransactionResourceOwner;
 	CurrentResourceOwner = save;
-	held_claim_lxid = MyProc->lxid;
+	held_claim_lxid = LY_MY_LXID;
 	held_claim_subxid = GetCurrentSubTransactionId();
 }
 
@@ -279,10 +280,10 @@ FindEarlier(Relation rel, const char *store, const char *pos_txn, TupleTableSlot
 	IndexScanDesc scan;
 	bool		found;
 
-	if (pos_txn_index_lxid != MyProc->lxid || !OidIsValid(pos_txn_index))
+	if (pos_txn_index_lxid != LY_MY_LXID || !OidIsValid(pos_txn_index))
 	{
 		pos_txn_index = PosTxnIndex(rel);
-		pos_txn_index_lxid = MyProc->lxid;
+		pos_txn_index_lxid = LY_MY_LXID;
 	}
 	idx = index_open(pos_txn_index, AccessShareLock);
 
@@ -500,7 +501,7 @@ CallerMayBackfill(void)
 	static bool may = false;
 	Oid			user = GetOuterUserId();
 
-	if (user != asked_user || asked_lxid != MyProc->lxid ||
+	if (user != asked_user || asked_lxid != LY_MY_LXID ||
 		asked_statement != GetCurrentStatementStartTimestamp())
 	{
 		Oid			program = get_relname_relid("program", get_namespace_oid("loyalty", false));
@@ -511,7 +512,7 @@ CallerMayBackfill(void)
 		may = pg_class_aclcheck(program, user, ACL_UPDATE) == ACLCHECK_OK ||
 			pg_attribute_aclcheck(program, limit_att, user, ACL_UPDATE) == ACLCHECK_OK;
 		asked_user = user;
-		asked_lxid = MyProc->lxid;
+		asked_lxid = LY_MY_LXID;
 		asked_statement = GetCurrentStatementStartTimestamp();
 	}
 	return may;

@@ -31,6 +31,7 @@
  * whatever a statement left (it should leave nothing).
  */
 #include "tier.h"
+#include "compat.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -65,7 +66,7 @@ static bool callbacks_registered = false;
 static bool
 HavePending(void)
 {
-	if (pending != NULL && pending_lxid != MyProc->lxid)
+	if (pending != NULL && pending_lxid != LY_MY_LXID)
 	{
 		pending = NULL;			/* freed with its transaction */
 		tier_cxt = NULL;
@@ -294,7 +295,7 @@ LoyaltyTierDefer(int64 member_id, int32 tier_id, const MemberTier *mt)
 		ctl.hcxt = tier_cxt;
 		pending = hash_create("loyalty pending tiers", 1024, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		pending_lxid = MyProc->lxid;
+		pending_lxid = LY_MY_LXID;
 	}
 	old = MemoryContextSwitchTo(tier_cxt);
 	e = hash_search(pending, &member_id, HASH_ENTER, &found);

@@ -30,6 +30,7 @@
  * transaction fail as "being used by active queries".)
  */
 #include "loyalty.h"
+#include "compat.h"
 
 #include "access/genam.h"
 #include "access/relscan.h"
@@ -416,14 +417,14 @@ CloseWriters(void)
 void
 LoyaltyWriterClose(void)
 {
-	if (writer_estate != NULL && writer_lxid == MyProc->lxid)
+	if (writer_estate != NULL && writer_lxid == LY_MY_LXID)
 		CloseWriters();
 }
 
 static void
 WriterXactCallback(XactEvent event, void *arg)
 {
-	if (writer_estate == NULL || writer_lxid != MyProc->lxid)
+	if (writer_estate == NULL || writer_lxid != LY_MY_LXID)
 		return;
 	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 		CloseWriters();
@@ -443,14 +444,14 @@ StartWriters(void)
 {
 	MemoryContext save_cxt;
 
-	if (writer_lxid != MyProc->lxid)
+	if (writer_lxid != LY_MY_LXID)
 	{
 		/* a transaction ended without our callback seeing it: start afresh */
 		for (int i = 0; i < LOYALTY_NTABLES; i++)
 			writers[i].rel = NULL;
 		nreaders = 0;
 		writer_estate = NULL;
-		writer_lxid = MyProc->lxid;
+		writer_lxid = LY_MY_LXID;
 	}
 	if (!callback_registered)
 	{
@@ -461,10 +462,10 @@ StartWriters(void)
 		return;
 	save_cxt = MemoryContextSwitchTo(TopTransactionContext);
 	/* one owner per transaction: reopening takes its locks again, no more */
-	if (writer_owner_lxid != MyProc->lxid)
+	if (writer_owner_lxid != LY_MY_LXID)
 	{
 		writer_owner = ResourceOwnerCreate(TopTransactionResourceOwner, "loyalty writer");
-		writer_owner_lxid = MyProc->lxid;
+		writer_owner_lxid = LY_MY_LXID;
 	}
 	writer_estate = CreateExecutorState();
 	MemoryContextSwitchTo(save_cxt);
@@ -613,7 +614,7 @@ LoyaltyRowInsert(LoyaltyRow *row)
 		ExecConstraints(w->rri, w->slot, writer_estate);
 	simple_table_tuple_insert(w->rel, w->slot);
 	if (w->rri->ri_NumIndices > 0)
-		list_free(ExecInsertIndexTuples(w->rri, w->slot, writer_estate, false, false, NULL, NIL));
+		list_free(LyInsertIndexTuples(w->rri, w->slot, writer_estate, false, LY_UPDATE_INDEXES_NONE));
 	ExecClearTuple(w->slot);
 	ResetPerTupleExprContext(writer_estate);
 	CurrentResourceOwner = save_owner;
@@ -631,7 +632,7 @@ LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid)
 	ResourceOwner save_owner = CurrentResourceOwner;
 	TupleTableSlot *slot = w->slot;
 	int			natts = slot->tts_tupleDescriptor->natts;
-	bool		update_indexes;
+	LyUpdateIndexes update_indexes;
 
 	Assert(w->direct);
 	CurrentResourceOwner = writer_owner;
@@ -666,8 +667,8 @@ LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid)
 	if (w->rel->rd_att->constr)
 		ExecConstraints(w->rri, slot, writer_estate);
 	simple_table_tuple_update(w->rel, tid, slot, GetActiveSnapshot(), &update_indexes);
-	if (w->rri->ri_NumIndices > 0 && update_indexes)
-		list_free(ExecInsertIndexTuples(w->rri, slot, writer_estate, true, false, NULL, NIL));
+	if (w->rri->ri_NumIndices > 0 && update_indexes != LY_UPDATE_INDEXES_NONE)
+		list_free(LyInsertIndexTuples(w->rri, slot, writer_estate, true, update_indexes));
 	ExecClearTuple(slot);
 	ExecClearTuple(w->old);
 	ResetPerTupleExprContext(writer_estate);

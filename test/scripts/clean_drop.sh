@@ -133,7 +133,12 @@ SELECT d.classid::regclass::text AS catalog, pg_describe_object(d.classid, d.obj
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'loyalty')
    AND NOT EXISTS (SELECT FROM pg_depend i
 					WHERE d.classid = 'pg_class'::regclass AND i.classid = d.classid
-					  AND i.objid = d.objid AND i.deptype = 'i' AND i.refobjsubid > 0)"
+					  AND i.objid = d.objid AND i.deptype = 'i' AND i.refobjsubid > 0)
+   -- PostgreSQL 17 records a table's row type and an array type as members
+   -- of their own; they go with their table or element type
+   AND NOT EXISTS (SELECT FROM pg_depend i
+					WHERE d.classid = 'pg_type'::regclass AND i.classid = d.classid
+					  AND i.objid = d.objid AND i.deptype = 'i')"
 kinds=$(q "$db" "SELECT string_agg(DISTINCT split_part(object, ' ', 1) || ' ' || CASE WHEN split_part(object, ' ', 2) IN ('class', 'family') THEN split_part(object, ' ', 2) ELSE '' END, ',') FROM ($members_sql) m" 2>&1 | sed 's/ ,/,/g; s/ $//')
 is "$kinds" "cast,function,operator,operator class,operator family,schema,sequence,table,type,view" \
 	"the members checked include every kind of object the extension has"

@@ -14,8 +14,9 @@
 #   - sending every acknowledged operation once more after the restart gets
 #     the first answer back and posts nothing.
 #
-# Runs inside the suite's pg_virtualenv cluster, which it stops and starts
-# (pg_ctlcluster).  CRASH_CLIENTS (8), CRASH_SECONDS (24), CRASH_MEMBERS (30).
+# Runs inside the suite's cluster, which it stops and starts (server_ctl:
+# pg_ctlcluster on 15's pg_virtualenv cluster, pg_ctl on 17's).
+# CRASH_CLIENTS (8), CRASH_SECONDS (24), CRASH_MEMBERS (30).
 set -uo pipefail
 source "$(dirname "$0")/tap.bash"
 
@@ -34,9 +35,8 @@ trap cleanup EXIT
 
 plan 13
 
-[ -n "${PG_CLUSTER_CONF_ROOT:-}" ] || bail "needs the pg_virtualenv cluster of test.sh (it stops and starts it)"
+suite_cluster || bail "needs the cluster of test.sh (it stops and starts it)"
 "$PY" -c 'import psycopg2' 2>/dev/null || bail "$PY has no psycopg2 (tools/setup.sh installs python3-psycopg2)"
-read -r ver cluster logfile < <(pg_lsclusters -h | awk 'NR == 1 { print $1, $2, $7 }')
 
 createdb "$db" || bail "createdb"
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -v members="$MEMBERS" -v seed="$SEED" >/dev/null <<'SQL' || bail "setup"
@@ -51,7 +51,7 @@ SQL
 # ---------------------------------------------------------------------------
 # The load, a SIGKILL of a backend after 6 s, an immediate stop after 13 s.
 # ---------------------------------------------------------------------------
-dsn="host=$PGHOST port=$PGPORT user=$PGUSER password=${PGPASSWORD:-} dbname=$db"
+dsn="host=$PGHOST port=$PGPORT user=$PGUSER${PGPASSWORD:+ password=$PGPASSWORD} dbname=$db"	# no empty password= (it would swallow dbname)
 "$PY" "$(dirname "$0")/crash_pos.py" run "$dsn" "$work" "$CLIENTS" "$SECONDS_RUN" "$MEMBERS" >"$work/run.out" 2>&1 &
 driver=$!
 
@@ -61,7 +61,7 @@ victim=$(q postgres "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND 
 ok $? "a backend of a POS client killed with SIGKILL (pid ${victim:-none})"
 
 sleep 7
-pg_ctlcluster "$ver" "$cluster" stop -m immediate && sleep 1 && pg_ctlcluster "$ver" "$cluster" start
+server_ctl stop -m immediate && sleep 1 && server_ctl start
 ok $? "the server stopped with -m immediate and started again"
 
 wait "$driver"
@@ -75,7 +75,7 @@ greater "${broken:-0}" "$CLIENTS" "the crashes broke operations under the client
 lost=$(sed -n 's/.*answers dropped by the till: \([0-9]*\).*/\1/p' "$work/run.out")
 greater "${lost:-0}" 0 "the tills dropped answers of committed operations and sent them again ($lost)"
 
-grep -q "terminated by signal 9" "$logfile" && grep -q "not properly shut down; automatic recovery in progress" "$logfile"
+grep -q "terminated by signal 9" "$server_logfile" && grep -q "not properly shut down; automatic recovery in progress" "$server_logfile"
 ok $? "the server log shows the killed backend and the recovery after the immediate stop"
 
 # ---------------------------------------------------------------------------

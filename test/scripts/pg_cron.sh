@@ -5,8 +5,9 @@
 # the same batch fire in the same minute, so the runs overlap: lapsed points
 # expire exactly once and the tier review changes each member once.
 #
-# Loads pg_cron into the suite's pg_virtualenv cluster (pg_conftool and a
-# restart with pg_ctlcluster), and takes it out again at the end.  Waits for
+# Loads pg_cron into the suite's cluster (server_conf and a restart with
+# server_ctl: pg_conftool and pg_ctlcluster on 15's pg_virtualenv cluster, a
+# conf file and pg_ctl on 17's), and takes it out again at the end.  Waits for
 # the next minute boundary: pg_cron 1.4 schedules by the minute.
 set -uo pipefail
 source "$(dirname "$0")/tap.bash"
@@ -15,9 +16,9 @@ db=loyalty_cron_$$
 role=loyalty_batch_$$
 cleanup() {
 	for p in shared_preload_libraries cron.database_name cron.use_background_workers; do
-		pg_conftool "$ver" "$cluster" remove "$p" >/dev/null 2>&1
+		server_conf remove "$p" >/dev/null 2>&1
 	done
-	pg_ctlcluster "$ver" "$cluster" restart -- -t 300 >/dev/null 2>&1
+	server_ctl restart >/dev/null 2>&1
 	dropdb --if-exists "$db" >/dev/null 2>&1
 	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
 	rm -f "$err"
@@ -25,20 +26,19 @@ cleanup() {
 
 plan 8
 
-[ -n "${PG_CLUSTER_CONF_ROOT:-}" ] || bail "needs the pg_virtualenv cluster of test.sh (it restarts it)"
+suite_cluster || bail "needs the cluster of test.sh (it restarts it)"
 [ -f "$(pg_config --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)/pg_cron.so" ] ||
 	[ -f /usr/lib/postgresql/15/lib/pg_cron.so ] || bail "pg_cron is not installed (tools/setup.sh installs postgresql-15-cron)"
-read -r ver cluster < <(pg_lsclusters -h | awk 'NR == 1 { print $1, $2 }')
 trap cleanup EXIT
 
 err=$(mktemp)
 # fail <what>: bail out, showing what the failing command said
 fail() { diag "$(cat "$err")"; bail "$1"; }
 createdb "$db" 2>"$err" || fail "createdb"
-pg_conftool "$ver" "$cluster" set shared_preload_libraries pg_cron &&
-	pg_conftool "$ver" "$cluster" set cron.database_name "$db" &&
-	pg_conftool "$ver" "$cluster" set cron.use_background_workers on 2>"$err" || fail "configure pg_cron"
-pg_ctlcluster "$ver" "$cluster" restart -- -t 300 >"$err" 2>&1 || fail "restart with pg_cron"
+server_conf set shared_preload_libraries pg_cron &&
+	server_conf set cron.database_name "$db" &&
+	server_conf set cron.use_background_workers on 2>"$err" || fail "configure pg_cron"
+server_ctl restart >"$err" 2>&1 || fail "restart with pg_cron"
 
 # A program whose points last a day: each member has 100 points earned three
 # days ago (lapsed) and 50 earned now; a tier ladder for the review.

@@ -60,3 +60,40 @@ greater() {
 		diag "have: $1" "want more than: $2"
 	fi
 }
+
+# The suite's server, which test.sh starts either as Debian's pg_virtualenv
+# cluster (PostgreSQL 15: pg_lsclusters, pg_ctlcluster, pg_conftool) or as a
+# plain pg_ctl cluster (PostgreSQL 17 from tools/pg17.sh: LOYALTY_PGDATA is
+# its data directory, it runs as postgres and logs to server.log there).
+# suite_cluster: true when the scripts run in one of them (they restart it).
+suite_cluster() {
+	if [ -n "${LOYALTY_PGDATA:-}" ]; then
+		server_logfile="$LOYALTY_PGDATA/server.log"
+		return 0
+	fi
+	[ -n "${PG_CLUSTER_CONF_ROOT:-}" ] || return 1
+	read -r server_ver server_cluster server_logfile < <(pg_lsclusters -h | awk 'NR == 1 { print $1, $2, $7 }')
+}
+
+# server_ctl start|stop|restart [-m immediate]
+server_ctl() {
+	if [ -n "${LOYALTY_PGDATA:-}" ]; then
+		runuser -u postgres -- "$(command -v pg_ctl)" -D "$LOYALTY_PGDATA" -l "$server_logfile" -w -t 300 "$@" >/dev/null
+	else
+		pg_ctlcluster "$server_ver" "$server_cluster" "$@" -- -t 300
+	fi
+}
+
+# server_conf set <name> <value> | server_conf remove <name>: in the
+# configuration the next start reads
+server_conf() {
+	if [ -n "${LOYALTY_PGDATA:-}" ]; then
+		local conf="$LOYALTY_PGDATA/loyalty_suite.conf"
+		touch "$conf"
+		sed -i "/^$2 = /d" "$conf"
+		if [ "$1" = set ]; then echo "$2 = '$3'" >>"$conf"; fi
+		chown postgres "$conf"
+	else
+		pg_conftool "$server_ver" "$server_cluster" "$@"
+	fi
+}

@@ -115,7 +115,10 @@ describe "$chain" >"$work/chain.sql"
 describe "$fresh" >"$work/fresh.sql"
 # (the extension's own schema is created by its script and dumped as a plain
 # CREATE SCHEMA, not as ALTER EXTENSION ... ADD, so it is not counted here)
-members=$(q "$fresh" "SELECT count(*) FROM pg_depend WHERE deptype = 'e' AND classid <> 'pg_namespace'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'loyalty')")
+# (PostgreSQL 17 also records a table's row type and an array type as members
+# of their own, which pg_dump leaves to their table or element type: not
+# counted either)
+members=$(q "$fresh" "SELECT count(*) FROM pg_depend d WHERE deptype = 'e' AND classid <> 'pg_namespace'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'loyalty') AND NOT EXISTS (SELECT FROM pg_depend i WHERE d.classid = 'pg_type'::regclass AND i.classid = d.classid AND i.objid = d.objid AND i.deptype = 'i')")
 dumped=$(grep -c '^ALTER EXTENSION loyalty ADD ' "$work/fresh.sql")
 is "$dumped" "$members" "the description of the fresh install names every member of the extension ($members)"
 same_file "$work/chain.sql" "$work/fresh.sql" \
