@@ -77,7 +77,7 @@ run_suites() {
 	echo "== TAP scripts (prove)"
 	status=0
 	prove -v test/scripts/*.sh > "$log/scripts" 2>&1 || status=$?
-	{ grep -E '^(not ok|#)|^test/|Result' "$log/scripts" || true; } | tail -n 40
+	{ grep -E '^(not ok|#)|^test/|Result|Bail' "$log/scripts" || true; } | tail -n 40
 	count "$log/scripts" '^\s*ok [0-9]' '^\s*not ok [0-9]'
 	exited "prove" "$status"
 }
