@@ -252,7 +252,21 @@ INSERT INTO loyalty.segment (program_id, code, predicate, run_as, created_by)
 SELECT program_id, 'claimed', 'true', session_user::regrole, session_user FROM loyalty.program WHERE code = 'seg';
 RESET ROLE;
 SELECT code, run_as, created_by FROM loyalty.segment WHERE code = 'claimed';
-DELETE FROM loyalty.segment WHERE code IN ('restored', 'claimed');
+-- a restored predicate is not planned as the restoring superuser: planning
+-- would run an immutable function on constants (which may call anything)
+-- with the superuser's rights
+CREATE TABLE public.segment_folded (who text);
+GRANT ALL ON public.segment_folded TO PUBLIC;
+CREATE FUNCTION public.segment_note() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.segment_folded VALUES (current_user); RETURN true; END $$;
+CREATE FUNCTION public.segment_fold(integer) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.segment_note(); RETURN true; END $$;
+INSERT INTO loyalty.segment (program_id, code, predicate, run_as)
+SELECT program_id, 'folded', 'public.segment_fold(1) AND frequency > 0', 'seg_admin' FROM loyalty.program WHERE code = 'seg';
+SELECT count(*) AS ran_as_the_restorer FROM public.segment_folded;
+DELETE FROM loyalty.segment WHERE code IN ('restored', 'claimed', 'folded');
+DROP FUNCTION public.segment_fold(integer), public.segment_note();
+DROP TABLE public.segment_folded;
 DROP OWNED BY seg_admin;
 DROP ROLE seg_admin;
 SELECT 'role gone' AS label, pg_temp.outcome($$SELECT * FROM loyalty.refresh_segments()$$) AS outcome;

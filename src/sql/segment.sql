@@ -207,8 +207,11 @@ BEGIN
 		-- a row that names another writer whose privileges the inserting
 		-- role has (pg_restore, a copy between databases): as it was
 		-- written.  Stamped with the restoring superuser instead, a
-		-- predicate would gain its rights.
-		NULL;
+		-- predicate would gain its rights.  Parsed, not planned: planning
+		-- runs its immutable functions on constants, here with the
+		-- inserting role's rights (it was planned as its writer when written).
+		PERFORM loyalty.segment_predicate_check(NEW.predicate);
+		RETURN NEW;
 	ELSIF TG_OP = 'INSERT' THEN
 		NEW.created_by := current_user;
 		NEW.created_at := now();
