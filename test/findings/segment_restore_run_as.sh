@@ -1,5 +1,5 @@
 #!/bin/bash
-# pg_restore as superuser made a NOSUPERUSER admin's segment predicate run as the superuser (fixed in c7a944e).
+# pg_restore as superuser made a NOSUPERUSER admin's segment predicate run as the superuser (fixed in 21b80db).
 # Run inside a throwaway cluster (pg_virtualenv): bash test/findings/segment_restore_run_as.sh
 set -e
 psql -X -q <<'SQL'
