@@ -1,5 +1,5 @@
 #!/bin/bash
-# pg_restore as superuser: the segment_check plan check folds an admin's IMMUTABLE function as the superuser (fixed in the commit after c7a944e).
+# pg_restore as superuser: the segment_check plan check folds an admin's IMMUTABLE function as the superuser (fixed in b063d02).
 # Run inside a throwaway cluster (pg_virtualenv): bash test/findings/segment_restore_fold.sh
 set -e
 psql -X -q <<'SQL'
