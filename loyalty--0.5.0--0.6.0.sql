@@ -1869,21 +1869,37 @@ COMMENT ON TABLE loyalty.segment_refresh IS 'One row per segment and refresh_seg
 -- initialised over no row (WHERE false): nothing of it runs, but its names,
 -- types and EXECUTE privileges are checked.  run_as: the role that wrote the
 -- predicate, whatever the statement says; an update that leaves the
--- predicate as it was (a new name, a description) keeps run_as.
+-- predicate as it was (a new name, a description) keeps run_as.  An insert
+-- that names another run_as keeps it (and created_by, created_at) only when
+-- the inserting role has that role's privileges: pg_restore's superuser
+-- restores each segment as its writer wrote it, instead of lending every
+-- predicate its own rights.
 CREATE FUNCTION loyalty.segment_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	v_state text;
 	v_msg text;
 BEGIN
-	IF TG_OP = 'INSERT' THEN
+	IF TG_OP = 'INSERT' AND NEW.run_as IS DISTINCT FROM current_user::regrole
+	   AND pg_has_role(current_user, NEW.run_as, 'USAGE') THEN
+		-- a row that names another writer whose privileges the inserting
+		-- role has (pg_restore, a copy between databases): as it was
+		-- written.  Stamped with the restoring superuser instead, a
+		-- predicate would gain its rights.  Parsed, not planned: planning
+		-- runs its immutable functions on constants, here with the
+		-- inserting role's rights (it was planned as its writer when written).
+		PERFORM loyalty.segment_predicate_check(NEW.predicate);
+		RETURN NEW;
+	ELSIF TG_OP = 'INSERT' THEN
 		NEW.created_by := current_user;
 		NEW.created_at := now();
+		NEW.run_as := current_user::regrole;
 	ELSIF NEW.predicate IS NOT DISTINCT FROM OLD.predicate THEN
 		NEW.run_as := OLD.run_as;
 		RETURN NEW;
+	ELSE
+		NEW.run_as := current_user::regrole;
 	END IF;
-	NEW.run_as := current_user::regrole;
 	BEGIN
 		PERFORM loyalty.segment_predicate_check(NEW.predicate);
 		EXECUTE format(E'SELECT CASE WHEN (\n%s\n) THEN 1 END FROM loyalty.member_features WHERE false',
@@ -1899,7 +1915,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION loyalty.segment_check() IS 'Trigger: stamps run_as with the role that writes the predicate (created_by on insert; an update that keeps the predicate keeps run_as) and refuses a predicate that is not one boolean expression over member_features (LY063).';
+COMMENT ON FUNCTION loyalty.segment_check() IS 'Trigger: stamps run_as with the role that writes the predicate (created_by on insert; an update that keeps the predicate keeps run_as; an insert naming a run_as whose privileges the inserter has, as pg_restore does, keeps it) and refuses a predicate that is not one boolean expression over member_features (LY063).';
 CREATE TRIGGER segment_check BEFORE INSERT OR UPDATE ON loyalty.segment
 	FOR EACH ROW EXECUTE FUNCTION loyalty.segment_check();
 ALTER TABLE loyalty.segment ENABLE ALWAYS TRIGGER segment_check;

@@ -237,6 +237,36 @@ INSERT INTO loyalty.segment (program_id, code, predicate)
 SELECT program_id, 'who', $$current_user = 'seg_admin'$$ FROM loyalty.program WHERE code = 'seg';
 RESET ROLE;
 SELECT segment, members FROM loyalty.refresh_segments() WHERE segment = 'who';
+-- a restore: the superuser inserts the row as it was dumped, naming
+-- seg_admin; run_as stays seg_admin (the superuser's run_as would lend the
+-- predicate the superuser's rights), and so do created_by and created_at
+INSERT INTO loyalty.segment (program_id, code, predicate, run_as, created_by, created_at)
+SELECT program_id, 'restored', $$current_user = 'seg_admin'$$, 'seg_admin', 'seg_admin', '2026-01-01'
+  FROM loyalty.program WHERE code = 'seg';
+SELECT code, run_as, created_by, created_at = '2026-01-01' AS created_at_kept
+  FROM loyalty.segment WHERE code = 'restored';
+SELECT segment, members FROM loyalty.refresh_segments() WHERE segment = 'restored';
+-- seg_admin naming a role whose privileges it lacks gets itself
+SET ROLE seg_admin;
+INSERT INTO loyalty.segment (program_id, code, predicate, run_as, created_by)
+SELECT program_id, 'claimed', 'true', session_user::regrole, session_user FROM loyalty.program WHERE code = 'seg';
+RESET ROLE;
+SELECT code, run_as, created_by FROM loyalty.segment WHERE code = 'claimed';
+-- a restored predicate is not planned as the restoring superuser: planning
+-- would run an immutable function on constants (which may call anything)
+-- with the superuser's rights
+CREATE TABLE public.segment_folded (who text);
+GRANT ALL ON public.segment_folded TO PUBLIC;
+CREATE FUNCTION public.segment_note() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.segment_folded VALUES (current_user); RETURN true; END $$;
+CREATE FUNCTION public.segment_fold(integer) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.segment_note(); RETURN true; END $$;
+INSERT INTO loyalty.segment (program_id, code, predicate, run_as)
+SELECT program_id, 'folded', 'public.segment_fold(1) AND frequency > 0', 'seg_admin' FROM loyalty.program WHERE code = 'seg';
+SELECT count(*) AS ran_as_the_restorer FROM public.segment_folded;
+DELETE FROM loyalty.segment WHERE code IN ('restored', 'claimed', 'folded');
+DROP FUNCTION public.segment_fold(integer), public.segment_note();
+DROP TABLE public.segment_folded;
 DROP OWNED BY seg_admin;
 DROP ROLE seg_admin;
 SELECT 'role gone' AS label, pg_temp.outcome($$SELECT * FROM loyalty.refresh_segments()$$) AS outcome;
