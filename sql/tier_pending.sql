@@ -116,3 +116,33 @@ SELECT string_agg(pos_txn || ' ' || points_earned, ', ' ORDER BY sale_id) AS sal
 SELECT spend, visits FROM loyalty.member_tier WHERE member_id = 5;
 SELECT * FROM pg_temp.wrong();
 SELECT * FROM loyalty.check_invariants();
+
+-- ===== set_tier and review_tiers in the same query as the sales (a
+-- data-modifying WITH): the sales' tier rows are written when their
+-- statement ends, so both refuse with LY055 instead of writing first
+SELECT loyalty.enroll(loyalty.card_issue('88', 1), 'p', enrolled_at => now() - interval '2 years') IS NOT NULL AS enrolled;
+CREATE FUNCTION pg_temp.outcome(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE sql;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT 'set_tier in the sale''s query' AS what, pg_temp.outcome($q$
+	WITH s AS (INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+	           VALUES ('S', 'cte-1', loyalty.card_issue('88', 1), now() - interval '1 hour', 50,
+	                   '[{"sku": "A", "qty": 1, "amount": 50}]') RETURNING card)
+	SELECT loyalty.set_tier(card, 'gold', 'vip') FROM s$q$) AS outcome
+UNION ALL
+SELECT 'review_tiers in the sale''s query', pg_temp.outcome($q$
+	WITH s AS (INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+	           VALUES ('S', 'cte-2', loyalty.card_issue('88', 1), now() - interval '1 hour', 50,
+	                   '[{"sku": "A", "qty": 1, "amount": 50}]') RETURNING card)
+	SELECT (loyalty.review_tiers()).upgraded FROM s$q$);
+-- in statements of their own, after the sales: both work
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S', 'cte-3', loyalty.card_issue('88', 1), now() - interval '1 hour', 50, '[{"sku": "A", "qty": 1, "amount": 50}]');
+SELECT loyalty.set_tier(loyalty.card_issue('88', 1), 'gold', 'vip') IS NOT NULL AS set;
+SELECT loyalty.tier_of(loyalty.card_issue('88', 1)) AS tier, (loyalty.review_tiers()).downgraded AS downgraded;
+SELECT count(*) AS invariant_violations FROM loyalty.check_invariants();

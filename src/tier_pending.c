@@ -148,6 +148,26 @@ LoyaltyTierFlush(void)
 }
 
 /*
+ * loyalty.tier_pending_refuse(): set_tier and review_tiers call it before
+ * they write member_tier rows.  A sale statement still running in the same
+ * query (a data-modifying WITH, a function in its SELECT list) keeps its
+ * members' rows in memory until it ends and would then write them over
+ * theirs: refuse instead, with a SQLSTATE of its own.
+ */
+PG_FUNCTION_INFO_V1(loyalty_tier_pending_refuse);
+Datum
+loyalty_tier_pending_refuse(PG_FUNCTION_ARGS)
+{
+	if (HavePending() && hash_get_num_entries(pending) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_TIER_ROWS_PENDING),
+				 errmsg("a sale statement of this query has not finished writing members' tiers"),
+				 errdetail("The sales of a statement write their members' tier rows when the statement ends."),
+				 errhint("Set or review tiers in a statement of its own, after the sales.")));
+	PG_RETURN_VOID();
+}
+
+/*
  * A subtransaction ends: on abort its entries go back to the state saved
  * before it changed them (or go), on commit they are its parent's, whose
  * own saved state they supersede.

@@ -443,6 +443,14 @@ END
 $$;
 COMMENT ON FUNCTION loyalty.review_tiers_preview(timestamptz, bigint[]) IS 'What review_tiers(as_of) would change, writing nothing: one row per member moving up, down, or whose override ends (members: only these).';
 
+-- Refuses (LY055) while a sale statement of the same query still holds
+-- members' tier rows in memory (tier_pending.c): set_tier and review_tiers
+-- call it before they write.
+CREATE FUNCTION loyalty.tier_pending_refuse() RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'loyalty_tier_pending_refuse';
+REVOKE EXECUTE ON FUNCTION loyalty.tier_pending_refuse() FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.tier_pending_refuse() IS 'Internal: LY055 while a sale statement of the same query has not written its members'' tier rows (set_tier, review_tiers).';
+
 CREATE FUNCTION loyalty.review_tiers(as_of timestamptz DEFAULT now(),
 	OUT members_checked bigint, OUT upgraded bigint, OUT downgraded bigint, OUT overrides_expired bigint)
 RETURNS record
@@ -451,6 +459,7 @@ DECLARE
 	v_ids bigint[];
 	v_events bigint;
 BEGIN
+	PERFORM loyalty.tier_pending_refuse();
 	IF as_of IS NULL THEN
 		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
 	END IF;
@@ -516,6 +525,7 @@ DECLARE
 	v_status text;
 	v_at timestamptz;
 BEGIN
+	PERFORM loyalty.tier_pending_refuse();
 	IF tier_code IS NULL THEN
 		RAISE EXCEPTION 'tier_code is required' USING ERRCODE = 'LY013';
 	END IF;

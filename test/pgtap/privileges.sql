@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(621);
+SELECT plan(625);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -85,6 +85,7 @@ INSERT INTO tap_function_spec VALUES
 	('tier_events',        '{bigint[],text[],text[],boolean[],text[],timestamptz[]}', '{}'),
 	('tier_review_programs', '{timestamptz}',                       '{}'),
 	('tier_review_candidates', '{timestamptz}',                     '{}'),
+	('tier_pending_refuse', '{}',                                   '{}'),
 	('tier_member',        '{loyalty.card}',                        '{}'),
 	('tier_missing',       '{numeric,numeric}',                     '{}'),
 	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),

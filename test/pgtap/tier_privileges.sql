@@ -19,7 +19,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(147);
+SELECT plan(151);
 
 CREATE ROLE tt_admin;
 CREATE ROLE tt_pos;
@@ -50,7 +50,8 @@ INSERT INTO tt_function_spec VALUES
 	('tier_review_programs', '{timestamptz}',                  '{}'),
 	('tier_review_candidates', '{timestamptz}',                '{}'),
 	('tier_member',          '{loyalty.card}',                 '{}'),
-	('tier_missing',         '{numeric,numeric}',              '{}');
+	('tier_missing',         '{numeric,numeric}',              '{}'),
+	('tier_pending_refuse',  '{}',                             '{}');
 GRANT SELECT ON tt_function_spec TO PUBLIC;
 
 -- 1: the spec names every tier function the extension has
@@ -61,13 +62,13 @@ SELECT set_eq(
 	$$SELECT format('loyalty.%I(%s)', fn, array_to_string(args, ','))::regprocedure::text FROM tt_function_spec$$,
 	'the spec covers every tier function');
 
--- 2-57: EXECUTE on every tier function, for every role (14 x 4)
+-- 2-61: EXECUTE on every tier function, for every role (15 x 4)
 SELECT function_privs_are('loyalty', f.fn, f.args, r.role,
 		CASE WHEN r.level = ANY (f.levels) THEN '{EXECUTE}' ELSE '{}' END::name[])
   FROM tt_function_spec f CROSS JOIN tt_role r
  ORDER BY f.fn, r.role;
 
--- 58-73: the tier tables (4 x 4): admin writes the ladder only
+-- 62-77: the tier tables (4 x 4): admin writes the ladder only
 SELECT table_privs_are('loyalty', t.tbl, r.role,
 		CASE r.level WHEN 'admin' THEN t.admin WHEN 'analyst' THEN '{SELECT}'::name[] ELSE '{}'::name[] END)
   FROM (VALUES ('tier', '{SELECT,INSERT,UPDATE,DELETE}'::name[]), ('member_tier', '{SELECT}'),
@@ -75,7 +76,7 @@ SELECT table_privs_are('loyalty', t.tbl, r.role,
  CROSS JOIN tt_role r
  ORDER BY t.tbl, r.role;
 
--- 74-81: the tier sequences (2 x 4): admin draws tier ids; change ids come
+-- 78-85: the tier sequences (2 x 4): admin draws tier ids; change ids come
 -- from the SECURITY DEFINER functions and the trigger
 SELECT sequence_privs_are('loyalty', s.seq, r.role,
 		CASE WHEN r.level = ANY (s.levels) THEN '{USAGE}' ELSE '{}' END::name[])
@@ -83,7 +84,7 @@ SELECT sequence_privs_are('loyalty', s.seq, r.role,
  CROSS JOIN tt_role r
  ORDER BY s.seq, r.role;
 
--- 82-83: pos reads sale.tier back (a column grant), nothing else of the tiers
+-- 86-87: pos reads sale.tier back (a column grant), nothing else of the tiers
 SELECT column_privs_are('loyalty', 'sale', 'tier', 'tt_pos', '{SELECT}',
 	'pos may read sale.tier (RETURNING)');
 SELECT column_privs_are('loyalty', 'sale', 'tier', 'tt_nobody', '{}',
@@ -118,7 +119,7 @@ INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
 VALUES ('tt-s', 'tt-1', loyalty.card_issue('41', 1), now() - interval '1 day', 150.00,
 		'[{"sku": "A1", "qty": 1, "amount": 150.00}]');
 
--- 85-104: pos
+-- 89-108: pos
 SET SESSION AUTHORIZATION tt_pos;
 SELECT is(loyalty.tier_of(loyalty.card_issue('41', 1)), 'silver', 'pos can call tier_of');
 SELECT results_eq(
@@ -177,7 +178,7 @@ SELECT throws_ok($$SELECT loyalty.local_date(now(), 'UTC')$$, '42501',
 	'permission denied for function local_date', 'pos cannot call the internal local_date');
 RESET SESSION AUTHORIZATION;
 
--- 105-122: analyst
+-- 109-126: analyst
 SET SESSION AUTHORIZATION tt_analyst;
 SELECT is(loyalty.tier_of(loyalty.card_issue('41', 1)), 'silver', 'analyst can call tier_of');
 SELECT is(loyalty.tier_at(loyalty.card_issue('41', 1), now() - interval '2 days'), 'base', 'analyst can call tier_at (before the sale: base)');
@@ -214,7 +215,7 @@ SELECT throws_ok($$INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 	'42501', 'permission denied for table sale', 'analyst cannot insert a sale (which could move a tier)');
 RESET SESSION AUTHORIZATION;
 
--- 123-138: admin
+-- 127-142: admin
 SET SESSION AUTHORIZATION tt_admin;
 SELECT cmp_ok(loyalty.set_tier(loyalty.card_issue('41', 2), 'gold', 'complaint handled', now() + interval '30 days'), '>', 0::bigint,
 	'admin can call set_tier');
@@ -253,7 +254,7 @@ SELECT throws_ok($$SELECT loyalty.set_tier(loyalty.card_issue('41', 2), 'diamond
 	'set_tier refuses an unknown tier code (LY050)');
 RESET SESSION AUTHORIZATION;
 
--- 139-144: nobody (PUBLIC)
+-- 143-148: nobody (PUBLIC)
 SET SESSION AUTHORIZATION tt_nobody;
 SELECT throws_ok($$SELECT loyalty.tier_of(loyalty.card_issue('41', 1))$$, '42501', NULL, 'nobody cannot call tier_of');
 SELECT throws_ok($$SELECT * FROM loyalty.tier_progress(loyalty.card_issue('41', 1))$$, '42501', NULL, 'nobody cannot call tier_progress');
@@ -263,7 +264,7 @@ SELECT throws_ok($$SELECT loyalty.set_tier(loyalty.card_issue('41', 1), 'gold', 
 SELECT throws_ok($$SELECT count(*) FROM loyalty.tier$$, '42501', NULL, 'nobody cannot read the ladder');
 RESET SESSION AUTHORIZATION;
 
--- 145-147: what the attempts above left behind: the superuser's view
+-- 149-151: what the attempts above left behind: the superuser's view
 SELECT is((SELECT count(*) FROM loyalty.tier_change), 3::bigint,
 	'three tier changes: two upgrades by sales, one override; nothing else got in');
 SELECT is((SELECT count(*) FROM loyalty.outbox WHERE kind IN ('tier_up', 'tier_down')), 3::bigint,
