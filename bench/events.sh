@@ -38,7 +38,7 @@ createdb "$DB"
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v members="$MEMBERS" -f "$here/pos_setup.sql" >/dev/null
 echo "server $(psql -X -At -d "$DB" -c "SELECT current_setting('server_version') || ', fsync=' || current_setting('fsync')
                                       || ', synchronous_commit=' || current_setting('synchronous_commit')"), $(nproc) cores"
-dsn="host=$PGHOST port=$PGPORT user=$PGUSER password=${PGPASSWORD:-} dbname=$DB"
+dsn="host=$PGHOST port=$PGPORT user=$PGUSER${PGPASSWORD:+ password=$PGPASSWORD} dbname=$DB"
 
 modes=(on:listen poll1s:poll:1000 poll100:poll:100 seq50:seq:50)
 run_mode() {	# run_mode <name> <consumer mode> <seconds> -> "tps events median p95 qps"

@@ -27,7 +27,7 @@ for seed in $SEEDS; do
 	q "$db" "CREATE EXTENSION loyalty" >/dev/null || bail "CREATE EXTENSION"
 	start=$(date +%s)
 	out=$("$PY" "$(dirname "$0")/fuzz_model.py" \
-		"host=$PGHOST port=$PGPORT user=$PGUSER password=${PGPASSWORD:-} dbname=$db" --seed "$seed" --steps "$STEPS" 2>&1)
+		"host=$PGHOST port=$PGPORT user=$PGUSER${PGPASSWORD:+ password=$PGPASSWORD} dbname=$db" --seed "$seed" --steps "$STEPS" 2>&1)
 	status=$?
 	ok $status "seed $seed: $STEPS steps, the extension and the model agree after each ($(($(date +%s) - start)) s)"
 	echo "$out" | sed 's/^\([^#]\)/# \1/'
