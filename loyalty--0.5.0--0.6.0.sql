@@ -1914,6 +1914,12 @@ BEGIN
 		PERFORM loyalty.segment_predicate_check(NEW.predicate);
 		EXECUTE format(E'SELECT CASE WHEN (\n%s\n) THEN 1 END FROM loyalty.member_features WHERE false',
 					   NEW.predicate);
+		-- and in the shape segment_hits evaluates it (a column of a
+		-- subquery over the features aliased f, then a WHERE): an aggregate,
+		-- a bare literal or NULL (typed text there), a column named through
+		-- the view's name would pass the line above and break every refresh
+		EXECUTE format(E'SELECT q.member_id FROM (SELECT f.member_id, (\n%s\n) AS hit FROM loyalty.member_features f WHERE false) q WHERE q.hit',
+					   NEW.predicate);
 	EXCEPTION WHEN syntax_error OR undefined_column OR undefined_function OR datatype_mismatch
 				   OR undefined_table OR ambiguous_column OR ambiguous_function OR grouping_error
 				   OR invalid_text_representation OR cannot_coerce THEN

@@ -99,7 +99,11 @@ SELECT label, pg_temp.outcome(format($$INSERT INTO loyalty.segment (program_id, 
 	('no such column', $$spend > 100$$),
 	('no such function', $$loyalty.nope(age)$$),
 	('empty', $$$$),
-	('line comment (harmless: the wrapper is on the next line)', $$true --$$)
+	('line comment (harmless: the wrapper is on the next line)', $$true --$$),
+	('an aggregate (no member of its own)', $$count(*) > 0$$),
+	('a bare literal (text where it is evaluated)', $$'true'$$),
+	('NULL (text where it is evaluated)', $$NULL$$),
+	('a column named by the view''s name', $$member_features.age > 3$$)
   ) v(label, predicate);
 DELETE FROM loyalty.segment WHERE code = 'x';
 

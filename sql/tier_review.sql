@@ -248,3 +248,57 @@ SELECT w.label, t.code AS tier, mt.held_until, mt.override_tier_id IS NOT NULL A
  ORDER BY w.label;
 SELECT * FROM loyalty.review_tiers('2025-11-01 12:00+00');
 SELECT count(*) AS events_of_the_second_review FROM loyalty.outbox WHERE event_id > :events_before;
+
+--
+-- A refund above its sale's total (cash rounding: five lines of 20.00 sold
+-- for 99.95 and refunded for 100.05, both within the lines' tolerance) takes
+-- the day's spend to zero, never below: review_tiers' candidates rely on
+-- days that are never negative.  Rolling window of 10 days, silver at 100.
+-- Day 2024-03-02: the sale and its refund; 2024-03-10: 100.05, which makes
+-- silver at once (a day at -0.10 would have left the running figures at
+-- 99.95, and the review of 2024-03-14, whose window no longer holds that
+-- day, would not have moved the member up: it was no candidate).  The
+-- second member the same, with a trigger of its own on tier_day (the day
+-- written through SQL).
+--
+INSERT INTO loyalty.program (code, tier_window, tier_window_days) VALUES ('rr', 'rolling', 10);
+INSERT INTO loyalty.tier (program_id, code, rank, min_spend)
+SELECT program_id, x.code, x.rank, x.min_spend FROM loyalty.program,
+	   (VALUES ('base', 0, NULL::numeric), ('silver', 1, 100)) x(code, rank, min_spend) WHERE program.code = 'rr';
+SELECT loyalty.enroll(loyalty.card_issue('95', 1), 'rr', enrolled_at => '2024-01-01') IS NOT NULL AS enrolled;
+SELECT loyalty.enroll(loyalty.card_issue('95', 2), 'rr', enrolled_at => '2024-01-01') IS NOT NULL AS enrolled;
+CREATE FUNCTION public.rr_tier_day_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE FUNCTION pg_temp.rr_sales(n integer) RETURNS TABLE (step text, tier_after text, day_spend numeric, running numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_lines jsonb := '[{"sku":"a","qty":1,"amount":20},{"sku":"b","qty":1,"amount":20},{"sku":"c","qty":1,"amount":20},{"sku":"d","qty":1,"amount":20},{"sku":"e","qty":1,"amount":20}]';
+	v_card loyalty.card := loyalty.card_issue('95', n);
+	v_member bigint := loyalty.member_id(v_card);
+BEGIN
+	INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+	VALUES ('RR', 'RR-A' || n, v_card, '2024-03-02 10:00+00', 99.95, v_lines);
+	INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+	SELECT 'RR', 'RR-R' || n, '2024-03-02 11:00+00', 100.05, v_lines, s.sale_id
+	  FROM loyalty.sale s WHERE s.store = 'RR' AND s.pos_txn = 'RR-A' || n;
+	step := 'refunded'; tier_after := NULL;
+	day_spend := (SELECT d.spend FROM loyalty.tier_day d WHERE d.member_id = v_member AND d.day = '2024-03-02');
+	running := (SELECT mt.spend FROM loyalty.member_tier mt WHERE mt.member_id = v_member);
+	RETURN NEXT;
+	INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+	VALUES ('RR', 'RR-B' || n, v_card, '2024-03-10 10:00+00', 100.05, '[{"sku":"f","qty":1,"amount":100.05}]')
+	RETURNING 'sold 100.05', loyalty.sale.tier INTO step, tier_after;
+	day_spend := (SELECT d.spend FROM loyalty.tier_day d WHERE d.member_id = v_member AND d.day = '2024-03-10');
+	running := (SELECT mt.spend FROM loyalty.member_tier mt WHERE mt.member_id = v_member);
+	RETURN NEXT;
+END
+$$;
+SELECT * FROM pg_temp.rr_sales(1);
+CREATE TRIGGER rr_tier_day_noop AFTER INSERT OR UPDATE ON loyalty.tier_day
+	FOR EACH ROW EXECUTE FUNCTION public.rr_tier_day_noop();
+SELECT * FROM pg_temp.rr_sales(2);
+DROP TRIGGER rr_tier_day_noop ON loyalty.tier_day;
+DROP FUNCTION public.rr_tier_day_noop();
+SELECT count(*) AS negative_days FROM loyalty.tier_day WHERE spend < 0;
+SELECT * FROM loyalty.review_tiers_preview('2024-03-14 12:00+00')
+ WHERE member_id IN (SELECT member_id FROM loyalty.member_card WHERE card IN (loyalty.card_issue('95', 1), loyalty.card_issue('95', 2)));
+SELECT loyalty.tier_of(loyalty.card_issue('95', 1)) AS tier_1, loyalty.tier_of(loyalty.card_issue('95', 2)) AS tier_2;

@@ -63,11 +63,17 @@ static LoyaltyPlan tier_day_add_plan = {
 	4, {INT8OID, DATEOID, NUMERICOID, INT8OID}
 };
 
-/* a return's figures taken from its sale's day, if that day was counted */
+/*
+ * a return's figures taken from its sale's day, if that day was counted; the
+ * day's spend never below zero (a refund may exceed its sale's total by the
+ * lines' tolerance); RETURNING the day's spend after and before
+ */
 static LoyaltyPlan tier_day_take_plan = {
-	"UPDATE loyalty.tier_day SET spend = spend OPERATOR(pg_catalog.+) $3, "
-	"points = points OPERATOR(pg_catalog.+) $4 "
-	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND day OPERATOR(pg_catalog.=) $2 RETURNING spend",
+	"UPDATE loyalty.tier_day t SET spend = GREATEST(t.spend OPERATOR(pg_catalog.+) $3, 0), "
+	"points = t.points OPERATOR(pg_catalog.+) $4 "
+	"FROM (SELECT o.spend FROM loyalty.tier_day o WHERE o.member_id OPERATOR(pg_catalog.=) $1 "
+	"AND o.day OPERATOR(pg_catalog.=) $2) o "
+	"WHERE t.member_id OPERATOR(pg_catalog.=) $1 AND t.day OPERATOR(pg_catalog.=) $2 RETURNING t.spend, o.spend",
 	4, {INT8OID, DATEOID, NUMERICOID, INT8OID}
 };
 
@@ -425,8 +431,11 @@ MoveWindow(int64 member_id, const LoyaltyLadder *ladder, DateADT anchor, MemberT
 
 /*
  * Change a day's figures by spend and points (signed): a sale adds a day
- * that is not there yet, a return changes only a day that was counted.
- * Returns whether the day is there; *before and *after: its spend.
+ * that is not there yet, a return changes only a day that was counted, and
+ * never takes its spend below zero (a refund may exceed its sale's total by
+ * the tolerance of the lines: review_tiers' candidates rely on days that are
+ * never negative).  Returns whether the day is there; *before and *after:
+ * its spend (the change made is *after - *before).
  */
 static bool
 ChangeDay(int64 member_id, DateADT day, Datum spend, int64 points, bool add,
@@ -447,7 +456,8 @@ ChangeDay(int64 member_id, DateADT day, Datum spend, int64 points, bool add,
 		if (SPI_processed != 1)
 			return false;
 		*after = NumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		*before = DirectFunctionCall2(numeric_sub, *after, spend);
+		*before = add ? DirectFunctionCall2(numeric_sub, *after, spend)
+			: NumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		return true;
 	}
 	rel = LoyaltyOpen("tier_day", false, AccessShareLock);
@@ -460,6 +470,8 @@ ChangeDay(int64 member_id, DateADT day, Datum spend, int64 points, bool add,
 
 		*before = found ? NumCopy(slot_getattr(slot, LoyaltyRelColumn(rel, "spend"), &isnull)) : NumInt(0);
 		*after = NumAdd(*before, spend);
+		if (!add && NumCmp(*after, NumInt(0)) < 0)
+			*after = NumInt(0);
 		if (pg_add_s64_overflow(day_points, points, &day_points))
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
@@ -671,7 +683,8 @@ LoyaltyTierCountReturn(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 	LoyaltyTierRead(m, ladder, false, &mt);
 	if (!ChangeDay(m->member_id, day, taken, -points, false, &before, &after) || !mt.exists)
 		return mt.tier;
-	CountDay(&mt, day, taken, -points, before, after);
+	/* what the day lost: the refund, or the day's spend when that was less */
+	CountDay(&mt, day, DirectFunctionCall2(numeric_sub, after, before), -points, before, after);
 	WriteMemberTier(m->member_id, &mt);
 	return mt.tier;
 }

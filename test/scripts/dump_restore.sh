@@ -10,18 +10,20 @@ source "$(dirname "$0")/tap.bash"
 src=loyalty_dump_src_$$
 dst=loyalty_dump_dst_$$
 role=loyalty_dump_pos_$$
+adm=loyalty_dump_adm_$$
 work=$(mktemp -d)
 cleanup() {
 	dropdb --if-exists "$src" >/dev/null 2>&1
 	dropdb --if-exists "$dst" >/dev/null 2>&1
 	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
+	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $adm" >/dev/null 2>&1
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 tables=(program member member_card member_balance ledger lot store rule rule_spend member_rule_use sale outbox)
 sequences=(program_program_id_seq member_member_id_seq ledger_entry_id_seq rule_rule_id_seq sale_id_seq outbox_event_id_seq)
-plan $((1 + 1 + 2 + 2 * ${#tables[@]} + ${#sequences[@]} + 2 + 1 + 2 + 5 + 9 + 1 + 1 + 1))
+plan $((1 + 1 + 2 + 2 * ${#tables[@]} + ${#sequences[@]} + 2 + 1 + 2 + 5 + 9 + 1 + 1 + 1 + 2))
 
 # ---------------------------------------------------------------------------
 # Source database: two programs, five members (one card replaced, one member
@@ -86,6 +88,12 @@ INSERT INTO loyalty.sale (store, pos_txn, total, lines, return_of)
 SELECT 'store-1', 'return-1', 10, '[{"sku": "B1", "qty": 1, "amount": 10}]', sale_id
   FROM loyalty.sale WHERE store = 'store-1' AND pos_txn = 'sale-1';
 DELETE FROM loyalty.outbox WHERE event_id = (SELECT min(event_id) FROM loyalty.outbox);
+CREATE ROLE $adm;
+SELECT loyalty.grant_access('$adm', 'admin');
+SET ROLE $adm;
+INSERT INTO loyalty.segment (program_id, code, predicate)
+SELECT program_id, 'dr_who', \$p\$current_user = '$adm'\$p\$ FROM loyalty.program WHERE code = 'dr_plain';
+RESET ROLE;
 SQL
 ok $? "source database set up (programs, members, earns, redeems, expiry, adjust, reverse, card replacement, suspension, stores, rules, sales, a return, events)" ||
 	{ diag "$(tail -20 "$work/setup.log")"; bail "cannot set up the source database"; }
@@ -146,6 +154,12 @@ is "$(q "$dst" "$acl_sql" 2>&1)" "$src_acl" "privileges given by grant_access() 
 # ---------------------------------------------------------------------------
 is "$(q "$dst" "SELECT count(*) FROM loyalty.check_invariants()" 2>&1)" "0" \
 	"check_invariants() is empty in the restored database"
+# A segment's predicate runs as the role that wrote it, not as the superuser
+# who restored the dump (pg_restore's COPY fires segment_check).
+is "$(q "$dst" "SELECT run_as || ' ' || created_by FROM loyalty.segment WHERE code = 'dr_who'" 2>&1)" "$adm $adm" \
+	"a restored segment still runs as the admin who wrote it"
+is "$(q "$dst" "SELECT members FROM loyalty.refresh_segments() WHERE segment = 'dr_who'" 2>&1)" "2" \
+	"refreshed by the superuser, the restored predicate runs as that admin"
 is "$(q "$dst" "SELECT available || ' ' || pending || ' ' || debt FROM loyalty.balance(loyalty.card_issue('40', 1))" 2>&1)" \
 	"$(q "$src" "SELECT available || ' ' || pending || ' ' || debt FROM loyalty.balance(loyalty.card_issue('40', 1))" 2>&1)" \
 	"balance() of a card is the same in both databases"
