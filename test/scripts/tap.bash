@@ -75,10 +75,19 @@ suite_cluster() {
 	read -r server_ver server_cluster server_logfile < <(pg_lsclusters -h | awk 'NR == 1 { print $1, $2, $7 }')
 }
 
-# server_ctl start|stop|restart [-m immediate]
+# server_ctl start|stop|restart [-m immediate].  A restart is a stop, then a
+# start once the cluster reports down (pg_ctlcluster's own restart was seen to
+# find the old server still running under load).
 server_ctl() {
 	if [ -n "${LOYALTY_PGDATA:-}" ]; then
 		runuser -u postgres -- "$(command -v pg_ctl)" -D "$LOYALTY_PGDATA" -l "$server_logfile" -w -t 300 "$@" >/dev/null
+	elif [ "$1" = restart ]; then
+		server_ctl stop || return 1
+		for _ in $(seq 1 120); do
+			pg_lsclusters -h | awk -v c="$server_cluster" '$2 == c { print $4 }' | grep -qx down && break
+			sleep 0.5
+		done
+		server_ctl start
 	else
 		pg_ctlcluster "$server_ver" "$server_cluster" "$@" -- -t 300
 	fi
