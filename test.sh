@@ -105,7 +105,7 @@ if [ -f "$pg17_root/.loyalty-stamp" ] && [ -x "$pg17_bin/postgres" ]; then
 	# a plain cluster (initdb refuses root: the postgres user runs it)
 	c17=$(mktemp -d /tmp/loyalty-pg17.XXXXXX)
 	chown postgres "$c17"
-	trap 'runuser -u postgres -- "$pg17_bin/pg_ctl" -D "$c17/data" -m immediate stop >/dev/null 2>&1; rm -rf "$log" "$c17"' EXIT
+	trap 'runuser -u postgres -- "$pg17_bin/pg_ctl" -D "$c17/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$log" "$c17"' EXIT
 	runuser -u postgres -- "$pg17_bin/initdb" -D "$c17/data" -A trust -U postgres >"$c17/initdb.log" 2>&1 ||
 		{ cat "$c17/initdb.log"; exit 1; }
 	port17=$(loyalty_free_port)
