@@ -21,6 +21,7 @@
  * reason it did not fire, which the sale keeps in its award column.
  */
 #include "rules.h"
+#include "audience.h"
 #include "segment.h"
 #include "tier.h"
 
@@ -99,6 +100,7 @@ typedef struct CompiledRule
 	int			nsegments;
 	int64	   *segments;		/* their segment ids */
 	char	   *segment_codes;	/* their codes, for the award's "why" */
+	LoyaltyAudienceRef audience;	/* rule.audience: only its members */
 } CompiledRule;
 
 /* A program's settings, cached with the rules (a change to either reloads both). */
@@ -143,7 +145,9 @@ static LoyaltyPlan load_rules_plan = {
 	"(SELECT pg_catalog.array_agg(s.segment_id ORDER BY s.segment_id) FROM loyalty.segment s "
 	" WHERE s.program_id OPERATOR(pg_catalog.=) r.program_id "
 	" AND s.code OPERATOR(pg_catalog.=) ANY (r.segments)), "
-	"pg_catalog.array_to_string(segments, ', ') FROM loyalty.rule r WHERE active "
+	"pg_catalog.array_to_string(segments, ', '), "
+	LOYALTY_AUDIENCE_COLUMNS("r.audience") " FROM loyalty.rule r "
+	LOYALTY_AUDIENCE_JOIN("r.program_id", "r.audience") "WHERE active "
 	"ORDER BY program_id, kind OPERATOR(pg_catalog.<>) 'exclude', priority, rule_id",
 	0, {InvalidOid}
 };
@@ -372,6 +376,7 @@ CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
 	d = SPI_getbinval(tup, desc, 22, &isnull);
 	r->budget_points = isnull ? 0 : DatumGetInt64(d);
 	CompileSegments(tup, desc, 23, r);
+	LoyaltyCompileAudience(tup, desc, 26, &r->audience);
 }
 
 /* Every active rule, compiled into RuleCacheContext.  Inside SPI. */
@@ -1143,7 +1148,9 @@ ApplyExclusion(const CompiledRule *r, const SaleFacts *facts, SaleBasket *basket
 
 	StartOutcome(r, o);
 	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
-		(o->why = SegmentFails(r, facts, ms)) != NULL)
+		(o->why = SegmentFails(r, facts, ms)) != NULL ||
+		(o->why = LoyaltyAudienceFails(&r->audience, facts->member->member_id,
+									   facts->occurred_at, facts->read_only)) != NULL)
 		return;
 	o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
 	for (int k = 0; k < basket->nlines; k++)
@@ -1269,7 +1276,9 @@ ApplyRule(const CompiledRule *r, const SaleFacts *facts, const SaleBasket *baske
 	int64		points;
 
 	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
-		(o->why = SegmentFails(r, facts, ms)) != NULL)
+		(o->why = SegmentFails(r, facts, ms)) != NULL ||
+		(o->why = LoyaltyAudienceFails(&r->audience, facts->member->member_id,
+									   facts->occurred_at, facts->read_only)) != NULL)
 		return false;
 	if (MatchEarningLines(r, basket, o, &matched_amount, &exact) == 0)
 	{
