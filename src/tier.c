@@ -257,7 +257,8 @@ LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, bool read_o
 		mt->points = DatumGetInt64(slot_getattr(slot, LoyaltyRelColumn(rel, "points"), &isnull));
 	}
 	/* no day after last_day has a row; without a member row, nothing is known */
-	LoyaltyTierDaysInit(&mt->days, mt->exists ? mt->last_day + 1 : DATEVAL_NOEND);
+	LoyaltyTierDaysInit(&mt->days, mt->exists ? mt->last_day + 1 : DATEVAL_NOEND,
+						mt->exists ? mt->window_start : DATEVAL_NOEND);
 	PopActiveSnapshot();
 	ExecDropSingleTupleTableSlot(slot);
 }

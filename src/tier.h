@@ -59,6 +59,8 @@ typedef struct TierDays
 {
 	MemoryContext cxt;			/* where days and their spends live */
 	DateADT		known_from;		/* every row of the member from this day on is in days */
+	DateADT		load_from;		/* a load reads from here (the window's start) */
+	int			fetches;		/* days fetched one by one */
 	int			ndays;
 	int			maxdays;
 	TierDay    *days;
@@ -95,7 +97,7 @@ extern const LoyaltyTier *LoyaltyTierCountSale(const LoyaltyMember *m, const Loy
 extern void LoyaltyTierWriteRow(int64 member_id, int32 tier_id, MemberTier *mt, bool direct);
 
 /* tier_day.c: a member's tier_day rows in memory */
-extern void LoyaltyTierDaysInit(TierDays *d, DateADT known_from);
+extern void LoyaltyTierDaysInit(TierDays *d, DateADT known_from, DateADT load_from);
 extern void LoyaltyTierDaysCopy(TierDays *dst, const TierDays *src, MemoryContext cxt);
 extern void LoyaltyTierDaysFree(TierDays *d);
 extern TierDay *LoyaltyTierDayGet(int64 member_id, TierDays *d, DateADT day, bool create);

@@ -13,9 +13,12 @@
  * row is ever after the member_tier row's last_day (a sale moves last_day
  * to its day before it writes the day), so a set read with the member's
  * row starts with known_from = last_day + 1: a sale of a new day reads no
- * tier_day row at all.  A day before known_from is fetched from the table
- * (and kept); a sum over days before it scans the table and takes the
- * set's version of every day the set has.
+ * tier_day row at all.  The first day before known_from a set needs is
+ * fetched alone (a POS sale needs one at most); the next one loads the
+ * member's rows from the window's start (load_from) on in one index scan
+ * (a back-fill's later sales of the member then read nothing).  A sum over
+ * days before known_from scans the table and takes the set's version of
+ * every day the set has.
  */
 #include "rules.h"
 #include "tier.h"
@@ -40,14 +43,15 @@ static LoyaltyPlan tier_day_write_plan = {
 
 /*
  * An empty set in the current memory context: every row from known_from on
- * is in it (DATEVAL_NOEND: none known).
+ * is in it (DATEVAL_NOEND: none known); a load reads from load_from on.
  */
 void
-LoyaltyTierDaysInit(TierDays *d, DateADT known_from)
+LoyaltyTierDaysInit(TierDays *d, DateADT known_from, DateADT load_from)
 {
 	memset(d, 0, sizeof(*d));
 	d->cxt = CurrentMemoryContext;
 	d->known_from = known_from;
+	d->load_from = load_from;
 }
 
 /* A copy of src whose days live in cxt. */
@@ -145,6 +149,51 @@ Fetch(int64 member_id, DateADT day, TierDay *out)
 }
 
 /*
+ * Load the member's rows of days [from, known_from) that the set does not
+ * have, in one index scan; every row from `from` on is known then.
+ */
+static void
+Load(int64 member_id, TierDays *d, DateADT from)
+{
+	Relation	rel = LoyaltyOpen("tier_day", false, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	LoyaltyKey	keys[3] = {
+		{1, BTEqualStrategyNumber, Int64GetDatum(member_id)},
+		{2, BTGreaterEqualStrategyNumber, DateADTGetDatum(from)},
+		{2, BTLessStrategyNumber, DateADTGetDatum(d->known_from)}
+	};
+	struct IndexScanDescData *scan;
+	AttrNumber	day_att = LoyaltyRelColumn(rel, "day");
+	AttrNumber	spend_att = LoyaltyRelColumn(rel, "spend");
+	AttrNumber	points_att = LoyaltyRelColumn(rel, "points");
+	bool		isnull;
+
+	LoyaltyPushReadSnapshot(false);
+	scan = LoyaltyIndexScan(rel, "tier_day_pkey", 3, keys, GetActiveSnapshot());
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		TierDay		row = {0};
+		bool		in_set;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		row.day = DatumGetDateADT(slot_getattr(slot, day_att, &isnull));
+		i = Find(d, row.day, &in_set);
+		if (in_set)
+			continue;
+		row.in_table = true;
+		row.tid = slot->tts_tid;
+		row.spend = slot_getattr(slot, spend_att, &isnull);
+		row.points = DatumGetInt64(slot_getattr(slot, points_att, &isnull));
+		(void) Insert(d, i, &row);
+	}
+	LoyaltyIndexScanEnd(scan);
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	d->known_from = from;
+}
+
+/*
  * The member's figures of day: from the set, else from the table (kept in
  * the set); a day that has no row yet is made (spend and points 0, to be
  * inserted) when create, else NULL.  The pointer is good until the set
@@ -159,8 +208,19 @@ LoyaltyTierDayGet(int64 member_id, TierDays *d, DateADT day, bool create)
 
 	if (found)
 		return &d->days[i];
-	if (day < d->known_from && Fetch(member_id, day, &row))
-		found = true;
+	if (day < d->known_from && d->fetches > 0)
+	{
+		/* a second day to read: load the window's rows at once */
+		Load(member_id, d, Min(day, d->load_from));
+		i = Find(d, day, &found);
+		if (found)
+			return &d->days[i];
+	}
+	else if (day < d->known_from)
+	{
+		d->fetches++;
+		found = Fetch(member_id, day, &row);
+	}
 	/* the days from day on are all known now */
 	if (day == d->known_from - 1)
 		d->known_from = day;
