@@ -196,3 +196,21 @@ SELECT spend, visits, points, current_date - window_start AS window_starts_days_
   FROM loyalty.member_tier WHERE member_id = (SELECT member_id FROM loyalty.sale WHERE pos_txn = 'W1');
 SELECT * FROM pg_temp.wrong();
 SELECT count(*) AS invariant_violations FROM loyalty.check_invariants();
+
+-- ===== a trigger of a DBA's on tier_day, made after this session's sales
+-- (whose writer knew tier_day had none): the next sale writes its day
+-- through SQL, so the trigger sees it
+CREATE TEMP TABLE day_writes (member_id bigint, day date);
+CREATE FUNCTION public.tp_day_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO day_writes VALUES (NEW.member_id, NEW.day);
+	RETURN NEW;
+END $$;
+CREATE TRIGGER tp_day_seen AFTER INSERT OR UPDATE ON loyalty.tier_day
+	FOR EACH ROW EXECUTE FUNCTION public.tp_day_seen();
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT * FROM pg_temp.sale(1, 'T1', 3, 10);
+SELECT count(*) AS day_writes_seen, bool_and(current_date - day = 3) AS of_the_sale FROM day_writes;
+DROP TRIGGER tp_day_seen ON loyalty.tier_day;
+DROP FUNCTION public.tp_day_seen();
+SELECT * FROM pg_temp.wrong();
