@@ -4,7 +4,7 @@ EXTENSION  = loyalty
 EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
-OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/events.o src/tier.o src/tier_pending.o src/sale_trigger.o src/benefit.o src/enrolment.o \
+OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/events.o src/tier.o src/tier_day.o src/tier_pending.o src/sale_trigger.o src/benefit.o src/enrolment.o \
 	src/dayset.o src/summary.o src/fitstate.o src/numeric.o src/bgnbd.o src/gammagamma.o src/lists.o src/segment.o src/audience.o
 
 # The install script is built from one file per concern (pgvector, hll).

@@ -146,3 +146,71 @@ VALUES ('S', 'cte-3', loyalty.card_issue('88', 1), now() - interval '1 hour', 50
 SELECT loyalty.set_tier(loyalty.card_issue('88', 1), 'gold', 'vip') IS NOT NULL AS set;
 SELECT loyalty.tier_of(loyalty.card_issue('88', 1)) AS tier, (loyalty.review_tiers()).downgraded AS downgraded;
 SELECT count(*) AS invariant_violations FROM loyalty.check_invariants();
+
+-- ===== the tier_day rows of a statement are read and written once per
+-- (member, day), at its end: members 1 and 2 (gold: 10 earns 20), two
+-- sales a day on two days each; member 1's day 20 days ago has a row
+-- (sale A0: 80, 80 points), the others are new.  Eight sales, four day
+-- rows: three inserted, one updated (per sale it was three and five)
+BEGIN;
+SELECT n_tup_ins AS day_ins_before, n_tup_upd AS day_upd_before
+  FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.tier_day'::regclass \gset
+SELECT n_tup_ins + n_tup_upd AS writes_before FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.member_tier'::regclass \gset
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT s.* FROM (VALUES (1, 'D1', 20), (2, 'D2', 2), (1, 'D3', 1), (2, 'D4', 1),
+                        (1, 'D5', 20), (2, 'D6', 2), (1, 'D7', 1), (2, 'D8', 1)) v (serial, txn, days),
+       LATERAL pg_temp.sale(v.serial, v.txn, v.days, 10) s ORDER BY v.txn
+RETURNING pos_txn, points_earned, tier;
+SELECT n_tup_ins - :day_ins_before AS tier_day_inserts, n_tup_upd - :day_upd_before AS tier_day_updates
+  FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.tier_day'::regclass;
+SELECT n_tup_ins + n_tup_upd - :writes_before AS member_tier_writes
+  FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.member_tier'::regclass;
+COMMIT;
+-- member 1: 100 and 120 points 20 days ago, 20 and 40 yesterday; member 2:
+-- 20 and 40 two days ago and yesterday
+SELECT member_id, current_date - day AS days_ago, spend, points
+  FROM loyalty.tier_day WHERE member_id IN (1, 2) AND current_date - day IN (20, 2, 1) ORDER BY 1, 2 DESC;
+-- 400 + 40 each; visits 5 + 1 and 5 + 2
+SELECT member_id, spend, visits FROM loyalty.member_tier WHERE member_id IN (1, 2) ORDER BY 1;
+
+-- ===== one statement whose later sale moves the rolling window past an
+-- earlier sale's day that is still in memory, then a late sale on that
+-- day: a new member spends 50 400 days ago, 20 30 days ago (the first day
+-- leaves the window), 5 400 days ago again (counted in its day only)
+SELECT loyalty.enroll(loyalty.card_issue('40', 6), 'p', enrolled_at => now() - interval '2 years') IS NOT NULL AS enrolled;
+BEGIN;
+SELECT n_tup_ins AS day_ins_before, n_tup_upd AS day_upd_before
+  FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.tier_day'::regclass \gset
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT s.* FROM (VALUES ('W1', 400, 50), ('W2', 30, 20), ('W3', 400, 5)) v (txn, days, amount),
+       LATERAL pg_temp.sale(6, v.txn, v.days, v.amount) s ORDER BY v.txn
+RETURNING pos_txn, points_earned, tier;
+-- two day rows inserted
+SELECT n_tup_ins - :day_ins_before AS tier_day_inserts, n_tup_upd - :day_upd_before AS tier_day_updates
+  FROM pg_stat_xact_user_tables WHERE relid = 'loyalty.tier_day'::regclass;
+COMMIT;
+-- days: 55 (55 points) and 20 (20); running figures: 20, one visit, 20 points
+SELECT current_date - day AS days_ago, spend, points
+  FROM loyalty.tier_day WHERE member_id = (SELECT member_id FROM loyalty.sale WHERE pos_txn = 'W1') ORDER BY day;
+SELECT spend, visits, points, current_date - window_start AS window_starts_days_ago
+  FROM loyalty.member_tier WHERE member_id = (SELECT member_id FROM loyalty.sale WHERE pos_txn = 'W1');
+SELECT * FROM pg_temp.wrong();
+SELECT count(*) AS invariant_violations FROM loyalty.check_invariants();
+
+-- ===== a trigger of a DBA's on tier_day, made after this session's sales
+-- (whose writer knew tier_day had none): the next sale writes its day
+-- through SQL, so the trigger sees it
+CREATE TEMP TABLE day_writes (member_id bigint, day date);
+CREATE FUNCTION public.tp_day_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO day_writes VALUES (NEW.member_id, NEW.day);
+	RETURN NEW;
+END $$;
+CREATE TRIGGER tp_day_seen AFTER INSERT OR UPDATE ON loyalty.tier_day
+	FOR EACH ROW EXECUTE FUNCTION public.tp_day_seen();
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+SELECT * FROM pg_temp.sale(1, 'T1', 3, 10);
+SELECT count(*) AS day_writes_seen, bool_and(current_date - day = 3) AS of_the_sale FROM day_writes;
+DROP TRIGGER tp_day_seen ON loyalty.tier_day;
+DROP FUNCTION public.tp_day_seen();
+SELECT * FROM pg_temp.wrong();

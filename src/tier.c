@@ -9,7 +9,8 @@
  *
  *   - loyalty.tier_day: per member and day (the program's time zone) the
  *     spend and points of that day's sales net of returns; a day is a visit
- *     while its spend is above zero;
+ *     while its spend is above zero (read and changed in memory, tier_day.c,
+ *     and written with the member's row);
  *   - loyalty.member_tier: the member's tier and the running figures of the
  *     window of the member's latest sale (window_start .. last_day).  A sale
  *     whose day moves the window forward first drops what left it: a rolling
@@ -53,28 +54,6 @@ static LoyaltyPlan member_tier_write_plan = {
 	"last_day = excluded.last_day, spend = excluded.spend, visits = excluded.visits, "
 	"points = excluded.points",
 	9, {INT8OID, INT4OID, TIMESTAMPTZOID, DATEOID, DATEOID, DATEOID, NUMERICOID, INT4OID, INT8OID}
-};
-
-/* a sale's figures added to its day; RETURNING the day's spend after */
-static LoyaltyPlan tier_day_add_plan = {
-	"INSERT INTO loyalty.tier_day AS t (member_id, day, spend, points) VALUES ($1, $2, $3, $4) "
-	"ON CONFLICT (member_id, day) DO UPDATE SET spend = t.spend OPERATOR(pg_catalog.+) excluded.spend, "
-	"points = t.points OPERATOR(pg_catalog.+) excluded.points RETURNING spend",
-	4, {INT8OID, DATEOID, NUMERICOID, INT8OID}
-};
-
-/*
- * a return's figures taken from its sale's day, if that day was counted; the
- * day's spend never below zero (a refund may exceed its sale's total by the
- * lines' tolerance); RETURNING the day's spend after and before
- */
-static LoyaltyPlan tier_day_take_plan = {
-	"UPDATE loyalty.tier_day t SET spend = GREATEST(t.spend OPERATOR(pg_catalog.+) $3, 0), "
-	"points = t.points OPERATOR(pg_catalog.+) $4 "
-	"FROM (SELECT o.spend FROM loyalty.tier_day o WHERE o.member_id OPERATOR(pg_catalog.=) $1 "
-	"AND o.day OPERATOR(pg_catalog.=) $2) o "
-	"WHERE t.member_id OPERATOR(pg_catalog.=) $1 AND t.day OPERATOR(pg_catalog.=) $2 RETURNING t.spend, o.spend",
-	4, {INT8OID, DATEOID, NUMERICOID, INT8OID}
 };
 
 static LoyaltyPlan tier_change_plan = {
@@ -253,7 +232,7 @@ LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, bool read_o
 
 	int32		tier_id;
 
-	if (LoyaltyTierPendingGet(m->member_id, mt, &tier_id))
+	if (LoyaltyTierPendingGet(m->member_id, !read_only, mt, &tier_id))
 	{
 		/* as an earlier sale of this statement left it */
 		mt->tier = TierById(ladder, tier_id);
@@ -277,18 +256,22 @@ LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder, bool read_o
 		mt->visits = DatumGetInt32(slot_getattr(slot, LoyaltyRelColumn(rel, "visits"), &isnull));
 		mt->points = DatumGetInt64(slot_getattr(slot, LoyaltyRelColumn(rel, "points"), &isnull));
 	}
+	/* no day after last_day has a row; without a member row, nothing is known */
+	LoyaltyTierDaysInit(&mt->days, mt->exists ? mt->last_day + 1 : DATEVAL_NOEND,
+						mt->exists ? mt->window_start : DATEVAL_NOEND);
 	PopActiveSnapshot();
 	ExecDropSingleTupleTableSlot(slot);
 }
 
 /*
- * Write the member's row: in place (the row read under the member's lock,
- * which no one else writes meanwhile) or new; through SQL when not direct
- * (a DBA gave the table a trigger of its own, or the end of a transaction
- * writes what a statement left).  tier_pending.c writes its rows with it.
+ * Write the member's changed days and row: in place (the rows read under
+ * the member's lock, which no one else writes meanwhile) or new; through
+ * SQL when not direct (a DBA gave the table a trigger of its own, or the
+ * end of a transaction writes what a statement left).  tier_pending.c
+ * writes its rows with it.
  */
 void
-LoyaltyTierWriteRow(int64 member_id, int32 tier_id, const MemberTier *mt, bool direct)
+LoyaltyTierWriteRow(int64 member_id, int32 tier_id, MemberTier *mt, bool direct)
 {
 	Datum		v[9];
 	const char *const columns[] = {"member_id", "tier_id", "since", "held_until", "window_start",
@@ -307,13 +290,15 @@ LoyaltyTierWriteRow(int64 member_id, int32 tier_id, const MemberTier *mt, bool d
 	v[8] = Int64GetDatum(mt->points);
 	if (!direct)
 	{
+		LoyaltyTierDaysWrite(member_id, &mt->days, false);
 		LoyaltyExecute(&member_tier_write_plan, v, NULL, false, 0);
 		return;
 	}
+	LoyaltyPushReadSnapshot(false);
+	LoyaltyTierDaysWrite(member_id, &mt->days, LoyaltyWriterDirect(LOYALTY_TIER_DAY));
 	row = LoyaltyRowBegin(LOYALTY_MEMBER_TIER);
 	for (int i = mt->exists ? 1 : 0; i < (int) lengthof(columns); i++)
 		LoyaltyRowSet(row, columns[i], v[i], false);
-	LoyaltyPushReadSnapshot(false);
 	if (mt->exists)
 		LoyaltyRowUpdate(row, &tid);
 	else
@@ -350,44 +335,6 @@ QualifiedTier(const LoyaltyLadder *ladder, const MemberTier *mt)
 	return BaseTier(ladder);
 }
 
-/* The figures of days [from, to) of the member (a rolling window's drop). */
-static void
-SumDays(int64 member_id, DateADT from, DateADT to, Datum *spend, int64 *points, int64 *visits)
-{
-	Relation	rel = LoyaltyOpen("tier_day", false, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	LoyaltyKey	keys[3] = {
-		{1, BTEqualStrategyNumber, Int64GetDatum(member_id)},
-		{2, BTGreaterEqualStrategyNumber, DateADTGetDatum(from)},
-		{2, BTLessStrategyNumber, DateADTGetDatum(to)}
-	};
-	struct IndexScanDescData *scan;
-	AttrNumber	spend_att = LoyaltyRelColumn(rel, "spend");
-	AttrNumber	points_att = LoyaltyRelColumn(rel, "points");
-	bool		isnull;
-
-	*spend = NumInt(0);
-	*points = 0;
-	*visits = 0;
-	LoyaltyPushReadSnapshot(false);
-	scan = LoyaltyIndexScan(rel, "tier_day_pkey", 3, keys, GetActiveSnapshot());
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		Datum		day_spend = slot_getattr(slot, spend_att, &isnull);
-
-		CHECK_FOR_INTERRUPTS();
-		*spend = NumAdd(*spend, day_spend);
-		if (pg_add_s64_overflow(*points, DatumGetInt64(slot_getattr(slot, points_att, &isnull)), points))
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
-					 errmsg("a member's tier points are out of range")));
-		*visits += NumCmp(day_spend, NumInt(0)) > 0;
-	}
-	LoyaltyIndexScanEnd(scan);
-	PopActiveSnapshot();
-	ExecDropSingleTupleTableSlot(slot);
-}
-
 /*
  * Move the running figures to the window of day (the latest sale day):
  * what left a rolling window is subtracted; a new year, or figures kept for
@@ -414,7 +361,7 @@ MoveWindow(int64 member_id, const LoyaltyLadder *ladder, DateADT anchor, MemberT
 			return;
 		if (ladder->window == TIER_WINDOW_ROLLING && start - mt->window_start <= ladder->window_days + 1)
 		{
-			SumDays(member_id, mt->window_start, start, &spend, &points, &visits);
+			LoyaltyTierDaysSum(member_id, &mt->days, mt->window_start, start, &spend, &points, &visits);
 			mt->spend = DirectFunctionCall2(numeric_sub, mt->spend, spend);
 			mt->points -= points;
 			mt->visits -= visits;
@@ -422,7 +369,7 @@ MoveWindow(int64 member_id, const LoyaltyLadder *ladder, DateADT anchor, MemberT
 			return;
 		}
 	}
-	SumDays(member_id, start, day + 1, &spend, &points, &visits);
+	LoyaltyTierDaysSum(member_id, &mt->days, start, day + 1, &spend, &points, &visits);
 	mt->spend = spend;
 	mt->points = points;
 	mt->visits = visits;
@@ -430,67 +377,33 @@ MoveWindow(int64 member_id, const LoyaltyLadder *ladder, DateADT anchor, MemberT
 }
 
 /*
- * Change a day's figures by spend and points (signed): a sale adds a day
- * that is not there yet, a return changes only a day that was counted, and
- * never takes its spend below zero (a refund may exceed its sale's total by
- * the tolerance of the lines: review_tiers' candidates rely on days that are
- * never negative).  Returns whether the day is there; *before and *after:
- * its spend (the change made is *after - *before).
+ * Change a day's figures by spend and points (signed), in the member's day
+ * set (written with the member's row): a sale adds a day that is not there
+ * yet, a return changes only a day that was counted, and never takes its
+ * spend below zero (a refund may exceed its sale's total by the tolerance
+ * of the lines: review_tiers' candidates rely on days that are never
+ * negative).  Returns whether the day is there; *before and *after: its
+ * spend (the change made is *after - *before).
  */
 static bool
-ChangeDay(int64 member_id, DateADT day, Datum spend, int64 points, bool add,
+ChangeDay(int64 member_id, TierDays *days, DateADT day, Datum spend, int64 points, bool add,
 		  Datum *before, Datum *after)
 {
-	Relation	rel;
-	TupleTableSlot *slot;
-	Datum		keys[2] = {Int64GetDatum(member_id), DateADTGetDatum(day)};
-	bool		found;
-	bool		isnull;
-	LoyaltyRow *row;
+	TierDay    *d = LoyaltyTierDayGet(member_id, days, day, add);
+	int64		day_points;
 
-	if (!LoyaltyWriterDirect(LOYALTY_TIER_DAY))
-	{
-		Datum		v[4] = {keys[0], keys[1], spend, Int64GetDatum(points)};
-
-		LoyaltyExecute(add ? &tier_day_add_plan : &tier_day_take_plan, v, NULL, false, 1);
-		if (SPI_processed != 1)
-			return false;
-		*after = NumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		*before = add ? DirectFunctionCall2(numeric_sub, *after, spend)
-			: NumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		return true;
-	}
-	rel = LoyaltyOpen("tier_day", false, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	LoyaltyPushReadSnapshot(false);
-	found = LoyaltyFetchByKey(rel, "tier_day_pkey", 2, keys, GetActiveSnapshot(), slot);
-	if (found || add)
-	{
-		int64		day_points = found ? DatumGetInt64(slot_getattr(slot, LoyaltyRelColumn(rel, "points"), &isnull)) : 0;
-
-		*before = found ? NumCopy(slot_getattr(slot, LoyaltyRelColumn(rel, "spend"), &isnull)) : NumInt(0);
-		*after = NumAdd(*before, spend);
-		if (!add && NumCmp(*after, NumInt(0)) < 0)
-			*after = NumInt(0);
-		if (pg_add_s64_overflow(day_points, points, &day_points))
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
-					 errmsg("a member's tier points of a day are out of range")));
-		row = LoyaltyRowBegin(LOYALTY_TIER_DAY);
-		LoyaltyRowSet(row, "spend", *after, false);
-		LoyaltyRowSet(row, "points", Int64GetDatum(day_points), false);
-		if (found)
-			LoyaltyRowUpdate(row, &slot->tts_tid);
-		else
-		{
-			LoyaltyRowSet(row, "member_id", keys[0], false);
-			LoyaltyRowSet(row, "day", keys[1], false);
-			LoyaltyRowInsert(row);
-		}
-	}
-	PopActiveSnapshot();
-	ExecDropSingleTupleTableSlot(slot);
-	return found || add;
+	if (d == NULL)
+		return false;
+	*before = NumCopy(d->spend);
+	*after = NumAdd(*before, spend);
+	if (!add && NumCmp(*after, NumInt(0)) < 0)
+		*after = NumInt(0);
+	if (pg_add_s64_overflow(d->points, points, &day_points))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("a member's tier points of a day are out of range")));
+	LoyaltyTierDaySet(days, d, *after, day_points, true);
+	return true;
 }
 
 /* Add a day's change to the running figures, when the day is in their window. */
@@ -617,7 +530,7 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 	}
 	MoveWindow(m->member_id, ladder, anchor, mt, Max(day, mt->last_day));
 	mt->last_day = Max(day, mt->last_day);
-	ChangeDay(m->member_id, day, spend, points, true, &before, &after);
+	ChangeDay(m->member_id, &mt->days, day, spend, points, true, &before, &after);
 	CountDay(mt, day, spend, points, before, after);
 
 	qualified = QualifiedTier(ladder, mt);
@@ -635,7 +548,7 @@ LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder, Member
 		const LoyaltyTier *late;
 
 		LoyaltyTierPeriod(ladder, anchor, day, &start, &end);
-		SumDays(m->member_id, start, end, &earlier.spend, &earlier.points, &earlier.visits);
+		LoyaltyTierDaysSum(m->member_id, &mt->days, start, end, &earlier.spend, &earlier.points, &earlier.visits);
 		late = QualifiedTier(ladder, &earlier);
 		if (late->rank > qualified->rank && hold > mt->last_day)
 			qualified = late;
@@ -681,8 +594,16 @@ LoyaltyTierCountReturn(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 				after;
 
 	LoyaltyTierRead(m, ladder, false, &mt);
-	if (!ChangeDay(m->member_id, day, taken, -points, false, &before, &after) || !mt.exists)
+	if (!ChangeDay(m->member_id, &mt.days, day, taken, -points, false, &before, &after))
 		return mt.tier;
+	if (!mt.exists)
+	{
+		/* days without a member row (none is made by a return): the day only */
+		LoyaltyPushReadSnapshot(false);
+		LoyaltyTierDaysWrite(m->member_id, &mt.days, LoyaltyWriterDirect(LOYALTY_TIER_DAY));
+		PopActiveSnapshot();
+		return mt.tier;
+	}
 	/* what the day lost: the refund, or the day's spend when that was less */
 	CountDay(&mt, day, DirectFunctionCall2(numeric_sub, after, before), -points, before, after);
 	WriteMemberTier(m->member_id, &mt);

@@ -43,6 +43,29 @@ typedef struct LoyaltyLadder
 	int32		window_days;
 } LoyaltyLadder;
 
+/* One day's figures of a member (a tier_day row), as a sale counts them. */
+typedef struct TierDay
+{
+	DateADT		day;
+	bool		in_table;		/* the row is in tier_day, at tid */
+	bool		dirty;			/* changed: to be written */
+	ItemPointerData tid;
+	Datum		spend;			/* numeric, in the set's context */
+	int64		points;
+} TierDay;
+
+/* A member's tier_day rows read or changed so far, ordered by day (tier_day.c). */
+typedef struct TierDays
+{
+	MemoryContext cxt;			/* where days and their spends live */
+	DateADT		known_from;		/* every row of the member from this day on is in days */
+	DateADT		load_from;		/* a load reads from here (the window's start) */
+	int			fetches;		/* days fetched one by one */
+	int			ndays;
+	int			maxdays;
+	TierDay    *days;
+} TierDays;
+
 /* A member's tier and the running figures of the window of its latest sale. */
 typedef struct MemberTier
 {
@@ -56,6 +79,7 @@ typedef struct MemberTier
 	Datum		spend;			/* numeric */
 	int64		visits;
 	int64		points;
+	TierDays	days;			/* the member's days read or changed */
 } MemberTier;
 
 /* rules.c: the ladder of a program, copied into the caller's context */
@@ -70,10 +94,20 @@ extern void LoyaltyTierRead(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 extern const LoyaltyTier *LoyaltyTierCountSale(const LoyaltyMember *m, const LoyaltyLadder *ladder,
 											   MemberTier *mt, TimestampTz occurred_at,
 											   Datum spend, int64 points, int64 sale_id);
-extern void LoyaltyTierWriteRow(int64 member_id, int32 tier_id, const MemberTier *mt, bool direct);
+extern void LoyaltyTierWriteRow(int64 member_id, int32 tier_id, MemberTier *mt, bool direct);
 
-/* tier_pending.c: a sale statement's member_tier rows, written at its end */
-extern bool LoyaltyTierPendingGet(int64 member_id, MemberTier *mt, int32 *tier_id);
+/* tier_day.c: a member's tier_day rows in memory */
+extern void LoyaltyTierDaysInit(TierDays *d, DateADT known_from, DateADT load_from);
+extern void LoyaltyTierDaysCopy(TierDays *dst, const TierDays *src, MemoryContext cxt);
+extern void LoyaltyTierDaysFree(TierDays *d);
+extern TierDay *LoyaltyTierDayGet(int64 member_id, TierDays *d, DateADT day, bool create);
+extern void LoyaltyTierDaySet(TierDays *d, TierDay *day, Datum spend, int64 points, bool dirty);
+extern void LoyaltyTierDaysSum(int64 member_id, const TierDays *d, DateADT from, DateADT to,
+							   Datum *spend, int64 *points, int64 *visits);
+extern void LoyaltyTierDaysWrite(int64 member_id, TierDays *d, bool direct);
+
+/* tier_pending.c: a sale statement's member_tier and tier_day rows, written at its end */
+extern bool LoyaltyTierPendingGet(int64 member_id, bool for_write, MemberTier *mt, int32 *tier_id);
 extern bool LoyaltyTierDefer(int64 member_id, int32 tier_id, const MemberTier *mt);
 extern void LoyaltyTierFlush(void);
 extern const LoyaltyTier *LoyaltyTierCountReturn(const LoyaltyMember *m, const LoyaltyLadder *ladder,

@@ -1,6 +1,6 @@
 /*
- * tier_pending.c -- the member_tier rows of a sale statement, written once
- * per member at its end.
+ * tier_pending.c -- the member_tier and tier_day rows of a sale statement,
+ * written once per member and once per (member, day) at its end.
  *
  * Each tiered sale changes its member's running figures (tier.c).  Written
  * per sale, a back-fill of a million sales updated each member's
@@ -15,12 +15,16 @@
  *
  * A later sale of the member in the statement reads the row from here
  * (LoyaltyTierPendingGet, from LoyaltyTierRead): it sees the earlier sales'
- * figures and tier.  tier_day and tier_change rows are written at once, as
- * before; only the member's running row waits.
+ * figures and tier.  The member's tier_day rows wait with it: the state
+ * holds the member's day set (tier_day.c), which a later sale changes in
+ * place, so that each (member, day) row is read at most once and written
+ * once; the days pending in all count against loyalty.max_pending_members
+ * too.  tier_change rows are written at once.
  *
  * Subtransactions: each entry belongs to the subtransaction that changed it
  * last.  A sale in a deeper subtransaction (a nested statement in an
- * exception block) saves the entry's state before it changes it; the abort
+ * exception block) saves a copy of the entry's state when it reads it to
+ * change it (LoyaltyTierPendingGet with for_write); the abort
  * of that subtransaction restores it, its commit hands the entry to the
  * parent.  A statement's end writes only the entries of its own
  * subtransaction; an entry that still has a saved state (a nested
@@ -46,9 +50,9 @@ typedef struct TierState
 	SubTransactionId subxid;
 	bool		valid;			/* false: an undo record only (see above) */
 	int32		tier_id;
-	MemberTier	mt;				/* mt.tier unused; mt.spend in tier_cxt;
-								 * mt.exists: the row is in the table (at
-								 * mt.tid), else it is inserted */
+	MemberTier	mt;				/* mt.tier unused; mt.spend and mt.days in
+								 * tier_cxt; mt.exists: the row is in the
+								 * table (at mt.tid), else it is inserted */
 	struct TierState *saved;	/* the state before subxid changed it */
 } TierState;
 
@@ -61,6 +65,7 @@ typedef struct PendingTier
 static HTAB *pending = NULL;	/* in tier_cxt */
 static MemoryContext tier_cxt = NULL;	/* child of TopTransactionContext */
 static LocalTransactionId pending_lxid = InvalidLocalTransactionId;
+static int64 pending_days = 0;	/* days of the entries' current states */
 static bool callbacks_registered = false;
 
 static bool
@@ -74,11 +79,18 @@ HavePending(void)
 	return pending != NULL;
 }
 
+/*
+ * The member's row and days after a sale.  Days in tier_cxt are the
+ * state's own set, changed in place by the sale (LoyaltyTierPendingGet);
+ * others (read from the table by this sale) are copied into tier_cxt.
+ */
 static void
 SetState(TierState *s, SubTransactionId subxid, int32 tier_id, const MemberTier *mt,
 		 bool in_table)
 {
 	Datum		old = s->valid ? s->mt.spend : (Datum) 0;
+	TierDays	old_days = s->mt.days;
+	bool		had_days = s->valid;
 
 	s->subxid = subxid;
 	s->valid = true;
@@ -89,13 +101,25 @@ SetState(TierState *s, SubTransactionId subxid, int32 tier_id, const MemberTier 
 	s->mt.spend = datumCopy(mt->spend, false, -1);	/* in tier_cxt */
 	if (old != (Datum) 0 && old != s->mt.spend)
 		pfree(DatumGetPointer(old));
+	if (mt->days.cxt != tier_cxt)
+	{
+		LoyaltyTierDaysCopy(&s->mt.days, &mt->days, tier_cxt);
+		if (had_days)
+			LoyaltyTierDaysFree(&old_days);
+	}
+	pending_days += s->mt.days.ndays - (had_days ? old_days.ndays : 0);
 }
 
+/* Free a state's memory; counted: its days count in pending_days (not a saved state). */
 static void
-FreeState(TierState *s)
+FreeState(TierState *s, bool counted)
 {
-	if (s->valid)
-		pfree(DatumGetPointer(s->mt.spend));
+	if (!s->valid)
+		return;
+	pfree(DatumGetPointer(s->mt.spend));
+	if (counted)
+		pending_days -= s->mt.days.ndays;
+	LoyaltyTierDaysFree(&s->mt.days);
 }
 
 /*
@@ -124,7 +148,7 @@ WriteEntries(SubTransactionId subxid, bool direct)
 			MemoryContextSwitchTo(per_member);
 			LoyaltyTierWriteRow(e->member_id, e->state.tier_id, &e->state.mt, direct);
 			MemoryContextSwitchTo(outer);
-			FreeState(&e->state);
+			FreeState(&e->state, true);
 			e->state.valid = false;
 		}
 		if (e->state.saved == NULL)
@@ -187,11 +211,13 @@ EndNested(SubTransactionId mySubid, SubTransactionId parentSubid, bool commit)
 			continue;
 		if (!commit)
 		{
-			FreeState(&e->state);
+			FreeState(&e->state, true);
 			if (saved != NULL)
 			{
 				e->state = *saved;
 				pfree(saved);
+				if (e->state.valid)
+					pending_days += e->state.mt.days.ndays;
 			}
 			else
 				e->state.valid = false;
@@ -200,7 +226,7 @@ EndNested(SubTransactionId mySubid, SubTransactionId parentSubid, bool commit)
 		{
 			if (saved != NULL && saved->subxid == parentSubid)
 			{
-				FreeState(saved);
+				FreeState(saved, false);
 				e->state.saved = saved->saved;
 				pfree(saved);
 			}
@@ -245,18 +271,35 @@ TierXactCallback(XactEvent event, void *arg)
 
 /*
  * The member's row as this statement left it, if it is pending: fills mt
- * (but for mt->tier) and *tier_id and returns true.
+ * (but for mt->tier) and *tier_id and returns true.  mt->days is the
+ * state's own day set: a sale changes it in place and then hands mt back
+ * to LoyaltyTierDefer, which always takes a pending member.  for_write: the
+ * caller is such a sale; in a deeper subtransaction than the state's, the
+ * state is saved first (see above).
  */
 bool
-LoyaltyTierPendingGet(int64 member_id, MemberTier *mt, int32 *tier_id)
+LoyaltyTierPendingGet(int64 member_id, bool for_write, MemberTier *mt, int32 *tier_id)
 {
 	PendingTier *e;
+	SubTransactionId subxid = GetCurrentSubTransactionId();
 
 	if (!HavePending())
 		return false;
 	e = hash_search(pending, &member_id, HASH_FIND, NULL);
 	if (e == NULL || !e->state.valid)
 		return false;
+	if (for_write && e->state.subxid != subxid)
+	{
+		MemoryContext old = MemoryContextSwitchTo(tier_cxt);
+		TierState  *saved = palloc(sizeof(TierState));
+
+		*saved = e->state;
+		saved->mt.spend = datumCopy(e->state.mt.spend, false, -1);
+		LoyaltyTierDaysCopy(&saved->mt.days, &e->state.mt.days, tier_cxt);
+		MemoryContextSwitchTo(old);
+		e->state.saved = saved;
+		e->state.subxid = subxid;
+	}
 	*mt = e->state.mt;
 	mt->exists = true;			/* counted already, whether written or not */
 	mt->spend = datumCopy(e->state.mt.spend, false, -1);	/* the caller's */
@@ -316,6 +359,7 @@ LoyaltyTierDefer(int64 member_id, int32 tier_id, const MemberTier *mt)
 		pending = hash_create("loyalty pending tiers", 1024, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		pending_lxid = LY_MY_LXID;
+		pending_days = 0;
 	}
 	old = MemoryContextSwitchTo(tier_cxt);
 	e = hash_search(pending, &member_id, HASH_ENTER, &found);
@@ -328,8 +372,13 @@ LoyaltyTierDefer(int64 member_id, int32 tier_id, const MemberTier *mt)
 	in_table = e->state.valid ? e->state.mt.exists : mt->exists;
 	if (found && e->state.subxid != subxid)
 	{
-		/* a deeper subtransaction: keep what to go back to */
+		/*
+		 * a deeper subtransaction: keep what to go back to (an undo record: a
+		 * state of this member is saved by LoyaltyTierPendingGet)
+		 */
 		TierState  *saved = palloc(sizeof(TierState));
+
+		Assert(!e->state.valid);
 
 		*saved = e->state;
 		e->state.valid = false;
@@ -337,5 +386,8 @@ LoyaltyTierDefer(int64 member_id, int32 tier_id, const MemberTier *mt)
 	}
 	SetState(&e->state, subxid, tier_id, mt, in_table);
 	MemoryContextSwitchTo(old);
+	/* too many days: write this subtransaction's members out, this one too */
+	if (pending_days > loyalty_max_pending_members)
+		WriteEntries(subxid, true);
 	return true;
 }

@@ -57,6 +57,7 @@
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/proc.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -72,6 +73,8 @@ typedef struct TableWriter
 	TupleTableSlot *slot;		/* the row to write */
 	TupleTableSlot *old;		/* the row an update replaces */
 	bool		direct;			/* no trigger of its own: written here */
+	uint64		direct_generation;	/* compiled_generation when direct was
+									 * found (0: unknown) */
 	bool		is_update;		/* written by LoyaltyRowUpdate, not inserted */
 	bool		upserts;		/* both inserted and updated */
 
@@ -480,6 +483,7 @@ Writer(LoyaltyTableId t)
 	MemoryContext save_cxt;
 	Relation	rel;
 	ResultRelInfo *rri;
+	uint64		generation;
 
 	StartWriters();
 	if (w->rel != NULL)
@@ -510,10 +514,13 @@ Writer(LoyaltyTableId t)
 	{
 		w->slot = table_slot_create(rel, &writer_estate->es_tupleTable);
 		w->old = table_slot_create(rel, &writer_estate->es_tupleTable);
+		generation = compiled_generation;
 		CompileChecks(w);
 		w->direct = !HasOwnTrigger(rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
 			!(w->upserts && HasOwnTrigger(rel, CMD_UPDATE)) &&
 			OnlyKnownConstraints(w) && !w->calls_foreign_code;
+		/* stale at once if an invalidation arrived meanwhile */
+		w->direct_generation = generation;
 	}
 	PG_CATCH();
 	{
@@ -526,9 +533,31 @@ Writer(LoyaltyTableId t)
 	return w;
 }
 
+/*
+ * Is table t written without SQL (no trigger of a DBA's, nothing but the
+ * known constraints)?  Asked of tables a statement may never write (the
+ * sale's deferral asks it of every table of the sale's path): when the
+ * answer is known since the table's last relcache invalidation, the table
+ * is only locked as opening it would, which keeps a trigger from being
+ * added before the transaction ends, and not opened.
+ */
 bool
 LoyaltyWriterDirect(LoyaltyTableId t)
 {
+	TableWriter *w = &writers[t];
+
+	StartWriters();
+	if (w->rel == NULL && w->direct_generation == compiled_generation)
+	{
+		ResourceOwner save_owner = CurrentResourceOwner;
+
+		CurrentResourceOwner = writer_owner;
+		LockRelationOid(w->relid, RowExclusiveLock);
+		CurrentResourceOwner = save_owner;
+		/* taking the lock may have brought an invalidation */
+		if (w->direct_generation == compiled_generation)
+			return w->direct;
+	}
 	return Writer(t)->direct;
 }
 
