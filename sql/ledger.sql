@@ -178,6 +178,10 @@ SELECT s AS serial, string_agg(l.kind || ' ' || l.points, ', ' ORDER BY l.entry_
   FROM generate_series(1, 2) s
   JOIN loyalty.ledger l ON l.member_id = loyalty.member_id(loyalty.card_issue('87', s))
  GROUP BY s ORDER BY s;
+SELECT s AS serial, l.points, l.remaining
+  FROM generate_series(1, 2) s
+  JOIN loyalty.lot l ON l.member_id = loyalty.member_id(loyalty.card_issue('87', s))
+ ORDER BY s;
 
 -- ===== Under allow, a reversal takes first all its own lot holds, pending
 -- or not, whatever the member owes; only the rest adds to the debt.  X: an

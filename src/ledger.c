@@ -134,10 +134,18 @@ static LoyaltyPlan reversible_plan = {
 	2, {INT8OID, INT8OID}
 };
 
+/*
+ * Lots expire_points posts to: lapsed with points left, of members not
+ * closed (a closed balance is final; ExpireLot checks again under the lock,
+ * for a member closed since).
+ */
 static LoyaltyPlan lapsed_lots_plan = {
-	"SELECT member_id, lot_id FROM loyalty.lot "
-	"WHERE remaining OPERATOR(pg_catalog.>) 0 AND expires_at OPERATOR(pg_catalog.<=) $1 "
-	"ORDER BY member_id, lot_id",
+	"SELECT l.member_id, l.lot_id FROM loyalty.lot l "
+	"WHERE l.remaining OPERATOR(pg_catalog.>) 0 AND l.expires_at OPERATOR(pg_catalog.<=) $1 "
+	"AND NOT EXISTS (SELECT FROM loyalty.member_balance b "
+	"WHERE b.member_id OPERATOR(pg_catalog.=) l.member_id "
+	"AND b.status OPERATOR(pg_catalog.=) 'closed') "
+	"ORDER BY l.member_id, l.lot_id",
 	1, {TIMESTAMPTZOID}
 };
 
