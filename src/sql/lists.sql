@@ -27,6 +27,25 @@ AS 'MODULE_PATHNAME', 'loyalty_rfm_segment';
 COMMENT ON FUNCTION loyalty.rfm_segment(integer, integer, integer) IS
 'The named RFM segment of scores r, f, m (1..5): by R and FM = floor((f + m) / 2) on the grid of the README; NULL is LY013, a score outside 1..5 LY098.';
 
+CREATE FUNCTION loyalty.check_as_of(as_of timestamptz, reads text) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013', DETAIL = reads;
+	END IF;
+	IF NOT isfinite(as_of) THEN
+		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
+	END IF;
+	IF as_of > now() THEN
+		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
+			DETAIL = concat_ws(' ', reads, 'The sales after now are not there yet.');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION loyalty.check_as_of(timestamptz, text) IS
+'Internal: the as_of argument of the analytics lists, segments and tier reviews is required (LY013), finite (LY017) and not in the future (LY016); reads says what the caller reads up to as_of (the errors'' detail).';
+
 CREATE FUNCTION loyalty.rfm(as_of timestamptz, program text DEFAULT NULL,
 	OUT member_id bigint, OUT program_code text, OUT last_purchase date,
 	OUT recency integer, OUT frequency integer, OUT monetary numeric,
@@ -39,17 +58,7 @@ DECLARE
 	z record;
 	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 BEGIN
-	IF rfm.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'rfm scores the sales up to as_of.';
-	END IF;
-	IF NOT isfinite(rfm.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF rfm.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', rfm.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'Recency counts the days from the last purchase to as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(rfm.as_of, 'rfm scores the sales up to as_of.');
 	IF rfm.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = rfm.program) THEN
 		RAISE EXCEPTION 'program "%" does not exist', rfm.program USING ERRCODE = 'LY005',
 			HINT = 'Pass a loyalty.program code, or NULL for every program.';
@@ -220,17 +229,7 @@ DECLARE
 	z record;
 	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 BEGIN
-	IF activity.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'activity counts the members who bought in the 12 and 3 months up to as_of.';
-	END IF;
-	IF NOT isfinite(activity.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF activity.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', activity.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The trailing months end at as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(activity.as_of, 'activity counts the members who bought in the 12 and 3 months up to as_of.');
 	IF activity.by IS NOT NULL AND activity.by NOT IN ('store', 'region') THEN
 		RAISE EXCEPTION 'activity has no breakdown "%"', activity.by USING ERRCODE = 'LY097',
 			DETAIL = 'by is NULL (per program), ''store'' or ''region'' (of the store of each purchase).';
@@ -297,17 +296,7 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	v_days integer := COALESCE(callbacks.days_after, 3);
 BEGIN
-	IF callbacks.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'callbacks lists the purchases of as_of''s day minus days_after.';
-	END IF;
-	IF NOT isfinite(callbacks.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF callbacks.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', callbacks.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The list counts back from a day that has come.';
-	END IF;
+	PERFORM loyalty.check_as_of(callbacks.as_of, 'callbacks lists the purchases of as_of''s day minus days_after.');
 	IF v_days NOT BETWEEN 0 AND 3660 THEN
 		RAISE EXCEPTION 'days_after out of range: %', v_days USING ERRCODE = 'LY096',
 			DETAIL = 'days_after counts 0 to 3660 days back from as_of''s day.';
@@ -470,17 +459,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 BEGIN
-	IF home_stores.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'home_stores weighs each visit by its age at as_of.';
-	END IF;
-	IF NOT isfinite(home_stores.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF home_stores.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', home_stores.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'Visits are weighed by their age at as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(home_stores.as_of, 'home_stores weighs each visit by its age at as_of.');
 	IF home_stores.half_life <= interval '0' THEN
 		RAISE EXCEPTION 'half_life must be positive: "%"', home_stores.half_life USING ERRCODE = 'LY096',
 			DETAIL = 'A visit half_life before as_of weighs half as much as a visit at as_of.';
@@ -514,6 +493,7 @@ COMMENT ON FUNCTION loyalty.home_stores(timestamptz, interval, text) IS
 'Every member''s home store as of a moment from the purchases up to then (home_store, recency-weighted with half_life; NULL: 180 days), beside member.home_store as recorded, with the visits counted and the latest: old customers back to their old store.';
 
 REVOKE EXECUTE ON FUNCTION
+	loyalty.check_as_of(timestamptz, text),
 	loyalty.rfm_segment(integer, integer, integer),
 	loyalty.rfm(timestamptz, text),
 	loyalty.repurchase(timestamptz, timestamptz, integer, text, text),

@@ -21,17 +21,7 @@ CREATE FUNCTION loyalty.value_check_args(as_of timestamptz, program text, horizo
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'The list reads the purchases up to as_of.';
-	END IF;
-	IF NOT isfinite(as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The list reads the purchases up to as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(as_of, 'The list reads the purchases up to as_of.');
 	IF program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = program) THEN
 		RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY005',
 			HINT = 'Pass a loyalty.program code, or NULL for every program.';

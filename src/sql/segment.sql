@@ -35,17 +35,7 @@ DECLARE
 	v_one boolean := (SELECT count(*) FROM loyalty.program) = 1;
 	v_base text;
 BEGIN
-	IF member_features_at.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'member_features_at describes every member at as_of.';
-	END IF;
-	IF NOT isfinite(member_features_at.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF member_features_at.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', member_features_at.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The features count the sales up to as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(member_features_at.as_of, 'member_features_at describes every member at as_of.');
 	IF member_features_at.program IS NOT NULL
 	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = member_features_at.program) THEN
 		RAISE EXCEPTION 'program "%" does not exist', member_features_at.program USING ERRCODE = 'LY005',
@@ -330,17 +320,7 @@ DECLARE
 	v_entered bigint;
 	v_role regrole;
 BEGIN
-	IF refresh_segments.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'refresh_segments evaluates every segment over the members'' features at as_of.';
-	END IF;
-	IF NOT isfinite(refresh_segments.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF refresh_segments.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', refresh_segments.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'Segments are evaluated over the sales up to as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(refresh_segments.as_of, 'refresh_segments evaluates every segment over the members'' features at as_of.');
 	-- one refresh at a time (sales and readers go on: they take weaker locks)
 	LOCK TABLE loyalty.segment_refresh IN SHARE ROW EXCLUSIVE MODE;
 	v_latest := (SELECT max(r.as_of) FROM loyalty.segment_refresh r);
