@@ -46,6 +46,30 @@ $$;
 COMMENT ON FUNCTION loyalty.check_as_of(timestamptz, text) IS
 'Internal: the as_of argument of the analytics lists, segments and tier reviews is required (LY013), finite (LY017) and not in the future (LY016); reads says what the caller reads up to as_of (the errors'' detail).';
 
+CREATE FUNCTION loyalty.program_zones(program text,
+	OUT time_zone text, OUT ids integer[], OUT every boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF program_zones.program IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = program_zones.program) THEN
+		RAISE EXCEPTION 'program "%" does not exist', program_zones.program USING ERRCODE = 'LY005',
+			HINT = 'Pass a loyalty.program code, or NULL for every program.';
+	END IF;
+	RETURN QUERY
+	SELECT p.time_zone, array_agg(p.program_id ORDER BY p.code),
+		   count(*) = (SELECT count(*) FROM loyalty.program)
+	  FROM loyalty.program p
+	 WHERE program_zones.program IS NULL OR p.code = program_zones.program
+	 GROUP BY p.time_zone
+	 ORDER BY min(p.code);
+END
+$$;
+COMMENT ON FUNCTION loyalty.program_zones(text) IS
+'Internal: the programs the lists read (one, or all when program is NULL; LY005 for an unknown code) grouped by time zone, one row per zone in the order of their first code: the zone, its programs'' ids, and every = true when they are all the programs (no need to filter the sales by program).';
+
 CREATE FUNCTION loyalty.rfm(as_of timestamptz, program text DEFAULT NULL,
 	OUT member_id bigint, OUT program_code text, OUT last_purchase date,
 	OUT recency integer, OUT frequency integer, OUT monetary numeric,
@@ -56,24 +80,13 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 BEGIN
 	PERFORM loyalty.check_as_of(rfm.as_of, 'rfm scores the sales up to as_of.');
-	IF rfm.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = rfm.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', rfm.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
 	-- The programs of one time zone at a time: their sales are grouped by
 	-- member first, with the zone a constant (no join per sale), and the
 	-- members' programs are looked up per member afterwards.  Only when some
 	-- program is left out are the sales filtered by their member's program.
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids
-		  FROM loyalty.program p
-		 WHERE rfm.program IS NULL OR p.code = rfm.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(rfm.program) LOOP
 		RETURN QUERY
 		WITH x AS (
 			-- one row per sale or return up to as_of; a purchase has its day
@@ -82,7 +95,7 @@ BEGIN
 				   CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END AS amount
 			  FROM loyalty.sale s
 			 WHERE s.member_id IS NOT NULL AND s.occurred_at <= rfm.as_of
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			OFFSET 0	-- not pulled up: each row's day is computed once, not once per aggregate
 		), b AS (
@@ -133,7 +146,7 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	v_days integer := COALESCE(repurchase.within_days, 90);
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
+	v_today date;
 BEGIN
 	IF repurchase.from_at IS NULL OR repurchase.to_at IS NULL THEN
 		RAISE EXCEPTION 'from_at and to_at are required' USING ERRCODE = 'LY013',
@@ -151,21 +164,12 @@ BEGIN
 		RAISE EXCEPTION 'repurchase has no breakdown "%"', repurchase.by USING ERRCODE = 'LY097',
 			DETAIL = 'by is NULL (none), ''store'' or ''region'' (of the first purchase''s store).';
 	END IF;
-	IF repurchase.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = repurchase.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', repurchase.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
 	-- One time zone's programs at a time (see rfm).  One pass over their
 	-- sales, sorted by member: each row learns its member's first purchase
 	-- (time and store) from a window, the rows of the first N + 2 days are
 	-- kept, and the exact days are tested after.
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids, loyalty.local_date(now(), p.time_zone) AS today
-		  FROM loyalty.program p
-		 WHERE repurchase.program IS NULL OR p.code = repurchase.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(repurchase.program) LOOP
+		v_today := loyalty.local_date(now(), z.time_zone);
 		RETURN QUERY
 		WITH x AS (
 			SELECT s.member_id, s.return_of, s.total, s.occurred_at,
@@ -176,7 +180,7 @@ BEGIN
 			  FROM loyalty.sale s
 			  LEFT JOIN loyalty.sale o ON o.sale_id = s.return_of
 			 WHERE s.member_id IS NOT NULL
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			WINDOW w AS (PARTITION BY s.member_id ORDER BY s.return_of IS NOT NULL, s.occurred_at, s.sale_id)
 		), y AS (
@@ -205,7 +209,7 @@ BEGIN
 			   round(count(*) FILTER (WHERE mw.came_back)::numeric / count(*), 4),
 			   sum(mw.revenue), sum(mw.repeat),
 			   round(sum(mw.repeat) / NULLIF(sum(mw.revenue), 0), 4),
-			   max(mw.first_day) + v_days < z.today
+			   max(mw.first_day) + v_days < v_today
 		  FROM mw
 		  JOIN loyalty.member mb ON mb.member_id = mw.member_id
 		  JOIN loyalty.program p ON p.program_id = mb.program_id
@@ -227,26 +231,17 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
+	v_today date;
 BEGIN
 	PERFORM loyalty.check_as_of(activity.as_of, 'activity counts the members who bought in the 12 and 3 months up to as_of.');
 	IF activity.by IS NOT NULL AND activity.by NOT IN ('store', 'region') THEN
 		RAISE EXCEPTION 'activity has no breakdown "%"', activity.by USING ERRCODE = 'LY097',
 			DETAIL = 'by is NULL (per program), ''store'' or ''region'' (of the store of each purchase).';
 	END IF;
-	IF activity.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = activity.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', activity.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
 	-- one time zone's programs at a time (see rfm): the sales are grouped
 	-- by member (and store) first, the members' programs looked up after
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids, loyalty.local_date(activity.as_of, p.time_zone) AS today
-		  FROM loyalty.program p
-		 WHERE activity.program IS NULL OR p.code = activity.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(activity.program) LOOP
+		v_today := loyalty.local_date(activity.as_of, z.time_zone);
 		RETURN QUERY
 		WITH d AS (
 			-- per member (and store), the last purchase day up to as_of
@@ -254,7 +249,7 @@ BEGIN
 				   max(loyalty.local_date(s.occurred_at, z.time_zone)) AS last_day
 			  FROM loyalty.sale s
 			 WHERE s.member_id IS NOT NULL AND s.return_of IS NULL AND s.occurred_at <= activity.as_of
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			 GROUP BY s.member_id, 2
 		), g AS (
@@ -265,8 +260,8 @@ BEGIN
 			 GROUP BY d.member_id, 2
 		), a AS (
 			SELECT mb.program_id, g.breakdown, count(*) AS customers,
-				   count(*) FILTER (WHERE g.last_day > (z.today - interval '12 months')::date) AS a12,
-				   count(*) FILTER (WHERE g.last_day > (z.today - interval '3 months')::date) AS a3
+				   count(*) FILTER (WHERE g.last_day > (v_today - interval '12 months')::date) AS a12,
+				   count(*) FILTER (WHERE g.last_day > (v_today - interval '3 months')::date) AS a3
 			  FROM g
 			  JOIN loyalty.member mb ON mb.member_id = g.member_id
 			 GROUP BY mb.program_id, g.breakdown
@@ -494,6 +489,7 @@ COMMENT ON FUNCTION loyalty.home_stores(timestamptz, interval, text) IS
 
 REVOKE EXECUTE ON FUNCTION
 	loyalty.check_as_of(timestamptz, text),
+	loyalty.program_zones(text),
 	loyalty.rfm_segment(integer, integer, integer),
 	loyalty.rfm(timestamptz, text),
 	loyalty.repurchase(timestamptz, timestamptz, integer, text, text),

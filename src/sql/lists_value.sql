@@ -94,7 +94,6 @@ SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 	v_horizon double precision := COALESCE(member_value.horizon_weeks, 52);
 	v_discount double precision := COALESCE(member_value.discount_rate, 0);
 	-- the fits of a zone's programs when some program's fit failed
@@ -104,13 +103,7 @@ DECLARE
 	v_notes text[];
 BEGIN
 	PERFORM loyalty.value_check_args(member_value.as_of, member_value.program, v_horizon, v_discount);
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id ORDER BY p.code) AS ids
-		  FROM loyalty.program p
-		 WHERE member_value.program IS NULL OR p.code = member_value.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(member_value.program) LOOP
 		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
 		v_ids := NULL;
 		<<attempt>>
@@ -123,7 +116,7 @@ BEGIN
 													member_value.as_of) AS ps
 					  FROM loyalty.sale s
 					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_value.as_of
-					   AND (cardinality(z.ids) = v_programs
+					   AND (z.every
 							OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 					 GROUP BY s.member_id
 				), m AS MATERIALIZED (
@@ -240,7 +233,6 @@ SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 	v_within integer := COALESCE(replenishment_due.within_days, 7);
 	v_min integer := COALESCE(replenishment_due.min_purchase_days, 3);
 	v_reg double precision := COALESCE(replenishment_due.max_regularity, 0.5);
@@ -261,13 +253,7 @@ BEGIN
 			DETAIL = 'Regularity is the coefficient of variation of the gaps: 0 or more (0: like clockwork).';
 	END IF;
 	-- One time zone's programs at a time, their days in it (see rfm)
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids
-		  FROM loyalty.program p
-		 WHERE replenishment_due.program IS NULL OR p.code = replenishment_due.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(replenishment_due.program) LOOP
 		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
 		v_today := replenishment_due.as_of::date;
 		RETURN QUERY
@@ -278,7 +264,7 @@ BEGIN
 								   FROM jsonb_path_query(s.lines, '$[*].category') e
 								  WHERE jsonb_typeof(e) = 'string') l
 			 WHERE s.member_id IS NOT NULL AND s.return_of IS NULL AND s.occurred_at <= replenishment_due.as_of
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			 GROUP BY s.member_id, l.category
 		), d AS (

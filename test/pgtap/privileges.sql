@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(629);
+SELECT plan(633);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -87,6 +87,7 @@ INSERT INTO tap_function_spec VALUES
 	('tier_review_candidates', '{timestamptz}',                     '{}'),
 	('tier_pending_refuse', '{}',                                   '{}'),
 	('check_as_of',        '{timestamptz,text}',                    '{}'),
+	('program_zones',      '{text}',                                '{}'),
 	('tier_member',        '{loyalty.card}',                        '{}'),
 	('tier_missing',       '{numeric,numeric}',                     '{}'),
 	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),
