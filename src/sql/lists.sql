@@ -46,6 +46,19 @@ $$;
 COMMENT ON FUNCTION loyalty.check_as_of(timestamptz, text) IS
 'Internal: the as_of argument of the analytics lists, segments and tier reviews is required (LY013), finite (LY017) and not in the future (LY016); reads says what the caller reads up to as_of (the errors'' detail).';
 
+CREATE FUNCTION loyalty.check_program(program text) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = check_program.program) THEN
+		RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY005',
+			HINT = 'Pass a loyalty.program code, or NULL for every program.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION loyalty.check_program(text) IS
+'Internal: the program argument of the analytics lists and segment questions is NULL (every program) or an existing code (LY005).';
+
 CREATE FUNCTION loyalty.program_zones(program text,
 	OUT time_zone text, OUT ids integer[], OUT every boolean)
 RETURNS SETOF record
@@ -53,11 +66,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
-	IF program_zones.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = program_zones.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', program_zones.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(program_zones.program);
 	RETURN QUERY
 	SELECT p.time_zone, array_agg(p.program_id ORDER BY p.code),
 		   count(*) = (SELECT count(*) FROM loyalty.program)
@@ -459,10 +468,7 @@ BEGIN
 		RAISE EXCEPTION 'half_life must be positive: "%"', home_stores.half_life USING ERRCODE = 'LY096',
 			DETAIL = 'A visit half_life before as_of weighs half as much as a visit at as_of.';
 	END IF;
-	IF home_stores.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = home_stores.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', home_stores.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(home_stores.program);
 	RETURN QUERY
 	WITH h AS (
 		-- grouped by member first; the members' programs are looked up after
@@ -489,6 +495,7 @@ COMMENT ON FUNCTION loyalty.home_stores(timestamptz, interval, text) IS
 
 REVOKE EXECUTE ON FUNCTION
 	loyalty.check_as_of(timestamptz, text),
+	loyalty.check_program(text),
 	loyalty.program_zones(text),
 	loyalty.rfm_segment(integer, integer, integer),
 	loyalty.rfm(timestamptz, text),

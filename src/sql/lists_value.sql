@@ -22,10 +22,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM loyalty.check_as_of(as_of, 'The list reads the purchases up to as_of.');
-	IF program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(program);
 	-- NULL passes: the callers put their defaults in first
 	IF NOT (horizon_weeks > 0 AND horizon_weeks <= 100000) THEN
 		RAISE EXCEPTION 'horizon_weeks out of range: %', horizon_weeks USING ERRCODE = 'LY072',

@@ -36,11 +36,7 @@ DECLARE
 	v_base text;
 BEGIN
 	PERFORM loyalty.check_as_of(member_features_at.as_of, 'member_features_at describes every member at as_of.');
-	IF member_features_at.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = member_features_at.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', member_features_at.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(member_features_at.program);
 	-- One program at a time, in its time zone: the days of cadence and
 	-- purchase_summary (the session's TimeZone, set here and undone when the
 	-- function returns) are then the program's days, as rfm's are.
@@ -399,11 +395,7 @@ BEGIN
 	IF segment_members_on.day IS NULL THEN
 		RAISE EXCEPTION 'day is required' USING ERRCODE = 'LY013';
 	END IF;
-	IF segment_members_on.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = segment_members_on.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', segment_members_on.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(segment_members_on.program);
 	RETURN QUERY
 	SELECT p.code, s.code, s.name, sm.member_id
 	  FROM loyalty.segment s

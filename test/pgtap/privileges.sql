@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(633);
+SELECT plan(637);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -88,6 +88,7 @@ INSERT INTO tap_function_spec VALUES
 	('tier_pending_refuse', '{}',                                   '{}'),
 	('check_as_of',        '{timestamptz,text}',                    '{}'),
 	('program_zones',      '{text}',                                '{}'),
+	('check_program',      '{text}',                                '{}'),
 	('tier_member',        '{loyalty.card}',                        '{}'),
 	('tier_missing',       '{numeric,numeric}',                     '{}'),
 	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),
