@@ -470,16 +470,7 @@ DECLARE
 	v_events bigint;
 BEGIN
 	PERFORM loyalty.tier_pending_refuse();
-	IF as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
-	END IF;
-	IF NOT isfinite(as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
-			DETAIL = 'A review judges the figures of days that have happened.';
-	END IF;
+	PERFORM loyalty.check_as_of(as_of, 'review_tiers judges the figures of the days up to as_of.');
 	-- 1. who may change (by their member_tier rows), and who does, by what
 	-- committed before these statements
 	SELECT c.members_checked, c.candidates INTO members_checked, v_ids
@@ -1172,6 +1163,58 @@ AS 'MODULE_PATHNAME', 'loyalty_rfm_segment';
 COMMENT ON FUNCTION loyalty.rfm_segment(integer, integer, integer) IS
 'The named RFM segment of scores r, f, m (1..5): by R and FM = floor((f + m) / 2) on the grid of the README; NULL is LY013, a score outside 1..5 LY098.';
 
+CREATE FUNCTION loyalty.check_as_of(as_of timestamptz, reads text) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013', DETAIL = reads;
+	END IF;
+	IF NOT isfinite(as_of) THEN
+		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
+	END IF;
+	IF as_of > now() THEN
+		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
+			DETAIL = concat_ws(' ', reads, 'The sales after now are not there yet.');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION loyalty.check_as_of(timestamptz, text) IS
+'Internal: the as_of argument of the analytics lists, segments and tier reviews is required (LY013), finite (LY017) and not in the future (LY016); reads says what the caller reads up to as_of (the errors'' detail).';
+
+CREATE FUNCTION loyalty.check_program(program text) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = check_program.program) THEN
+		RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY005',
+			HINT = 'Pass a loyalty.program code, or NULL for every program.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION loyalty.check_program(text) IS
+'Internal: the program argument of the analytics lists and segment questions is NULL (every program) or an existing code (LY005).';
+
+CREATE FUNCTION loyalty.program_zones(program text,
+	OUT time_zone text, OUT ids integer[], OUT every boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM loyalty.check_program(program_zones.program);
+	RETURN QUERY
+	SELECT p.time_zone, array_agg(p.program_id ORDER BY p.code),
+		   count(*) = (SELECT count(*) FROM loyalty.program)
+	  FROM loyalty.program p
+	 WHERE program_zones.program IS NULL OR p.code = program_zones.program
+	 GROUP BY p.time_zone
+	 ORDER BY min(p.code);
+END
+$$;
+COMMENT ON FUNCTION loyalty.program_zones(text) IS
+'Internal: the programs the lists read (one, or all when program is NULL; LY005 for an unknown code) grouped by time zone, one row per zone in the order of their first code: the zone, its programs'' ids, and every = true when they are all the programs (no need to filter the sales by program).';
+
 CREATE FUNCTION loyalty.rfm(as_of timestamptz, program text DEFAULT NULL,
 	OUT member_id bigint, OUT program_code text, OUT last_purchase date,
 	OUT recency integer, OUT frequency integer, OUT monetary numeric,
@@ -1182,34 +1225,13 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 BEGIN
-	IF rfm.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'rfm scores the sales up to as_of.';
-	END IF;
-	IF NOT isfinite(rfm.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF rfm.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', rfm.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'Recency counts the days from the last purchase to as_of; the sales after now are not there yet.';
-	END IF;
-	IF rfm.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = rfm.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', rfm.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_as_of(rfm.as_of, 'rfm scores the sales up to as_of.');
 	-- The programs of one time zone at a time: their sales are grouped by
 	-- member first, with the zone a constant (no join per sale), and the
 	-- members' programs are looked up per member afterwards.  Only when some
 	-- program is left out are the sales filtered by their member's program.
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids
-		  FROM loyalty.program p
-		 WHERE rfm.program IS NULL OR p.code = rfm.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(rfm.program) LOOP
 		RETURN QUERY
 		WITH x AS (
 			-- one row per sale or return up to as_of; a purchase has its day
@@ -1218,7 +1240,7 @@ BEGIN
 				   CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END AS amount
 			  FROM loyalty.sale s
 			 WHERE s.member_id IS NOT NULL AND s.occurred_at <= rfm.as_of
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			OFFSET 0	-- not pulled up: each row's day is computed once, not once per aggregate
 		), b AS (
@@ -1269,7 +1291,7 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	v_days integer := COALESCE(repurchase.within_days, 90);
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
+	v_today date;
 BEGIN
 	IF repurchase.from_at IS NULL OR repurchase.to_at IS NULL THEN
 		RAISE EXCEPTION 'from_at and to_at are required' USING ERRCODE = 'LY013',
@@ -1287,21 +1309,12 @@ BEGIN
 		RAISE EXCEPTION 'repurchase has no breakdown "%"', repurchase.by USING ERRCODE = 'LY097',
 			DETAIL = 'by is NULL (none), ''store'' or ''region'' (of the first purchase''s store).';
 	END IF;
-	IF repurchase.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = repurchase.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', repurchase.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
 	-- One time zone's programs at a time (see rfm).  One pass over their
 	-- sales, sorted by member: each row learns its member's first purchase
 	-- (time and store) from a window, the rows of the first N + 2 days are
 	-- kept, and the exact days are tested after.
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids, loyalty.local_date(now(), p.time_zone) AS today
-		  FROM loyalty.program p
-		 WHERE repurchase.program IS NULL OR p.code = repurchase.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(repurchase.program) LOOP
+		v_today := loyalty.local_date(now(), z.time_zone);
 		RETURN QUERY
 		WITH x AS (
 			SELECT s.member_id, s.return_of, s.total, s.occurred_at,
@@ -1312,7 +1325,7 @@ BEGIN
 			  FROM loyalty.sale s
 			  LEFT JOIN loyalty.sale o ON o.sale_id = s.return_of
 			 WHERE s.member_id IS NOT NULL
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			WINDOW w AS (PARTITION BY s.member_id ORDER BY s.return_of IS NOT NULL, s.occurred_at, s.sale_id)
 		), y AS (
@@ -1341,7 +1354,7 @@ BEGIN
 			   round(count(*) FILTER (WHERE mw.came_back)::numeric / count(*), 4),
 			   sum(mw.revenue), sum(mw.repeat),
 			   round(sum(mw.repeat) / NULLIF(sum(mw.revenue), 0), 4),
-			   max(mw.first_day) + v_days < z.today
+			   max(mw.first_day) + v_days < v_today
 		  FROM mw
 		  JOIN loyalty.member mb ON mb.member_id = mw.member_id
 		  JOIN loyalty.program p ON p.program_id = mb.program_id
@@ -1363,36 +1376,17 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
+	v_today date;
 BEGIN
-	IF activity.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'activity counts the members who bought in the 12 and 3 months up to as_of.';
-	END IF;
-	IF NOT isfinite(activity.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF activity.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', activity.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The trailing months end at as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(activity.as_of, 'activity counts the members who bought in the 12 and 3 months up to as_of.');
 	IF activity.by IS NOT NULL AND activity.by NOT IN ('store', 'region') THEN
 		RAISE EXCEPTION 'activity has no breakdown "%"', activity.by USING ERRCODE = 'LY097',
 			DETAIL = 'by is NULL (per program), ''store'' or ''region'' (of the store of each purchase).';
 	END IF;
-	IF activity.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = activity.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', activity.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
 	-- one time zone's programs at a time (see rfm): the sales are grouped
 	-- by member (and store) first, the members' programs looked up after
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids, loyalty.local_date(activity.as_of, p.time_zone) AS today
-		  FROM loyalty.program p
-		 WHERE activity.program IS NULL OR p.code = activity.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(activity.program) LOOP
+		v_today := loyalty.local_date(activity.as_of, z.time_zone);
 		RETURN QUERY
 		WITH d AS (
 			-- per member (and store), the last purchase day up to as_of
@@ -1400,7 +1394,7 @@ BEGIN
 				   max(loyalty.local_date(s.occurred_at, z.time_zone)) AS last_day
 			  FROM loyalty.sale s
 			 WHERE s.member_id IS NOT NULL AND s.return_of IS NULL AND s.occurred_at <= activity.as_of
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			 GROUP BY s.member_id, 2
 		), g AS (
@@ -1411,8 +1405,8 @@ BEGIN
 			 GROUP BY d.member_id, 2
 		), a AS (
 			SELECT mb.program_id, g.breakdown, count(*) AS customers,
-				   count(*) FILTER (WHERE g.last_day > (z.today - interval '12 months')::date) AS a12,
-				   count(*) FILTER (WHERE g.last_day > (z.today - interval '3 months')::date) AS a3
+				   count(*) FILTER (WHERE g.last_day > (v_today - interval '12 months')::date) AS a12,
+				   count(*) FILTER (WHERE g.last_day > (v_today - interval '3 months')::date) AS a3
 			  FROM g
 			  JOIN loyalty.member mb ON mb.member_id = g.member_id
 			 GROUP BY mb.program_id, g.breakdown
@@ -1442,17 +1436,7 @@ SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	v_days integer := COALESCE(callbacks.days_after, 3);
 BEGIN
-	IF callbacks.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'callbacks lists the purchases of as_of''s day minus days_after.';
-	END IF;
-	IF NOT isfinite(callbacks.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF callbacks.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', callbacks.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The list counts back from a day that has come.';
-	END IF;
+	PERFORM loyalty.check_as_of(callbacks.as_of, 'callbacks lists the purchases of as_of''s day minus days_after.');
 	IF v_days NOT BETWEEN 0 AND 3660 THEN
 		RAISE EXCEPTION 'days_after out of range: %', v_days USING ERRCODE = 'LY096',
 			DETAIL = 'days_after counts 0 to 3660 days back from as_of''s day.';
@@ -1615,25 +1599,12 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 BEGIN
-	IF home_stores.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'home_stores weighs each visit by its age at as_of.';
-	END IF;
-	IF NOT isfinite(home_stores.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF home_stores.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', home_stores.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'Visits are weighed by their age at as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(home_stores.as_of, 'home_stores weighs each visit by its age at as_of.');
 	IF home_stores.half_life <= interval '0' THEN
 		RAISE EXCEPTION 'half_life must be positive: "%"', home_stores.half_life USING ERRCODE = 'LY096',
 			DETAIL = 'A visit half_life before as_of weighs half as much as a visit at as_of.';
 	END IF;
-	IF home_stores.program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = home_stores.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', home_stores.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(home_stores.program);
 	RETURN QUERY
 	WITH h AS (
 		-- grouped by member first; the members' programs are looked up after
@@ -1659,6 +1630,9 @@ COMMENT ON FUNCTION loyalty.home_stores(timestamptz, interval, text) IS
 'Every member''s home store as of a moment from the purchases up to then (home_store, recency-weighted with half_life; NULL: 180 days), beside member.home_store as recorded, with the visits counted and the latest: old customers back to their old store.';
 
 REVOKE EXECUTE ON FUNCTION
+	loyalty.check_as_of(timestamptz, text),
+	loyalty.check_program(text),
+	loyalty.program_zones(text),
 	loyalty.rfm_segment(integer, integer, integer),
 	loyalty.rfm(timestamptz, text),
 	loyalty.repurchase(timestamptz, timestamptz, integer, text, text),
@@ -1715,30 +1689,16 @@ CREATE FUNCTION loyalty.member_features_at(as_of timestamptz, program text DEFAU
 	OUT p_alive double precision, OUT categories text[], OUT home_store text)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC'
+SET client_min_messages = warning AS $$
 #variable_conflict use_column
 DECLARE
 	p record;
-	v_fit loyalty.bgnbd_params;
 	v_one boolean := (SELECT count(*) FROM loyalty.program) = 1;
 	v_base text;
 BEGIN
-	IF member_features_at.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'member_features_at describes every member at as_of.';
-	END IF;
-	IF NOT isfinite(member_features_at.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF member_features_at.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', member_features_at.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The features count the sales up to as_of; the sales after now are not there yet.';
-	END IF;
-	IF member_features_at.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = member_features_at.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', member_features_at.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_as_of(member_features_at.as_of, 'member_features_at describes every member at as_of.');
+	PERFORM loyalty.check_program(member_features_at.program);
 	-- One program at a time, in its time zone: the days of cadence and
 	-- purchase_summary (the session's TimeZone, set here and undone when the
 	-- function returns) are then the program's days, as rfm's are.
@@ -1750,21 +1710,6 @@ BEGIN
 	LOOP
 		PERFORM set_config('TimeZone', p.time_zone, true);
 		v_base := (SELECT t.code FROM loyalty.tier t WHERE t.program_id = p.program_id AND t.rank = 0);
-		-- one BG/NBD fit per program over its members' summaries (weeks); NULL
-		-- when the data cannot identify the model (LY092) or the fit fails (LY093)
-		BEGIN
-			v_fit := (SELECT loyalty.bgnbd_fit((q.ps).x, (q.ps).t_x, (q.ps).t)
-			  FROM (SELECT loyalty.purchase_summary(s.occurred_at,
-							CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
-							member_features_at.as_of) AS ps
-					  FROM loyalty.sale s
-					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_features_at.as_of
-					   AND (v_one OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb
-													  WHERE mb.program_id = p.program_id))
-					 GROUP BY s.member_id) q);
-		EXCEPTION WHEN SQLSTATE 'LY092' OR SQLSTATE 'LY093' THEN
-			v_fit := NULL;
-		END;
 		RETURN QUERY
 		WITH s AS (
 			SELECT s.member_id, s.store, s.occurred_at, s.return_of, s.total, s.lines
@@ -1774,9 +1719,6 @@ BEGIN
 											  WHERE mb.program_id = p.program_id))
 		), a AS (
 			SELECT s.member_id,
-				   loyalty.purchase_summary(s.occurred_at,
-						CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
-						member_features_at.as_of) AS ps,
 				   loyalty.cadence(s.occurred_at) FILTER (WHERE s.return_of IS NULL) AS cad,
 				   loyalty.home_store(s.store, s.occurred_at, member_features_at.as_of)
 						FILTER (WHERE s.return_of IS NULL) AS home
@@ -1789,6 +1731,10 @@ BEGIN
 			 GROUP BY s.member_id
 		), rf AS (
 			SELECT * FROM loyalty.rfm(member_features_at.as_of, p.code)
+		), mv AS (
+			-- P(alive) as member_value gives it (its fit per program; NULL when
+			-- the data cannot identify the model, its NOTICE silenced here)
+			SELECT v.member_id, v.p_alive FROM loyalty.member_value(member_features_at.as_of, p.code) v
 		)
 		SELECT mb.member_id, p.code, mc.card, mb.status, mb.enrolled_at,
 			   extract(year FROM age(loyalty.local_date(member_features_at.as_of, p.time_zone),
@@ -1797,14 +1743,14 @@ BEGIN
 			   COALESCE(tc.code, v_base),
 			   rf.recency, rf.frequency, rf.monetary, rf.r, rf.f, rf.m, rf.code, rf.segment,
 			   (a.cad).visit_days, (a.cad).mean_gap, (a.cad).next_expected,
-			   CASE WHEN v_fit IS NOT NULL AND (a.ps).x IS NOT NULL
-					THEN loyalty.bgnbd_p_alive(v_fit, (a.ps).x, (a.ps).t_x, (a.ps).t) END,
+			   mv.p_alive,
 			   COALESCE(c.cats, '{}'), a.home
 		  FROM loyalty.member mb
 		  LEFT JOIN loyalty.member_card mc ON mc.member_id = mb.member_id AND mc.replaced_at IS NULL
 		  LEFT JOIN a ON a.member_id = mb.member_id
 		  LEFT JOIN c ON c.member_id = mb.member_id
 		  LEFT JOIN rf ON rf.member_id = mb.member_id
+		  LEFT JOIN mv ON mv.member_id = mb.member_id
 		  LEFT JOIN LATERAL (
 				SELECT t.code
 				  FROM loyalty.tier_change ch JOIN loyalty.tier t ON t.tier_id = ch.to_tier_id
@@ -2018,17 +1964,7 @@ DECLARE
 	v_entered bigint;
 	v_role regrole;
 BEGIN
-	IF refresh_segments.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'refresh_segments evaluates every segment over the members'' features at as_of.';
-	END IF;
-	IF NOT isfinite(refresh_segments.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF refresh_segments.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', refresh_segments.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'Segments are evaluated over the sales up to as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(refresh_segments.as_of, 'refresh_segments evaluates every segment over the members'' features at as_of.');
 	-- one refresh at a time (sales and readers go on: they take weaker locks)
 	LOCK TABLE loyalty.segment_refresh IN SHARE ROW EXCLUSIVE MODE;
 	v_latest := (SELECT max(r.as_of) FROM loyalty.segment_refresh r);
@@ -2121,11 +2057,7 @@ BEGIN
 	IF segment_members_on.day IS NULL THEN
 		RAISE EXCEPTION 'day is required' USING ERRCODE = 'LY013';
 	END IF;
-	IF segment_members_on.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = segment_members_on.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', segment_members_on.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(segment_members_on.program);
 	RETURN QUERY
 	SELECT p.code, s.code, s.name, sm.member_id
 	  FROM loyalty.segment s
@@ -2278,21 +2210,8 @@ CREATE FUNCTION loyalty.value_check_args(as_of timestamptz, program text, horizo
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'The list reads the purchases up to as_of.';
-	END IF;
-	IF NOT isfinite(as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The list reads the purchases up to as_of; the sales after now are not there yet.';
-	END IF;
-	IF program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_as_of(as_of, 'The list reads the purchases up to as_of.');
+	PERFORM loyalty.check_program(program);
 	-- NULL passes: the callers put their defaults in first
 	IF NOT (horizon_weeks > 0 AND horizon_weeks <= 100000) THEN
 		RAISE EXCEPTION 'horizon_weeks out of range: %', horizon_weeks USING ERRCODE = 'LY072',
@@ -2361,7 +2280,6 @@ SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 	v_horizon double precision := COALESCE(member_value.horizon_weeks, 52);
 	v_discount double precision := COALESCE(member_value.discount_rate, 0);
 	-- the fits of a zone's programs when some program's fit failed
@@ -2371,13 +2289,7 @@ DECLARE
 	v_notes text[];
 BEGIN
 	PERFORM loyalty.value_check_args(member_value.as_of, member_value.program, v_horizon, v_discount);
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id ORDER BY p.code) AS ids
-		  FROM loyalty.program p
-		 WHERE member_value.program IS NULL OR p.code = member_value.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(member_value.program) LOOP
 		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
 		v_ids := NULL;
 		<<attempt>>
@@ -2390,7 +2302,7 @@ BEGIN
 													member_value.as_of) AS ps
 					  FROM loyalty.sale s
 					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_value.as_of
-					   AND (cardinality(z.ids) = v_programs
+					   AND (z.every
 							OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 					 GROUP BY s.member_id
 				), m AS MATERIALIZED (
@@ -2507,7 +2419,6 @@ SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 	v_within integer := COALESCE(replenishment_due.within_days, 7);
 	v_min integer := COALESCE(replenishment_due.min_purchase_days, 3);
 	v_reg double precision := COALESCE(replenishment_due.max_regularity, 0.5);
@@ -2528,13 +2439,7 @@ BEGIN
 			DETAIL = 'Regularity is the coefficient of variation of the gaps: 0 or more (0: like clockwork).';
 	END IF;
 	-- One time zone's programs at a time, their days in it (see rfm)
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids
-		  FROM loyalty.program p
-		 WHERE replenishment_due.program IS NULL OR p.code = replenishment_due.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(replenishment_due.program) LOOP
 		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
 		v_today := replenishment_due.as_of::date;
 		RETURN QUERY
@@ -2545,7 +2450,7 @@ BEGIN
 								   FROM jsonb_path_query(s.lines, '$[*].category') e
 								  WHERE jsonb_typeof(e) = 'string') l
 			 WHERE s.member_id IS NOT NULL AND s.return_of IS NULL AND s.occurred_at <= replenishment_due.as_of
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			 GROUP BY s.member_id, l.category
 		), d AS (

@@ -178,6 +178,44 @@ SELECT s AS serial, string_agg(l.kind || ' ' || l.points, ', ' ORDER BY l.entry_
   FROM generate_series(1, 2) s
   JOIN loyalty.ledger l ON l.member_id = loyalty.member_id(loyalty.card_issue('87', s))
  GROUP BY s ORDER BY s;
+SELECT s AS serial, l.points, l.remaining
+  FROM generate_series(1, 2) s
+  JOIN loyalty.lot l ON l.member_id = loyalty.member_id(loyalty.card_issue('87', s))
+ ORDER BY s;
+
+-- ===== Under allow, a reversal takes first all its own lot holds, pending
+-- or not, whatever the member owes; only the rest adds to the debt.  X: an
+-- earn of 100 pending for 7 days, then -70 adjusted with nothing available
+-- (debt 70); reversing 50 of the earn leaves its lot 50 and the debt 70
+-- (net 50 - 70 = -20, available -20 - 50 pending = -70); the other 50 empty
+-- the lot, the debt stays 70.  Y: the same through a sale and its return.
+INSERT INTO loyalty.program (code, negative_balance, pending_days) VALUES ('ownlot', 'allow', 7);
+SELECT count(loyalty.enroll(loyalty.card_issue('89', s), 'ownlot', enrolled_at => now() - interval '100 days')) AS enrolled
+  FROM generate_series(1, 2) s;
+SELECT loyalty.card_issue('89', 1) AS x, loyalty.card_issue('89', 2) AS y \gset
+SELECT entry_id AS x_e1 FROM loyalty.earn(:'x', 100, 'x-e1') \gset
+SELECT points, available_from > now() AS is_pending FROM loyalty.lot WHERE lot_id = :x_e1;
+SELECT points, shortfall FROM loyalty.adjust(:'x', -70, 'x-a1', 'correction');
+SELECT available, pending, debt FROM loyalty.balance(:'x');
+SELECT points, shortfall FROM loyalty.reverse(:'x', :x_e1, 50, 'x-r1');
+SELECT available, pending, debt FROM loyalty.balance(:'x');
+SELECT points, remaining FROM loyalty.lot WHERE lot_id = :x_e1;
+SELECT points, shortfall FROM loyalty.reverse(:'x', :x_e1, 50, 'x-r2');
+SELECT available, pending, debt FROM loyalty.balance(:'x');
+SELECT points, remaining FROM loyalty.lot WHERE lot_id = :x_e1;
+SELECT kind, points, lot_ids = ARRAY[:x_e1]::bigint[] AS own_lot, lot_points
+  FROM loyalty.ledger WHERE member_id = loyalty.member_id(:'x') ORDER BY entry_id;
+INSERT INTO loyalty.sale (store, pos_txn, card, occurred_at, total, lines)
+VALUES ('S', 'ownlot-s1', :'y', now() - interval '1 hour', 100,
+        '[{"sku":"A","qty":1,"amount":50},{"sku":"B","qty":1,"amount":50}]')
+RETURNING points_earned;
+SELECT points, shortfall FROM loyalty.adjust(:'y', -70, 'y-a1', 'correction');
+INSERT INTO loyalty.sale (store, pos_txn, occurred_at, total, lines, return_of)
+SELECT 'S', 'ownlot-r1', now() - interval '30 minutes', 50, '[{"sku":"A","qty":1,"amount":50}]', sale_id
+  FROM loyalty.sale WHERE pos_txn = 'ownlot-s1'
+RETURNING points_earned;
+SELECT available, pending, debt FROM loyalty.balance(:'y');
+SELECT kind, points, lot_points FROM loyalty.ledger WHERE member_id = loyalty.member_id(:'y') ORDER BY entry_id;
 
 -- ===== The ledger is append-only, even for its owner
 UPDATE loyalty.ledger SET points = points + 1 WHERE entry_id = :a_e1;

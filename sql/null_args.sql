@@ -48,6 +48,7 @@ INSERT INTO nul_value VALUES
 	('enrolled_at',  'now() - interval ''1 day'''),
 	('status',       '''suspended'''),
 	('reason',       '''null test'''),
+	('reads',        '''null test reads the sales up to as_of.'''),
 	('points',       '1'),
 	('store',        '''S-NUL'''),
 	('effective_at', 'now() - interval ''1 hour'''),

@@ -275,3 +275,28 @@ DROP OWNED BY seg_admin;
 DROP ROLE seg_admin;
 SELECT 'role gone' AS label, pg_temp.outcome($$SELECT * FROM loyalty.refresh_segments()$$) AS outcome;
 DELETE FROM loyalty.segment WHERE code = 'who';
+
+-- ===== refresh_segments needs no TEMP privilege of its caller nor of a
+-- predicate's role: with TEMP revoked from PUBLIC on the database, an admin
+-- in a new session (no temporary schema yet) refreshes, and its segment's
+-- predicate, run as that admin, reads the features: the members with a
+-- purchase, as the view says
+CREATE ROLE seg_notemp;
+SELECT loyalty.grant_access('seg_notemp', 'admin');
+SELECT current_database() AS db \gset
+REVOKE TEMP ON DATABASE :"db" FROM PUBLIC;
+\c
+SET ROLE seg_notemp;
+SELECT has_database_privilege(current_database(), 'TEMP') AS may_use_temp;
+INSERT INTO loyalty.segment (program_id, code, predicate)
+SELECT program_id, 'buyers', 'frequency > 0' FROM loyalty.program WHERE code = 'seg';
+SELECT r.segment, r.members,
+	   r.members = (SELECT count(*) FROM loyalty.member_features f
+					 WHERE f.program_code = 'seg' AND f.frequency > 0 AND f.status <> 'closed') AS as_the_view_says
+  FROM loyalty.refresh_segments() r WHERE r.segment = 'buyers';
+SELECT count(*) AS temp_schemas_of_this_session FROM pg_namespace WHERE oid = pg_my_temp_schema();
+RESET ROLE;
+DELETE FROM loyalty.segment WHERE code = 'buyers';
+GRANT TEMP ON DATABASE :"db" TO PUBLIC;
+DROP OWNED BY seg_notemp;
+DROP ROLE seg_notemp;

@@ -1,5 +1,6 @@
--- Segments (0.6.0): P(alive) in loyalty.member_features_at is one BG/NBD fit
--- per program over its members' purchase summaries (weeks) at as_of.  The
+-- Segments (0.6.0): P(alive) in loyalty.member_features_at is member_value's:
+-- one BG/NBD fit per program over its members' purchase summaries (weeks)
+-- at as_of.  The
 -- CDNOW sample (test/data, the data of Fader, Hardie & Lee 2005) loaded as
 -- the members and sales of a program: at as_of 1997-09-30 (the end of the
 -- calibration period) the fit behind the features is the published one (r =
@@ -68,3 +69,10 @@ SELECT c.customer, c.x, round(c.t_x::numeric, 2) AS t_x, round(c.t::numeric, 2) 
  ORDER BY c.customer;
 -- one customer: the model is not identified, p_alive is NULL
 SELECT program_code, frequency, p_alive FROM feat WHERE program_code = 'one';
+-- the features take p_alive from member_value, so the two never disagree:
+-- the same value for every member of both programs (NULL for one's)
+SELECT v.program_code, count(*) AS members, count(v.p_alive) AS scored,
+	   count(*) FILTER (WHERE f.p_alive IS DISTINCT FROM v.p_alive) AS differ
+  FROM loyalty.member_value('1997-09-30') v
+  JOIN feat f ON f.member_id = v.member_id
+ GROUP BY v.program_code ORDER BY 1;

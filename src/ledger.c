@@ -134,10 +134,18 @@ static LoyaltyPlan reversible_plan = {
 	2, {INT8OID, INT8OID}
 };
 
+/*
+ * Lots expire_points posts to: lapsed with points left, of members not
+ * closed (a closed balance is final; ExpireLot checks again under the lock,
+ * for a member closed since).
+ */
 static LoyaltyPlan lapsed_lots_plan = {
-	"SELECT member_id, lot_id FROM loyalty.lot "
-	"WHERE remaining OPERATOR(pg_catalog.>) 0 AND expires_at OPERATOR(pg_catalog.<=) $1 "
-	"ORDER BY member_id, lot_id",
+	"SELECT l.member_id, l.lot_id FROM loyalty.lot l "
+	"WHERE l.remaining OPERATOR(pg_catalog.>) 0 AND l.expires_at OPERATOR(pg_catalog.<=) $1 "
+	"AND NOT EXISTS (SELECT FROM loyalty.member_balance b "
+	"WHERE b.member_id OPERATOR(pg_catalog.=) l.member_id "
+	"AND b.status OPERATOR(pg_catalog.=) 'closed') "
+	"ORDER BY l.member_id, l.lot_id",
 	1, {TIMESTAMPTZOID}
 };
 
@@ -626,8 +634,9 @@ LoyaltyCountSale(LoyaltyMember *m)
 
 /*
  * Post a debit of `need` points (redeem, reverse, negative adjustment).
- * Takes from the lots open when it is posted (p->posted_at), preferring lot
- * `prefer` (0: none).  When the lots do not cover it, `policy` decides:
+ * Takes from the lots open when it is posted (p->posted_at), first all it
+ * can from lot `prefer` (0: none; a reversal's own lot, pending or not, is
+ * not held back for a debt), then from the others beyond the debt.  When the lots do not cover it, `policy` decides:
  * refuse (LY010: redemptions), allow (owe the rest as debt) or truncate (post
  * what was there and record the shortfall).  A back-dated debit (effective
  * before it is posted) is dated no earlier than the newest lot it takes from,
@@ -642,9 +651,11 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 	Datum		v[3];
 	LotMoves	moves = {0};
 	int64		total = 0;
+	int64		own = 0;
 	int64		usable;
 	int64		taken;
 	int64		new_debt = m->debt;
+
 	v[0] = Int64GetDatum(p->member_id);
 	v[1] = TimestampTzGetDatum(p->posted_at);
 	v[2] = Int64GetDatum(prefer);
@@ -652,16 +663,21 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
+		int64		remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 2, &isnull));
 
-		total += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-											 SPI_tuptable->tupdesc, 2, &isnull));
+		total += remaining;
+		if (i == 0 && prefer != 0 &&
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)) == prefer)
+			own = remaining;	/* the plan puts the preferred lot first */
 	}
 
 	/*
-	 * Points owed (debt) are a prior claim on the lots: only what exceeds the
-	 * debt can be taken.
+	 * A reversal takes first from its own lot, all that lot holds.  Beyond
+	 * that, points owed (debt) are a prior claim on the other lots: only what
+	 * exceeds the debt can be taken, as for a redemption.
 	 */
-	usable = Max(total - m->debt, 0);
+	usable = Min(own, need) + Max(total - own - m->debt, 0);
 	if (usable < need)
 	{
 		if (policy == LOYALTY_DEBIT_REFUSE)

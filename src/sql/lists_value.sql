@@ -21,21 +21,8 @@ CREATE FUNCTION loyalty.value_check_args(as_of timestamptz, program text, horizo
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'The list reads the purchases up to as_of.';
-	END IF;
-	IF NOT isfinite(as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The list reads the purchases up to as_of; the sales after now are not there yet.';
-	END IF;
-	IF program IS NOT NULL AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_as_of(as_of, 'The list reads the purchases up to as_of.');
+	PERFORM loyalty.check_program(program);
 	-- NULL passes: the callers put their defaults in first
 	IF NOT (horizon_weeks > 0 AND horizon_weeks <= 100000) THEN
 		RAISE EXCEPTION 'horizon_weeks out of range: %', horizon_weeks USING ERRCODE = 'LY072',
@@ -104,7 +91,6 @@ SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 	v_horizon double precision := COALESCE(member_value.horizon_weeks, 52);
 	v_discount double precision := COALESCE(member_value.discount_rate, 0);
 	-- the fits of a zone's programs when some program's fit failed
@@ -114,13 +100,7 @@ DECLARE
 	v_notes text[];
 BEGIN
 	PERFORM loyalty.value_check_args(member_value.as_of, member_value.program, v_horizon, v_discount);
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id ORDER BY p.code) AS ids
-		  FROM loyalty.program p
-		 WHERE member_value.program IS NULL OR p.code = member_value.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(member_value.program) LOOP
 		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
 		v_ids := NULL;
 		<<attempt>>
@@ -133,7 +113,7 @@ BEGIN
 													member_value.as_of) AS ps
 					  FROM loyalty.sale s
 					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_value.as_of
-					   AND (cardinality(z.ids) = v_programs
+					   AND (z.every
 							OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 					 GROUP BY s.member_id
 				), m AS MATERIALIZED (
@@ -250,7 +230,6 @@ SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
 #variable_conflict use_column
 DECLARE
 	z record;
-	v_programs bigint := (SELECT count(*) FROM loyalty.program);
 	v_within integer := COALESCE(replenishment_due.within_days, 7);
 	v_min integer := COALESCE(replenishment_due.min_purchase_days, 3);
 	v_reg double precision := COALESCE(replenishment_due.max_regularity, 0.5);
@@ -271,13 +250,7 @@ BEGIN
 			DETAIL = 'Regularity is the coefficient of variation of the gaps: 0 or more (0: like clockwork).';
 	END IF;
 	-- One time zone's programs at a time, their days in it (see rfm)
-	FOR z IN
-		SELECT p.time_zone, array_agg(p.program_id) AS ids
-		  FROM loyalty.program p
-		 WHERE replenishment_due.program IS NULL OR p.code = replenishment_due.program
-		 GROUP BY p.time_zone
-		 ORDER BY min(p.code)
-	LOOP
+	FOR z IN SELECT * FROM loyalty.program_zones(replenishment_due.program) LOOP
 		PERFORM pg_catalog.set_config('TimeZone', z.time_zone, true);
 		v_today := replenishment_due.as_of::date;
 		RETURN QUERY
@@ -288,7 +261,7 @@ BEGIN
 								   FROM jsonb_path_query(s.lines, '$[*].category') e
 								  WHERE jsonb_typeof(e) = 'string') l
 			 WHERE s.member_id IS NOT NULL AND s.return_of IS NULL AND s.occurred_at <= replenishment_due.as_of
-			   AND (cardinality(z.ids) = v_programs
+			   AND (z.every
 					OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb WHERE mb.program_id = ANY (z.ids)))
 			 GROUP BY s.member_id, l.category
 		), d AS (

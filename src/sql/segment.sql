@@ -27,30 +27,16 @@ CREATE FUNCTION loyalty.member_features_at(as_of timestamptz, program text DEFAU
 	OUT p_alive double precision, OUT categories text[], OUT home_store text)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC' AS $$
+SET search_path = pg_catalog, pg_temp SET jit = off SET TimeZone = 'UTC'
+SET client_min_messages = warning AS $$
 #variable_conflict use_column
 DECLARE
 	p record;
-	v_fit loyalty.bgnbd_params;
 	v_one boolean := (SELECT count(*) FROM loyalty.program) = 1;
 	v_base text;
 BEGIN
-	IF member_features_at.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'member_features_at describes every member at as_of.';
-	END IF;
-	IF NOT isfinite(member_features_at.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF member_features_at.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', member_features_at.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'The features count the sales up to as_of; the sales after now are not there yet.';
-	END IF;
-	IF member_features_at.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = member_features_at.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', member_features_at.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_as_of(member_features_at.as_of, 'member_features_at describes every member at as_of.');
+	PERFORM loyalty.check_program(member_features_at.program);
 	-- One program at a time, in its time zone: the days of cadence and
 	-- purchase_summary (the session's TimeZone, set here and undone when the
 	-- function returns) are then the program's days, as rfm's are.
@@ -62,21 +48,6 @@ BEGIN
 	LOOP
 		PERFORM set_config('TimeZone', p.time_zone, true);
 		v_base := (SELECT t.code FROM loyalty.tier t WHERE t.program_id = p.program_id AND t.rank = 0);
-		-- one BG/NBD fit per program over its members' summaries (weeks); NULL
-		-- when the data cannot identify the model (LY092) or the fit fails (LY093)
-		BEGIN
-			v_fit := (SELECT loyalty.bgnbd_fit((q.ps).x, (q.ps).t_x, (q.ps).t)
-			  FROM (SELECT loyalty.purchase_summary(s.occurred_at,
-							CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
-							member_features_at.as_of) AS ps
-					  FROM loyalty.sale s
-					 WHERE s.member_id IS NOT NULL AND s.occurred_at <= member_features_at.as_of
-					   AND (v_one OR s.member_id IN (SELECT mb.member_id FROM loyalty.member mb
-													  WHERE mb.program_id = p.program_id))
-					 GROUP BY s.member_id) q);
-		EXCEPTION WHEN SQLSTATE 'LY092' OR SQLSTATE 'LY093' THEN
-			v_fit := NULL;
-		END;
 		RETURN QUERY
 		WITH s AS (
 			SELECT s.member_id, s.store, s.occurred_at, s.return_of, s.total, s.lines
@@ -86,9 +57,6 @@ BEGIN
 											  WHERE mb.program_id = p.program_id))
 		), a AS (
 			SELECT s.member_id,
-				   loyalty.purchase_summary(s.occurred_at,
-						CASE WHEN s.return_of IS NULL THEN s.total ELSE -s.total END,
-						member_features_at.as_of) AS ps,
 				   loyalty.cadence(s.occurred_at) FILTER (WHERE s.return_of IS NULL) AS cad,
 				   loyalty.home_store(s.store, s.occurred_at, member_features_at.as_of)
 						FILTER (WHERE s.return_of IS NULL) AS home
@@ -101,6 +69,10 @@ BEGIN
 			 GROUP BY s.member_id
 		), rf AS (
 			SELECT * FROM loyalty.rfm(member_features_at.as_of, p.code)
+		), mv AS (
+			-- P(alive) as member_value gives it (its fit per program; NULL when
+			-- the data cannot identify the model, its NOTICE silenced here)
+			SELECT v.member_id, v.p_alive FROM loyalty.member_value(member_features_at.as_of, p.code) v
 		)
 		SELECT mb.member_id, p.code, mc.card, mb.status, mb.enrolled_at,
 			   extract(year FROM age(loyalty.local_date(member_features_at.as_of, p.time_zone),
@@ -109,14 +81,14 @@ BEGIN
 			   COALESCE(tc.code, v_base),
 			   rf.recency, rf.frequency, rf.monetary, rf.r, rf.f, rf.m, rf.code, rf.segment,
 			   (a.cad).visit_days, (a.cad).mean_gap, (a.cad).next_expected,
-			   CASE WHEN v_fit IS NOT NULL AND (a.ps).x IS NOT NULL
-					THEN loyalty.bgnbd_p_alive(v_fit, (a.ps).x, (a.ps).t_x, (a.ps).t) END,
+			   mv.p_alive,
 			   COALESCE(c.cats, '{}'), a.home
 		  FROM loyalty.member mb
 		  LEFT JOIN loyalty.member_card mc ON mc.member_id = mb.member_id AND mc.replaced_at IS NULL
 		  LEFT JOIN a ON a.member_id = mb.member_id
 		  LEFT JOIN c ON c.member_id = mb.member_id
 		  LEFT JOIN rf ON rf.member_id = mb.member_id
+		  LEFT JOIN mv ON mv.member_id = mb.member_id
 		  LEFT JOIN LATERAL (
 				SELECT t.code
 				  FROM loyalty.tier_change ch JOIN loyalty.tier t ON t.tier_id = ch.to_tier_id
@@ -330,17 +302,7 @@ DECLARE
 	v_entered bigint;
 	v_role regrole;
 BEGIN
-	IF refresh_segments.as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013',
-			DETAIL = 'refresh_segments evaluates every segment over the members'' features at as_of.';
-	END IF;
-	IF NOT isfinite(refresh_segments.as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF refresh_segments.as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', refresh_segments.as_of USING ERRCODE = 'LY016',
-			DETAIL = 'Segments are evaluated over the sales up to as_of; the sales after now are not there yet.';
-	END IF;
+	PERFORM loyalty.check_as_of(refresh_segments.as_of, 'refresh_segments evaluates every segment over the members'' features at as_of.');
 	-- one refresh at a time (sales and readers go on: they take weaker locks)
 	LOCK TABLE loyalty.segment_refresh IN SHARE ROW EXCLUSIVE MODE;
 	v_latest := (SELECT max(r.as_of) FROM loyalty.segment_refresh r);
@@ -433,11 +395,7 @@ BEGIN
 	IF segment_members_on.day IS NULL THEN
 		RAISE EXCEPTION 'day is required' USING ERRCODE = 'LY013';
 	END IF;
-	IF segment_members_on.program IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM loyalty.program p WHERE p.code = segment_members_on.program) THEN
-		RAISE EXCEPTION 'program "%" does not exist', segment_members_on.program USING ERRCODE = 'LY005',
-			HINT = 'Pass a loyalty.program code, or NULL for every program.';
-	END IF;
+	PERFORM loyalty.check_program(segment_members_on.program);
 	RETURN QUERY
 	SELECT p.code, s.code, s.name, sm.member_id
 	  FROM loyalty.segment s

@@ -460,16 +460,7 @@ DECLARE
 	v_events bigint;
 BEGIN
 	PERFORM loyalty.tier_pending_refuse();
-	IF as_of IS NULL THEN
-		RAISE EXCEPTION 'as_of is required' USING ERRCODE = 'LY013';
-	END IF;
-	IF NOT isfinite(as_of) THEN
-		RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'LY017';
-	END IF;
-	IF as_of > now() THEN
-		RAISE EXCEPTION 'as_of % is in the future', as_of USING ERRCODE = 'LY016',
-			DETAIL = 'A review judges the figures of days that have happened.';
-	END IF;
+	PERFORM loyalty.check_as_of(as_of, 'review_tiers judges the figures of the days up to as_of.');
 	-- 1. who may change (by their member_tier rows), and who does, by what
 	-- committed before these statements
 	SELECT c.members_checked, c.candidates INTO members_checked, v_ids

@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(665);
+SELECT plan(677);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -86,6 +86,9 @@ INSERT INTO tap_function_spec VALUES
 	('tier_review_programs', '{timestamptz}',                       '{}'),
 	('tier_review_candidates', '{timestamptz}',                     '{}'),
 	('tier_pending_refuse', '{}',                                   '{}'),
+	('check_as_of',        '{timestamptz,text}',                    '{}'),
+	('program_zones',      '{text}',                                '{}'),
+	('check_program',      '{text}',                                '{}'),
 	('tier_member',        '{loyalty.card}',                        '{}'),
 	('tier_missing',       '{numeric,numeric}',                     '{}'),
 	('tier_of',            '{loyalty.card}',                        '{admin,analyst,pos}'),

@@ -63,8 +63,10 @@ The rules the model encodes (README "Sales", "Earning rules", "Concepts"):
   debit   redeem (never more than available: LY010), a negative adjust, a
           reversal: lots earliest expiry first (never-expiring last, ties
           by age), open now (not lapsed; not pending, except a reversal's
-          own lot); what is missing is the entry's shortfall (truncate) or
-          the member's debt (allow, the entry takes it all).  A back-dated
+          own lot, taken first and whole, whatever the debt); from the
+          other lots only what exceeds the member's debt; what is missing
+          is the entry's shortfall (truncate) or the member's debt (allow,
+          the entry takes it all).  A back-dated
           debit is dated no earlier than the newest lot it takes from.
   expiry  expire_points(as_of): one expire entry per lot past its expiry
           by as_of with points left, dated at the expiry; a closed
@@ -112,7 +114,7 @@ HOUR = dt.timedelta(hours=1)
 # Findings: where the extension does otherwise than the README says, the model
 # follows the extension (so that the fuzzer goes on to look for others) and
 # the switch names the finding (test/findings/); set it to False to see it.
-DEBT_NETS_OWN_LOT = True	# F2: under allow, a reversal takes from its own lot only what exceeds the member's debt
+# None is open (F1 and F2 are fixed).
 
 
 class Mismatch(Exception):
@@ -269,19 +271,20 @@ class Model:
 		need = amount
 		taken_from = []
 		if own_lot is not None and own_lot.remaining > 0 and not self.lapsed(own_lot):
-			t = min(need, own_lot.remaining)
-			if DEBT_NETS_OWN_LOT:
-				t = min(need, max(0, own_lot.remaining - m.debt))
+			t = min(need, own_lot.remaining)	# all it holds, whatever the debt
 			own_lot.remaining -= t
 			need -= t
 			taken_from.append(own_lot)
-		for lot in self.open_lots(m):
-			if need == 0:
+		rest = [l for l in self.open_lots(m) if l is not own_lot]
+		room = max(0, sum(l.remaining for l in rest) - m.debt)	# the debt is a prior claim on them
+		for lot in rest:
+			if need == 0 or room == 0:
 				break
-			t = min(need, lot.remaining)
+			t = min(need, lot.remaining, room)
 			if t:
 				lot.remaining -= t
 				need -= t
+				room -= t
 				taken_from.append(lot)
 		if need and m.program.negative == 'allow':
 			m.debt += need
