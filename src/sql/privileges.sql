@@ -43,7 +43,11 @@ DECLARE
 		'tier_progress(loyalty.card)',
 		'use_benefit(loyalty.card, text, text, text)',
 		'enroll_with_sale(loyalty.card, text, text, text)',
-		'enroll_with_sales(loyalty.card, text, text[], text[])'];
+		'enroll_with_sales(loyalty.card, text, text[], text[])',
+		-- tender holds (hold.sql)
+		'authorize(loyalty.card, bigint, text, text)',
+		'capture(bigint, bigint)',
+		'void(bigint)'];
 	analyst_functions text[] := ARRAY[
 		'rfm(timestamptz, text)',
 		'rfm_segment(integer, integer, integer)',
@@ -96,7 +100,8 @@ DECLARE
 		'use_benefit_at(loyalty.card, text, text, text, timestamptz)',
 		-- the segment_check trigger calls it as the writer of a segment
 		'segment_predicate_check(text)',
-		'refresh_segments(timestamptz)'];
+		'refresh_segments(timestamptz)',
+		'sweep_holds()'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -149,4 +154,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits and segments, refresh segments, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits and segments, refresh segments, sweep expired holds, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, authorize, capture and void holds, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
