@@ -27,6 +27,7 @@ RETURNING sale_id AS nul_sale \gset
 CREATE ROLE regress_nul_role;
 INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'nul-base', 0 FROM loyalty.program WHERE code = 'nul';
 INSERT INTO loyalty.benefit (program_id, code) SELECT program_id, 'nul' FROM loyalty.program WHERE code = 'nul';
+SELECT (loyalty.authorize(loyalty.card_issue('66', 1), 10, 'S-NUL', 'T-NUL-HOLD')).hold_id AS nul_hold \gset
 
 -- A usable value for each argument, by name (unnamed ones: by type).  Keys
 -- and POS transaction ids are made unique per call by the driver below.
@@ -85,6 +86,8 @@ INSERT INTO nul_value VALUES
 	('benefit',      '''nul'''),
 	('stores',       '''{S-NUL}'''),
 	('pos_txns',     '''{T-NUL}'''),
+	-- tender holds
+	('hold_id',      :'nul_hold'),
 	-- analytics (a model's parameter row named p: by name and type)
 	('occurred_at',  'now() - interval ''1 day'''),
 	('amount',       '10'),

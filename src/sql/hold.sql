@@ -263,3 +263,5 @@ REVOKE EXECUTE ON FUNCTION
 	loyalty.void(bigint),
 	loyalty.sweep_holds()
 FROM PUBLIC;
+
+COMMENT ON TABLE loyalty.member_balance IS 'One row per member, updated with every ledger entry and hold: net = sum of the member''s ledger = sum of open lots + held - debt.';
