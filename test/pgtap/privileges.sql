@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(625);
+SELECT plan(649);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -127,7 +127,12 @@ INSERT INTO tap_function_spec VALUES
 	('winback',            '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
 	('replenishment_due',  '{timestamptz,integer,text,integer,double precision,integer}', '{admin,analyst}'),
 	('value_check_args',   '{timestamptz,text,double precision,double precision}', '{}'),
-	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}');
+	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}'),
+	-- tender holds (test/pgtap/hold_privileges.sql tries them per level)
+	('authorize',          '{loyalty.card,bigint,text,text}',       '{admin,pos}'),
+	('capture',            '{bigint,bigint}',                       '{admin,pos}'),
+	('void',               '{bigint}',                              '{admin,pos}'),
+	('sweep_holds',        '{}',                                    '{admin}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
@@ -159,7 +164,8 @@ INSERT INTO tap_table_spec VALUES
 	('member_features', '{SELECT}',                      '{}',       '{SELECT}'),
 	('segment',         '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
 	('segment_member',  '{SELECT}',                      '{}',       '{SELECT}'),
-	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}');
+	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}'),
+	('hold',            '{SELECT}',                      '{}',       '{SELECT}');
 
 -- Sequence privileges per level: admin draws program and rule ids, pos and
 -- admin sale ids (the default of sale_id) with USAGE; member, ledger and
@@ -178,7 +184,8 @@ INSERT INTO tap_sequence_spec VALUES
 	('tier_change_id_seq',     '{}', DEFAULT),
 	('benefit_id_seq',         '{admin}', DEFAULT),
 	('benefit_use_id_seq',     '{}', DEFAULT),
-	('segment_id_seq',         '{admin}', DEFAULT);
+	('segment_id_seq',         '{admin}', DEFAULT),
+	('hold_id_seq',            '{}', DEFAULT);
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.
