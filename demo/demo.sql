@@ -164,5 +164,6 @@ SELECT * FROM loyalty.check_invariants();
 RESET ROLE;
 \ir benefits.sql
 \ir analytics.sql
+\ir holds.sql
 
 \echo 'demo done; the throwaway cluster is dropped now.'
