@@ -9,8 +9,9 @@
 SET ROLE demo_pos;
 SELECT loyalty.enroll(loyalty.card_issue('6001', 8001), 'baby') IS NOT NULL AS enrolled;
 RESET ROLE;
--- (a goodwill credit by the admin, so the scene starts from a known balance)
-SELECT points FROM loyalty.earn(loyalty.card_issue('6001', 8001), 5000, 'demo-holds-credit');
+-- (a goodwill credit by the admin, redeemable at once, so the scene starts from a known balance)
+SELECT points FROM loyalty.earn(loyalty.card_issue('6001', 8001), 5000, 'demo-holds-credit', 'goodwill',
+                                pending_until => now());   -- not pending: redeemable at once
 SET ROLE demo_pos;
 SELECT available, held FROM loyalty.balance(loyalty.card_issue('6001', 8001));
 -- "pay with points": 3000 points held; they leave available at once
