@@ -129,9 +129,8 @@ static LoyaltyPlan add_held_plan = {
 };
 
 static LoyaltyPlan lapsed_members_plan = {
-	"SELECT DISTINCT member_id FROM loyalty.hold "
-	"WHERE status OPERATOR(pg_catalog.=) 'open' AND expires_at OPERATOR(pg_catalog.<=) $1 "
-	"ORDER BY member_id",
+	"SELECT pg_catalog.array_agg(DISTINCT member_id ORDER BY member_id) FROM loyalty.hold "
+	"WHERE status OPERATOR(pg_catalog.=) 'open' AND expires_at OPERATOR(pg_catalog.<=) $1",
 	1, {TIMESTAMPTZOID}
 };
 
@@ -604,8 +603,8 @@ loyalty_void(PG_FUNCTION_ARGS)
 
 /*
  * loyalty.sweep_holds(): release every open hold past its expiry, member by
- * member under each one's lock (one SPI level per member, so memory stays
- * flat).  Correctness never waits for it; it tidies and emits hold_expired.
+ * member under each one's lock (one SPI level per member, so the memory of
+ * one member's releases goes before the next).  Correctness never waits for it; it tidies and emits hold_expired.
  */
 PG_FUNCTION_INFO_V1(loyalty_sweep_holds);
 Datum
@@ -614,7 +613,10 @@ loyalty_sweep_holds(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		arg = TimestampTzGetDatum(now);
-	Portal		portal;
+	Datum		members;
+	Datum	   *member_ids = NULL;
+	int			nmembers = 0;
+	bool		isnull;
 	int64		holds = 0,
 				points = 0;
 	TupleDesc	desc;
@@ -623,31 +625,20 @@ loyalty_sweep_holds(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 
 	SPI_connect();
-	portal = SPI_cursor_open(NULL, LoyaltyPrepare(&lapsed_members_plan), &arg, NULL, true);
-	for (;;)
+	LoyaltyExecute(&lapsed_members_plan, &arg, NULL, false, 1);
+	members = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		deconstruct_array(DatumGetArrayTypeP(members), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+						  TYPALIGN_DOUBLE, &member_ids, NULL, &nmembers);
+	for (int i = 0; i < nmembers; i++)
 	{
-		SPITupleTable *batch;
-		uint64		nbatch;
+		LoyaltyMember m;
 
-		SPI_cursor_fetch(portal, true, 1000);
-		batch = SPI_tuptable;
-		nbatch = SPI_processed;
-		if (nbatch == 0)
-			break;
-		for (uint64 i = 0; i < nbatch; i++)
-		{
-			bool		isnull;
-			int64		member_id = DatumGetInt64(SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull));
-			LoyaltyMember m;
-
-			SPI_connect();
-			LoyaltyResolveMember(member_id, true, &m);
-			holds += LoyaltyReleaseLapsedHolds(&m, Max(now, m.locked_at), &points);
-			SPI_finish();
-		}
-		SPI_freetuptable(batch);
+		SPI_connect();
+		LoyaltyResolveMember(DatumGetInt64(member_ids[i]), true, &m);
+		holds += LoyaltyReleaseLapsedHolds(&m, Max(now, m.locked_at), &points);
+		SPI_finish();
 	}
-	SPI_cursor_close(portal);
 
 	MemoryContextSwitchTo(caller);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
