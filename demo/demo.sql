@@ -165,5 +165,6 @@ RESET ROLE;
 \ir benefits.sql
 \ir audiences.sql
 \ir analytics.sql
+\ir holds.sql
 
 \echo 'demo done; the throwaway cluster is dropped now.'

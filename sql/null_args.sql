@@ -29,6 +29,7 @@ INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'nul-base',
 INSERT INTO loyalty.benefit (program_id, code) SELECT program_id, 'nul' FROM loyalty.program WHERE code = 'nul';
 INSERT INTO loyalty.audience (program_id, code, opt_in) SELECT program_id, 'nul', true FROM loyalty.program WHERE code = 'nul';
 SELECT added FROM loyalty.audience_add('nul', ARRAY[loyalty.card_issue('66', 1)]);
+SELECT (loyalty.authorize(loyalty.card_issue('66', 1), 10, 'S-NUL', 'T-NUL-HOLD')).hold_id AS nul_hold \gset
 
 -- A usable value for each argument, by name (unnamed ones: by type).  Keys
 -- and POS transaction ids are made unique per call by the driver below.
@@ -88,6 +89,8 @@ INSERT INTO nul_value VALUES
 	('benefit',      '''nul'''),
 	('stores',       '''{S-NUL}'''),
 	('pos_txns',     '''{T-NUL}'''),
+	-- tender holds
+	('hold_id',      :'nul_hold'),
 	-- analytics (a model's parameter row named p: by name and type)
 	('occurred_at',  'now() - interval ''1 day'''),
 	('amount',       '10'),

@@ -23,6 +23,7 @@
  *   debt > 0 only when the program's negative_balance policy is 'allow'.
  */
 #include "loyalty.h"
+#include "hold.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -118,10 +119,10 @@ static LoyaltyPlan update_balance_plan = {
 	"adjusted = adjusted OPERATOR(pg_catalog.+) $8, "
 	"shortfall = shortfall OPERATOR(pg_catalog.+) $9, "
 	"last_entry_id = GREATEST(last_entry_id, $10), updated_at = pg_catalog.now(), "
-	"sales = sales OPERATOR(pg_catalog.+) $11 "
+	"sales = sales OPERATOR(pg_catalog.+) $11, held = held OPERATOR(pg_catalog.+) $12 "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1",
-	11, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, INT8OID, INT8OID}
+	12, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
 static LoyaltyPlan reversible_plan = {
@@ -421,7 +422,7 @@ InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 static void
 UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 {
-	Datum		v[11];
+	Datum		v[12];
 	int64		earned = 0,
 				redeemed = 0,
 				expired = 0,
@@ -457,9 +458,10 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 	v[8] = Int64GetDatum(p->shortfall);
 	v[9] = Int64GetDatum(p->entry_id);
 	v[10] = Int64GetDatum(p->counts_sale ? 1 : 0);
+	v[11] = Int64GetDatum(p->held);
 	/* a sale's credit: counted for the end of its statement (pending.c) */
 	if (p->counts_sale && redeemed == 0 && expired == 0 && reversed == 0 && adjusted == 0 &&
-		p->shortfall == 0 &&
+		p->shortfall == 0 && p->held == 0 &&
 		LoyaltyDeferBalance(p->member_id, p->points, new_debt - m->debt, earned, 1, p->entry_id))
 	{
 		m->debt = new_debt;
@@ -480,6 +482,9 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 				LoyaltyRowAdd(row, added[i], DatumGetInt64(v[i + 1]));
 		/* additive like the rest: changes pending for the member add up (pending.c) */
 		LoyaltyRowAdd(row, "debt", new_debt - m->debt);
+		if (p->held != 0)
+			LoyaltyRowAdd(row, "held", p->held);
+		m->held += p->held;
 		LoyaltyRowSet(row, "last_entry_id", v[9], false);
 		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 		LoyaltyRowUpdate(row, &m->balance_tid);
@@ -490,6 +495,7 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 	LoyaltyExecute(&update_balance_plan, v, NULL, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", p->member_id);
+	m->held += p->held;
 }
 
 /* Take the points a debit recorded in `moves` out of the member's lots. */
@@ -633,29 +639,23 @@ LoyaltyCountSale(LoyaltyMember *m)
 }
 
 /*
- * Post a debit of `need` points (redeem, reverse, negative adjustment).
- * Takes from the lots open when it is posted (p->posted_at), first all it
- * can from lot `prefer` (0: none; a reversal's own lot, pending or not, is
- * not held back for a debt), then from the others beyond the debt.  When the lots do not cover it, `policy` decides:
- * refuse (LY010: redemptions), allow (owe the rest as debt) or truncate (post
- * what was there and record the shortfall).  A back-dated debit (effective
- * before it is posted) is dated no earlier than the newest lot it takes from,
- * so that no lot, and under truncate no balance, is ever negative at a past
- * moment (balance_at, statement).  Returns false when a redemption lost the
- * race for its (store, pos_txn) to another member.
+ * Choose the lots a debit of `need` points takes (into *moves), as
+ * LoyaltyPostDebit describes; sets p->points, p->shortfall and p->effective_at
+ * and the debt after it (*new_debt).  Open holds past their expiry are
+ * released first (hold.c), so their points count again.
  */
-bool
-LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
-				 LoyaltyDebitPolicy policy)
+static void
+SelectLots(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
+		   LoyaltyDebitPolicy policy, LotMoves *moves, int64 *new_debt)
 {
 	Datum		v[3];
-	LotMoves	moves = {0};
 	int64		total = 0;
 	int64		own = 0;
 	int64		usable;
 	int64		taken;
-	int64		new_debt = m->debt;
 
+	if (m->held > 0)
+		LoyaltyReleaseLapsedHolds(m, p->posted_at, NULL);
 	v[0] = Int64GetDatum(p->member_id);
 	v[1] = TimestampTzGetDatum(p->posted_at);
 	v[2] = Int64GetDatum(prefer);
@@ -685,9 +685,9 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 					(errcode(ERRCODE_LOYALTY_INSUFFICIENT_POINTS),
 					 errmsg("insufficient points: " INT64_FORMAT " requested, " INT64_FORMAT " available",
 							need, usable),
-					 errdetail("Pending and expired points cannot be used.")));
+					 errdetail("Pending, expired and held points cannot be used.")));
 		if (policy == LOYALTY_DEBIT_ALLOW)
-			new_debt += need - usable;
+			*new_debt += need - usable;
 		else
 			p->shortfall = need - usable;
 	}
@@ -705,16 +705,108 @@ LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 																  SPI_tuptable->tupdesc, 3, &isnull));
 		int64		take = Min(remaining, (int64) left);
 
-		LotMovesAdd(&moves, lot_id, take);
+		LotMovesAdd(moves, lot_id, take);
 		left -= take;
 		p->effective_at = Max(p->effective_at, earned_at);
 	}
+}
 
+/*
+ * Post a debit of `need` points (redeem, reverse, negative adjustment).
+ * Takes from the lots open when it is posted (p->posted_at), first all it
+ * can from lot `prefer` (0: none; a reversal's own lot, pending or not, is
+ * not held back for a debt), then from the others beyond the debt.  When the
+ * lots do not cover it, `policy` decides:
+ * refuse (LY010: redemptions), allow (owe the rest as debt) or truncate (post
+ * what was there and record the shortfall).  A back-dated debit (effective
+ * before it is posted) is dated no earlier than the newest lot it takes from,
+ * so that no lot, and under truncate no balance, is ever negative at a past
+ * moment (balance_at, statement).  Returns false when a redemption lost the
+ * race for its (store, pos_txn) to another member.
+ */
+bool
+LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
+				 LoyaltyDebitPolicy policy)
+{
+	LotMoves	moves = {0};
+	int64		new_debt = m->debt;
+
+	SelectLots(m, p, need, prefer, policy, &moves, &new_debt);
 	NextEntry(m, p, false);
 	if (!InsertEntry(p, &moves))
 		return false;
 	TakeFromLots(p->member_id, &moves);
 	UpdateBalance(m, p, new_debt);
+	return true;
+}
+
+/*
+ * Take `need` points out of the member's lots for a hold, as a redemption
+ * would take them (LY010 when they are not there), without a ledger entry:
+ * the lots and the points taken from each come back as int8[] datums.
+ */
+void
+LoyaltyTakeLots(LoyaltyMember *m, TimestampTz at, int64 need, Datum *lot_ids,
+				Datum *lot_points)
+{
+	LotMoves	moves = {0};
+	LoyaltyPosting p = {0};
+	int64		new_debt = m->debt;
+
+	p.member_id = m->member_id;
+	p.posted_at = at;
+	p.effective_at = at;
+	SelectLots(m, &p, need, 0, LOYALTY_DEBIT_REFUSE, &moves, &new_debt);
+	TakeFromLots(m->member_id, &moves);
+	*lot_ids = Int8Array(moves.ids, moves.n);
+	*lot_points = Int8Array(moves.points, moves.n);
+}
+
+/* Put points a hold took back into their lots (parallel int8[] datums). */
+void
+LoyaltyPutBackLots(int64 member_id, Datum lot_ids, Datum lot_points)
+{
+	static LoyaltyPlan put_back_plan = {
+		"UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.+) t.points "
+		"FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS t(lot_id, points) "
+		"WHERE l.member_id OPERATOR(pg_catalog.=) $1 AND l.lot_id OPERATOR(pg_catalog.=) t.lot_id",
+		3, {INT8OID, INT8ARRAYOID, INT8ARRAYOID}
+	};
+	Datum		w[3];
+
+	w[0] = Int64GetDatum(member_id);
+	w[1] = lot_ids;
+	w[2] = lot_points;
+	LoyaltyExecute(&put_back_plan, w, NULL, false, 0);
+}
+
+/*
+ * Post a redemption of points a hold already took out of the lots: one
+ * redeem entry recording those lots (no lot changes here), and the balance
+ * (p->held says how much leaves member_balance.held).  Returns false when the
+ * entry lost its (store, pos_txn) to a redemption already posted with it.
+ */
+bool
+LoyaltyPostTaken(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot_points)
+{
+	LotMoves	moves = {0};
+	ArrayType  *ids = DatumGetArrayTypeP(lot_ids);
+	ArrayType  *pts = DatumGetArrayTypeP(lot_points);
+	Datum	   *id_elems,
+			   *pt_elems;
+	int			n;
+
+	deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &id_elems, NULL, &n);
+	deconstruct_array(pts, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &pt_elems, NULL, &n);
+	moves.ids = id_elems;
+	moves.points = pt_elems;
+	moves.n = moves.cap = n;
+	NextEntry(m, p, false);
+	if (!InsertEntry(p, &moves))
+		return false;
+	UpdateBalance(m, p, m->debt);
 	return true;
 }
 

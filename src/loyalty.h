@@ -172,6 +172,7 @@ typedef struct LoyaltyMember
 	LoyaltyDebitPolicy negative_balance;	/* allow or truncate */
 	/* from the member_balance row, read under its lock for a posting */
 	int64		debt;
+	int64		held;			/* points of open holds (hold.c) */
 	TimestampTz locked_at;		/* when the lock was granted */
 	bool		has_balance_tid;	/* the locked balance row, for writer.c */
 	ItemPointerData balance_tid;
@@ -223,6 +224,7 @@ typedef struct LoyaltyPosting
 	int64		sale_id;		/* sales and returns, else 0 */
 	bool		counts_sale;	/* a member's sale: member_balance.sales + 1 */
 	Datum		rule_points;	/* sales: jsonb of points by rule, else 0 */
+	int64		held;			/* change to member_balance.held (a capture) */
 	int64		entry_id;
 } LoyaltyPosting;
 
@@ -232,6 +234,12 @@ extern bool LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need,
 							 int64 prefer, LoyaltyDebitPolicy policy);
 extern int64 LoyaltyReversedSoFar(int64 member_id, int64 entry_id);
 extern void LoyaltyCountSale(LoyaltyMember *m);
+/* ledger.c: the lot side of tender holds (hold.c) */
+extern void LoyaltyTakeLots(LoyaltyMember *m, TimestampTz at, int64 need, Datum *lot_ids,
+							Datum *lot_points);
+extern void LoyaltyPutBackLots(int64 member_id, Datum lot_ids, Datum lot_points);
+extern bool LoyaltyPostTaken(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids,
+							 Datum lot_points);
 
 /* pending.c: a sale statement's balance changes, written at its end */
 extern bool LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 earned,

@@ -91,6 +91,7 @@ LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	char		status;
 	int64		debt;
 	int64		sales;
+	int64		held;
 
 	LoyaltyPushReadSnapshot(!lock_for_posting);
 	snapshot = GetActiveSnapshot();
@@ -120,6 +121,7 @@ LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	debt = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "debt"), &isnull));
 	program_id = DatumGetInt32(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "program_id"), &isnull));
 	sales = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "sales"), &isnull));
+	held = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "held"), &isnull));
 	/* plus what this statement's earlier sales of the member left pending */
 	LoyaltyPendingAdjust(member_id, &debt, &sales);
 
@@ -128,6 +130,7 @@ LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 	member->status = status;
 	member->debt = debt;
 	member->sales = sales;
+	member->held = held;
 	if (lock_for_posting)
 	{
 		/* the version we locked: writer.c updates it by its tid */

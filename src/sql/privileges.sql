@@ -45,7 +45,11 @@ DECLARE
 		'enroll_with_sale(loyalty.card, text, text, text)',
 		'enroll_with_sales(loyalty.card, text, text[], text[])',
 		-- audiences (audience.sql): the member clips an opt-in offer
-		'clip_offer(text, loyalty.card)'];
+		'clip_offer(text, loyalty.card)',
+		-- tender holds (hold.sql)
+		'authorize(loyalty.card, bigint, text, text)',
+		'capture(bigint, bigint)',
+		'void(bigint)'];
 	analyst_functions text[] := ARRAY[
 		'rfm(timestamptz, text)',
 		'rfm_segment(integer, integer, integer)',
@@ -102,7 +106,9 @@ DECLARE
 		-- audiences (audience.sql): loaded and emptied by admin
 		'audience_targets(text, loyalty.card[])',
 		'audience_add(text, loyalty.card[])',
-		'audience_remove(text, loyalty.card[])'];
+		'audience_remove(text, loyalty.card[])',
+		-- tender holds (hold.sql): releases holds past their expiry
+		'sweep_holds()'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -158,4 +164,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments and audiences, refresh segments, load audiences, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale, clip offers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments and audiences, refresh segments, load audiences, sweep expired holds, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, authorize, capture and void holds, quote, read a card''s balance and tier, use benefits, enrol with a sale, clip offers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';

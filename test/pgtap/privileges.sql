@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(677);
+SELECT plan(701);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -138,7 +138,12 @@ INSERT INTO tap_function_spec VALUES
 	('winback',            '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
 	('replenishment_due',  '{timestamptz,integer,text,integer,double precision,integer}', '{admin,analyst}'),
 	('value_check_args',   '{timestamptz,text,double precision,double precision}', '{}'),
-	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}');
+	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}'),
+	-- tender holds (test/pgtap/hold_privileges.sql tries them per level)
+	('authorize',          '{loyalty.card,bigint,text,text}',       '{admin,pos}'),
+	('capture',            '{bigint,bigint}',                       '{admin,pos}'),
+	('void',               '{bigint}',                              '{admin,pos}'),
+	('sweep_holds',        '{}',                                    '{admin}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
@@ -172,7 +177,8 @@ INSERT INTO tap_table_spec VALUES
 	('segment_member',  '{SELECT}',                      '{}',       '{SELECT}'),
 	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}'),
 	('audience',        '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
-	('audience_member', '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}');
+	('audience_member', '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('hold',            '{SELECT}',                      '{}',       '{SELECT}');
 
 -- Sequence privileges per level: admin draws program and rule ids, pos and
 -- admin sale ids (the default of sale_id) with USAGE; member, ledger and
@@ -192,7 +198,8 @@ INSERT INTO tap_sequence_spec VALUES
 	('benefit_id_seq',         '{admin}', DEFAULT),
 	('benefit_use_id_seq',     '{}', DEFAULT),
 	('segment_id_seq',         '{admin}', DEFAULT),
-	('audience_id_seq',        '{admin}', DEFAULT);
+	('audience_id_seq',        '{admin}', DEFAULT),
+	('hold_id_seq',            '{}', DEFAULT);
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.

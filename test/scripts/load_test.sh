@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Concurrency load test: many POS clients earning and redeeming on a few hot
-# members at once, with retries of keys already used, while pgbench drives
-# them.  Every acknowledged operation (a result returned and committed) is
+# Concurrency load test: many POS clients earning, redeeming and paying with
+# tender holds (authorize, then capture all, capture less, void, or leave
+# open) on a few hot members at once, with retries of keys already used,
+# while pgbench drives them.  Every acknowledged operation (a result returned and committed) is
 # written to a table "ack" in the same transaction as the posting, so an ack
 # row exists if and only if the posting committed.  Afterwards the ledger must
 # hold exactly one entry per acknowledged key, every retry must have returned
-# the entry of the first acknowledgement, and the balances must add up.
+# the entry of the first acknowledgement, and the balances must add up.  A
+# capture is acknowledged as a redemption (its ledger entry is one); every
+# hold call is also recorded in "hold_ack", and the holds must be what their
+# keys asked for, the open ones still holding their points.
 #
 # Needs PGHOST/PGPORT/PGUSER pointing at a superuser cluster (test.sh or
 # pg_virtualenv); creates database loyalty_load_test and drops it at the end
@@ -19,7 +23,7 @@ CLIENTS=${LOAD_CLIENTS:-8}
 TXNS=${LOAD_TXNS:-1500}
 MEMBERS=${LOAD_MEMBERS:-20}
 KEYS=${LOAD_KEYS:-1000}
-CALLS_PER_TXN=5			# SELECTs in one run of the pgbench script below
+CALLS_PER_TXN=6			# SELECTs in one run of the pgbench script below
 SEED_POINTS=100			# every member starts with one earn of this much
 DB=loyalty_load_test
 
@@ -51,7 +55,7 @@ q() {	# one value from the test database
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
 }
 
-echo "1..13"
+echo "1..15"
 
 # ---------------------------------------------------------------------------
 # Setup: a fresh database, one program, the hot members, the ack table and
@@ -79,7 +83,21 @@ CREATE TABLE ack (
 	hot			bool NOT NULL DEFAULT false,
 	at			timestamptz NOT NULL DEFAULT clock_timestamp()
 );
--- Every redemption refused with LY010 (insufficient points).
+ALTER TABLE ack ADD COLUMN via_hold bool NOT NULL DEFAULT false;	-- a capture
+-- Every hold call (authorize, then what its key asks for), in its transaction.
+CREATE TABLE hold_ack (
+	id			bigserial PRIMARY KEY,
+	serial		int NOT NULL,
+	member_id	bigint NOT NULL,
+	key			text NOT NULL,			-- pos_txn
+	points		bigint NOT NULL,		-- points authorized
+	hold_id		bigint NOT NULL,
+	action		text NOT NULL,			-- capture, capture_less, void, open
+	status		text NOT NULL,			-- the hold's status the last call returned
+	captured	bigint,
+	client		int NOT NULL
+);
+-- Every redemption or authorize refused with LY010 (insufficient points).
 CREATE TABLE refusal (
 	id			bigserial PRIMARY KEY,
 	serial		int NOT NULL,
@@ -110,6 +128,35 @@ BEGIN
 	r := loyalty.redeem(loyalty.card_issue('40', serial), points, 'store-1', key);
 	INSERT INTO ack (op, serial, member_id, key, points, got_points, result_id, client, hot)
 	VALUES ('redeem', serial, r.member_id, key, points, r.points, r.redemption_id, client, hot);
+EXCEPTION WHEN SQLSTATE 'LY010' THEN
+	INSERT INTO refusal (serial, key, points, message, client)
+	VALUES (serial, key, points, SQLERRM, client);
+END
+$$;
+
+-- A hold: authorize, then by the key: capture all, capture one point less,
+-- void, or leave open.  A retry of the key repeats both calls (the
+-- authorize answers the same hold, the capture or void the same outcome).
+CREATE FUNCTION load_hold(serial int, key text, keynum int, points bigint, client int)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	h loyalty.hold;
+	action text := (ARRAY['capture', 'capture_less', 'void', 'open'])[keynum % 4 + 1];
+BEGIN
+	h := loyalty.authorize(loyalty.card_issue('40', serial), points, 'store-1', key);
+	IF action = 'capture' THEN
+		h := loyalty.capture(h.hold_id);
+	ELSIF action = 'capture_less' THEN
+		h := loyalty.capture(h.hold_id, GREATEST(points - 1, 1));
+	ELSIF action = 'void' THEN
+		h := loyalty.void(h.hold_id);
+	END IF;
+	INSERT INTO hold_ack (serial, member_id, key, points, hold_id, action, status, captured, client)
+	VALUES (serial, h.member_id, key, points, h.hold_id, action, h.status, h.captured, client);
+	IF h.status = 'captured' THEN
+		INSERT INTO ack (op, serial, member_id, key, points, got_points, result_id, client, via_hold)
+		VALUES ('redeem', serial, h.member_id, key, h.captured, h.captured, h.redemption_id, client, true);
+	END IF;
 EXCEPTION WHEN SQLSTATE 'LY010' THEN
 	INSERT INTO refusal (serial, key, points, message, client)
 	VALUES (serial, key, points, SQLERRM, client);
@@ -152,6 +199,9 @@ SELECT load_earn(:m, 'e-' || :ek, 1 + :ek % 40, :client_id);
 SELECT load_redeem(:m2, 'r-' || :m2 || '-' || :rk, 1 + :rk % 40, :client_id);
 SELECT load_earn_hot(:members, :client_id);
 SELECT load_redeem_hot(:members, :client_id);
+\set m3 random(1, :members)
+\set hk random(1, :keys)
+SELECT load_hold(:m3, 'h-' || :m3 || '-' || :hk, :hk, 1 + :hk % 30, :client_id);
 \set again random(0, 1)
 \if :again
 SELECT load_earn(:m, 'e-' || :ek, 1 + :ek % 40, :client_id);
@@ -179,10 +229,11 @@ is "$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$tmp/pgbench
 # ---------------------------------------------------------------------------
 # What the run left behind.
 # ---------------------------------------------------------------------------
-acks=$(q "SELECT count(*) FROM ack WHERE client >= 0")
+acks=$(q "SELECT count(*) FROM ack WHERE client >= 0 AND NOT via_hold")
+hold_acks=$(q "SELECT count(*) FROM hold_ack")
 refusals=$(q "SELECT count(*) FROM refusal")
-is "$((acks + refusals))" "$((total * CALLS_PER_TXN))" \
-	"every call was acknowledged or refused with LY010 ($acks + $refusals)"
+is "$((acks + hold_acks + refusals))" "$((total * CALLS_PER_TXN))" \
+	"every call was acknowledged or refused with LY010 ($acks + $hold_acks holds + $refusals)"
 
 bad=$(q "SELECT string_agg(format('member %s: %s (%s)', member_id, invariant, detail), E'\n')
            FROM loyalty.check_invariants()")
@@ -246,6 +297,21 @@ bad=$(q "SELECT string_agg(format('%s %s: %s', serial, key, message), E'\n')
 [ -z "$bad" ]
 ok $? "every LY010 refusal asked for more than was available" "$(head -20 <<<"$bad")"
 
+# Each hold call's hold is the hold of its key, and ended as its key asked.
+bad=$(q "SELECT string_agg(format('%s %s: hold %s %s/%s captured %s, ack %s %s/%s captured %s',
+                                  a.serial, a.key, h.hold_id, h.status, h.points, h.captured,
+                                  a.hold_id, a.status, a.points, a.captured), E'\n')
+           FROM hold_ack a LEFT JOIN loyalty.hold h ON h.store = 'store-1' AND h.pos_txn = a.key
+          WHERE h.hold_id IS DISTINCT FROM a.hold_id OR h.member_id <> a.member_id OR h.points <> a.points
+             OR h.status <> CASE a.action WHEN 'void' THEN 'voided' WHEN 'open' THEN 'open' ELSE 'captured' END
+             OR a.status <> h.status OR a.captured IS DISTINCT FROM h.captured
+             OR h.captured IS DISTINCT FROM CASE a.action WHEN 'capture' THEN a.points
+                                                          WHEN 'capture_less' THEN GREATEST(a.points - 1, 1) END")
+[ -z "$bad" ]
+ok $? "every hold is its key's, and captured, captured less, voided or left open as its key asked" "$(head -20 <<<"$bad")"
+is "$(q "SELECT count(*) FROM loyalty.hold")" "$(q "SELECT count(DISTINCT key) FROM hold_ack")" \
+	"holds = distinct acknowledged hold keys"
+
 # ---------------------------------------------------------------------------
 # The figures, and proof that retries really raced.
 # ---------------------------------------------------------------------------
@@ -260,6 +326,7 @@ echo "# operations: $((acks + refusals)) calls, $acks acknowledged ($earns earn,
 echo "# keys: $keys distinct acknowledged keys, $retries retries (acknowledgements of a key already acknowledged)"
 echo "# concurrency: $concurrent keys acknowledged by more than one client, $hot_concurrent of them hot keys"
 echo "# ledger: $(q "SELECT count(*) || ' entries, net ' || sum(points) FROM loyalty.ledger")"
+echo "# holds: $(q "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status) FROM (SELECT status, count(*) n FROM loyalty.hold GROUP BY status) s"), held now $(q "SELECT sum(held) FROM loyalty.member_balance")"
 [ "${retries:-0}" -gt 0 ] && [ "${hot_concurrent:-0}" -gt 0 ] && [ "$refusals" -gt 0 ]
 ok $? "retries happened, some of them from several clients at once, and some redemptions were refused" \
 	"retries $retries, hot keys acknowledged by several clients $hot_concurrent, refusals $refusals"

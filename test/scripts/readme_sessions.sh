@@ -66,6 +66,9 @@ allowed() {
 	"SELECT * FROM loyalty.explain_sale("*)		echo "analyst admin" ;;
 	"SELECT * FROM loyalty.earn("*)				echo "admin" ;;
 	"SELECT * FROM loyalty.redeem("*)			echo "pos admin" ;;
+	"SELECT * FROM loyalty.authorize("*|"SELECT * FROM loyalty.capture("*|\
+	"SELECT * FROM loyalty.void("*)				echo "pos admin" ;;
+	"SELECT * FROM loyalty.sweep_holds("*)		echo "admin" ;;
 	"SELECT * FROM loyalty.balance("*)			echo "pos analyst admin" ;;
 	"SELECT * FROM loyalty.statement("*)		echo "analyst admin" ;;
 	"SELECT * FROM loyalty.balance_at("*)		echo "analyst admin" ;;
@@ -117,7 +120,7 @@ run() {
 		sed -n 's/^\(psql:[^:]*:[0-9]*: \)\{0,1\}ERROR: *\([0-9A-Z]\{5\}\).*/\2/p' | head -1
 }
 
-plan $((1 + ${#levels[@]} * (${#stmts[@]} + 4)))
+plan $((1 + ${#levels[@]} * (${#stmts[@]} + 5)))
 undecided=""
 for f in "${stmts[@]}"; do
 	[ -n "$(allowed "$f")" ] || undecided+="$(cat "$f")"$'\n'
@@ -144,8 +147,10 @@ for l in "${levels[@]}"; do
 	# what the tour says it does
 	is "$(q "$db" "SELECT points_earned FROM loyalty.sale WHERE pos_txn = 'T-000122'")" "120" \
 		"$l: the tour's sale earned 70 + 50 for the baby line"
-	is "$(q "$db" "SELECT count(*) || ' ' || sum(points) FROM loyalty.ledger WHERE kind = 'redeem'")" "1 -200" \
+	is "$(q "$db" "SELECT count(*) || ' ' || sum(points) FROM loyalty.ledger WHERE kind = 'redeem' AND source = 'redemption'")" "1 -200" \
 		"$l: the tour's retried redemption posted once"
+	is "$(q "$db" "SELECT string_agg(pos_txn || ' ' || status || ' ' || COALESCE(captured, 0), ', ' ORDER BY hold_id) FROM loyalty.hold")" \
+		"T-000130 captured 30, T-000131 voided 0" "$l: the holds example captured 30 of 50 and voided the other"
 	is "$(q "$db" "SELECT points_earned || ' ' || tier FROM loyalty.sale WHERE pos_txn = 'T-000124'")" "1000 silver" \
 		"$l: the tiers example's sale earned at the base tier and moved the member to silver"
 	is "$(q "$db" "SELECT loyalty.tier_of('4000000000000002')")" "gold" \

@@ -1,0 +1,653 @@
+/*
+ * hold.c -- tender holds: authorize, capture, void, and their expiry.
+ *
+ * A POS that takes points as tender reserves them first (authorize) and
+ * spends them when the basket is paid (capture, all or fewer) or gives them
+ * back (void).  Every call follows the ledger's path (ledger.c): the member's
+ * balance row is locked first, so the calls of one member run one at a time,
+ * and a retry is recognised under that lock.
+ *
+ * Held points are taken out of their lots at authorize time (LoyaltyTakeLots,
+ * the lots a redemption would take, earliest expiry first) and recorded on
+ * the hold row, so no other debit and no expire_points can take them: the
+ * capture cannot fail for lack of points.  member_balance.held counts them.
+ * A capture posts one redeem entry naming the lots the hold took (the first
+ * lots, up to the points captured) and puts the rest back; a void or an
+ * expiry puts them all back.  A lot that passed its own expiry meanwhile
+ * gets its points back all the same, and the next expire_points expires
+ * them (balance counts them as expired at once).
+ *
+ * A hold not captured by expires_at (authorized_at + the program's
+ * hold_minutes) counts as released from that moment: balance() says so, a
+ * capture is refused (LY103), and every later debit or authorize of the
+ * member releases it for real first (LoyaltyReleaseLapsedHolds, called from
+ * ledger.c's lot selection), emitting hold_expired.  sweep_holds() does the
+ * same for every member, for tidiness only.
+ *
+ * Invariants (loyalty.check_invariants()): member_balance.held = the points
+ * of open holds; net = open lots + held - debt; each lot = what the ledger
+ * put in and took, less what open holds keep out of it.
+ */
+#include "hold.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "rules.h"
+
+typedef enum HoldStatus			/* hold.status */
+{
+	HOLD_OPEN,
+	HOLD_CAPTURED,
+	HOLD_VOIDED,
+	HOLD_EXPIRED
+} HoldStatus;
+
+static const char *const hold_status_names[] = {"open", "captured", "voided", "expired", NULL};
+
+/* A hold row as the calls read it under the member's lock. */
+typedef struct Hold
+{
+	int64		member_id;
+	int64		hold_id;
+	HoldStatus	status;
+	int64		points;
+	int64		captured;		/* 0 unless captured */
+	TimestampTz expires_at;
+	Datum		lot_ids;		/* int8[] */
+	Datum		lot_points;		/* int8[] */
+	char	   *store;
+	char	   *pos_txn;
+} Hold;
+
+#define HOLD_COLUMNS \
+	"member_id, hold_id, status, points, captured, expires_at, lot_ids, lot_points, store, pos_txn"
+
+static LoyaltyPlan find_by_txn_plan = {
+	"SELECT * FROM loyalty.hold "
+	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+static LoyaltyPlan redeemed_txn_plan = {
+	"SELECT FROM loyalty.ledger WHERE store OPERATOR(pg_catalog.=) $1 "
+	"AND pos_txn OPERATOR(pg_catalog.=) $2 AND kind OPERATOR(pg_catalog.=) 'redeem'",
+	2, {TEXTOID, TEXTOID}
+};
+
+static LoyaltyPlan find_member_plan = {
+	"SELECT member_id FROM loyalty.hold WHERE hold_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+static LoyaltyPlan read_hold_plan = {
+	"SELECT " HOLD_COLUMNS " FROM loyalty.hold "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, INT8OID}
+};
+
+static LoyaltyPlan hold_row_plan = {
+	"SELECT * FROM loyalty.hold "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, INT8OID}
+};
+
+static LoyaltyPlan lapsed_holds_plan = {
+	"SELECT " HOLD_COLUMNS " FROM loyalty.hold "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'open' "
+	"AND expires_at OPERATOR(pg_catalog.<=) $2 ORDER BY hold_id",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+static LoyaltyPlan insert_hold_plan = {
+	"INSERT INTO loyalty.hold (member_id, store, pos_txn, points, value, currency, "
+	"authorized_at, expires_at, lot_ids, lot_points) "
+	"SELECT $1, $2, $3, $4, $5, $6, $7, "
+	"$7 OPERATOR(pg_catalog.+) pg_catalog.make_interval(mins => p.hold_minutes), $8, $9 "
+	"FROM loyalty.program p WHERE p.program_id OPERATOR(pg_catalog.=) $10 "
+	"ON CONFLICT DO NOTHING RETURNING *",
+	10, {INT8OID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TIMESTAMPTZOID,
+	INT8ARRAYOID, INT8ARRAYOID, INT4OID}
+};
+
+static LoyaltyPlan close_hold_plan = {
+	"UPDATE loyalty.hold SET status = $3, closed_at = $4, captured = $5, "
+	"captured_value = $6, redemption_id = $7 "
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2 "
+	"RETURNING *",
+	7, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT8OID}
+};
+
+static LoyaltyPlan add_held_plan = {
+	"UPDATE loyalty.member_balance SET held = held OPERATOR(pg_catalog.+) $2, "
+	"updated_at = pg_catalog.now() WHERE member_id OPERATOR(pg_catalog.=) $1",
+	2, {INT8OID, INT8OID}
+};
+
+static LoyaltyPlan lapsed_members_plan = {
+	"SELECT pg_catalog.array_agg(DISTINCT member_id ORDER BY member_id) FROM loyalty.hold "
+	"WHERE status OPERATOR(pg_catalog.=) 'open' AND expires_at OPERATOR(pg_catalog.<=) $1",
+	1, {TIMESTAMPTZOID}
+};
+
+/* ---------- helpers ---------- */
+
+/* Read row i of an SPI result in HOLD_COLUMNS order. */
+static void
+HoldFromRow(SPITupleTable *t, uint64 i, Hold *h)
+{
+	HeapTuple	tup = t->vals[i];
+	TupleDesc	desc = t->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+	h->member_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	h->hold_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	h->status = LoyaltyParseName(SPI_getvalue(tup, desc, 3), hold_status_names, "hold status");
+	h->points = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	h->captured = isnull ? 0 : DatumGetInt64(d);
+	h->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+	h->lot_ids = SPI_getbinval(tup, desc, 7, &isnull);
+	h->lot_points = SPI_getbinval(tup, desc, 8, &isnull);
+	h->store = SPI_getvalue(tup, desc, 9);
+	h->pos_txn = SPI_getvalue(tup, desc, 10);
+}
+
+/* The hold, read under its member's lock (which the caller holds). */
+static void
+ReadHold(int64 member_id, int64 hold_id, Hold *h)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(member_id);
+	v[1] = Int64GetDatum(hold_id);
+	LoyaltyExecute(&read_hold_plan, v, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "hold " INT64_FORMAT " of member " INT64_FORMAT " is missing", hold_id, member_id);
+	HoldFromRow(SPI_tuptable, 0, h);
+}
+
+/* Add delta to member_balance.held (SQL: the row moves, so forget its tid). */
+static void
+AddHeld(LoyaltyMember *m, int64 delta)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(m->member_id);
+	v[1] = Int64GetDatum(delta);
+	LoyaltyExecute(&add_held_plan, v, NULL, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", m->member_id);
+	m->held += delta;
+	m->has_balance_tid = false;
+}
+
+/*
+ * Close a hold: status, closing time and, for a capture, what it spent.  The
+ * updated row stays in SPI_tuptable (the calls return it).
+ */
+static void
+CloseHold(const Hold *h, HoldStatus status, TimestampTz at, int64 captured,
+		  Datum captured_value, int64 redemption_id)
+{
+	Datum		v[7];
+	char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	v[0] = Int64GetDatum(h->member_id);
+	v[1] = Int64GetDatum(h->hold_id);
+	v[2] = CStringGetTextDatum(hold_status_names[status]);
+	v[3] = TimestampTzGetDatum(at);
+	v[4] = Int64GetDatum(captured);
+	v[5] = captured_value;
+	v[6] = Int64GetDatum(redemption_id);
+	if (status != HOLD_CAPTURED)
+		n[4] = n[5] = n[6] = 'n';
+	LoyaltyExecute(&close_hold_plan, v, n, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "hold " INT64_FORMAT " could not be closed", h->hold_id);
+}
+
+/* The hold_expired event (outbox). */
+static void
+HoldExpiredEvent(const Hold *h)
+{
+	JsonbParseState *st = NULL;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	LoyaltyJsonbKey(&st, "event");
+	LoyaltyJsonbString(&st, "hold_expired");
+	LoyaltyJsonbKey(&st, "member_id");
+	LoyaltyJsonbInt(&st, h->member_id);
+	LoyaltyJsonbKey(&st, "hold_id");
+	LoyaltyJsonbInt(&st, h->hold_id);
+	LoyaltyJsonbKey(&st, "points");
+	LoyaltyJsonbInt(&st, h->points);
+	LoyaltyJsonbKey(&st, "store");
+	LoyaltyJsonbString(&st, h->store);
+	LoyaltyJsonbKey(&st, "pos_txn");
+	LoyaltyJsonbString(&st, h->pos_txn);
+	LoyaltyJsonbKey(&st, "expired_at");
+	LoyaltyJsonbString(&st, LoyaltyUtcText(h->expires_at, true));
+	LoyaltyEmitEvent("hold_expired", h->member_id,
+					 JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
+}
+
+/* Give all of an open hold's points back (void, or expiry with its event). */
+static void
+ReleaseHold(LoyaltyMember *m, const Hold *h, HoldStatus status, TimestampTz at)
+{
+	LoyaltyPutBackLots(h->member_id, h->lot_ids, h->lot_points);
+	AddHeld(m, -h->points);
+	if (status == HOLD_EXPIRED)
+		HoldExpiredEvent(h);
+	CloseHold(h, status, at, 0, (Datum) 0, 0);
+}
+
+/*
+ * Release the member's open holds whose expiry is at or before `at`: their
+ * points go back to their lots, each emits hold_expired.  Under the member's
+ * lock (a posting's, or sweep_holds'); inside SPI.  Returns the holds
+ * released and adds their points to *points (when not NULL).
+ */
+int64
+LoyaltyReleaseLapsedHolds(LoyaltyMember *m, TimestampTz at, int64 *points)
+{
+	Datum		v[2];
+	SPITupleTable *lapsed;
+	uint64		n;
+
+	v[0] = Int64GetDatum(m->member_id);
+	v[1] = TimestampTzGetDatum(at);
+	LoyaltyExecute(&lapsed_holds_plan, v, NULL, false, 0);
+	lapsed = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		Hold		h;
+
+		HoldFromRow(lapsed, i, &h);
+		ReleaseHold(m, &h, HOLD_EXPIRED, at);
+		if (points)
+			*points += h.points;
+	}
+	return (int64) n;
+}
+
+/* The hold row now in SPI_tuptable, as the function's result. */
+static Datum
+HoldResult(void)
+{
+	if (SPI_processed != 1)
+		elog(ERROR, "hold row is missing");
+	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
+/* Run hold_row_plan for the hold and return it as the result. */
+static Datum
+HoldRowResult(int64 member_id, int64 hold_id)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(member_id);
+	v[1] = Int64GetDatum(hold_id);
+	LoyaltyExecute(&hold_row_plan, v, NULL, false, 1);
+	return HoldResult();
+}
+
+/* The hold_id argument: required (LY013), then its member locked and the hold read. */
+static void
+LockHold(FunctionCallInfo fcinfo, LoyaltyMember *m, Hold *h)
+{
+	int64		hold_id;
+	Datum		v;
+	bool		isnull;
+	int64		member_id;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_MISSING_KEY),
+				 errmsg("hold_id is required"),
+				 errdetail("It may not be NULL.")));
+	hold_id = PG_GETARG_INT64(0);
+	v = Int64GetDatum(hold_id);
+	LoyaltyExecute(&find_member_plan, &v, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_UNKNOWN_HOLD),
+				 errmsg("hold " INT64_FORMAT " does not exist", hold_id),
+				 errhint("Use the hold_id that loyalty.authorize() returned.")));
+	member_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	LoyaltyResolveMember(member_id, true, m);
+	ReadHold(member_id, hold_id, h);
+}
+
+/* LY101/LY102: the hold was closed the other way. */
+static void
+HoldClosedError(const Hold *h, const char *action)
+{
+	if (h->status == HOLD_VOIDED)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_HOLD_VOIDED),
+				 errmsg("hold " INT64_FORMAT " was voided", h->hold_id),
+				 errdetail("Its points went back to the member; it cannot be %s.", action),
+				 errhint("Authorize again with a new pos_txn.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_HOLD_CAPTURED),
+			 errmsg("hold " INT64_FORMAT " was captured", h->hold_id),
+			 errdetail("It spent " INT64_FORMAT " points; it cannot be %s.", h->captured, action),
+			 errhint("Give points back with loyalty.adjust().")));
+}
+
+/* LY103: capture of a hold past its expiry. */
+static void
+HoldExpiredError(const Hold *h)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_HOLD_EXPIRED),
+			 errmsg("hold " INT64_FORMAT " has expired", h->hold_id),
+			 errdetail("It expired at %s; its points are back with the member, it cannot be captured.",
+					   LoyaltyUtcText(h->expires_at, false)),
+			 errhint("Authorize again with a new pos_txn.")));
+}
+
+/*
+ * Split a hold's lots into the first `points` (captured, in the hold's
+ * order) and the rest (back to the lots).
+ */
+static void
+SplitLots(const Hold *h, int64 points, Datum *cap_ids, Datum *cap_pts,
+		  Datum *rest_ids, Datum *rest_pts)
+{
+	Datum	   *ids,
+			   *pts;
+	Datum	   *c_ids,
+			   *c_pts,
+			   *r_ids,
+			   *r_pts;
+	int			n,
+				nc = 0,
+				nr = 0;
+	int64		left = points;
+
+	deconstruct_array(DatumGetArrayTypeP(h->lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &ids, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(h->lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &pts, NULL, &n);
+	c_ids = palloc(sizeof(Datum) * n);
+	c_pts = palloc(sizeof(Datum) * n);
+	r_ids = palloc(sizeof(Datum) * n);
+	r_pts = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		int64		in_lot = DatumGetInt64(pts[i]);
+		int64		take = Min(in_lot, left);
+
+		if (take > 0)
+		{
+			c_ids[nc] = ids[i];
+			c_pts[nc++] = Int64GetDatum(take);
+		}
+		if (in_lot > take)
+		{
+			r_ids[nr] = ids[i];
+			r_pts[nr++] = Int64GetDatum(in_lot - take);
+		}
+		left -= take;
+	}
+	*cap_ids = PointerGetDatum(construct_array(c_ids, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*cap_pts = PointerGetDatum(construct_array(c_pts, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*rest_ids = PointerGetDatum(construct_array(r_ids, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*rest_pts = PointerGetDatum(construct_array(r_pts, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Positive points within the ledger's range, or LY012. */
+static int64
+HoldPoints(int64 points)
+{
+	if (points <= 0 || points > LOYALTY_MAX_POINTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("points must be positive and at most " INT64_FORMAT ": " INT64_FORMAT,
+						(int64) LOYALTY_MAX_POINTS, points)));
+	return points;
+}
+
+/* LY011: (store, pos_txn) already keys another request. */
+static void
+TxnConflict(const char *store, const char *pos_txn, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
+			 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different request",
+					pos_txn, store),
+			 errdetail("%s", detail),
+			 errhint("Use a new pos_txn for a new payment.")));
+}
+
+/* ---------- SQL-callable functions ---------- */
+
+/*
+ * loyalty.authorize(card, points, store, pos_txn): hold available points for
+ * a payment in progress.  A retry of the same (store, pos_txn), card and
+ * points returns the hold as it is now; a different request with that key is
+ * LY011.  Never overdraws (LY010).
+ */
+PG_FUNCTION_INFO_V1(loyalty_authorize);
+Datum
+loyalty_authorize(PG_FUNCTION_ARGS)
+{
+	int64		card = RequiredCard(fcinfo);
+	int64		points;
+	char	   *store = RequiredText(fcinfo, 2, "store");
+	char	   *pos_txn = RequiredText(fcinfo, 3, "pos_txn");
+	LoyaltyMember m;
+	Datum		key[2];
+	Datum		v[10];
+	Datum		result;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
+				 errmsg("points are required")));
+	points = HoldPoints(PG_GETARG_INT64(1));
+	SPI_connect();
+	LoyaltyResolveCard(card, true, &m);
+	key[0] = CStringGetTextDatum(store);
+	key[1] = CStringGetTextDatum(pos_txn);
+	LoyaltyExecute(&find_by_txn_plan, key, NULL, false, 1);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		was_member = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "member_id"), &isnull));
+		int64		was_points = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "points"), &isnull));
+
+		if (was_member != m.member_id || was_points != points)
+			TxnConflict(store, pos_txn,
+						psprintf("It holds " INT64_FORMAT " points%s.", was_points,
+								 was_member != m.member_id ? " of another card" : ""));
+		/* a retry: the hold as it is now, whatever became of it */
+		result = HoldResult();
+	}
+	else
+	{
+		LoyaltyRequireActive(card, &m);
+		LoyaltyExecute(&redeemed_txn_plan, key, NULL, false, 1);
+		if (SPI_processed > 0)
+			TxnConflict(store, pos_txn, "A redemption was posted with it.");
+		LoyaltyTakeLots(&m, m.locked_at, points, &v[7], &v[8]);
+		v[0] = Int64GetDatum(m.member_id);
+		v[1] = key[0];
+		v[2] = key[1];
+		v[3] = Int64GetDatum(points);
+		v[4] = DirectFunctionCall2(numeric_mul, NumericGetDatum(int64_to_numeric(points)),
+								   m.point_value);
+		v[5] = CStringGetTextDatum(m.currency);
+		v[6] = TimestampTzGetDatum(m.locked_at);
+		v[9] = Int32GetDatum(m.program_id);
+		LoyaltyExecute(&insert_hold_plan, v, NULL, false, 0);
+		if (SPI_processed != 1)
+			TxnConflict(store, pos_txn, "Another card authorized with it at the same time.");
+		result = HoldResult();
+		AddHeld(&m, points);
+	}
+	LoyaltyWriterClose();
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * loyalty.capture(hold_id, points): spend the hold, all of it (points NULL)
+ * or fewer points (the rest goes back to the lots), as one redeem entry keyed
+ * by the hold's (store, pos_txn).  A retry returns the same capture; a retry
+ * asking for other points is LY105.  Voided: LY101; expired: LY103; more
+ * than held: LY104.
+ */
+PG_FUNCTION_INFO_V1(loyalty_capture);
+Datum
+loyalty_capture(PG_FUNCTION_ARGS)
+{
+	LoyaltyMember m;
+	Hold		h;
+	LoyaltyPosting p = {0};
+	int64		want;
+	Datum		cap_ids,
+				cap_pts,
+				rest_ids,
+				rest_pts;
+	Datum		result;
+
+	SPI_connect();
+	LockHold(fcinfo, &m, &h);
+	want = PG_ARGISNULL(1) ? h.points : HoldPoints(PG_GETARG_INT64(1));
+	if (h.status == HOLD_CAPTURED)
+	{
+		if (!PG_ARGISNULL(1) && want != h.captured)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_CAPTURE_MISMATCH),
+					 errmsg("hold " INT64_FORMAT " was captured for " INT64_FORMAT " points, not " INT64_FORMAT,
+							h.hold_id, h.captured, want),
+					 errdetail("A retried capture must ask for the same points (or none).")));
+		result = HoldRowResult(h.member_id, h.hold_id);
+		SPI_finish();
+		PG_RETURN_DATUM(result);
+	}
+	if (h.status == HOLD_VOIDED)
+		HoldClosedError(&h, "captured");
+	if (h.status == HOLD_EXPIRED || h.expires_at <= m.locked_at)
+		HoldExpiredError(&h);
+	if (want > h.points)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_CAPTURE_EXCEEDS_HOLD),
+				 errmsg("cannot capture " INT64_FORMAT " points of hold " INT64_FORMAT, want, h.hold_id),
+				 errdetail("The hold is for " INT64_FORMAT " points.", h.points),
+				 errhint("Capture at most the points held, or authorize a new hold.")));
+
+	SplitLots(&h, want, &cap_ids, &cap_pts, &rest_ids, &rest_pts);
+	p.kind = LOYALTY_REDEEM;
+	p.member_id = m.member_id;
+	p.effective_at = m.locked_at;
+	p.posted_at = m.locked_at;
+	p.source = "hold";
+	p.store = h.store;
+	p.pos_txn = h.pos_txn;
+	p.value = DirectFunctionCall2(numeric_mul, NumericGetDatum(int64_to_numeric(want)),
+								  m.point_value);
+	p.points = -want;
+	p.held = -h.points;
+	if (!LoyaltyPostTaken(&m, &p, cap_ids, cap_pts))
+		TxnConflict(h.store, h.pos_txn, "A redemption was posted with it; void the hold.");
+	if (want < h.points)
+		LoyaltyPutBackLots(h.member_id, rest_ids, rest_pts);
+	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
+	result = HoldResult();
+	LoyaltyWriterClose();
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * loyalty.void(hold_id): give the hold's points back.  A retry (or a void of
+ * a hold that expired) returns the hold as it is; a captured hold is LY102.
+ */
+PG_FUNCTION_INFO_V1(loyalty_void);
+Datum
+loyalty_void(PG_FUNCTION_ARGS)
+{
+	LoyaltyMember m;
+	Hold		h;
+	Datum		result;
+
+	SPI_connect();
+	LockHold(fcinfo, &m, &h);
+	if (h.status == HOLD_CAPTURED)
+		HoldClosedError(&h, "voided");
+	if (h.status == HOLD_OPEN)
+	{
+		ReleaseHold(&m, &h, h.expires_at <= m.locked_at ? HOLD_EXPIRED : HOLD_VOIDED,
+					m.locked_at);
+		result = HoldResult();
+	}
+	else
+		result = HoldRowResult(h.member_id, h.hold_id);
+	LoyaltyWriterClose();
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * loyalty.sweep_holds(): release every open hold past its expiry, member by
+ * member under each one's lock (one SPI level per member, so the memory of
+ * one member's releases goes before the next).  Correctness never waits for it; it tidies and emits hold_expired.
+ */
+PG_FUNCTION_INFO_V1(loyalty_sweep_holds);
+Datum
+loyalty_sweep_holds(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		arg = TimestampTzGetDatum(now);
+	Datum		members;
+	Datum	   *member_ids = NULL;
+	int			nmembers = 0;
+	bool		isnull;
+	int64		holds = 0,
+				points = 0;
+	TupleDesc	desc;
+	Datum		v[2];
+	bool		n[2] = {0};
+	HeapTuple	tup;
+
+	SPI_connect();
+	LoyaltyExecute(&lapsed_members_plan, &arg, NULL, false, 1);
+	members = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		deconstruct_array(DatumGetArrayTypeP(members), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+						  TYPALIGN_DOUBLE, &member_ids, NULL, &nmembers);
+	for (int i = 0; i < nmembers; i++)
+	{
+		LoyaltyMember m;
+
+		SPI_connect();
+		LoyaltyResolveMember(DatumGetInt64(member_ids[i]), true, &m);
+		holds += LoyaltyReleaseLapsedHolds(&m, Max(now, m.locked_at), &points);
+		SPI_finish();
+	}
+
+	MemoryContextSwitchTo(caller);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	v[0] = Int64GetDatum(holds);
+	v[1] = Int64GetDatum(points);
+	tup = heap_form_tuple(desc, v, n);
+	LoyaltyWriterClose();
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}
