@@ -58,11 +58,12 @@ typedef enum RuleKind
 	RULE_MULTIPLIER,
 	RULE_BONUS,
 	RULE_FIRST_PURCHASE,
-	RULE_NTH_VISIT
+	RULE_NTH_VISIT,
+	RULE_VOUCHER
 } RuleKind;
 
 static const char *const rule_kind_names[] = {
-	"exclude", "multiplier", "bonus", "first_purchase", "nth_visit", NULL
+	"exclude", "multiplier", "bonus", "first_purchase", "nth_visit", "voucher", NULL
 };
 
 typedef struct CompiledRule
@@ -99,6 +100,17 @@ typedef struct CompiledRule
 	int			nsegments;
 	int64	   *segments;		/* their segment ids */
 	char	   *segment_codes;	/* their codes, for the award's "why" */
+	char	   *voucher_type;	/* kind voucher: the code of the type it issues */
+	int32		voucher_type_id;
+	bool		on_return;		/* fires on returns (kind voucher) */
+	bool		has_sold_from;	/* on_return: when the returned sale was made */
+	TimestampTz sold_from;
+	bool		has_sold_to;
+	TimestampTz sold_to;
+	bool		has_type_from;	/* the type's fixed window */
+	TimestampTz type_from;
+	bool		has_type_to;
+	TimestampTz type_to;
 } CompiledRule;
 
 /* A program's settings, cached with the rules (a change to either reloads both). */
@@ -143,7 +155,14 @@ static LoyaltyPlan load_rules_plan = {
 	"(SELECT pg_catalog.array_agg(s.segment_id ORDER BY s.segment_id) FROM loyalty.segment s "
 	" WHERE s.program_id OPERATOR(pg_catalog.=) r.program_id "
 	" AND s.code OPERATOR(pg_catalog.=) ANY (r.segments)), "
-	"pg_catalog.array_to_string(segments, ', ') FROM loyalty.rule r WHERE active "
+	"pg_catalog.array_to_string(segments, ', '), voucher_type, "
+	"(SELECT t.voucher_type_id FROM loyalty.voucher_type t WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
+	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type), on_return, sold_from, sold_to, "
+	"(SELECT t.valid_from FROM loyalty.voucher_type t WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
+	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type), "
+	"(SELECT t.valid_to FROM loyalty.voucher_type t WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
+	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type) "
+	"FROM loyalty.rule r WHERE active "
 	"ORDER BY program_id, kind OPERATOR(pg_catalog.<>) 'exclude', priority, rule_id",
 	0, {InvalidOid}
 };
@@ -315,6 +334,37 @@ CompileSegments(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
 	r->segment_codes = SPI_getvalue(tup, desc, col + 2);
 }
 
+/*
+ * A voucher rule's columns (col .. col + 6 of load_rules_plan: the type's
+ * code and id, on_return, sold_from, sold_to, the type's valid_from and
+ * valid_to) into r.
+ */
+static void
+CompileVoucher(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
+{
+	bool		isnull;
+	Datum		d;
+
+	r->voucher_type = SPI_getvalue(tup, desc, col);
+	d = SPI_getbinval(tup, desc, col + 1, &isnull);
+	r->voucher_type_id = isnull ? 0 : DatumGetInt32(d);
+	if (r->kind == RULE_VOUCHER && r->voucher_type_id == 0)
+		elog(ERROR, "voucher rule %d has no voucher type", r->rule_id);
+	r->on_return = DatumGetBool(SPI_getbinval(tup, desc, col + 2, &isnull));
+	d = SPI_getbinval(tup, desc, col + 3, &isnull);
+	r->has_sold_from = !isnull;
+	r->sold_from = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, col + 4, &isnull);
+	r->has_sold_to = !isnull;
+	r->sold_to = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, col + 5, &isnull);
+	r->has_type_from = !isnull;
+	r->type_from = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, col + 6, &isnull);
+	r->has_type_to = !isnull;
+	r->type_to = isnull ? 0 : DatumGetTimestampTz(d);
+}
+
 /* One row of load_rules_plan compiled into r, in the current context. */
 static void
 CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
@@ -372,6 +422,7 @@ CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
 	d = SPI_getbinval(tup, desc, 22, &isnull);
 	r->budget_points = isnull ? 0 : DatumGetInt64(d);
 	CompileSegments(tup, desc, 23, r);
+	CompileVoucher(tup, desc, 26, r);
 }
 
 /* Every active rule, compiled into RuleCacheContext.  Inside SPI. */
@@ -998,7 +1049,8 @@ CapPoints(const CompiledRule *r, const SaleFacts *facts, int64 wanted, char **wh
 									allowed, facts->read_only);
 		if (allowed <= 0)
 		{
-			*why = psprintf("budget of " INT64_FORMAT " points is spent", r->budget_points);
+			*why = psprintf("budget of " INT64_FORMAT " %s is spent", r->budget_points,
+							r->kind == RULE_VOUCHER ? "vouchers" : "points");
 			return 0;
 		}
 	}
@@ -1257,6 +1309,42 @@ MatchEarningLines(const CompiledRule *r, const SaleBasket *basket, RuleOutcome *
 }
 
 /*
+ * A voucher rule whose conditions hold: a voucher of its type can still be
+ * issued (VoucherIssue's test of the type's end, so that it never fails a
+ * sale), and the member cap and the budget count vouchers (one each time it
+ * fires).  Fills o with the type and the
+ * voucher's own value (has_value: a return rule's); the sale trigger issues
+ * it (voucher_rule.c).  True when it fires.
+ */
+static bool
+VoucherFires(const CompiledRule *r, const SaleFacts *facts, RuleOutcome *o,
+			 bool has_value, Datum value)
+{
+	/* a voucher issued now would start at the later of now and the type's start */
+	TimestampTz start = GetCurrentTransactionStartTimestamp();
+
+	if (r->has_type_from && r->type_from > start)
+		start = r->type_from;
+	if (r->has_type_to && r->type_to <= start)
+	{
+		o->why = psprintf("voucher type %s ended %s", r->voucher_type, UtcText(r->type_to));
+		return false;
+	}
+	if (CapPoints(r, facts, 1, &o->why) == 0)
+		return false;
+	o->fired = true;
+	o->points = 0;
+	o->voucher_type_id = r->voucher_type_id;
+	o->voucher_type = r->voucher_type;
+	o->has_voucher_value = has_value;
+	o->voucher_value = value;
+	o->why = psprintf("%s a voucher of type %s", facts->read_only ? "would issue" : "issues",
+					  r->voucher_type);
+	CountUse(r, facts, 1);
+	return true;
+}
+
+/*
  * Step 3 for one rule: windows, lines, minimum basket, the kind's test, caps
  * and budget.  Fills o; true when the rule fired (its points are o->points).
  */
@@ -1287,6 +1375,8 @@ ApplyRule(const CompiledRule *r, const SaleFacts *facts, const SaleBasket *baske
 	}
 	if ((o->why = KindFails(r, facts, lt)) != NULL)
 		return false;
+	if (r->kind == RULE_VOUCHER)
+		return VoucherFires(r, facts, o, false, (Datum) 0);
 
 	points = o->per_line ? LoyaltyRoundPoints(exact, facts->member->rounding) : r->points;
 	if (points > 0)
@@ -1346,8 +1436,11 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 	for (; i >= 0 && i <= last; i++)
 	{
 		const CompiledRule *r = &rules[i];
-		RuleOutcome *o = &award->outcomes[award->noutcomes++];
+		RuleOutcome *o;
 
+		if (r->on_return)
+			continue;			/* LoyaltyEvaluateReturnRules */
+		o = &award->outcomes[award->noutcomes++];
 		StartOutcome(r, o);
 		if (stopped_by != NULL)
 			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
@@ -1368,6 +1461,91 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
 				 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS)));
+}
+
+/*
+ * A return rule (on_return) for a return: its windows at the return, the
+ * date of the returned sale, the returned lines it is about, its minimum
+ * basket (of those lines), the caps and budget.  The voucher is worth what
+ * those lines cost.
+ */
+static bool
+ApplyReturnRule(const CompiledRule *r, const SaleFacts *facts, TimestampTz sold_at,
+				const SaleBasket *returned, LocalTime *lt, MemberSegments *ms, RuleOutcome *o)
+{
+	Datum		amount = NumInt(0);
+	int			n = 0;
+
+	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
+		(o->why = SegmentFails(r, facts, ms)) != NULL)
+		return false;
+	if (r->has_sold_from && sold_at < r->sold_from)
+		o->why = psprintf("the sale was made before %s", UtcText(r->sold_from));
+	else if (r->has_sold_to && sold_at >= r->sold_to)
+		o->why = psprintf("the sale was not made before %s", UtcText(r->sold_to));
+	if (o->why != NULL)
+		return false;
+	o->matched = palloc0(sizeof(bool) * Max(returned->nlines, 1));
+	for (int k = 0; k < returned->nlines; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!LineMatches(r, &returned->lines[k]))
+			continue;
+		o->matched[k] = true;
+		n++;
+		amount = NumAdd(amount, returned->lines[k].amount);
+	}
+	o->has_min_basket = r->has_min_basket;
+	o->min_basket = r->min_basket;
+	if (n == 0)
+		o->why = pstrdup("no matching line");
+	else if (NumCmp(amount, NumInt(0)) == 0)
+		o->why = pstrdup("the matching lines cost nothing");
+	else if (r->has_min_basket && NumCmp(amount, r->min_basket) < 0)
+		o->why = psprintf("basket %s is below the minimum %s",
+						  DatumGetCString(DirectFunctionCall1(numeric_out, amount)),
+						  DatumGetCString(DirectFunctionCall1(numeric_out, r->min_basket)));
+	if (o->why != NULL)
+		return false;
+	return VoucherFires(r, facts, o, true, amount);
+}
+
+/*
+ * The return rules (on_return) of the member's program for a return of a
+ * sale made at sold_at: by priority, then rule_id, until a non-stackable one
+ * fires.  award gets only their outcomes (noutcomes 0: the program has
+ * none) and no points.  Inside SPI, under the member's lock.
+ */
+void
+LoyaltyEvaluateReturnRules(const SaleFacts *facts, TimestampTz sold_at,
+						   const SaleBasket *returned, SaleAward *award)
+{
+	LocalTime	lt = {0};
+	MemberSegments ms = {0};
+	int			first,
+				last;
+	const char *stopped_by = NULL;
+
+	if (!rule_cache_valid)
+		LoadRules();
+	ProgramRules(facts->member->program_id, &first, &last);
+	memset(award, 0, sizeof(*award));
+	award->rounding = facts->member->rounding;
+	award->outcomes = palloc0(sizeof(RuleOutcome) * Max(first < 0 ? 0 : last - first + 1, 1));
+	for (int i = first; i >= 0 && i <= last; i++)
+	{
+		const CompiledRule *r = &rules[i];
+		RuleOutcome *o;
+
+		if (!r->on_return)
+			continue;
+		o = &award->outcomes[award->noutcomes++];
+		StartOutcome(r, o);
+		if (stopped_by != NULL)
+			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
+		else if (ApplyReturnRule(r, facts, sold_at, returned, &lt, &ms, o) && !r->stackable)
+			stopped_by = r->code;
+	}
 }
 
 /* ---------- the award as jsonb, and what is left of it after returns ---------- */
@@ -1458,6 +1636,18 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 		LoyaltyJsonbInt(&st, o->points);
 		LoyaltyJsonbKey(&st, "why");
 		LoyaltyJsonbString(&st, o->why);
+		if (o->voucher_type_id)
+		{
+			LoyaltyJsonbKey(&st, "voucher_type");
+			LoyaltyJsonbString(&st, o->voucher_type);
+			LoyaltyJsonbKey(&st, "voucher");
+			LoyaltyJsonbString(&st, o->voucher_code);
+			if (o->has_voucher_value)
+			{
+				LoyaltyJsonbKey(&st, "value");
+				LoyaltyJsonbString(&st, DatumGetCString(DirectFunctionCall1(numeric_out, o->voucher_value)));
+			}
+		}
 		if (o->fired && o->matched)
 		{
 			LoyaltyJsonbKey(&st, "lines");

@@ -121,7 +121,7 @@ BEGIN
 		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
 					   'ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
-					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
+					   'points_pending, entry_id, tier, vouchers_issued) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
