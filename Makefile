@@ -5,11 +5,12 @@ EXTVERSION = 0.6.0
 
 MODULE_big = loyalty
 OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/events.o src/tier.o src/tier_pending.o src/sale_trigger.o src/benefit.o src/enrolment.o \
-	src/dayset.o src/summary.o src/fitstate.o src/numeric.o src/bgnbd.o src/gammagamma.o src/lists.o src/segment.o src/voucher_rule.o
+	src/dayset.o src/summary.o src/fitstate.o src/numeric.o src/bgnbd.o src/gammagamma.o src/lists.o src/segment.o \
+	src/voucher.o src/voucher_code.o src/voucher_use.o src/voucher_rule.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
-	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/member_sales.sql src/sql/tier.sql src/sql/benefit.sql src/sql/enrolment.sql src/sql/analytics.sql src/sql/lists.sql src/sql/lists_value.sql src/sql/segment.sql src/sql/voucher_rule.sql src/sql/privileges.sql
+	src/sql/ledger.sql src/sql/reports.sql src/sql/sale.sql src/sql/budget.sql src/sql/writer.sql src/sql/member_program.sql src/sql/member_sales.sql src/sql/tier.sql src/sql/benefit.sql src/sql/enrolment.sql src/sql/analytics.sql src/sql/lists.sql src/sql/lists_value.sql src/sql/segment.sql src/sql/voucher.sql src/sql/voucher_rule.sql src/sql/privileges.sql
 DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 # the frozen install script of the oldest version (for the upgrade chain)
 # and every upgrade script
@@ -39,7 +40,7 @@ $(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSIO
 endif
 
 # every object depends on the headers (PGXS tracks no header dependencies)
-$(OBJS): src/compat.h src/loyalty.h src/rules.h src/tier.h src/analytics.h src/lists.h src/segment.h src/voucher_rule.h
+$(OBJS): src/compat.h src/loyalty.h src/rules.h src/tier.h src/analytics.h src/lists.h src/segment.h src/voucher.h src/voucher_rule.h
 
 sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	@mkdir -p sql_build

@@ -103,6 +103,7 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_TIER_DAY] = {"tier_day", .upserts = true},
 	[LOYALTY_MEMBER_TIER] = {"member_tier", .upserts = true},
 	[LOYALTY_TIER_CHANGE] = {"tier_change"},
+	[LOYALTY_VOUCHER] = {"voucher"},
 };
 static bool compiled_callback_registered = false;
 
@@ -347,6 +348,7 @@ OnlyKnownConstraints(TableWriter *w)
 	Oid			member = get_relname_relid("member", nsp);
 	Oid			rule = get_relname_relid("rule", nsp);
 	Oid			tier = get_relname_relid("tier", nsp);
+	Oid			voucher_type = get_relname_relid("voucher_type", nsp);
 	ListCell   *lc;
 
 	if (desc->constr && desc->constr->has_generated_stored)
@@ -356,11 +358,14 @@ OnlyKnownConstraints(TableWriter *w)
 		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
 		const char *column = fk->nkeys != 1 ? NULL :
 			fk->confrelid == member ? "member_id" :
-			fk->confrelid == rule ? "rule_id" : NULL;
+			fk->confrelid == rule ? "rule_id" :
+			fk->confrelid == voucher_type ? "voucher_type_id" : NULL;
 
 		/*
 		 * only the extension's own keys: member_id to member, rule_id to
-		 * rule, and any one column to tier (the ladder cache's ids)
+		 * rule, voucher_type_id to voucher_type (voucher.c holds the type
+		 * locked FOR KEY SHARE), and any one column to tier (the ladder
+		 * cache's ids)
 		 */
 		if (fk->nkeys == 1 && fk->confrelid == tier)
 			continue;
