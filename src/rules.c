@@ -21,6 +21,7 @@
  * reason it did not fire, which the sale keeps in its award column.
  */
 #include "rules.h"
+#include "audience.h"
 #include "segment.h"
 #include "tier.h"
 
@@ -100,6 +101,7 @@ typedef struct CompiledRule
 	int			nsegments;
 	int64	   *segments;		/* their segment ids */
 	char	   *segment_codes;	/* their codes, for the award's "why" */
+	LoyaltyAudienceRef audience;	/* rule.audience: only its members */
 	char	   *voucher_type;	/* kind voucher: the code of the type it issues */
 	int32		voucher_type_id;
 	bool		on_return;		/* fires on returns (kind voucher) */
@@ -111,6 +113,7 @@ typedef struct CompiledRule
 	TimestampTz type_from;
 	bool		has_type_to;
 	TimestampTz type_to;
+	LoyaltyAudienceRef type_audience;	/* the voucher type's audience: only its members */
 } CompiledRule;
 
 /* A program's settings, cached with the rules (a change to either reloads both). */
@@ -155,14 +158,21 @@ static LoyaltyPlan load_rules_plan = {
 	"(SELECT pg_catalog.array_agg(s.segment_id ORDER BY s.segment_id) FROM loyalty.segment s "
 	" WHERE s.program_id OPERATOR(pg_catalog.=) r.program_id "
 	" AND s.code OPERATOR(pg_catalog.=) ANY (r.segments)), "
-	"pg_catalog.array_to_string(segments, ', '), voucher_type, "
-	"(SELECT t.voucher_type_id FROM loyalty.voucher_type t WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
-	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type), on_return, sold_from, sold_to, "
-	"(SELECT t.valid_from FROM loyalty.voucher_type t WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
-	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type), "
-	"(SELECT t.valid_to FROM loyalty.voucher_type t WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
-	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type) "
-	"FROM loyalty.rule r WHERE active "
+	"pg_catalog.array_to_string(segments, ', '), "
+	LOYALTY_AUDIENCE_COLUMNS("r.audience") ", "
+	"voucher_type, vt.vt_id, on_return, sold_from, sold_to, vt.vt_from, vt.vt_to, "
+	"vt.vt_audience IS NOT NULL, vt.vta_id, vt.vta_opt_in, vt.vta_from, vt.vta_to, vt.vt_audience "
+	"FROM loyalty.rule r "
+	LOYALTY_AUDIENCE_JOIN("r.program_id", "r.audience")
+	/* a voucher rule's type: its id, window and audience */
+	"LEFT JOIN LATERAL (SELECT t.voucher_type_id AS vt_id, t.valid_from AS vt_from, t.valid_to AS vt_to, "
+	" t.audience AS vt_audience, a.audience_id AS vta_id, a.opt_in AS vta_opt_in, "
+	" a.valid_from AS vta_from, a.valid_to AS vta_to "
+	" FROM loyalty.voucher_type t LEFT JOIN loyalty.audience a "
+	" ON a.program_id OPERATOR(pg_catalog.=) t.program_id AND a.code OPERATOR(pg_catalog.=) t.audience "
+	" WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
+	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type) vt ON true "
+	"WHERE active "
 	"ORDER BY program_id, kind OPERATOR(pg_catalog.<>) 'exclude', priority, rule_id",
 	0, {InvalidOid}
 };
@@ -337,7 +347,7 @@ CompileSegments(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
 /*
  * A voucher rule's columns (col .. col + 6 of load_rules_plan: the type's
  * code and id, on_return, sold_from, sold_to, the type's valid_from and
- * valid_to) into r.
+ * valid_to; then the type's audience) into r.
  */
 static void
 CompileVoucher(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
@@ -363,6 +373,7 @@ CompileVoucher(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
 	d = SPI_getbinval(tup, desc, col + 6, &isnull);
 	r->has_type_to = !isnull;
 	r->type_to = isnull ? 0 : DatumGetTimestampTz(d);
+	LoyaltyCompileAudience(tup, desc, col + 7, &r->type_audience);
 }
 
 /* One row of load_rules_plan compiled into r, in the current context. */
@@ -422,7 +433,8 @@ CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
 	d = SPI_getbinval(tup, desc, 22, &isnull);
 	r->budget_points = isnull ? 0 : DatumGetInt64(d);
 	CompileSegments(tup, desc, 23, r);
-	CompileVoucher(tup, desc, 26, r);
+	LoyaltyCompileAudience(tup, desc, 26, &r->audience);
+	CompileVoucher(tup, desc, 26 + LOYALTY_AUDIENCE_NCOLUMNS, r);
 }
 
 /* Every active rule, compiled into RuleCacheContext.  Inside SPI. */
@@ -1186,6 +1198,22 @@ StartOutcome(const CompiledRule *r, RuleOutcome *o)
 	o->kind = rule_kind_names[r->kind];
 }
 
+/*
+ * Whether rule r is for this sale and member: its windows, segments and
+ * audience.  NULL when they hold, else why not.
+ */
+static char *
+TargetFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt, MemberSegments *ms)
+{
+	char	   *why;
+
+	if ((why = WindowFails(r, facts, lt)) != NULL ||
+		(why = SegmentFails(r, facts, ms)) != NULL)
+		return why;
+	return LoyaltyAudienceFails(&r->audience, facts->member->member_id,
+								facts->occurred_at, facts->read_only);
+}
+
 /* Step 1: an exclude rule whose windows hold takes its lines out of earning. */
 static void
 ApplyExclusion(const CompiledRule *r, const SaleFacts *facts, SaleBasket *basket,
@@ -1194,8 +1222,7 @@ ApplyExclusion(const CompiledRule *r, const SaleFacts *facts, SaleBasket *basket
 	int			n = 0;
 
 	StartOutcome(r, o);
-	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
-		(o->why = SegmentFails(r, facts, ms)) != NULL)
+	if ((o->why = TargetFails(r, facts, lt, ms)) != NULL)
 		return;
 	o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
 	for (int k = 0; k < basket->nlines; k++)
@@ -1330,6 +1357,13 @@ VoucherFires(const CompiledRule *r, const SaleFacts *facts, RuleOutcome *o,
 		o->why = psprintf("voucher type %s ended %s", r->voucher_type, UtcText(r->type_to));
 		return false;
 	}
+	/* a type limited to an audience is issued to its members only */
+	if ((o->why = LoyaltyAudienceFails(&r->type_audience, facts->member->member_id,
+									   facts->occurred_at, facts->read_only)) != NULL)
+	{
+		o->why = psprintf("voucher type %s: %s", r->voucher_type, o->why);
+		return false;
+	}
 	if (CapPoints(r, facts, 1, &o->why) == 0)
 		return false;
 	o->fired = true;
@@ -1356,8 +1390,7 @@ ApplyRule(const CompiledRule *r, const SaleFacts *facts, const SaleBasket *baske
 	Datum		exact;
 	int64		points;
 
-	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
-		(o->why = SegmentFails(r, facts, ms)) != NULL)
+	if ((o->why = TargetFails(r, facts, lt, ms)) != NULL)
 		return false;
 	if (MatchEarningLines(r, basket, o, &matched_amount, &exact) == 0)
 	{
@@ -1476,8 +1509,7 @@ ApplyReturnRule(const CompiledRule *r, const SaleFacts *facts, TimestampTz sold_
 	Datum		amount = NumInt(0);
 	int			n = 0;
 
-	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
-		(o->why = SegmentFails(r, facts, ms)) != NULL)
+	if ((o->why = TargetFails(r, facts, lt, ms)) != NULL)
 		return false;
 	if (r->has_sold_from && sold_at < r->sold_from)
 		o->why = psprintf("the sale was made before %s", UtcText(r->sold_from));

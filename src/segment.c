@@ -193,6 +193,54 @@ loyalty_segment_hits(PG_FUNCTION_ARGS)
 }
 
 /*
+ * One look-up, without SPI, of a member's rows in a membership table
+ * (segment_member, audience_member) by an index whose first column is
+ * member_id, narrowed by its second column to one group when group_id is
+ * given: fn sees each row, as a new snapshot sees them (a quote: the
+ * caller's), until it returns false.  The segment and audience checks of
+ * the sale path share it.
+ */
+void
+LoyaltyProbeMembership(const char *table, const char *index, int64 member_id,
+					   const int64 *group_id, bool read_only,
+					   LoyaltyMembershipRow fn, void *arg)
+{
+	Relation	rel = LoyaltyOpen(table, false, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	LoyaltyKey	keys[2] = {
+		{1, BTEqualStrategyNumber, Int64GetDatum(member_id)},
+		{2, BTEqualStrategyNumber, Int64GetDatum(group_id ? *group_id : 0)},
+	};
+	IndexScanDesc scan;
+
+	LoyaltyPushReadSnapshot(read_only);
+	scan = LoyaltyIndexScan(rel, index, group_id ? 2 : 1, keys, GetActiveSnapshot());
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		if (!fn(rel, slot, arg))
+			break;
+	LoyaltyIndexScanEnd(scan);
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* A segment_member row: its segment, when the member has not exited it. */
+static bool
+CollectSegment(Relation rel, TupleTableSlot *slot, void *arg)
+{
+	MemberSegments *ms = arg;
+	bool		isnull;
+	Datum		segment = slot_getattr(slot, LoyaltyRelColumn(rel, "segment_id"), &isnull);
+
+	slot_getattr(slot, LoyaltyRelColumn(rel, "exited_on"), &isnull);
+	if (!isnull)
+		return true;
+	if (ms->n % 8 == 0)
+		ms->ids = ms->ids ? repalloc(ms->ids, sizeof(int64) * (ms->n + 8)) : palloc(sizeof(int64) * 8);
+	ms->ids[ms->n++] = DatumGetInt64(segment);
+	return true;
+}
+
+/*
  * The segments member_id is in now (segment_member rows with exited_on
  * NULL), by segment_member_current_idx, as a new snapshot sees them (a
  * quote: the caller's).  No SPI.
@@ -200,36 +248,10 @@ loyalty_segment_hits(PG_FUNCTION_ARGS)
 void
 LoyaltyMemberSegments(int64 member_id, bool read_only, MemberSegments *ms)
 {
-	Relation	rel = LoyaltyOpen("segment_member", false, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	AttrNumber	segment_col = LoyaltyRelColumn(rel, "segment_id");
-	AttrNumber	exited_col = LoyaltyRelColumn(rel, "exited_on");
-	LoyaltyKey	key = {1, BTEqualStrategyNumber, Int64GetDatum(member_id)};
-	IndexScanDesc scan;
-	int			cap = 0;
-
 	ms->n = 0;
 	ms->ids = NULL;
-	LoyaltyPushReadSnapshot(read_only);
-	scan = LoyaltyIndexScan(rel, "segment_member_current_idx", 1, &key, GetActiveSnapshot());
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		segment = slot_getattr(slot, segment_col, &isnull);
-
-		slot_getattr(slot, exited_col, &isnull);
-		if (!isnull)
-			continue;
-		if (ms->n == cap)
-		{
-			cap = cap ? cap * 2 : 8;
-			ms->ids = ms->ids ? repalloc(ms->ids, sizeof(int64) * cap) : palloc(sizeof(int64) * cap);
-		}
-		ms->ids[ms->n++] = DatumGetInt64(segment);
-	}
-	LoyaltyIndexScanEnd(scan);
-	PopActiveSnapshot();
-	ExecDropSingleTupleTableSlot(slot);
+	LoyaltyProbeMembership("segment_member", "segment_member_current_idx", member_id, NULL,
+						   read_only, CollectSegment, ms);
 	ms->known = true;
 }
 

@@ -7,6 +7,8 @@
 #define LOYALTY_SEGMENT_H
 
 #include "loyalty.h"
+#include "executor/tuptable.h"
+#include "utils/relcache.h"
 
 /* a segment predicate that is not one boolean expression over the features */
 #define ERRCODE_LOYALTY_INVALID_PREDICATE	MAKE_SQLSTATE('L','Y','0','6','3')
@@ -28,6 +30,15 @@ typedef struct MemberSegments
 	int			n;
 	int64	   *ids;
 } MemberSegments;
+
+/*
+ * A probe of a member's rows of a membership table (segment_member,
+ * audience_member) without SPI: fn sees each row until it returns false.
+ */
+typedef bool (*LoyaltyMembershipRow) (Relation rel, TupleTableSlot *slot, void *arg);
+extern void LoyaltyProbeMembership(const char *table, const char *index, int64 member_id,
+								   const int64 *group_id, bool read_only,
+								   LoyaltyMembershipRow fn, void *arg);
 
 extern void LoyaltyMemberSegments(int64 member_id, bool read_only, MemberSegments *ms);
 extern bool LoyaltyInAnySegment(const MemberSegments *ms, const int64 *ids, int n);

@@ -43,7 +43,9 @@ DECLARE
 		'tier_progress(loyalty.card)',
 		'use_benefit(loyalty.card, text, text, text)',
 		'enroll_with_sale(loyalty.card, text, text, text)',
-		'enroll_with_sales(loyalty.card, text, text[], text[])'];
+		'enroll_with_sales(loyalty.card, text, text[], text[])',
+		-- audiences (audience.sql): the member clips an opt-in offer
+		'clip_offer(text, loyalty.card)'];
 	analyst_functions text[] := ARRAY[
 		'rfm(timestamptz, text)',
 		'rfm_segment(integer, integer, integer)',
@@ -96,7 +98,11 @@ DECLARE
 		'use_benefit_at(loyalty.card, text, text, text, timestamptz)',
 		-- the segment_check trigger calls it as the writer of a segment
 		'segment_predicate_check(text)',
-		'refresh_segments(timestamptz)'];
+		'refresh_segments(timestamptz)',
+		-- audiences (audience.sql): loaded and emptied by admin
+		'audience_targets(text, loyalty.card[])',
+		'audience_add(text, loyalty.card[])',
+		'audience_remove(text, loyalty.card[])'];
 	f text;
 BEGIN
 	IF role IS NULL THEN
@@ -132,6 +138,9 @@ BEGIN
 		-- segments: defined by admin only (a predicate runs as its writer)
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.segment TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.segment_id_seq TO %s', role);
+		-- audiences of targeted offers, and their members (INSERT ... SELECT)
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.audience, loyalty.audience_member TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.audience_id_seq TO %s', role);
 		-- consuming the outbox: DELETE ... WHERE event_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 		EXECUTE format('GRANT UPDATE, DELETE ON loyalty.outbox TO %s', role);
 		-- and waking up when the outbox's sequence moves (pg_sequence_last_value)
@@ -149,4 +158,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits and segments, refresh segments, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments and audiences, refresh segments, load audiences, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale, clip offers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';

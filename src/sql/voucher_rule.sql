@@ -94,3 +94,57 @@ CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loy
 	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
 
 REVOKE EXECUTE ON FUNCTION loyalty.rule_voucher_check(), loyalty.voucher_type_rule_check() FROM PUBLIC;
+
+-- voucher_type.audience: a type limited to an audience is issued only to
+-- its members (clipped, if the audience is opt_in, within its window): a
+-- voucher rule does not fire for anyone else, issue_voucher refuses them
+-- (LY127).  The code of an audience of the type's program (LY128), which
+-- then keeps its code and program (LY129).
+ALTER TABLE loyalty.voucher_type ADD COLUMN audience text CHECK (audience <> '');
+COMMENT ON COLUMN loyalty.voucher_type.audience IS 'Code of an audience of the type''s program: its vouchers are issued only to the audience''s members (clipped, if opt_in; within its window), by rules and by issue_voucher (LY127 for anyone else); NULL: anyone.';
+
+CREATE FUNCTION loyalty.voucher_type_audience_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NEW.audience IS NULL THEN
+		RETURN NEW;
+	END IF;
+	-- the audience stays until this commits (audience_voucher_type_in_use sees the type after)
+	PERFORM FROM loyalty.audience a WHERE a.program_id = NEW.program_id AND a.code = NEW.audience FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'voucher type "%" names audience "%", which its program does not have', NEW.code, NEW.audience
+			USING ERRCODE = 'LY128', DETAIL = 'voucher_type.audience names an audience of the type''s program by code.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.voucher_type_audience_check() IS 'Trigger: refuses a voucher type whose audience is not an audience of its program (LY128).';
+CREATE TRIGGER voucher_type_audience_check BEFORE INSERT OR UPDATE OF audience, program_id ON loyalty.voucher_type
+	FOR EACH ROW EXECUTE FUNCTION loyalty.voucher_type_audience_check();
+ALTER TABLE loyalty.voucher_type ENABLE ALWAYS TRIGGER voucher_type_audience_check;
+
+CREATE FUNCTION loyalty.audience_voucher_type_in_use() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_type text;
+BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.code = OLD.code AND NEW.program_id = OLD.program_id THEN
+		RETURN NEW;
+	END IF;
+	SELECT t.code INTO v_type FROM loyalty.voucher_type t
+	 WHERE t.program_id = OLD.program_id AND t.audience = OLD.code
+	 ORDER BY t.code LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'audience "%" is named by voucher type "%"', OLD.code, v_type USING ERRCODE = 'LY129',
+			DETAIL = 'A voucher type''s audience names an audience of its program by code.',
+			HINT = 'Set the voucher type''s audience to another audience or NULL first.';
+	END IF;
+	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION loyalty.audience_voucher_type_in_use() IS 'Trigger: refuses to delete an audience, or change its code or program, while a voucher type of its program names it (LY129).';
+CREATE TRIGGER audience_voucher_type_in_use BEFORE UPDATE OR DELETE ON loyalty.audience
+	FOR EACH ROW EXECUTE FUNCTION loyalty.audience_voucher_type_in_use();
+ALTER TABLE loyalty.audience ENABLE ALWAYS TRIGGER audience_voucher_type_in_use;
+
+REVOKE EXECUTE ON FUNCTION loyalty.voucher_type_audience_check(), loyalty.audience_voucher_type_in_use() FROM PUBLIC;
