@@ -26,6 +26,7 @@
  * a lock and writes nothing, and returns a refusal as a row.
  */
 #include "voucher.h"
+#include "voucher_rule.h"
 #include "rules.h"
 
 #include "access/xact.h"
@@ -391,6 +392,8 @@ loyalty_issue_voucher(PG_FUNCTION_ARGS)
 		member_id = m.member_id;
 	}
 	t = TypeByCode(program_id, type_code);
+	/* a type limited to an audience: its members only (LY127) */
+	LoyaltyVoucherAudienceRequire(t->voucher_type_id, t->code, member_id);
 	code = VoucherIssue(t->voucher_type_id, member_id, value, valid_from, 0, 0);
 	old = MemoryContextSwitchTo(caller);
 	result = cstring_to_text(code);

@@ -13,11 +13,20 @@
  * sale.vouchers_issued, which RETURNING gives the POS to print.  A retried
  * sale or return never reaches here (the trigger answers it first), so a
  * retry issues nothing twice.
+ *
+ * A voucher type limited to an audience (voucher_type.audience) is issued
+ * to its members only: the rules engine does not fire a rule of such a type
+ * for anyone else, and issue_voucher refuses them
+ * (LoyaltyVoucherAudienceRequire, LY127).
  */
 #include "voucher_rule.h"
+#include "audience.h"
+#include "compat.h"
 #include "voucher.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -89,4 +98,67 @@ LoyaltyReturnVouchers(LoyaltyMember *m, const char *store, TimestampTz at,
 		*award = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"points\": 0}"));
 	*award = DirectFunctionCall2(jsonb_concat, *award, rules);
 	return codes;
+}
+
+/* the audience of a voucher type, by id, as compiled for the current command */
+static LoyaltyPlan type_audience_plan = {
+	"SELECT " LOYALTY_AUDIENCE_COLUMNS("t.audience") " FROM loyalty.voucher_type t "
+	LOYALTY_AUDIENCE_JOIN("t.program_id", "t.audience")
+	"WHERE t.voucher_type_id OPERATOR(pg_catalog.=) $1",
+	1, {INT4OID}
+};
+
+static int32 cached_type_id = 0;
+static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+static CommandId cached_cid = InvalidCommandId;
+static LoyaltyAudienceRef cached_audience;
+
+/*
+ * The audience of voucher type voucher_type_id, read once per command (a
+ * bulk issue of a million vouchers reads it once), into the transaction's
+ * memory.  Inside SPI.
+ */
+static const LoyaltyAudienceRef *
+TypeAudience(int32 voucher_type_id)
+{
+	Datum		arg = Int32GetDatum(voucher_type_id);
+	MemoryContext old;
+
+	if (cached_type_id == voucher_type_id && cached_lxid == LY_MY_LXID &&
+		cached_cid == GetCurrentCommandId(false))
+		return &cached_audience;
+	LoyaltyExecute(&type_audience_plan, &arg, NULL, true, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "voucher type %d is missing", voucher_type_id);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	LoyaltyCompileAudience(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &cached_audience);
+	MemoryContextSwitchTo(old);
+	cached_type_id = voucher_type_id;
+	cached_lxid = LY_MY_LXID;
+	cached_cid = GetCurrentCommandId(false);
+	return &cached_audience;
+}
+
+/*
+ * issue_voucher's test of a voucher type limited to an audience: the
+ * member (member_id; 0: a bearer voucher, which has none) must be in it now
+ * -- clipped, if it is opt_in, and within its window -- else LY127.  One
+ * probe of audience_member's key per voucher.  Inside SPI.
+ */
+void
+LoyaltyVoucherAudienceRequire(int32 voucher_type_id, const char *type_code, int64 member_id)
+{
+	const LoyaltyAudienceRef *a = TypeAudience(voucher_type_id);
+	char	   *why;
+
+	if (!a->named)
+		return;
+	why = member_id == 0 ? pstrdup("a bearer voucher has no member") :
+		LoyaltyAudienceFails(a, member_id, GetCurrentTransactionStartTimestamp(), true);
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_VOUCHER_AUDIENCE),
+				 errmsg("voucher type \"%s\" is issued to audience \"%s\" only", type_code, a->code),
+				 errdetail("Here: %s.", why),
+				 errhint("Issue it in bulk from the audience's members: join loyalty.audience_member.")));
 }
