@@ -241,3 +241,65 @@ SELECT serial, v.value
   JOIN loyalty.voucher v ON v.member_id = loyalty.member_id(loyalty.card_issue('60', serial))
   JOIN loyalty.voucher_type t USING (voucher_type_id)
  WHERE t.code = 'tree-back' ORDER BY serial, v.voucher_id;
+
+-- ===== voucher types limited to an audience (voucher_type.audience):
+-- issued by rules and by issue_voucher to the audience's members only.
+-- Audience vip: members 1 and 2; opt-in audience clippers: members 3
+-- (clipped) and 4 (not clipped).
+INSERT INTO loyalty.audience (program_id, code) SELECT program_id, 'vip' FROM loyalty.program WHERE code = 'xmas';
+INSERT INTO loyalty.audience (program_id, code, opt_in) SELECT program_id, 'clippers', true FROM loyalty.program WHERE code = 'xmas';
+SELECT * FROM loyalty.audience_add('vip', ARRAY[loyalty.card_issue('60', 1), loyalty.card_issue('60', 2)]);
+SELECT * FROM loyalty.audience_add('clippers', ARRAY[loyalty.card_issue('60', 3), loyalty.card_issue('60', 4)]);
+SELECT loyalty.clip_offer('clippers', loyalty.card_issue('60', 3)) IS NOT NULL AS clipped;
+INSERT INTO loyalty.voucher_type (program_id, code, kind, value, audience)
+SELECT program_id, 'vip-gift', 'amount', 5, 'vip' FROM loyalty.program WHERE code = 'xmas';
+INSERT INTO loyalty.voucher_type (program_id, code, kind, value, audience)
+SELECT program_id, 'clip-gift', 'amount', 5, 'clippers' FROM loyalty.program WHERE code = 'xmas';
+INSERT INTO loyalty.voucher_type (program_id, code, kind, value, audience, member_bound)
+SELECT program_id, 'vip-bearer', 'amount', 5, 'vip', false FROM loyalty.program WHERE code = 'xmas';
+SELECT label, pg_temp.outcome(statement) AS outcome FROM (VALUES
+	('unknown audience',       $$INSERT INTO loyalty.voucher_type (program_id, code, kind, value, audience)
+								 SELECT program_id, 'x', 'amount', 5, 'nope' FROM loyalty.program WHERE code = 'xmas'$$),
+	('delete a named audience', $$DELETE FROM loyalty.audience WHERE code = 'vip'$$),
+	('rename it',               $$UPDATE loyalty.audience SET code = 'vips' WHERE code = 'vip'$$),
+	('change its window',       $$UPDATE loyalty.audience SET valid_from = '2024-01-01' WHERE code = 'vip'$$)
+) v(label, statement);
+
+-- issue_voucher: members 1 and 2 get a vip gift, 3 is refused (LY127);
+-- the opt-in gift: 3 (clipped) yes, 4 (not clipped) no; a bearer voucher
+-- of an audience type has no member: refused
+SELECT label, pg_temp.masked(pg_temp.outcome(statement)) AS outcome FROM (VALUES
+	('vip, member 1',       $$SELECT loyalty.issue_voucher('vip-gift', loyalty.card_issue('60', 1))$$),
+	('vip, member 2',       $$SELECT loyalty.issue_voucher('vip-gift', loyalty.card_issue('60', 2))$$),
+	('vip, member 3',       $$SELECT loyalty.issue_voucher('vip-gift', loyalty.card_issue('60', 3))$$),
+	('clippers, clipped',   $$SELECT loyalty.issue_voucher('clip-gift', loyalty.card_issue('60', 3))$$),
+	('clippers, unclipped', $$SELECT loyalty.issue_voucher('clip-gift', loyalty.card_issue('60', 4))$$),
+	('vip, a bearer one',   $$SELECT loyalty.issue_voucher('vip-bearer', NULL, program => 'xmas')$$)
+) v(label, statement);
+-- in bulk, one statement over every member who is not closed: refused at
+-- the first outsider, nothing issued; from the audience's members: all
+SELECT pg_temp.outcome($$SELECT loyalty.issue_voucher('vip-gift', mc.card) FROM loyalty.member_card mc
+						 WHERE mc.replaced_at IS NULL ORDER BY mc.member_id$$) AS everyone;
+SELECT count(loyalty.issue_voucher('vip-gift', mc.card)) AS issued
+  FROM loyalty.audience_member am
+  JOIN loyalty.audience a USING (audience_id)
+  JOIN loyalty.member_card mc ON mc.member_id = am.member_id AND mc.replaced_at IS NULL
+ WHERE a.code = 'vip';
+SELECT t.code, count(*) AS vouchers, count(DISTINCT v.member_id) AS members
+  FROM loyalty.voucher v JOIN loyalty.voucher_type t USING (voucher_type_id)
+ WHERE t.audience IS NOT NULL GROUP BY t.code ORDER BY t.code;
+
+-- a sale rule issuing vip gifts for a GIFT line, budget 10: member 1 gets
+-- one; member 3 none (the type's audience), and no budget is spent on it;
+-- a quote for member 3 says why
+INSERT INTO loyalty.rule (program_id, code, kind, voucher_type, skus, budget_points)
+SELECT program_id, 'vip-gift', 'voucher', 'vip-gift', '{GIFT}', 10 FROM loyalty.program WHERE code = 'xmas';
+SELECT serial, cardinality(s.vouchers_issued) AS issued, e.why
+  FROM (VALUES (1), (3)) x(serial),
+	   LATERAL pg_temp.buy(x.serial, now(), 'GIFT', 1, 10) s,
+	   LATERAL pg_temp.explained(s.sale_id) e
+ ORDER BY serial;
+SELECT sum(s.points) AS budget_spent FROM loyalty.rule_spend s JOIN loyalty.rule r USING (rule_id) WHERE r.code = 'vip-gift';
+SELECT r->>'why' AS why
+  FROM loyalty.quote(loyalty.card_issue('60', 3), '[{"sku":"GIFT","qty":1,"amount":10}]') q,
+	   jsonb_array_elements(q.award->'rules') r WHERE r->>'kind' = 'voucher';
