@@ -43,7 +43,9 @@ DECLARE
 		'tier_progress(loyalty.card)',
 		'use_benefit(loyalty.card, text, text, text)',
 		'enroll_with_sale(loyalty.card, text, text, text)',
-		'enroll_with_sales(loyalty.card, text, text[], text[])'];
+		'enroll_with_sales(loyalty.card, text, text[], text[])',
+		'check_voucher(text, loyalty.card, text, jsonb)',
+		'use_voucher(text, loyalty.card, text, text, jsonb)'];
 	analyst_functions text[] := ARRAY[
 		'rfm(timestamptz, text)',
 		'rfm_segment(integer, integer, integer)',
@@ -94,6 +96,7 @@ DECLARE
 		'set_tier(loyalty.card, text, text, timestamptz)',
 		'review_tiers(timestamptz)',
 		'use_benefit_at(loyalty.card, text, text, text, timestamptz)',
+		'issue_voucher(text, loyalty.card, numeric, timestamptz, text)',
 		-- the segment_check trigger calls it as the writer of a segment
 		'segment_predicate_check(text)',
 		'refresh_segments(timestamptz)'];
@@ -118,10 +121,10 @@ BEGIN
 		-- a sale is one INSERT; RETURNING reads back what the trigger filled in
 		-- only the POS's own columns: what the trigger fills in (award above
 		-- all, which marks a processed row) stays the trigger's
-		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
+		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of, vouchers) '
 					   'ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
-					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
+					   'points_pending, entry_id, tier, vouchers) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
@@ -129,6 +132,9 @@ BEGIN
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
+		-- vouchers: types configured and vouchers issued by admin only
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.voucher_type TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.voucher_type_id_seq TO %s', role);
 		-- segments: defined by admin only (a predicate runs as its writer)
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.segment TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.segment_id_seq TO %s', role);
@@ -149,4 +155,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits and segments, refresh segments, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments and voucher types, issue vouchers, refresh segments, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, quote, read a card''s balance and tier, use benefits, enrol with a sale, check and use vouchers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
