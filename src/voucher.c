@@ -1,5 +1,5 @@
 /*
- * voucher.c -- vouchers: issue_voucher, check_voucher and use_voucher.
+ * voucher.c -- issuing vouchers: VoucherIssue and loyalty.issue_voucher.
  *
  * Issuing (VoucherIssue) is on two hot paths: a bulk issue in one statement
  * (SELECT loyalty.issue_voucher('t', card) FROM ...) and the sale trigger's
@@ -11,19 +11,7 @@
  * the end of the transaction (writer.c closes them before commit): a bulk
  * issue opens them once.
  *
- * A use is judged in this order, each refusal with its own SQLSTATE (README
- * "Vouchers"): the code's form and check character (LY110, LY111, before
- * any look-up), the voucher (LY112), the card (a member-bound voucher: its
- * member's card, LY116; a points voucher needs a card, LY123; a card of
- * another program, LY124), its validity (LY115, LY114), the store (LY117),
- * the day of week in the store's, else the program's, time zone (LY118), the
- * uses left (LY120), the basket (LY119) and, for an item voucher, the item
- * in it (LY121).  use_voucher takes the voucher's row lock first (FOR UPDATE:
- * two tills using the last use of one voucher are decided one after the
- * other), then answers a retry of its (store, pos_txn) as it was answered,
- * then judges, credits a points voucher through the ledger (LoyaltyPostCredit
- * under the member's lock) and writes the use.  check_voucher judges without
- * a lock and writes nothing, and returns a refusal as a row.
+ * Using a voucher at the till is voucher_use.c.
  */
 #include "voucher.h"
 #include "voucher_rule.h"

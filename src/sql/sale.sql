@@ -212,9 +212,24 @@ BEGIN
 	  FROM loyalty.sale s, jsonb_array_elements(s.award->'rules') WITH ORDINALITY AS a(r, n)
 	 WHERE s.sale_id = explain_sale.sale_id
 	 ORDER BY a.n;
+	-- then the vouchers the sale names (voucher.sql), with their latest use at its store
+	RETURN QUERY
+	SELECT NULL::integer, c.code, 'voucher', u.use_id IS NOT NULL, COALESCE(u.points, 0),
+		   CASE WHEN u.use_id IS NULL THEN 'no use of this voucher at the sale''s store'
+				WHEN t.kind = 'points' THEN format('%s voucher "%s": %s points credited', t.kind, t.code, u.points)
+				ELSE format('%s voucher "%s": %s off', t.kind, t.code, u.discount) END
+	  FROM loyalty.sale s
+	 CROSS JOIN LATERAL unnest(s.vouchers) WITH ORDINALITY AS c(code, n)
+	  LEFT JOIN loyalty.voucher v ON v.code = upper(translate(c.code, '- ', ''))
+	  LEFT JOIN loyalty.voucher_type t ON t.voucher_type_id = v.voucher_type_id
+	  LEFT JOIN LATERAL (SELECT x.use_id, x.points, x.discount FROM loyalty.voucher_use x
+						  WHERE x.voucher_id = v.voucher_id AND x.store = s.store
+						  ORDER BY x.used_at DESC, x.use_id DESC LIMIT 1) u ON true
+	 WHERE s.sale_id = explain_sale.sale_id
+	 ORDER BY c.n;
 END
 $$;
-COMMENT ON FUNCTION loyalty.explain_sale(bigint) IS 'Every rule considered for a sale, in the order applied: whether it fired, its points, and why not.';
+COMMENT ON FUNCTION loyalty.explain_sale(bigint) IS 'Every rule considered for a sale, in the order applied: whether it fired, its points, and why not; then each voucher the sale names (kind voucher), with what its latest use at the sale''s store took off or credited.';
 
 REVOKE EXECUTE ON FUNCTION
 	loyalty.sale_trigger(),
