@@ -4,25 +4,37 @@
 -- bonus rule more ('extra', 5 points on a basket of 10 or more): in 'plain'
 -- for every member, in 'segd' for the members of segment 'even' (even card
 -- serials, attribute half: half of them, refreshed once).  The two programs differ in the
--- segment look-up alone.
+-- segment look-up alone.  Program 'audd' (prefix 43) likewise, with 'extra'
+-- for the members of audience 'even' (even card serials, loaded with one
+-- INSERT ... SELECT): one probe of audience_member_pkey per sale.
 -- Refresh: program 'big', :big members (prefix 42) enrolled two years ago,
 -- with :per sales each spread over the last year, back-filled in one
 -- statement, and five segments of different feature kinds.
 CREATE EXTENSION loyalty;
-INSERT INTO loyalty.program (code, time_zone) VALUES ('plain', 'Europe/Paris'), ('segd', 'Europe/Paris'), ('big', 'Europe/Paris');
+INSERT INTO loyalty.program (code, time_zone) VALUES ('plain', 'Europe/Paris'), ('segd', 'Europe/Paris'), ('big', 'Europe/Paris'),
+	('audd', 'Europe/Paris');
 INSERT INTO loyalty.store (store, time_zone) SELECT 'S' || s, 'Europe/Paris' FROM generate_series(1, 20) s;
 SELECT count(loyalty.enroll(loyalty.card_issue(pfx, s), code, attributes => jsonb_build_object('half', s % 2 = 0),
 			 enrolled_at => now() - interval '2 years')) AS enrolled
-  FROM (VALUES ('40', 'plain'), ('41', 'segd')) v(pfx, code), generate_series(1, :members) s;
+  FROM (VALUES ('40', 'plain'), ('41', 'segd'), ('43', 'audd')) v(pfx, code), generate_series(1, :members) s;
 \set program plain
 \ir pos_rules.sql
 \set program segd
+\ir pos_rules.sql
+\set program audd
 \ir pos_rules.sql
 INSERT INTO loyalty.segment (program_id, code, predicate)
 SELECT program_id, 'even', $$(attributes ->> 'half')::boolean$$ FROM loyalty.program WHERE code = 'segd';
 INSERT INTO loyalty.rule (program_id, code, kind, points, min_basket, segments)
 SELECT program_id, 'extra', 'bonus', 5, 10, CASE code WHEN 'segd' THEN ARRAY['even'] END
   FROM loyalty.program WHERE code IN ('plain', 'segd');
+INSERT INTO loyalty.audience (program_id, code) SELECT program_id, 'even' FROM loyalty.program WHERE code = 'audd';
+INSERT INTO loyalty.audience_member (member_id, audience_id)
+SELECT m.member_id, a.audience_id
+  FROM loyalty.member m JOIN loyalty.audience a USING (program_id)
+ WHERE a.code = 'even' AND (m.attributes ->> 'half')::boolean;
+INSERT INTO loyalty.rule (program_id, code, kind, points, min_basket, audience)
+SELECT program_id, 'extra', 'bonus', 5, 10, 'even' FROM loyalty.program WHERE code = 'audd';
 
 SELECT count(loyalty.enroll(loyalty.card_issue('42', s), 'big', birth_date => date '1950-01-01' + (s % 18000),
 			 region => (ARRAY['north', 'south', 'east', 'west'])[s % 4 + 1], income_band => (ARRAY['a', 'b', 'c'])[s % 3 + 1],

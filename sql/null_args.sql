@@ -27,6 +27,8 @@ RETURNING sale_id AS nul_sale \gset
 CREATE ROLE regress_nul_role;
 INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'nul-base', 0 FROM loyalty.program WHERE code = 'nul';
 INSERT INTO loyalty.benefit (program_id, code) SELECT program_id, 'nul' FROM loyalty.program WHERE code = 'nul';
+INSERT INTO loyalty.audience (program_id, code, opt_in) SELECT program_id, 'nul', true FROM loyalty.program WHERE code = 'nul';
+SELECT added FROM loyalty.audience_add('nul', ARRAY[loyalty.card_issue('66', 1)]);
 
 -- A usable value for each argument, by name (unnamed ones: by type).  Keys
 -- and POS transaction ids are made unique per call by the driver below.
@@ -120,6 +122,9 @@ INSERT INTO nul_value VALUES
 	('segment_id',   '1'),
 	('from_on',      '''2026-01-01'''),
 	('to_on',        '''2026-01-02'''),
+	-- audiences
+	('audience',     '''nul'''),
+	('cards',        format('%L', ARRAY[loyalty.card_issue('66', 1)])),
 	-- the member value lists
 	('horizon_weeks', '52'),
 	('given_bg',     '''(0.243,4.414,0.793,2.426,,)'''),

@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(625);
+SELECT plan(665);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -122,6 +122,14 @@ INSERT INTO tap_function_spec VALUES
 	('segment_check',      '{}',                                    '{}'),
 	('segment_in_use',     '{}',                                    '{}'),
 	('rule_segments_check', '{}',                                   '{}'),
+	-- audiences (test/pgtap/audience_privileges.sql runs them per level)
+	('audience_add',       '{text,loyalty.card[]}',                 '{admin}'),
+	('audience_remove',    '{text,loyalty.card[]}',                 '{admin}'),
+	('audience_targets',   '{text,loyalty.card[]}',                 '{admin}'),
+	('clip_offer',         '{text,loyalty.card}',                   '{admin,pos}'),
+	('audience_member_check', '{}',                                 '{}'),
+	('audience_in_use',    '{}',                                    '{}'),
+	('rule_audience_check', '{}',                                   '{}'),
 	-- the member value lists (test/pgtap/value_privileges.sql runs them per level)
 	('member_value',       '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
 	('winback',            '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
@@ -159,7 +167,9 @@ INSERT INTO tap_table_spec VALUES
 	('member_features', '{SELECT}',                      '{}',       '{SELECT}'),
 	('segment',         '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
 	('segment_member',  '{SELECT}',                      '{}',       '{SELECT}'),
-	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}');
+	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}'),
+	('audience',        '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('audience_member', '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}');
 
 -- Sequence privileges per level: admin draws program and rule ids, pos and
 -- admin sale ids (the default of sale_id) with USAGE; member, ledger and
@@ -178,7 +188,8 @@ INSERT INTO tap_sequence_spec VALUES
 	('tier_change_id_seq',     '{}', DEFAULT),
 	('benefit_id_seq',         '{admin}', DEFAULT),
 	('benefit_use_id_seq',     '{}', DEFAULT),
-	('segment_id_seq',         '{admin}', DEFAULT);
+	('segment_id_seq',         '{admin}', DEFAULT),
+	('audience_id_seq',        '{admin}', DEFAULT);
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.

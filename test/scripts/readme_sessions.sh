@@ -102,6 +102,9 @@ allowed() {
 	"SELECT * FROM loyalty.refresh_segments("*)	echo "admin" ;;
 	"SELECT "*"loyalty.segment_sizes("*|"SELECT "*"loyalty.segment_overlap("*|\
 	"SELECT "*"loyalty.segment_migration("*|"SELECT "*"loyalty.member_features"*)	echo "analyst admin" ;;
+	"INSERT INTO loyalty.audience "*|"INSERT INTO loyalty.audience_member "*)	echo "admin" ;;
+	"SELECT * FROM loyalty.audience_add("*)		echo "admin" ;;
+	"SELECT loyalty.clip_offer("*)				echo "pos admin" ;;
 	*)											echo "" ;;
 	esac
 }
