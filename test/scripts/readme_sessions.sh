@@ -99,6 +99,7 @@ allowed() {
 	"UPDATE loyalty.member "*)					echo "admin" ;;
 	"INSERT INTO loyalty.segment "*)			echo "admin" ;;
 	"INSERT INTO loyalty.voucher_type "*)		echo "admin" ;;
+	"SELECT count(loyalty.issue_voucher("*)	echo "admin" ;;
 	"SELECT * FROM loyalty.refresh_segments("*)	echo "admin" ;;
 	"SELECT "*"loyalty.segment_sizes("*|"SELECT "*"loyalty.segment_overlap("*|\
 	"SELECT "*"loyalty.segment_migration("*|"SELECT "*"loyalty.member_features"*)	echo "analyst admin" ;;
