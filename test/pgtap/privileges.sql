@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(665);
+SELECT plan(682);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -79,6 +79,11 @@ INSERT INTO tap_function_spec VALUES
 	('sale_trigger',       '{}',                                    '{}'),
 	('sale_statement_end', '{}',                                    '{}'),
 	('rules_changed',      '{}',                                    '{}'),
+	-- voucher rules (voucher_rule.sql): triggers only
+	('rule_voucher_check', '{}',                                    '{}'),
+	('voucher_type_rule_check', '{}',                               '{}'),
+	('voucher_type_audience_check', '{}',                           '{}'),
+	('audience_voucher_type_in_use', '{}',                          '{}'),
 	('local_date',         '{timestamptz,text}',                    '{}'),
 	('tier_period',        '{text,integer,date,date}',              '{}'),
 	('tier_ladder_check',  '{}',                                    '{}'),
@@ -196,7 +201,8 @@ INSERT INTO tap_sequence_spec VALUES
 CREATE TEMP TABLE tap_pos_sale_columns (col name PRIMARY KEY);
 INSERT INTO tap_pos_sale_columns VALUES
 	('sale_id'), ('store'), ('pos_txn'), ('return_of'),
-	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier');
+	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier'),
+	('vouchers_issued');
 -- The columns of loyalty.sale that pos and admin may write: the POS's own;
 -- what the trigger fills in (award above all) stays the trigger's.
 CREATE TEMP TABLE tap_sale_insert_columns (col name PRIMARY KEY);
