@@ -164,6 +164,7 @@ SELECT * FROM loyalty.check_invariants();
 RESET ROLE;
 \ir benefits.sql
 \ir audiences.sql
+\ir xmas_tree.sql
 \ir analytics.sql
 
 \echo 'demo done; the throwaway cluster is dropped now.'
