@@ -303,3 +303,20 @@ SELECT sum(s.points) AS budget_spent FROM loyalty.rule_spend s JOIN loyalty.rule
 SELECT r->>'why' AS why
   FROM loyalty.quote(loyalty.card_issue('60', 3), '[{"sku":"GIFT","qty":1,"amount":10}]') q,
 	   jsonb_array_elements(q.award->'rules') r WHERE r->>'kind' = 'voucher';
+
+-- ===== an anonymous sale that enrols a card (enroll_with_sale) earns as a
+-- member's sale would have: its voucher rule issues the new member a
+-- voucher naming the sale (the code is in the sale's enrolment award)
+INSERT INTO loyalty.rule (program_id, code, kind, voucher_type, skus)
+SELECT program_id, 'welcome-coffee', 'voucher', 'coffee', '{WELCOME}' FROM loyalty.program WHERE code = 'xmas';
+INSERT INTO loyalty.sale (store, pos_txn, total, lines)
+VALUES ('S1', 'ANON-1', 12, '[{"sku":"WELCOME","qty":1,"amount":12}]')
+RETURNING points_earned, vouchers_issued;
+SELECT points FROM loyalty.enroll_with_sale(loyalty.card_issue('60', 7), 'xmas', 'S1', 'ANON-1');
+SELECT t.code AS voucher_type, v.member_id = loyalty.member_id(loyalty.card_issue('60', 7)) AS new_member,
+	   v.issued_by_sale = s.sale_id AS by_the_sale, r.code AS by_rule,
+	   EXISTS (SELECT FROM jsonb_array_elements(es.award->'rules') r WHERE r->>'voucher' = v.code) AS in_the_award
+  FROM loyalty.sale s JOIN loyalty.voucher v ON v.issued_by_sale = s.sale_id
+  JOIN loyalty.voucher_type t USING (voucher_type_id) JOIN loyalty.rule r ON r.rule_id = v.issued_by_rule
+  JOIN loyalty.enrolment_sale es ON es.sale_id = s.sale_id
+ WHERE s.pos_txn = 'ANON-1';

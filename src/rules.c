@@ -344,6 +344,17 @@ CompileSegments(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
 	r->segment_codes = SPI_getvalue(tup, desc, col + 2);
 }
 
+/* A timestamptz column that may be NULL: whether it is set, and *t. */
+static bool
+OptionalTime(HeapTuple tup, TupleDesc desc, int col, TimestampTz *t)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	*t = isnull ? 0 : DatumGetTimestampTz(d);
+	return !isnull;
+}
+
 /*
  * A voucher rule's columns (col .. col + 6 of load_rules_plan: the type's
  * code and id, on_return, sold_from, sold_to, the type's valid_from and
@@ -361,18 +372,10 @@ CompileVoucher(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
 	if (r->kind == RULE_VOUCHER && r->voucher_type_id == 0)
 		elog(ERROR, "voucher rule %d has no voucher type", r->rule_id);
 	r->on_return = DatumGetBool(SPI_getbinval(tup, desc, col + 2, &isnull));
-	d = SPI_getbinval(tup, desc, col + 3, &isnull);
-	r->has_sold_from = !isnull;
-	r->sold_from = isnull ? 0 : DatumGetTimestampTz(d);
-	d = SPI_getbinval(tup, desc, col + 4, &isnull);
-	r->has_sold_to = !isnull;
-	r->sold_to = isnull ? 0 : DatumGetTimestampTz(d);
-	d = SPI_getbinval(tup, desc, col + 5, &isnull);
-	r->has_type_from = !isnull;
-	r->type_from = isnull ? 0 : DatumGetTimestampTz(d);
-	d = SPI_getbinval(tup, desc, col + 6, &isnull);
-	r->has_type_to = !isnull;
-	r->type_to = isnull ? 0 : DatumGetTimestampTz(d);
+	r->has_sold_from = OptionalTime(tup, desc, col + 3, &r->sold_from);
+	r->has_sold_to = OptionalTime(tup, desc, col + 4, &r->sold_to);
+	r->has_type_from = OptionalTime(tup, desc, col + 5, &r->type_from);
+	r->has_type_to = OptionalTime(tup, desc, col + 6, &r->type_to);
 	LoyaltyCompileAudience(tup, desc, col + 7, &r->type_audience);
 }
 
