@@ -163,6 +163,7 @@ SELECT count(*) AS members_checked FROM loyalty.member_balance;
 SELECT * FROM loyalty.check_invariants();
 RESET ROLE;
 \ir benefits.sql
+\ir vouchers.sql
 \ir analytics.sql
 
 \echo 'demo done; the throwaway cluster is dropped now.'
