@@ -52,6 +52,7 @@ INSERT INTO tap_function_spec VALUES
 	('card_issue',         '{text,bigint,integer}',                 '{public}'),
 	('card_is_valid',      '{text}',                                '{public}'),
 	('time_zone_is_valid', '{text}',                                '{public}'),
+	('voucher_code_is_valid', '{text}',                             '{public}'),
 	('enroll',             '{loyalty.card,text,date,text,text,text,text,text,jsonb,timestamptz}', '{admin,pos}'),
 	('member_id',          '{loyalty.card}',                        '{admin,pos,analyst}'),
 	('redeem',             '{loyalty.card,bigint,text,text}',       '{admin,pos}'),
@@ -140,7 +141,11 @@ INSERT INTO tap_function_spec VALUES
 	('winback',            '{timestamptz,text,double precision,double precision,loyalty.bgnbd_params,loyalty.gg_params}', '{admin,analyst}'),
 	('replenishment_due',  '{timestamptz,integer,text,integer,double precision,integer}', '{admin,analyst}'),
 	('value_check_args',   '{timestamptz,text,double precision,double precision}', '{}'),
-	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}');
+	('value_fit',          '{timestamptz,bigint,loyalty.bgnbd_params,loyalty.gg_params}', '{}'),
+	-- vouchers (test/pgtap/voucher_privileges.sql runs them per level)
+	('issue_voucher',      '{text,loyalty.card,numeric,timestamptz,text}', '{admin}'),
+	('check_voucher',      '{text,loyalty.card,text,jsonb}',        '{admin,pos}'),
+	('use_voucher',        '{text,loyalty.card,text,text,jsonb}',   '{admin,pos}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
@@ -174,7 +179,10 @@ INSERT INTO tap_table_spec VALUES
 	('segment_member',  '{SELECT}',                      '{}',       '{SELECT}'),
 	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}'),
 	('audience',        '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
-	('audience_member', '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}');
+	('audience_member', '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('voucher_type',    '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('voucher',         '{SELECT}',                      '{}',       '{SELECT}'),
+	('voucher_use',     '{SELECT}',                      '{}',       '{SELECT}');
 
 -- Sequence privileges per level: admin draws program and rule ids, pos and
 -- admin sale ids (the default of sale_id) with USAGE; member, ledger and
@@ -194,20 +202,23 @@ INSERT INTO tap_sequence_spec VALUES
 	('benefit_id_seq',         '{admin}', DEFAULT),
 	('benefit_use_id_seq',     '{}', DEFAULT),
 	('segment_id_seq',         '{admin}', DEFAULT),
-	('audience_id_seq',        '{admin}', DEFAULT);
+	('audience_id_seq',        '{admin}', DEFAULT),
+	('voucher_type_id_seq',    '{admin}', DEFAULT),
+	('voucher_id_seq',         '{}', DEFAULT),
+	('voucher_use_id_seq',     '{}', DEFAULT);
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.
 CREATE TEMP TABLE tap_pos_sale_columns (col name PRIMARY KEY);
 INSERT INTO tap_pos_sale_columns VALUES
 	('sale_id'), ('store'), ('pos_txn'), ('return_of'),
-	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier'),
+	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier'), ('vouchers'),
 	('vouchers_issued');
 -- The columns of loyalty.sale that pos and admin may write: the POS's own;
 -- what the trigger fills in (award above all) stays the trigger's.
 CREATE TEMP TABLE tap_sale_insert_columns (col name PRIMARY KEY);
 INSERT INTO tap_sale_insert_columns VALUES
-	('store'), ('pos_txn'), ('card'), ('occurred_at'), ('total'), ('lines'), ('return_of');
+	('store'), ('pos_txn'), ('card'), ('occurred_at'), ('total'), ('lines'), ('return_of'), ('vouchers');
 
 -- 1-3: the specs cover exactly what the extension installs (the analytics
 -- models' functions and aggregates, named as below: test/pgtap/analytics_privileges.sql)

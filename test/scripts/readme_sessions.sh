@@ -85,6 +85,8 @@ allowed() {
 	"INSERT INTO loyalty.benefit "*)			echo "admin" ;;
 	"SELECT * FROM loyalty.use_benefit("*)		echo "pos admin" ;;
 	"SELECT * FROM loyalty.enroll_with_sale("*)	echo "pos admin" ;;
+	"INSERT INTO loyalty.voucher_type "*)		echo "admin" ;;
+	"SELECT loyalty.issue_voucher("*|"SELECT count(loyalty.issue_voucher("*)	echo "admin" ;;
 	"SELECT "*"loyalty.purchase_summary("*|"SELECT "*"loyalty.cadence("*|"SELECT "*"loyalty.bgnbd_"*|\
 	"WITH "*"loyalty.purchase_summary("*)		echo "analyst admin" ;;
 	"SELECT "*"loyalty.rfm("*)					echo "analyst admin" ;;
