@@ -25,7 +25,7 @@ SELECT min(n) FILTER (WHERE am.member_id IS NOT NULL) AS lapsed, min(n) FILTER (
   JOIN loyalty.member m USING (member_id)
   LEFT JOIN loyalty.audience_member am USING (member_id)
  WHERE m.status = 'active' \gset
-\echo 'the lapsed customer (card :lapsed) buys 40 of formula before clipping: no bonus'
+\echo 'the lapsed customer, card serial' :lapsed 'of 6001, buys 40 of formula before clipping: no bonus'
 SET ROLE demo_pos;
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S01', 'CB-1', loyalty.card_issue('6001', :lapsed), 40, '[{"sku":"F1","category":"formula","qty":1,"amount":40}]')
@@ -37,7 +37,7 @@ INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S01', 'CB-2', loyalty.card_issue('6001', :lapsed), 40, '[{"sku":"F1","category":"formula","qty":1,"amount":40}]'),
        ('S01', 'CB-3', loyalty.card_issue('6001', :lapsed), 40, '[{"sku":"F1","category":"formula","qty":1,"amount":40}]')
 RETURNING pos_txn, points_earned;
-\echo 'the regular customer (card :regular) buys the same: not in the audience, and cannot clip it'
+\echo 'the regular customer, card serial' :regular 'of 6001, buys the same: not in the audience, and cannot clip it'
 INSERT INTO loyalty.sale (store, pos_txn, card, total, lines)
 VALUES ('S01', 'CB-4', loyalty.card_issue('6001', :regular), 40, '[{"sku":"F1","category":"formula","qty":1,"amount":40}]')
 RETURNING pos_txn, points_earned;

@@ -58,6 +58,7 @@ typedef struct AudienceProbe
 	bool		clipped;
 } AudienceProbe;
 
+/* The audience_member row found: whether the member clipped; one row is all. */
 static bool
 ReadAudienceRow(Relation rel, TupleTableSlot *slot, void *arg)
 {

@@ -21,8 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tables=(program member member_card member_balance ledger lot store rule rule_spend member_rule_use sale outbox)
-sequences=(program_program_id_seq member_member_id_seq ledger_entry_id_seq rule_rule_id_seq sale_id_seq outbox_event_id_seq)
+tables=(program member member_card member_balance ledger lot store rule rule_spend member_rule_use sale outbox audience audience_member)
+sequences=(program_program_id_seq member_member_id_seq ledger_entry_id_seq rule_rule_id_seq sale_id_seq outbox_event_id_seq audience_id_seq)
 plan $((1 + 1 + 2 + 2 * ${#tables[@]} + ${#sequences[@]} + 2 + 1 + 2 + 5 + 9 + 1 + 1 + 1 + 2))
 
 # ---------------------------------------------------------------------------
@@ -94,6 +94,13 @@ SET ROLE $adm;
 INSERT INTO loyalty.segment (program_id, code, predicate)
 SELECT program_id, 'dr_who', \$p\$current_user = '$adm'\$p\$ FROM loyalty.program WHERE code = 'dr_plain';
 RESET ROLE;
+-- an audience with a clipped member, and a rule naming it (inactive: the
+-- sales below earn as before); the rule's check must pass on restore
+INSERT INTO loyalty.audience (program_id, code, opt_in) SELECT program_id, 'dr_aud', true FROM loyalty.program WHERE code = 'dr_plain';
+SELECT loyalty.audience_add('dr_aud', ARRAY[loyalty.card_issue('40', 1), loyalty.card_issue('40', 2)]);
+SELECT loyalty.clip_offer('dr_aud', loyalty.card_issue('40', 1));
+INSERT INTO loyalty.rule (program_id, code, kind, points, audience, active)
+SELECT program_id, 'dr_aud_bonus', 'bonus', 7, 'dr_aud', false FROM loyalty.program WHERE code = 'dr_plain';
 SQL
 ok $? "source database set up (programs, members, earns, redeems, expiry, adjust, reverse, card replacement, suspension, stores, rules, sales, a return, events)" ||
 	{ diag "$(tail -20 "$work/setup.log")"; bail "cannot set up the source database"; }
