@@ -70,6 +70,7 @@ allowed() {
 	"SELECT * FROM loyalty.statement("*)		echo "analyst admin" ;;
 	"SELECT * FROM loyalty.balance_at("*)		echo "analyst admin" ;;
 	"SELECT * FROM loyalty.check_invariants("*)	echo "analyst admin" ;;
+	"SELECT loyalty.issue_voucher("*|"SELECT count(loyalty.issue_voucher("*)	echo "admin" ;;
 	"SELECT "*" FROM loyalty.member_card "*)	echo "analyst admin" ;;
 	"DELETE FROM loyalty.outbox "*)				echo "admin" ;;
 	"SELECT pg_sequence_last_value('loyalty.outbox_event_id_seq');"*)	echo "admin" ;;
@@ -86,7 +87,6 @@ allowed() {
 	"SELECT * FROM loyalty.use_benefit("*)		echo "pos admin" ;;
 	"SELECT * FROM loyalty.enroll_with_sale("*)	echo "pos admin" ;;
 	"INSERT INTO loyalty.voucher_type "*)		echo "admin" ;;
-	"SELECT loyalty.issue_voucher("*|"SELECT count(loyalty.issue_voucher("*)	echo "admin" ;;
 	"SELECT "*"loyalty.purchase_summary("*|"SELECT "*"loyalty.cadence("*|"SELECT "*"loyalty.bgnbd_"*|\
 	"WITH "*"loyalty.purchase_summary("*)		echo "analyst admin" ;;
 	"SELECT "*"loyalty.rfm("*)					echo "analyst admin" ;;
