@@ -262,6 +262,10 @@ InsertVoucher(Datum *v, const bool *isnull)
 	}
 }
 
+/*
+ * Issue one voucher (voucher.h): its validity from the type and valid_from,
+ * a new code, the row and its voucher_issued event.  Inside SPI.
+ */
 char *
 VoucherIssue(int32 voucher_type_id, int64 member_id, Datum value,
 			 TimestampTz valid_from, int64 sale_id, int32 rule_id)

@@ -418,6 +418,16 @@ loyalty_check_voucher(PG_FUNCTION_ARGS)
 	return result;
 }
 
+/* LY011: the (store, pos_txn) of the use names a use of another voucher. */
+static void
+PosTxnConflict(const VoucherUse *u)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
+			 errmsg("POS transaction \"%s\" of store \"%s\" used another voucher", u->pos_txn, u->store),
+			 errdetail("A (store, pos_txn) names one use of one voucher.")));
+}
+
 /* An earlier use under (store, pos_txn), of this code: its answer into v; of another: LY011. */
 static bool
 EarlierUse(VoucherUse *u, Datum *v, bool *n)
@@ -433,10 +443,7 @@ EarlierUse(VoucherUse *u, Datum *v, bool *n)
 		return false;
 	tt = SPI_tuptable;
 	if (strcmp(SPI_getvalue(tt->vals[0], tt->tupdesc, 2), u->code) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
-				 errmsg("POS transaction \"%s\" of store \"%s\" used another voucher", u->pos_txn, u->store),
-				 errdetail("A (store, pos_txn) names one use of one voucher.")));
+		PosTxnConflict(u);
 	v[0] = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 	v[1] = SPI_getbinval(tt->vals[0], tt->tupdesc, 8, &isnull);
 	v[2] = SPI_getbinval(tt->vals[0], tt->tupdesc, 3, &isnull);
@@ -521,10 +528,7 @@ RecordUse(VoucherUse *u)
 	a[8] = Int32GetDatum(u->uses_left - 1);
 	LoyaltyExecute(&insert_use_plan, a, nulls, false, 0);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
-				 errmsg("POS transaction \"%s\" of store \"%s\" used another voucher", u->pos_txn, u->store),
-				 errdetail("A (store, pos_txn) names one use of one voucher.")));
+		PosTxnConflict(u);
 	u->use_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	LoyaltyExecute(&spend_use_plan, a, NULL, false, 0);
 	UsedEvent(u);
