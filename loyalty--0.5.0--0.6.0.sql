@@ -2481,6 +2481,208 @@ REVOKE EXECUTE ON FUNCTION
 FROM PUBLIC;
 
 --
+-- section: vouchers
+--
+--
+-- Vouchers (0.6.0): coupons with a code -- an amount, a percentage, points
+-- or a free item -- issued to a member (or to the bearer) and used once or a
+-- few times at the till.  loyalty.voucher_type says what a voucher is worth
+-- and when and where it can be used; loyalty.voucher is one row per issued
+-- voucher, with its own code; loyalty.voucher_use one row per use, keyed by
+-- the POS's (store, pos_txn).  Issuing (src/voucher.c) writes its rows
+-- without SQL; check_voucher and use_voucher judge a use in C.
+--
+
+CREATE SEQUENCE loyalty.voucher_type_id_seq AS integer;
+COMMENT ON SEQUENCE loyalty.voucher_type_id_seq IS 'Voucher type ids.';
+CREATE TABLE loyalty.voucher_type (
+	voucher_type_id	integer NOT NULL DEFAULT pg_catalog.nextval('loyalty.voucher_type_id_seq') PRIMARY KEY,
+	program_id		integer NOT NULL REFERENCES loyalty.program,
+	code			text NOT NULL CHECK (code <> ''),
+	name			text,
+	kind			text NOT NULL CHECK (kind IN ('amount', 'percent', 'points', 'item')),
+	value			numeric CHECK (value > 0 AND value <= 1000000000000000),
+	sku				text CHECK (sku <> ''),
+	min_basket		numeric CHECK (min_basket > 0 AND min_basket <= 1000000000000000),
+	valid_days		integer CHECK (valid_days BETWEEN 1 AND 36600),
+	valid_from		timestamptz,
+	valid_to		timestamptz,
+	days_of_week	integer[] CHECK (days_of_week <@ '{1,2,3,4,5,6,7}'::integer[] AND pg_catalog.cardinality(days_of_week) > 0),
+	stores			text[] CHECK (pg_catalog.cardinality(stores) > 0),
+	max_uses		integer NOT NULL DEFAULT 1 CHECK (max_uses BETWEEN 1 AND 1000000),
+	member_bound	boolean NOT NULL DEFAULT true,
+	UNIQUE (program_id, code),
+	CONSTRAINT voucher_type_valid_check CHECK (valid_to > valid_from),
+	CONSTRAINT voucher_type_item_sku_check CHECK ((kind = 'item') = (sku IS NOT NULL)),
+	CONSTRAINT voucher_type_kind_value_check CHECK (CASE kind
+		WHEN 'item' THEN value IS NULL
+		WHEN 'percent' THEN value <= 100
+		WHEN 'points' THEN value = pg_catalog.trunc(value)
+		ELSE value IS NOT NULL END)
+);
+COMMENT ON TABLE loyalty.voucher_type IS 'What a voucher is worth and when, where and how often it can be used; loyalty.issue_voucher issues vouchers of a type.';
+COMMENT ON COLUMN loyalty.voucher_type.code IS 'Name issue_voucher takes; unique per program.';
+COMMENT ON COLUMN loyalty.voucher_type.kind IS 'amount (value off the basket, at most the basket), percent (value % of the basket, rounded to the cent), points (value points credited to the card''s member), item (one unit of sku free: its price in the basket).';
+COMMENT ON COLUMN loyalty.voucher_type.value IS 'Money off (amount), percentage (percent, at most 100), points (points, whole); NULL for item. A voucher may carry its own value instead (loyalty.voucher.value).';
+COMMENT ON COLUMN loyalty.voucher_type.sku IS 'The item an item voucher gives free; NULL for the other kinds.';
+COMMENT ON COLUMN loyalty.voucher_type.min_basket IS 'Least basket (sum of the lines'' amounts) the voucher can be used on; NULL: any.';
+COMMENT ON COLUMN loyalty.voucher_type.valid_days IS 'A voucher is valid this many days from its start (its issue, or valid_from if later); NULL: until valid_to, else no end.';
+COMMENT ON COLUMN loyalty.voucher_type.valid_from IS 'No voucher of the type is valid before this moment (one issued earlier starts then); NULL: from its issue.';
+COMMENT ON COLUMN loyalty.voucher_type.valid_to IS 'No voucher of the type is valid from this moment on; NULL: no fixed end.';
+COMMENT ON COLUMN loyalty.voucher_type.days_of_week IS 'ISO days (1 = Monday) in the store''s, else the program''s, time zone; NULL: every day.';
+COMMENT ON COLUMN loyalty.voucher_type.stores IS 'Stores the voucher can be used in; NULL: every store.';
+COMMENT ON COLUMN loyalty.voucher_type.max_uses IS 'Uses of one voucher (1 by default).';
+COMMENT ON COLUMN loyalty.voucher_type.member_bound IS 'true: only the member it was issued to can use it (with a card of theirs); false: a bearer voucher, usable by whoever has the code.';
+
+-- One row per issued voucher.  Looked up by its code (voucher_code_key);
+-- the member's vouchers by voucher_member_idx.  No member-leading key: a
+-- bearer voucher has no member, and the till names a voucher by its code.
+CREATE SEQUENCE loyalty.voucher_id_seq;
+COMMENT ON SEQUENCE loyalty.voucher_id_seq IS 'Voucher ids.';
+CREATE TABLE loyalty.voucher (
+	voucher_id		bigint NOT NULL DEFAULT pg_catalog.nextval('loyalty.voucher_id_seq') PRIMARY KEY,
+	code			text NOT NULL,
+	voucher_type_id	integer NOT NULL REFERENCES loyalty.voucher_type,
+	member_id		bigint REFERENCES loyalty.member,
+	value			numeric CHECK (value > 0 AND value <= 1000000000000000),
+	issued_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	valid_from		timestamptz NOT NULL,
+	valid_to		timestamptz,
+	uses_left		integer NOT NULL CHECK (uses_left >= 0),
+	issued_by_sale	bigint,
+	issued_by_rule	integer,
+	actor			text NOT NULL DEFAULT SESSION_USER,
+	CONSTRAINT voucher_code_key UNIQUE (code),
+	CONSTRAINT voucher_valid_check CHECK (valid_to > valid_from)
+);
+CREATE INDEX voucher_member_idx ON loyalty.voucher (member_id) WHERE member_id IS NOT NULL;
+COMMENT ON TABLE loyalty.voucher IS 'Issued vouchers, one row each: written by issue_voucher (and by the sale trigger''s voucher rules); uses_left goes down with each use_voucher.';
+COMMENT ON COLUMN loyalty.voucher.code IS '13 characters of 23456789ABCDEFGHJKMNPQRSTUVWXYZ: 12 random (pg_strong_random), then a check character (README "Vouchers").';
+COMMENT ON COLUMN loyalty.voucher.member_id IS 'The member it was issued to; NULL: a bearer voucher issued without a card.';
+COMMENT ON COLUMN loyalty.voucher.value IS 'This voucher''s own value (a Christmas-tree voucher worth what the tree cost), in the unit of its type''s kind; NULL: the type''s value.';
+COMMENT ON COLUMN loyalty.voucher.valid_from IS 'First moment it can be used.';
+COMMENT ON COLUMN loyalty.voucher.valid_to IS 'It can be used before this moment; NULL: no end.';
+COMMENT ON COLUMN loyalty.voucher.uses_left IS 'Uses left: the type''s max_uses at issue, one less for each use.';
+COMMENT ON COLUMN loyalty.voucher.issued_by_sale IS 'The sale (or return) whose voucher rule issued it; NULL: issued by issue_voucher.';
+COMMENT ON COLUMN loyalty.voucher.issued_by_rule IS 'The rule that issued it; NULL: issued by issue_voucher.';
+COMMENT ON COLUMN loyalty.voucher.actor IS 'The session user who issued it.';
+
+-- One row per use; (store, pos_txn) names one use, and a retry is answered
+-- from it.
+CREATE SEQUENCE loyalty.voucher_use_id_seq;
+COMMENT ON SEQUENCE loyalty.voucher_use_id_seq IS 'Voucher use ids.';
+CREATE TABLE loyalty.voucher_use (
+	use_id			bigint NOT NULL DEFAULT pg_catalog.nextval('loyalty.voucher_use_id_seq') PRIMARY KEY,
+	voucher_id		bigint NOT NULL REFERENCES loyalty.voucher,
+	member_id		bigint REFERENCES loyalty.member,
+	store			text NOT NULL,
+	pos_txn			text NOT NULL,
+	used_at			timestamptz NOT NULL,
+	discount		numeric NOT NULL CHECK (discount >= 0),
+	points			bigint NOT NULL DEFAULT 0 CHECK (points >= 0),
+	entry_id		bigint,
+	uses_left		integer NOT NULL,
+	actor			text NOT NULL DEFAULT SESSION_USER,
+	CONSTRAINT voucher_use_pos_txn_key UNIQUE (store, pos_txn)
+);
+CREATE INDEX voucher_use_voucher_idx ON loyalty.voucher_use (voucher_id);
+COMMENT ON TABLE loyalty.voucher_use IS 'Every use of a voucher, written by use_voucher under the voucher''s row lock; (store, pos_txn) names one use.';
+COMMENT ON COLUMN loyalty.voucher_use.member_id IS 'The member of the card given at the till; NULL: a bearer voucher used without a card.';
+COMMENT ON COLUMN loyalty.voucher_use.discount IS 'Money taken off the basket (0 for a points voucher).';
+COMMENT ON COLUMN loyalty.voucher_use.points IS 'Points credited (a points voucher), by the ledger entry entry_id.';
+COMMENT ON COLUMN loyalty.voucher_use.uses_left IS 'Uses of the voucher left after this one (what use_voucher answered).';
+
+-- Which vouchers paid for a sale (the POS names them); explain_sale shows them.
+ALTER TABLE loyalty.sale ADD COLUMN vouchers text[];
+COMMENT ON COLUMN loyalty.sale.vouchers IS 'Codes of the vouchers used on this sale (used with use_voucher at the same store); explain_sale lists them.';
+
+CREATE FUNCTION loyalty.voucher_code_is_valid(code text) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'loyalty_voucher_code_is_valid';
+COMMENT ON FUNCTION loyalty.voucher_code_is_valid(text) IS
+'Whether the text is a well-formed voucher code with the right check character (hyphens and spaces ignored, any case), without looking it up.';
+
+CREATE FUNCTION loyalty.issue_voucher(voucher_type text, card loyalty.card,
+	value numeric DEFAULT NULL, valid_from timestamptz DEFAULT NULL, program text DEFAULT NULL)
+RETURNS text
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_issue_voucher';
+COMMENT ON FUNCTION loyalty.issue_voucher(text, loyalty.card, numeric, timestamptz, text) IS
+'Issues one voucher of a type of the card''s program (NULL card: a bearer voucher of a type with member_bound false, of the program named) and returns its code; value overrides the type''s, valid_from delays its start. In bulk: SELECT loyalty.issue_voucher(''t'', card) FROM ...';
+
+CREATE FUNCTION loyalty.check_voucher(code text, card loyalty.card, store text, lines jsonb,
+	OUT ok boolean, OUT kind text, OUT discount numeric, OUT points bigint, OUT uses_left integer,
+	OUT valid_to timestamptz, OUT sqlstate text, OUT reason text)
+RETURNS record
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_check_voucher';
+COMMENT ON FUNCTION loyalty.check_voucher(text, loyalty.card, text, jsonb) IS
+'What use_voucher would take off (discount, or points credited) now, or why not (ok false, with the SQLSTATE use_voucher would raise and its message), writing nothing.';
+
+CREATE FUNCTION loyalty.use_voucher(code text, card loyalty.card, store text, pos_txn text, lines jsonb,
+	OUT use_id bigint, OUT voucher_id bigint, OUT kind text, OUT discount numeric, OUT points bigint,
+	OUT uses_left integer, OUT used_at timestamptz)
+RETURNS record
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_use_voucher';
+COMMENT ON FUNCTION loyalty.use_voucher(text, loyalty.card, text, text, jsonb) IS
+'Uses a voucher on a basket: returns the discount (money off) or the points credited, or refuses with the reason''s SQLSTATE (LY110-LY124); idempotent per (store, pos_txn).';
+
+REVOKE EXECUTE ON FUNCTION
+	loyalty.issue_voucher(text, loyalty.card, numeric, timestamptz, text),
+	loyalty.check_voucher(text, loyalty.card, text, jsonb),
+	loyalty.use_voucher(text, loyalty.card, text, text, jsonb)
+FROM PUBLIC;
+REVOKE ALL ON loyalty.voucher_type, loyalty.voucher, loyalty.voucher_use FROM PUBLIC;
+REVOKE ALL ON SEQUENCE loyalty.voucher_type_id_seq, loyalty.voucher_id_seq, loyalty.voucher_use_id_seq FROM PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('loyalty.voucher_type', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.voucher_type_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.voucher', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.voucher_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.voucher_use', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.voucher_use_id_seq', '');
+
+-- explain_sale lists the vouchers a sale names
+CREATE OR REPLACE FUNCTION loyalty.explain_sale(sale_id bigint,
+	OUT rule_id integer, OUT code text, OUT kind text, OUT fired boolean, OUT points bigint, OUT why text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	IF explain_sale.sale_id IS NULL THEN
+		RAISE EXCEPTION 'sale_id is required' USING ERRCODE = 'LY013';
+	END IF;
+	RETURN QUERY
+	SELECT (a.r->>'rule')::integer, a.r->>'code', a.r->>'kind', (a.r->>'fired')::boolean,
+		   (a.r->>'points')::bigint, a.r->>'why'
+	  FROM loyalty.sale s, jsonb_array_elements(s.award->'rules') WITH ORDINALITY AS a(r, n)
+	 WHERE s.sale_id = explain_sale.sale_id
+	 ORDER BY a.n;
+	-- then the vouchers the sale names (voucher.sql), with their latest use at its store
+	RETURN QUERY
+	SELECT NULL::integer, c.code, 'voucher', u.use_id IS NOT NULL, COALESCE(u.points, 0),
+		   CASE WHEN u.use_id IS NULL THEN 'no use of this voucher at the sale''s store'
+				WHEN t.kind = 'points' THEN format('%s voucher "%s": %s points credited', t.kind, t.code, u.points)
+				ELSE format('%s voucher "%s": %s off', t.kind, t.code, u.discount) END
+	  FROM loyalty.sale s
+	 CROSS JOIN LATERAL unnest(s.vouchers) WITH ORDINALITY AS c(code, n)
+	  LEFT JOIN loyalty.voucher v ON v.code = upper(translate(c.code, '- ', ''))
+	  LEFT JOIN loyalty.voucher_type t ON t.voucher_type_id = v.voucher_type_id
+	  LEFT JOIN LATERAL (SELECT x.use_id, x.points, x.discount FROM loyalty.voucher_use x
+						  WHERE x.voucher_id = v.voucher_id AND x.store = s.store
+						  ORDER BY x.used_at DESC, x.use_id DESC LIMIT 1) u ON true
+	 WHERE s.sale_id = explain_sale.sale_id
+	 ORDER BY c.n;
+END
+$$;
+COMMENT ON FUNCTION loyalty.explain_sale(bigint) IS 'Every rule considered for a sale, in the order applied: whether it fired, its points, and why not; then each voucher the sale names (kind voucher), with what its latest use at the sale''s store took off or credited.';
+
+--
 -- Targeted offers (audiences, 0.6.0; as src/sql/audience.sql).  An audience
 -- is a list of members of one
 -- program, loaded in bulk (INSERT ... SELECT into loyalty.audience_member,
@@ -2750,6 +2952,164 @@ REVOKE ALL ON SEQUENCE loyalty.audience_id_seq FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('loyalty.audience', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.audience_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.audience_member', '');
+
+--
+-- section: voucher rules
+--
+ALTER TABLE loyalty.rule DROP CONSTRAINT rule_kind_check;
+ALTER TABLE loyalty.rule ADD CONSTRAINT rule_kind_check
+	CHECK (kind IN ('exclude', 'multiplier', 'bonus', 'first_purchase', 'nth_visit', 'voucher'));
+COMMENT ON COLUMN loyalty.rule.kind IS 'exclude (matching lines earn nothing), multiplier (matching lines earn multiplier times the base), bonus (fixed points), first_purchase (points on a member''s first sale), nth_visit (points on every every_nth visit day in the visit_period), voucher (issues one voucher of voucher_type).';
+
+--
+-- Voucher rules (0.6.0): a rule of kind 'voucher' issues one voucher of its
+-- voucher_type when a sale matches, in the sale's own INSERT (the codes are
+-- in sale.vouchers_issued, readable by RETURNING); with on_return it fires on
+-- a return instead -- the Christmas tree: a return of its skus, dated in the
+-- rule's window, of a sale made in [sold_from, sold_to), issues a voucher
+-- worth what the returned lines cost.  Evaluated in C with the other rules
+-- (src/rules.c), issued by the voucher code (src/voucher.c) from the sale
+-- trigger (src/voucher_rule.c).
+--
+ALTER TABLE loyalty.rule ADD COLUMN voucher_type text;
+ALTER TABLE loyalty.rule ADD COLUMN on_return boolean NOT NULL DEFAULT false;
+ALTER TABLE loyalty.rule ADD COLUMN sold_from timestamptz;
+ALTER TABLE loyalty.rule ADD COLUMN sold_to timestamptz;
+ALTER TABLE loyalty.rule ADD CONSTRAINT rule_voucher_type_check
+	CHECK ((kind = 'voucher') = (voucher_type IS NOT NULL));
+ALTER TABLE loyalty.rule ADD CONSTRAINT rule_on_return_check
+	CHECK (NOT on_return OR kind = 'voucher');
+ALTER TABLE loyalty.rule ADD CONSTRAINT rule_sold_check
+	CHECK ((sold_from IS NULL AND sold_to IS NULL) OR on_return);
+ALTER TABLE loyalty.rule ADD CONSTRAINT rule_sold_order_check
+	CHECK (sold_to > sold_from);
+ALTER TABLE loyalty.rule ADD CONSTRAINT rule_voucher_caps_check
+	CHECK (kind <> 'voucher' OR member_max_points IS NULL);
+-- a voucher type a rule issues is renamed with the rule, and not deleted
+ALTER TABLE loyalty.rule ADD CONSTRAINT rule_voucher_type_fkey
+	FOREIGN KEY (program_id, voucher_type) REFERENCES loyalty.voucher_type (program_id, code)
+	ON UPDATE CASCADE;
+CREATE INDEX rule_voucher_type_idx ON loyalty.rule (program_id, voucher_type) WHERE voucher_type IS NOT NULL;
+COMMENT ON COLUMN loyalty.rule.voucher_type IS 'kind voucher: the code of the voucher type of the rule''s program it issues, one voucher each time it fires.';
+COMMENT ON COLUMN loyalty.rule.on_return IS 'kind voucher: fire on a return of the rule''s lines (dated in its windows) instead of on a sale, issuing a voucher worth what the returned matching lines cost (the Christmas tree).';
+COMMENT ON COLUMN loyalty.rule.sold_from IS 'on_return: the returned sale was made at or after this moment; NULL: any time.';
+COMMENT ON COLUMN loyalty.rule.sold_to IS 'on_return: the returned sale was made before this moment; NULL: any time.';
+
+ALTER TABLE loyalty.sale ADD COLUMN vouchers_issued text[];
+COMMENT ON COLUMN loyalty.sale.vouchers_issued IS 'Codes of the vouchers the sale''s (or return''s) voucher rules issued, in rule order (filled by the trigger; NULL: none), so RETURNING gives the POS what to print.';
+
+-- rule.voucher_type: a type of the rule's program (LY125); an on_return
+-- rule's type is of kind amount, whose value the returned lines set (LY126).
+CREATE FUNCTION loyalty.rule_voucher_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_kind text;
+BEGIN
+	IF NEW.voucher_type IS NULL THEN
+		RETURN NEW;
+	END IF;
+	SELECT t.kind INTO v_kind FROM loyalty.voucher_type t
+	 WHERE t.program_id = NEW.program_id AND t.code = NEW.voucher_type;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'rule "%" issues voucher type "%", which its program does not have', NEW.code, NEW.voucher_type
+			USING ERRCODE = 'LY125', DETAIL = 'rule.voucher_type names a voucher type of the rule''s program by code.';
+	END IF;
+	IF NEW.on_return AND v_kind <> 'amount' THEN
+		RAISE EXCEPTION 'return rule "%" issues voucher type "%" of kind %', NEW.code, NEW.voucher_type, v_kind
+			USING ERRCODE = 'LY126',
+			DETAIL = 'A rule with on_return issues a voucher worth what the returned lines cost: its type is of kind amount.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.rule_voucher_check() IS 'Trigger: refuses a voucher rule whose voucher_type is not a type of its program (LY125), or an on_return rule whose type is not of kind amount (LY126).';
+CREATE TRIGGER rule_voucher_check BEFORE INSERT OR UPDATE OF voucher_type, program_id, on_return ON loyalty.rule
+	FOR EACH ROW EXECUTE FUNCTION loyalty.rule_voucher_check();
+ALTER TABLE loyalty.rule ENABLE ALWAYS TRIGGER rule_voucher_check;
+
+-- A return rule's type stays of kind amount (LY126).
+CREATE FUNCTION loyalty.voucher_type_rule_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_rule text;
+BEGIN
+	IF NEW.kind = 'amount' THEN
+		RETURN NEW;
+	END IF;
+	SELECT r.code INTO v_rule FROM loyalty.rule r
+	 WHERE r.program_id = NEW.program_id AND r.voucher_type = NEW.code AND r.on_return
+	 ORDER BY r.code LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'voucher type "%" is issued by return rule "%"', NEW.code, v_rule
+			USING ERRCODE = 'LY126',
+			DETAIL = 'A rule with on_return issues a voucher worth what the returned lines cost: its type is of kind amount.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.voucher_type_rule_check() IS 'Trigger: refuses to change the kind of a voucher type a return rule issues away from amount (LY126).';
+CREATE TRIGGER voucher_type_rule_check BEFORE UPDATE OF kind ON loyalty.voucher_type
+	FOR EACH ROW EXECUTE FUNCTION loyalty.voucher_type_rule_check();
+ALTER TABLE loyalty.voucher_type ENABLE ALWAYS TRIGGER voucher_type_rule_check;
+-- the rules cache what they read of their types
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.voucher_type
+	FOR EACH STATEMENT EXECUTE FUNCTION loyalty.rules_changed();
+
+REVOKE EXECUTE ON FUNCTION loyalty.rule_voucher_check(), loyalty.voucher_type_rule_check() FROM PUBLIC;
+
+-- voucher_type.audience: a type limited to an audience is issued only to
+-- its members (clipped, if the audience is opt_in, within its window): a
+-- voucher rule does not fire for anyone else, issue_voucher refuses them
+-- (LY127).  The code of an audience of the type's program (LY128), which
+-- then keeps its code and program (LY129).
+ALTER TABLE loyalty.voucher_type ADD COLUMN audience text CHECK (audience <> '');
+COMMENT ON COLUMN loyalty.voucher_type.audience IS 'Code of an audience of the type''s program: its vouchers are issued only to the audience''s members (clipped, if opt_in; within its window), by rules and by issue_voucher (LY127 for anyone else); NULL: anyone.';
+
+CREATE FUNCTION loyalty.voucher_type_audience_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NEW.audience IS NULL THEN
+		RETURN NEW;
+	END IF;
+	-- the audience stays until this commits (audience_voucher_type_in_use sees the type after)
+	PERFORM FROM loyalty.audience a WHERE a.program_id = NEW.program_id AND a.code = NEW.audience FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'voucher type "%" names audience "%", which its program does not have', NEW.code, NEW.audience
+			USING ERRCODE = 'LY128', DETAIL = 'voucher_type.audience names an audience of the type''s program by code.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.voucher_type_audience_check() IS 'Trigger: refuses a voucher type whose audience is not an audience of its program (LY128).';
+CREATE TRIGGER voucher_type_audience_check BEFORE INSERT OR UPDATE OF audience, program_id ON loyalty.voucher_type
+	FOR EACH ROW EXECUTE FUNCTION loyalty.voucher_type_audience_check();
+ALTER TABLE loyalty.voucher_type ENABLE ALWAYS TRIGGER voucher_type_audience_check;
+
+CREATE FUNCTION loyalty.audience_voucher_type_in_use() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v_type text;
+BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.code = OLD.code AND NEW.program_id = OLD.program_id THEN
+		RETURN NEW;
+	END IF;
+	SELECT t.code INTO v_type FROM loyalty.voucher_type t
+	 WHERE t.program_id = OLD.program_id AND t.audience = OLD.code
+	 ORDER BY t.code LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'audience "%" is named by voucher type "%"', OLD.code, v_type USING ERRCODE = 'LY129',
+			DETAIL = 'A voucher type''s audience names an audience of its program by code.',
+			HINT = 'Set the voucher type''s audience to another audience or NULL first.';
+	END IF;
+	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION loyalty.audience_voucher_type_in_use() IS 'Trigger: refuses to delete an audience, or change its code or program, while a voucher type of its program names it (LY129).';
+CREATE TRIGGER audience_voucher_type_in_use BEFORE UPDATE OR DELETE ON loyalty.audience
+	FOR EACH ROW EXECUTE FUNCTION loyalty.audience_voucher_type_in_use();
+ALTER TABLE loyalty.audience ENABLE ALWAYS TRIGGER audience_voucher_type_in_use;
+
+REVOKE EXECUTE ON FUNCTION loyalty.voucher_type_audience_check(), loyalty.audience_voucher_type_in_use() FROM PUBLIC;
 
 --
 --
@@ -3060,6 +3420,8 @@ DECLARE
 		'use_benefit(loyalty.card, text, text, text)',
 		'enroll_with_sale(loyalty.card, text, text, text)',
 		'enroll_with_sales(loyalty.card, text, text[], text[])',
+		'check_voucher(text, loyalty.card, text, jsonb)',
+		'use_voucher(text, loyalty.card, text, text, jsonb)',
 		-- audiences (audience.sql): the member clips an opt-in offer
 		'clip_offer(text, loyalty.card)',
 		-- tender holds (hold.sql)
@@ -3116,6 +3478,7 @@ DECLARE
 		'set_tier(loyalty.card, text, text, timestamptz)',
 		'review_tiers(timestamptz)',
 		'use_benefit_at(loyalty.card, text, text, text, timestamptz)',
+		'issue_voucher(text, loyalty.card, numeric, timestamptz, text)',
 		-- the segment_check trigger calls it as the writer of a segment
 		'segment_predicate_check(text)',
 		'refresh_segments(timestamptz)',
@@ -3146,10 +3509,10 @@ BEGIN
 		-- a sale is one INSERT; RETURNING reads back what the trigger filled in
 		-- only the POS's own columns: what the trigger fills in (award above
 		-- all, which marks a processed row) stays the trigger's
-		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
+		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of, vouchers) '
 					   'ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
-					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
+					   'points_pending, entry_id, tier, vouchers, vouchers_issued) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
@@ -3157,6 +3520,9 @@ BEGIN
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
+		-- vouchers: types configured and vouchers issued by admin only
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.voucher_type TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.voucher_type_id_seq TO %s', role);
 		-- segments: defined by admin only (a predicate runs as its writer)
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.segment TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.segment_id_seq TO %s', role);
@@ -3180,4 +3546,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments and audiences, refresh segments, load audiences, sweep expired holds, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, authorize, capture and void holds, quote, read a card''s balance and tier, use benefits, enrol with a sale, clip offers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments, voucher types and audiences, issue vouchers, refresh segments, load audiences, sweep expired holds, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, authorize, capture and void holds, quote, read a card''s balance and tier, use benefits, enrol with a sale, check and use vouchers, clip offers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';

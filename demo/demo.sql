@@ -163,7 +163,9 @@ SELECT count(*) AS members_checked FROM loyalty.member_balance;
 SELECT * FROM loyalty.check_invariants();
 RESET ROLE;
 \ir benefits.sql
+\ir vouchers.sql
 \ir audiences.sql
+\ir xmas_tree.sql
 \ir analytics.sql
 \ir holds.sql
 

@@ -27,6 +27,8 @@ RETURNING sale_id AS nul_sale \gset
 CREATE ROLE regress_nul_role;
 INSERT INTO loyalty.tier (program_id, code, rank) SELECT program_id, 'nul-base', 0 FROM loyalty.program WHERE code = 'nul';
 INSERT INTO loyalty.benefit (program_id, code) SELECT program_id, 'nul' FROM loyalty.program WHERE code = 'nul';
+INSERT INTO loyalty.voucher_type (program_id, code, kind, value, max_uses) SELECT program_id, 'nul', 'amount', 1, 1000 FROM loyalty.program WHERE code = 'nul';
+SELECT loyalty.issue_voucher('nul', loyalty.card_issue('66', 1)) AS nul_code \gset
 INSERT INTO loyalty.audience (program_id, code, opt_in) SELECT program_id, 'nul', true FROM loyalty.program WHERE code = 'nul';
 SELECT added FROM loyalty.audience_add('nul', ARRAY[loyalty.card_issue('66', 1)]);
 SELECT (loyalty.authorize(loyalty.card_issue('66', 1), 10, 'S-NUL', 'T-NUL-HOLD')).hold_id AS nul_hold \gset
@@ -138,6 +140,11 @@ INSERT INTO nul_value VALUES
 	('min_purchase_days', '3'),
 	('max_regularity', '0.5'),
 	('overdue_days', '0'),
+	-- vouchers
+	('voucher_type', '''nul'''),
+	('code',         format('%L', :'nul_code')),
+	('value',        '1'),
+	('valid_from',   'now()'),
 	('program bigint', '(SELECT program_id FROM loyalty.program WHERE code = ''nul'')');
 
 CREATE TEMP TABLE nul_result (fn text, argno int, arg text, strict boolean, outcome text);

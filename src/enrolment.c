@@ -44,6 +44,7 @@
  */
 #include "rules.h"
 #include "tier.h"
+#include "voucher_rule.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -569,6 +570,8 @@ EvaluateSales(Enrolment *e, LoyaltyMember *m, RulePoints *rp)
 			facts.tier = mt.tier;
 		}
 		LoyaltyEvaluateRules(&facts, &basket, &award);
+		/* its voucher rules issue as at the till (codes: in the award) */
+		(void) LoyaltyIssueRuleVouchers(&award, m->member_id, s->sale_id);
 		if (ladder.ntiers > 0)
 			s->tier = LoyaltyTierCountSale(m, &ladder, &mt, s->occurred_at, s->total,
 										   award.points, s->sale_id)->code;

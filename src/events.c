@@ -25,7 +25,8 @@ static LoyaltyPlan outbox_plan = {
 /*
  * Write an event of kind with its jsonb payload to loyalty.outbox (without
  * SQL unless a DBA gave the outbox a trigger of its own) and wake the
- * consumer when loyalty.notify is on.  Inside SPI.
+ * consumer when loyalty.notify is on.  member_id 0: an event of no member
+ * (a bearer voucher's), member_id NULL.  Inside SPI.
  */
 void
 LoyaltyEmitEvent(const char *kind, int64 member_id, Datum payload)
@@ -39,13 +40,13 @@ LoyaltyEmitEvent(const char *kind, int64 member_id, Datum payload)
 	{
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_OUTBOX);
 
-		LoyaltyRowSet(row, "member_id", v[0], false);
+		LoyaltyRowSet(row, "member_id", v[0], member_id == 0);
 		LoyaltyRowSet(row, "kind", v[1], false);
 		LoyaltyRowSet(row, "payload", v[2], false);
 		LoyaltyRowInsert(row);
 	}
 	else
-		LoyaltyExecute(&outbox_plan, v, NULL, false, 0);
+		LoyaltyExecute(&outbox_plan, v, member_id == 0 ? "n  " : NULL, false, 0);
 	if (loyalty_notify)
 		Async_Notify(EVENTS_CHANNEL, "");
 }

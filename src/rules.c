@@ -59,11 +59,12 @@ typedef enum RuleKind
 	RULE_MULTIPLIER,
 	RULE_BONUS,
 	RULE_FIRST_PURCHASE,
-	RULE_NTH_VISIT
+	RULE_NTH_VISIT,
+	RULE_VOUCHER
 } RuleKind;
 
 static const char *const rule_kind_names[] = {
-	"exclude", "multiplier", "bonus", "first_purchase", "nth_visit", NULL
+	"exclude", "multiplier", "bonus", "first_purchase", "nth_visit", "voucher", NULL
 };
 
 typedef struct CompiledRule
@@ -101,6 +102,18 @@ typedef struct CompiledRule
 	int64	   *segments;		/* their segment ids */
 	char	   *segment_codes;	/* their codes, for the award's "why" */
 	LoyaltyAudienceRef audience;	/* rule.audience: only its members */
+	char	   *voucher_type;	/* kind voucher: the code of the type it issues */
+	int32		voucher_type_id;
+	bool		on_return;		/* fires on returns (kind voucher) */
+	bool		has_sold_from;	/* on_return: when the returned sale was made */
+	TimestampTz sold_from;
+	bool		has_sold_to;
+	TimestampTz sold_to;
+	bool		has_type_from;	/* the type's fixed window */
+	TimestampTz type_from;
+	bool		has_type_to;
+	TimestampTz type_to;
+	LoyaltyAudienceRef type_audience;	/* the voucher type's audience: only its members */
 } CompiledRule;
 
 /* A program's settings, cached with the rules (a change to either reloads both). */
@@ -146,8 +159,20 @@ static LoyaltyPlan load_rules_plan = {
 	" WHERE s.program_id OPERATOR(pg_catalog.=) r.program_id "
 	" AND s.code OPERATOR(pg_catalog.=) ANY (r.segments)), "
 	"pg_catalog.array_to_string(segments, ', '), "
-	LOYALTY_AUDIENCE_COLUMNS("r.audience") " FROM loyalty.rule r "
-	LOYALTY_AUDIENCE_JOIN("r.program_id", "r.audience") "WHERE active "
+	LOYALTY_AUDIENCE_COLUMNS("r.audience") ", "
+	"voucher_type, vt.vt_id, on_return, sold_from, sold_to, vt.vt_from, vt.vt_to, "
+	"vt.vt_audience IS NOT NULL, vt.vta_id, vt.vta_opt_in, vt.vta_from, vt.vta_to, vt.vt_audience "
+	"FROM loyalty.rule r "
+	LOYALTY_AUDIENCE_JOIN("r.program_id", "r.audience")
+	/* a voucher rule's type: its id, window and audience */
+	"LEFT JOIN LATERAL (SELECT t.voucher_type_id AS vt_id, t.valid_from AS vt_from, t.valid_to AS vt_to, "
+	" t.audience AS vt_audience, a.audience_id AS vta_id, a.opt_in AS vta_opt_in, "
+	" a.valid_from AS vta_from, a.valid_to AS vta_to "
+	" FROM loyalty.voucher_type t LEFT JOIN loyalty.audience a "
+	" ON a.program_id OPERATOR(pg_catalog.=) t.program_id AND a.code OPERATOR(pg_catalog.=) t.audience "
+	" WHERE t.program_id OPERATOR(pg_catalog.=) r.program_id "
+	" AND t.code OPERATOR(pg_catalog.=) r.voucher_type) vt ON true "
+	"WHERE active "
 	"ORDER BY program_id, kind OPERATOR(pg_catalog.<>) 'exclude', priority, rule_id",
 	0, {InvalidOid}
 };
@@ -319,6 +344,41 @@ CompileSegments(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
 	r->segment_codes = SPI_getvalue(tup, desc, col + 2);
 }
 
+/* A timestamptz column that may be NULL: whether it is set, and *t. */
+static bool
+OptionalTime(HeapTuple tup, TupleDesc desc, int col, TimestampTz *t)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	*t = isnull ? 0 : DatumGetTimestampTz(d);
+	return !isnull;
+}
+
+/*
+ * A voucher rule's columns (col .. col + 6 of load_rules_plan: the type's
+ * code and id, on_return, sold_from, sold_to, the type's valid_from and
+ * valid_to; then the type's audience) into r.
+ */
+static void
+CompileVoucher(HeapTuple tup, TupleDesc desc, int col, CompiledRule *r)
+{
+	bool		isnull;
+	Datum		d;
+
+	r->voucher_type = SPI_getvalue(tup, desc, col);
+	d = SPI_getbinval(tup, desc, col + 1, &isnull);
+	r->voucher_type_id = isnull ? 0 : DatumGetInt32(d);
+	if (r->kind == RULE_VOUCHER && r->voucher_type_id == 0)
+		elog(ERROR, "voucher rule %d has no voucher type", r->rule_id);
+	r->on_return = DatumGetBool(SPI_getbinval(tup, desc, col + 2, &isnull));
+	r->has_sold_from = OptionalTime(tup, desc, col + 3, &r->sold_from);
+	r->has_sold_to = OptionalTime(tup, desc, col + 4, &r->sold_to);
+	r->has_type_from = OptionalTime(tup, desc, col + 5, &r->type_from);
+	r->has_type_to = OptionalTime(tup, desc, col + 6, &r->type_to);
+	LoyaltyCompileAudience(tup, desc, col + 7, &r->type_audience);
+}
+
 /* One row of load_rules_plan compiled into r, in the current context. */
 static void
 CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
@@ -377,6 +437,7 @@ CompileRule(HeapTuple tup, TupleDesc desc, CompiledRule *r)
 	r->budget_points = isnull ? 0 : DatumGetInt64(d);
 	CompileSegments(tup, desc, 23, r);
 	LoyaltyCompileAudience(tup, desc, 26, &r->audience);
+	CompileVoucher(tup, desc, 26 + LOYALTY_AUDIENCE_NCOLUMNS, r);
 }
 
 /* Every active rule, compiled into RuleCacheContext.  Inside SPI. */
@@ -1003,7 +1064,8 @@ CapPoints(const CompiledRule *r, const SaleFacts *facts, int64 wanted, char **wh
 									allowed, facts->read_only);
 		if (allowed <= 0)
 		{
-			*why = psprintf("budget of " INT64_FORMAT " points is spent", r->budget_points);
+			*why = psprintf("budget of " INT64_FORMAT " %s is spent", r->budget_points,
+							r->kind == RULE_VOUCHER ? "vouchers" : "points");
 			return 0;
 		}
 	}
@@ -1139,6 +1201,22 @@ StartOutcome(const CompiledRule *r, RuleOutcome *o)
 	o->kind = rule_kind_names[r->kind];
 }
 
+/*
+ * Whether rule r is for this sale and member: its windows, segments and
+ * audience.  NULL when they hold, else why not.
+ */
+static char *
+TargetFails(const CompiledRule *r, const SaleFacts *facts, LocalTime *lt, MemberSegments *ms)
+{
+	char	   *why;
+
+	if ((why = WindowFails(r, facts, lt)) != NULL ||
+		(why = SegmentFails(r, facts, ms)) != NULL)
+		return why;
+	return LoyaltyAudienceFails(&r->audience, facts->member->member_id,
+								facts->occurred_at, facts->read_only);
+}
+
 /* Step 1: an exclude rule whose windows hold takes its lines out of earning. */
 static void
 ApplyExclusion(const CompiledRule *r, const SaleFacts *facts, SaleBasket *basket,
@@ -1147,10 +1225,7 @@ ApplyExclusion(const CompiledRule *r, const SaleFacts *facts, SaleBasket *basket
 	int			n = 0;
 
 	StartOutcome(r, o);
-	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
-		(o->why = SegmentFails(r, facts, ms)) != NULL ||
-		(o->why = LoyaltyAudienceFails(&r->audience, facts->member->member_id,
-									   facts->occurred_at, facts->read_only)) != NULL)
+	if ((o->why = TargetFails(r, facts, lt, ms)) != NULL)
 		return;
 	o->matched = palloc0(sizeof(bool) * Max(basket->nlines, 1));
 	for (int k = 0; k < basket->nlines; k++)
@@ -1264,6 +1339,49 @@ MatchEarningLines(const CompiledRule *r, const SaleBasket *basket, RuleOutcome *
 }
 
 /*
+ * A voucher rule whose conditions hold: a voucher of its type can still be
+ * issued (VoucherIssue's test of the type's end, so that it never fails a
+ * sale), and the member cap and the budget count vouchers (one each time it
+ * fires).  Fills o with the type and the
+ * voucher's own value (has_value: a return rule's); the sale trigger issues
+ * it (voucher_rule.c).  True when it fires.
+ */
+static bool
+VoucherFires(const CompiledRule *r, const SaleFacts *facts, RuleOutcome *o,
+			 bool has_value, Datum value)
+{
+	/* a voucher issued now would start at the later of now and the type's start */
+	TimestampTz start = GetCurrentTransactionStartTimestamp();
+
+	if (r->has_type_from && r->type_from > start)
+		start = r->type_from;
+	if (r->has_type_to && r->type_to <= start)
+	{
+		o->why = psprintf("voucher type %s ended %s", r->voucher_type, UtcText(r->type_to));
+		return false;
+	}
+	/* a type limited to an audience is issued to its members only */
+	if ((o->why = LoyaltyAudienceFails(&r->type_audience, facts->member->member_id,
+									   facts->occurred_at, facts->read_only)) != NULL)
+	{
+		o->why = psprintf("voucher type %s: %s", r->voucher_type, o->why);
+		return false;
+	}
+	if (CapPoints(r, facts, 1, &o->why) == 0)
+		return false;
+	o->fired = true;
+	o->points = 0;
+	o->voucher_type_id = r->voucher_type_id;
+	o->voucher_type = r->voucher_type;
+	o->has_voucher_value = has_value;
+	o->voucher_value = value;
+	o->why = psprintf("%s a voucher of type %s", facts->read_only ? "would issue" : "issues",
+					  r->voucher_type);
+	CountUse(r, facts, 1);
+	return true;
+}
+
+/*
  * Step 3 for one rule: windows, lines, minimum basket, the kind's test, caps
  * and budget.  Fills o; true when the rule fired (its points are o->points).
  */
@@ -1275,10 +1393,7 @@ ApplyRule(const CompiledRule *r, const SaleFacts *facts, const SaleBasket *baske
 	Datum		exact;
 	int64		points;
 
-	if ((o->why = WindowFails(r, facts, lt)) != NULL ||
-		(o->why = SegmentFails(r, facts, ms)) != NULL ||
-		(o->why = LoyaltyAudienceFails(&r->audience, facts->member->member_id,
-									   facts->occurred_at, facts->read_only)) != NULL)
+	if ((o->why = TargetFails(r, facts, lt, ms)) != NULL)
 		return false;
 	if (MatchEarningLines(r, basket, o, &matched_amount, &exact) == 0)
 	{
@@ -1296,6 +1411,8 @@ ApplyRule(const CompiledRule *r, const SaleFacts *facts, const SaleBasket *baske
 	}
 	if ((o->why = KindFails(r, facts, lt)) != NULL)
 		return false;
+	if (r->kind == RULE_VOUCHER)
+		return VoucherFires(r, facts, o, false, (Datum) 0);
 
 	points = o->per_line ? LoyaltyRoundPoints(exact, facts->member->rounding) : r->points;
 	if (points > 0)
@@ -1355,8 +1472,11 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 	for (; i >= 0 && i <= last; i++)
 	{
 		const CompiledRule *r = &rules[i];
-		RuleOutcome *o = &award->outcomes[award->noutcomes++];
+		RuleOutcome *o;
 
+		if (r->on_return)
+			continue;			/* LoyaltyEvaluateReturnRules */
+		o = &award->outcomes[award->noutcomes++];
 		StartOutcome(r, o);
 		if (stopped_by != NULL)
 			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
@@ -1377,6 +1497,90 @@ LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket, SaleAward *awar
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_INVALID_POINTS),
 				 errmsg("a sale would earn more than " INT64_FORMAT " points", (int64) LOYALTY_MAX_POINTS)));
+}
+
+/*
+ * A return rule (on_return) for a return: its windows at the return, the
+ * date of the returned sale, the returned lines it is about, its minimum
+ * basket (of those lines), the caps and budget.  The voucher is worth what
+ * those lines cost.
+ */
+static bool
+ApplyReturnRule(const CompiledRule *r, const SaleFacts *facts, TimestampTz sold_at,
+				const SaleBasket *returned, LocalTime *lt, MemberSegments *ms, RuleOutcome *o)
+{
+	Datum		amount = NumInt(0);
+	int			n = 0;
+
+	if ((o->why = TargetFails(r, facts, lt, ms)) != NULL)
+		return false;
+	if (r->has_sold_from && sold_at < r->sold_from)
+		o->why = psprintf("the sale was made before %s", UtcText(r->sold_from));
+	else if (r->has_sold_to && sold_at >= r->sold_to)
+		o->why = psprintf("the sale was not made before %s", UtcText(r->sold_to));
+	if (o->why != NULL)
+		return false;
+	o->matched = palloc0(sizeof(bool) * Max(returned->nlines, 1));
+	for (int k = 0; k < returned->nlines; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!LineMatches(r, &returned->lines[k]))
+			continue;
+		o->matched[k] = true;
+		n++;
+		amount = NumAdd(amount, returned->lines[k].amount);
+	}
+	o->has_min_basket = r->has_min_basket;
+	o->min_basket = r->min_basket;
+	if (n == 0)
+		o->why = pstrdup("no matching line");
+	else if (NumCmp(amount, NumInt(0)) == 0)
+		o->why = pstrdup("the matching lines cost nothing");
+	else if (r->has_min_basket && NumCmp(amount, r->min_basket) < 0)
+		o->why = psprintf("basket %s is below the minimum %s",
+						  DatumGetCString(DirectFunctionCall1(numeric_out, amount)),
+						  DatumGetCString(DirectFunctionCall1(numeric_out, r->min_basket)));
+	if (o->why != NULL)
+		return false;
+	return VoucherFires(r, facts, o, true, amount);
+}
+
+/*
+ * The return rules (on_return) of the member's program for a return of a
+ * sale made at sold_at: by priority, then rule_id, until a non-stackable one
+ * fires.  award gets only their outcomes (noutcomes 0: the program has
+ * none) and no points.  Inside SPI, under the member's lock.
+ */
+void
+LoyaltyEvaluateReturnRules(const SaleFacts *facts, TimestampTz sold_at,
+						   const SaleBasket *returned, SaleAward *award)
+{
+	LocalTime	lt = {0};
+	MemberSegments ms = {0};
+	int			first,
+				last;
+	const char *stopped_by = NULL;
+
+	if (!rule_cache_valid)
+		LoadRules();
+	ProgramRules(facts->member->program_id, &first, &last);
+	memset(award, 0, sizeof(*award));
+	award->rounding = facts->member->rounding;
+	award->outcomes = palloc0(sizeof(RuleOutcome) * Max(first < 0 ? 0 : last - first + 1, 1));
+	for (int i = first; i >= 0 && i <= last; i++)
+	{
+		const CompiledRule *r = &rules[i];
+		RuleOutcome *o;
+
+		if (!r->on_return)
+			continue;
+		o = &award->outcomes[award->noutcomes++];
+		StartOutcome(r, o);
+		if (stopped_by != NULL)
+			o->why = psprintf("not applied after non-stackable rule %s", stopped_by);
+		else if (ApplyReturnRule(r, facts, sold_at, returned, &lt, &ms, o) && !r->stackable)
+			stopped_by = r->code;
+	}
 }
 
 /* ---------- the award as jsonb, and what is left of it after returns ---------- */
@@ -1467,6 +1671,18 @@ LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award)
 		LoyaltyJsonbInt(&st, o->points);
 		LoyaltyJsonbKey(&st, "why");
 		LoyaltyJsonbString(&st, o->why);
+		if (o->voucher_type_id)
+		{
+			LoyaltyJsonbKey(&st, "voucher_type");
+			LoyaltyJsonbString(&st, o->voucher_type);
+			LoyaltyJsonbKey(&st, "voucher");
+			LoyaltyJsonbString(&st, o->voucher_code);
+			if (o->has_voucher_value)
+			{
+				LoyaltyJsonbKey(&st, "value");
+				LoyaltyJsonbString(&st, DatumGetCString(DirectFunctionCall1(numeric_out, o->voucher_value)));
+			}
+		}
 		if (o->fired && o->matched)
 		{
 			LoyaltyJsonbKey(&st, "lines");

@@ -94,6 +94,11 @@ typedef struct RuleOutcome
 	Datum	   *line_points;	/* per line, exact numeric (per_line only) */
 	bool		has_min_basket;
 	Datum		min_basket;
+	int32		voucher_type_id;	/* a voucher rule that fired: the type it issues; 0: none */
+	const char *voucher_type;	/* its code */
+	bool		has_voucher_value;	/* the voucher's own value (a return rule's) */
+	Datum		voucher_value;	/* numeric */
+	char	   *voucher_code;	/* the code issued; NULL: none yet (a quote) */
 } RuleOutcome;
 
 typedef struct SaleAward
@@ -109,6 +114,8 @@ extern void LoyaltyParseLines(Jsonb *lines, Datum total, bool is_return,
 extern void LoyaltyParseStoredLines(Jsonb *lines, bool is_return, SaleBasket *basket);
 extern void LoyaltyEvaluateRules(const SaleFacts *facts, SaleBasket *basket,
 								 SaleAward *award);
+extern void LoyaltyEvaluateReturnRules(const SaleFacts *facts, TimestampTz sold_at,
+									   const SaleBasket *returned, SaleAward *award);
 extern Datum LoyaltyAwardJson(const SaleBasket *basket, const SaleAward *award);
 extern int64 LoyaltyRemainingAward(Jsonb *award, const SaleBasket *original,
 								   const Datum *left_amount, const Datum *left_qty);

@@ -34,6 +34,7 @@
 #include "rules.h"
 #include "compat.h"
 #include "tier.h"
+#include "voucher_rule.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -479,6 +480,7 @@ typedef struct SaleResult
 	int64		entry_id;		/* 0: none */
 	Datum		award;			/* 0: none */
 	const char *tier;			/* the member's tier code after; NULL: none */
+	Datum		vouchers;		/* text[]: codes its voucher rules issued; 0: none */
 } SaleResult;
 
 /* ---------- back-dating ---------- */
@@ -639,6 +641,7 @@ EarnSale(const SaleRow *row, SaleBasket *basket, SaleResult *res)
 		facts.tier = mt.tier;
 	}
 	LoyaltyEvaluateRules(&facts, basket, &award);
+	res->vouchers = LoyaltyIssueRuleVouchers(&award, m.member_id, row->sale_id);
 
 	res->member_id = m.member_id;
 	res->award = LoyaltyAwardJson(basket, &award);
@@ -1052,6 +1055,10 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	 * the tier figures of the sale's day go down, if the sale counted (not
 	 * one from before the program had tiers); the tier stays
 	 */
+	/* an active member's return rules (the Christmas tree) */
+	if (m.status == 'a')
+		res->vouchers = LoyaltyReturnVouchers(&m, row->store, row->occurred_at, o.occurred_at,
+											  returned, row->sale_id, &res->award);
 	LoyaltyProgramLadder(m.program_id, &ladder);
 	if (ladder.ntiers > 0 && m.status != 'c' && o.tier_counted)
 		res->tier = LoyaltyTierCountReturn(&m, &ladder, o.occurred_at, row->total, unearned)->code;
@@ -1077,9 +1084,9 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	SaleBasket	basket;
 	bool		isnull;
 	Datum		d;
-	int			cols[6];
-	Datum		vals[6];
-	bool		nulls[6] = {0};
+	int			cols[7];
+	Datum		vals[7];
+	bool		nulls[7] = {0};
 	MemoryContext caller = CurrentMemoryContext;
 	bool		within_bounds = true;
 
@@ -1186,7 +1193,10 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	cols[5] = LoyaltyColumn(desc, "sale", "tier");
 	vals[5] = res.tier ? CStringGetTextDatum(res.tier) : (Datum) 0;
 	nulls[5] = res.tier == NULL;
-	tuple = heap_modify_tuple_by_cols(tuple, desc, 6, cols, vals, nulls);
+	cols[6] = LoyaltyColumn(desc, "sale", "vouchers_issued");
+	vals[6] = res.vouchers ? datumCopy(res.vouchers, false, -1) : (Datum) 0;
+	nulls[6] = res.vouchers == 0;
+	tuple = heap_modify_tuple_by_cols(tuple, desc, 7, cols, vals, nulls);
 	SPI_finish();
 	return PointerGetDatum(tuple);
 }

@@ -106,6 +106,7 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_TIER_DAY] = {"tier_day", .upserts = true},
 	[LOYALTY_MEMBER_TIER] = {"member_tier", .upserts = true},
 	[LOYALTY_TIER_CHANGE] = {"tier_change"},
+	[LOYALTY_VOUCHER] = {"voucher"},
 };
 static bool compiled_callback_registered = false;
 
@@ -350,6 +351,7 @@ OnlyKnownConstraints(TableWriter *w)
 	Oid			member = get_relname_relid("member", nsp);
 	Oid			rule = get_relname_relid("rule", nsp);
 	Oid			tier = get_relname_relid("tier", nsp);
+	Oid			voucher_type = get_relname_relid("voucher_type", nsp);
 	ListCell   *lc;
 
 	if (desc->constr && desc->constr->has_generated_stored)
@@ -359,11 +361,14 @@ OnlyKnownConstraints(TableWriter *w)
 		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
 		const char *column = fk->nkeys != 1 ? NULL :
 			fk->confrelid == member ? "member_id" :
-			fk->confrelid == rule ? "rule_id" : NULL;
+			fk->confrelid == rule ? "rule_id" :
+			fk->confrelid == voucher_type ? "voucher_type_id" : NULL;
 
 		/*
 		 * only the extension's own keys: member_id to member, rule_id to
-		 * rule, and any one column to tier (the ladder cache's ids)
+		 * rule, voucher_type_id to voucher_type (voucher.c holds the type
+		 * locked FOR KEY SHARE), and any one column to tier (the ladder
+		 * cache's ids)
 		 */
 		if (fk->nkeys == 1 && fk->confrelid == tier)
 			continue;
@@ -788,6 +793,10 @@ static const LoyaltyColumnType column_types[] = {
 	{"rule", "member_max_uses", INT4OID},
 	{"rule", "member_max_points", INT8OID},
 	{"rule", "budget_points", INT8OID},
+	{"rule", "voucher_type", TEXTOID},
+	{"rule", "on_return", BOOLOID},
+	{"rule", "sold_from", TIMESTAMPTZOID},
+	{"rule", "sold_to", TIMESTAMPTZOID},
 	{"store", "store", TEXTOID},
 	{"store", "time_zone", TEXTOID},
 	{"ledger", "member_id", INT8OID},
@@ -893,6 +902,7 @@ static const LoyaltyColumnType column_types[] = {
 	{"sale", "award", JSONBOID},
 	{"sale", "recorded_at", TIMESTAMPTZOID},
 	{"sale", "tier", TEXTOID},
+	{"sale", "vouchers_issued", TEXTARRAYOID},
 	{"segment_member", "member_id", INT8OID},
 	{"segment_member", "segment_id", INT8OID},
 	{"segment_member", "exited_on", DATEOID},

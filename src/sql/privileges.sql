@@ -44,6 +44,8 @@ DECLARE
 		'use_benefit(loyalty.card, text, text, text)',
 		'enroll_with_sale(loyalty.card, text, text, text)',
 		'enroll_with_sales(loyalty.card, text, text[], text[])',
+		'check_voucher(text, loyalty.card, text, jsonb)',
+		'use_voucher(text, loyalty.card, text, text, jsonb)',
 		-- audiences (audience.sql): the member clips an opt-in offer
 		'clip_offer(text, loyalty.card)',
 		-- tender holds (hold.sql)
@@ -100,6 +102,7 @@ DECLARE
 		'set_tier(loyalty.card, text, text, timestamptz)',
 		'review_tiers(timestamptz)',
 		'use_benefit_at(loyalty.card, text, text, text, timestamptz)',
+		'issue_voucher(text, loyalty.card, numeric, timestamptz, text)',
 		-- the segment_check trigger calls it as the writer of a segment
 		'segment_predicate_check(text)',
 		'refresh_segments(timestamptz)',
@@ -130,10 +133,10 @@ BEGIN
 		-- a sale is one INSERT; RETURNING reads back what the trigger filled in
 		-- only the POS's own columns: what the trigger fills in (award above
 		-- all, which marks a processed row) stays the trigger's
-		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of) '
+		EXECUTE format('GRANT INSERT (store, pos_txn, card, occurred_at, total, lines, return_of, vouchers) '
 					   'ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT SELECT (sale_id, store, pos_txn, return_of, member_id, points_earned, '
-					   'points_pending, entry_id, tier) ON loyalty.sale TO %s', role);
+					   'points_pending, entry_id, tier, vouchers, vouchers_issued) ON loyalty.sale TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.sale_id_seq TO %s', role);
 	END IF;
 	IF access = 'admin' THEN
@@ -141,6 +144,9 @@ BEGIN
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.program_program_id_seq, loyalty.rule_rule_id_seq, loyalty.tier_id_seq TO %s', role);
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.benefit TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.benefit_id_seq TO %s', role);
+		-- vouchers: types configured and vouchers issued by admin only
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.voucher_type TO %s', role);
+		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.voucher_type_id_seq TO %s', role);
 		-- segments: defined by admin only (a predicate runs as its writer)
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON loyalty.segment TO %s', role);
 		EXECUTE format('GRANT USAGE ON SEQUENCE loyalty.segment_id_seq TO %s', role);
@@ -164,4 +170,4 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION loyalty.grant_access(regrole, text) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.grant_access(regrole, text) IS
-'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments and audiences, refresh segments, load audiences, sweep expired holds, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, authorize, capture and void holds, quote, read a card''s balance and tier, use benefits, enrol with a sale, clip offers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';
+'Grants a role one access level: admin (configure programs, rules, stores, tiers, benefits, segments, voucher types and audiences, issue vouchers, refresh segments, load audiences, sweep expired holds, post corrections, override tiers, review them, consume the outbox, read all), pos (enrol, insert sales, redeem, authorize, capture and void holds, quote, read a card''s balance and tier, use benefits, enrol with a sale, check and use vouchers, clip offers) or analyst (read all, run the analytics, member features and segment history). Run it again after an update for the new release''s functions.';

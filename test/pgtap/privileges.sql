@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(701);
+SELECT plan(759);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -52,6 +52,7 @@ INSERT INTO tap_function_spec VALUES
 	('card_issue',         '{text,bigint,integer}',                 '{public}'),
 	('card_is_valid',      '{text}',                                '{public}'),
 	('time_zone_is_valid', '{text}',                                '{public}'),
+	('voucher_code_is_valid', '{text}',                             '{public}'),
 	('enroll',             '{loyalty.card,text,date,text,text,text,text,text,jsonb,timestamptz}', '{admin,pos}'),
 	('member_id',          '{loyalty.card}',                        '{admin,pos,analyst}'),
 	('redeem',             '{loyalty.card,bigint,text,text}',       '{admin,pos}'),
@@ -79,6 +80,11 @@ INSERT INTO tap_function_spec VALUES
 	('sale_trigger',       '{}',                                    '{}'),
 	('sale_statement_end', '{}',                                    '{}'),
 	('rules_changed',      '{}',                                    '{}'),
+	-- voucher rules (voucher_rule.sql): triggers only
+	('rule_voucher_check', '{}',                                    '{}'),
+	('voucher_type_rule_check', '{}',                               '{}'),
+	('voucher_type_audience_check', '{}',                           '{}'),
+	('audience_voucher_type_in_use', '{}',                          '{}'),
 	('local_date',         '{timestamptz,text}',                    '{}'),
 	('tier_period',        '{text,integer,date,date}',              '{}'),
 	('tier_ladder_check',  '{}',                                    '{}'),
@@ -143,7 +149,11 @@ INSERT INTO tap_function_spec VALUES
 	('authorize',          '{loyalty.card,bigint,text,text}',       '{admin,pos}'),
 	('capture',            '{bigint,bigint}',                       '{admin,pos}'),
 	('void',               '{bigint}',                              '{admin,pos}'),
-	('sweep_holds',        '{}',                                    '{admin}');
+	('sweep_holds',        '{}',                                    '{admin}'),
+	-- vouchers (test/pgtap/voucher_privileges.sql runs them per level)
+	('issue_voucher',      '{text,loyalty.card,numeric,timestamptz,text}', '{admin}'),
+	('check_voucher',      '{text,loyalty.card,text,jsonb}',        '{admin,pos}'),
+	('use_voucher',        '{text,loyalty.card,text,text,jsonb}',   '{admin,pos}');
 
 -- Table privileges per level (column privileges are checked further down).
 -- Nobody may INSERT, UPDATE, DELETE or TRUNCATE the ledger, lots, balances,
@@ -178,7 +188,10 @@ INSERT INTO tap_table_spec VALUES
 	('segment_refresh', '{SELECT}',                      '{}',       '{SELECT}'),
 	('audience',        '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
 	('audience_member', '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
-	('hold',            '{SELECT}',                      '{}',       '{SELECT}');
+	('hold',            '{SELECT}',                      '{}',       '{SELECT}'),
+	('voucher_type',    '{SELECT,INSERT,UPDATE,DELETE}', '{}',       '{SELECT}'),
+	('voucher',         '{SELECT}',                      '{}',       '{SELECT}'),
+	('voucher_use',     '{SELECT}',                      '{}',       '{SELECT}');
 
 -- Sequence privileges per level: admin draws program and rule ids, pos and
 -- admin sale ids (the default of sale_id) with USAGE; member, ledger and
@@ -199,19 +212,23 @@ INSERT INTO tap_sequence_spec VALUES
 	('benefit_use_id_seq',     '{}', DEFAULT),
 	('segment_id_seq',         '{admin}', DEFAULT),
 	('audience_id_seq',        '{admin}', DEFAULT),
-	('hold_id_seq',            '{}', DEFAULT);
+	('hold_id_seq',            '{}', DEFAULT),
+	('voucher_type_id_seq',    '{admin}', DEFAULT),
+	('voucher_id_seq',         '{}', DEFAULT),
+	('voucher_use_id_seq',     '{}', DEFAULT);
 
 -- The columns of loyalty.sale that pos may read back (RETURNING, or by
 -- (store, pos_txn) after ON CONFLICT DO NOTHING); not card, lines, award.
 CREATE TEMP TABLE tap_pos_sale_columns (col name PRIMARY KEY);
 INSERT INTO tap_pos_sale_columns VALUES
 	('sale_id'), ('store'), ('pos_txn'), ('return_of'),
-	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier');
+	('member_id'), ('points_earned'), ('points_pending'), ('entry_id'), ('tier'), ('vouchers'),
+	('vouchers_issued');
 -- The columns of loyalty.sale that pos and admin may write: the POS's own;
 -- what the trigger fills in (award above all) stays the trigger's.
 CREATE TEMP TABLE tap_sale_insert_columns (col name PRIMARY KEY);
 INSERT INTO tap_sale_insert_columns VALUES
-	('store'), ('pos_txn'), ('card'), ('occurred_at'), ('total'), ('lines'), ('return_of');
+	('store'), ('pos_txn'), ('card'), ('occurred_at'), ('total'), ('lines'), ('return_of'), ('vouchers');
 
 -- 1-3: the specs cover exactly what the extension installs (the analytics
 -- models' functions and aggregates, named as below: test/pgtap/analytics_privileges.sql)

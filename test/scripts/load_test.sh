@@ -15,7 +15,15 @@
 # pg_virtualenv); creates database loyalty_load_test and drops it at the end
 # (LOAD_KEEP_DB=1 keeps it for a post-mortem).  Tunables: LOAD_CLIENTS (8),
 # LOAD_TXNS (transactions per client, 1500), LOAD_MEMBERS (20), LOAD_KEYS (keys
-# per member in the random key space, 1000).
+# per member in the random key space, 1000), LOAD_VOUCHERS (bearer vouchers of
+# 3 uses each that every client uses at random, 50).
+#
+# Voucher uses ride along: each transaction also uses one of the vouchers
+# under a (store, pos_txn) from a small key space per voucher (so retries and
+# races happen); every acknowledged use is written to "vack" in its
+# transaction, every LY120 (used up) to "vrefusal".  Afterwards no voucher
+# has more uses than its max_uses, uses_left matches the uses, and every
+# acknowledged use is one voucher_use row, which every retry got back.
 set -uo pipefail
 
 PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
@@ -23,7 +31,8 @@ CLIENTS=${LOAD_CLIENTS:-8}
 TXNS=${LOAD_TXNS:-1500}
 MEMBERS=${LOAD_MEMBERS:-20}
 KEYS=${LOAD_KEYS:-1000}
-CALLS_PER_TXN=6			# SELECTs in one run of the pgbench script below
+VOUCHERS=${LOAD_VOUCHERS:-50}
+CALLS_PER_TXN=6			# SELECTs in one run of the pgbench script below, voucher uses aside
 SEED_POINTS=100			# every member starts with one earn of this much
 DB=loyalty_load_test
 
@@ -55,7 +64,7 @@ q() {	# one value from the test database
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
 }
 
-echo "1..15"
+echo "1..19"
 
 # ---------------------------------------------------------------------------
 # Setup: a fresh database, one program, the hot members, the ack table and
@@ -63,7 +72,7 @@ echo "1..15"
 # ---------------------------------------------------------------------------
 dropdb --if-exists "$DB" >/dev/null 2>&1
 if ! createdb "$DB" 2>"$tmp/setup.err" ||
-	! psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v members="$MEMBERS" -v seed="$SEED_POINTS" \
+	! psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v members="$MEMBERS" -v seed="$SEED_POINTS" -v vouchers="$VOUCHERS" \
 		>"$tmp/setup.out" 2>>"$tmp/setup.err" <<'SQL'
 CREATE EXTENSION loyalty;
 INSERT INTO loyalty.program (code) VALUES ('load');
@@ -175,6 +184,34 @@ CREATE FUNCTION load_redeem_hot(members int, client int) RETURNS void LANGUAGE s
 $$;
 
 SELECT load_earn(s, 'seed', :seed, -1) FROM generate_series(1, :members) s;
+
+-- Bearer vouchers of 3 uses each; every acknowledged use and every refusal.
+INSERT INTO loyalty.voucher_type (program_id, code, kind, value, max_uses, member_bound)
+SELECT program_id, 'load-v', 'amount', 1, 3, false FROM loyalty.program WHERE code = 'load';
+CREATE TABLE load_voucher AS
+SELECT i, loyalty.issue_voucher('load-v', NULL, program => 'load') AS code FROM generate_series(1, :vouchers) i;
+CREATE TABLE vack (
+	id			bigserial PRIMARY KEY,
+	code		text NOT NULL,
+	key			text NOT NULL,			-- pos_txn
+	use_id		bigint NOT NULL,
+	discount	numeric NOT NULL,
+	uses_left	int NOT NULL,
+	client		int NOT NULL
+);
+CREATE TABLE vrefusal (id bigserial PRIMARY KEY, code text NOT NULL, key text NOT NULL, client int NOT NULL);
+CREATE FUNCTION load_use_voucher(i int, key text, client int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v_code text := (SELECT code FROM load_voucher WHERE load_voucher.i = load_use_voucher.i);
+	r record;
+BEGIN
+	SELECT * INTO r FROM loyalty.use_voucher(v_code, NULL, 'store-1', key, '[{"sku":"A","qty":1,"amount":5}]');
+	INSERT INTO vack (code, key, use_id, discount, uses_left, client)
+	VALUES (v_code, key, r.use_id, r.discount, r.uses_left, client);
+EXCEPTION WHEN SQLSTATE 'LY120' THEN
+	INSERT INTO vrefusal (code, key, client) VALUES (v_code, key, client);
+END
+$$;
 SQL
 then
 	echo "not ok 1 - setup: database, extension, $MEMBERS members"
@@ -208,11 +245,14 @@ SELECT load_earn(:m, 'e-' || :ek, 1 + :ek % 40, :client_id);
 \else
 SELECT load_redeem(:m2, 'r-' || :m2 || '-' || :rk, 1 + :rk % 40, :client_id);
 \endif
+\set vi random(1, :vouchers)
+\set vk random(1, 6)
+SELECT load_use_voucher(:vi, 'v-' || :vi || '-' || :vk, :client_id);
 EOF
 
 total=$((CLIENTS * TXNS))
 start=$(date +%s)
-timeout 300 "$PGBENCH" -n -c "$CLIENTS" -j 2 -t "$TXNS" -D members="$MEMBERS" -D keys="$KEYS" \
+timeout 300 "$PGBENCH" -n -c "$CLIENTS" -j 2 -t "$TXNS" -D members="$MEMBERS" -D keys="$KEYS" -D vouchers="$VOUCHERS" \
 	-f "$tmp/load.sql" "$DB" >"$tmp/pgbench.out" 2>"$tmp/pgbench.err"
 rc=$?
 echo "# pgbench: $CLIENTS clients, $TXNS transactions each, $(($(date +%s) - start)) s, exit status $rc"
@@ -312,6 +352,34 @@ ok $? "every hold is its key's, and captured, captured less, voided or left open
 is "$(q "SELECT count(*) FROM loyalty.hold")" "$(q "SELECT count(DISTINCT key) FROM hold_ack")" \
 	"holds = distinct acknowledged hold keys"
 
+# Voucher uses: every call acknowledged or refused as used up; never more
+# uses than max_uses; every acknowledged use one row, the same for its retries.
+vacks=$(q "SELECT count(*) FROM vack")
+vrefusals=$(q "SELECT count(*) FROM vrefusal")
+is "$((vacks + vrefusals))" "$total" "every voucher use was acknowledged or refused with LY120 ($vacks + $vrefusals)"
+
+bad=$(q "SELECT string_agg(format('voucher %s: %s uses, uses_left %s', v.voucher_id, n, v.uses_left), E'\n')
+           FROM loyalty.voucher v
+           LEFT JOIN LATERAL (SELECT count(*) AS n FROM loyalty.voucher_use u WHERE u.voucher_id = v.voucher_id) u ON true
+          WHERE n > 3 OR v.uses_left <> 3 - n")
+[ -z "$bad" ]
+ok $? "no voucher has more uses than its max_uses (3), and uses_left = 3 - its uses" "$(head -20 <<<"$bad")"
+
+bad=$(q "WITH a AS (SELECT DISTINCT code, key, use_id, discount FROM vack)
+         SELECT string_agg(format('ack %s/%s -> use %s; row %s', a.code, a.key, a.use_id, u.use_id), E'\n')
+           FROM a FULL JOIN (SELECT u.*, v.code FROM loyalty.voucher_use u JOIN loyalty.voucher v USING (voucher_id)) u
+             ON u.use_id = a.use_id
+          WHERE a.use_id IS NULL OR u.use_id IS NULL OR u.code <> a.code OR u.pos_txn <> a.key
+             OR u.discount <> a.discount OR u.discount <> 1
+             OR (SELECT count(DISTINCT use_id) FROM vack x WHERE x.key = a.key) <> 1")
+[ -z "$bad" ]
+ok $? "every acknowledged voucher use is one voucher_use row, and every row an acknowledged use; retries got it back" "$(head -20 <<<"$bad")"
+
+bad=$(q "SELECT string_agg(format('%s %s', r.code, r.key), E'\n') FROM vrefusal r
+           JOIN loyalty.voucher v ON v.code = r.code WHERE v.uses_left <> 0")
+[ -z "$bad" ]
+ok $? "every LY120 refusal was of a voucher that is used up" "$(head -20 <<<"$bad")"
+
 # ---------------------------------------------------------------------------
 # The figures, and proof that retries really raced.
 # ---------------------------------------------------------------------------
@@ -327,6 +395,7 @@ echo "# keys: $keys distinct acknowledged keys, $retries retries (acknowledgemen
 echo "# concurrency: $concurrent keys acknowledged by more than one client, $hot_concurrent of them hot keys"
 echo "# ledger: $(q "SELECT count(*) || ' entries, net ' || sum(points) FROM loyalty.ledger")"
 echo "# holds: $(q "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status) FROM (SELECT status, count(*) n FROM loyalty.hold GROUP BY status) s"), held now $(q "SELECT sum(held) FROM loyalty.member_balance")"
+echo "# vouchers: $vacks uses acknowledged ($(q "SELECT count(*) FROM loyalty.voucher_use") distinct), $vrefusals refused as used up"
 [ "${retries:-0}" -gt 0 ] && [ "${hot_concurrent:-0}" -gt 0 ] && [ "$refusals" -gt 0 ]
 ok $? "retries happened, some of them from several clients at once, and some redemptions were refused" \
 	"retries $retries, hot keys acknowledged by several clients $hot_concurrent, refusals $refusals"

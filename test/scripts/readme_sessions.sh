@@ -73,6 +73,7 @@ allowed() {
 	"SELECT * FROM loyalty.statement("*)		echo "analyst admin" ;;
 	"SELECT * FROM loyalty.balance_at("*)		echo "analyst admin" ;;
 	"SELECT * FROM loyalty.check_invariants("*)	echo "analyst admin" ;;
+	"SELECT loyalty.issue_voucher("*|"SELECT count(loyalty.issue_voucher("*)	echo "admin" ;;
 	"SELECT "*" FROM loyalty.member_card "*)	echo "analyst admin" ;;
 	"DELETE FROM loyalty.outbox "*)				echo "admin" ;;
 	"SELECT pg_sequence_last_value('loyalty.outbox_event_id_seq');"*)	echo "admin" ;;
@@ -88,6 +89,7 @@ allowed() {
 	"INSERT INTO loyalty.benefit "*)			echo "admin" ;;
 	"SELECT * FROM loyalty.use_benefit("*)		echo "pos admin" ;;
 	"SELECT * FROM loyalty.enroll_with_sale("*)	echo "pos admin" ;;
+	"INSERT INTO loyalty.voucher_type "*)		echo "admin" ;;
 	"SELECT "*"loyalty.purchase_summary("*|"SELECT "*"loyalty.cadence("*|"SELECT "*"loyalty.bgnbd_"*|\
 	"WITH "*"loyalty.purchase_summary("*)		echo "analyst admin" ;;
 	"SELECT "*"loyalty.rfm("*)					echo "analyst admin" ;;
@@ -101,6 +103,7 @@ allowed() {
 	"SELECT "*"loyalty.replenishment_due("*)	echo "analyst admin" ;;
 	"UPDATE loyalty.member "*)					echo "admin" ;;
 	"INSERT INTO loyalty.segment "*)			echo "admin" ;;
+	"INSERT INTO loyalty.voucher_type "*)		echo "admin" ;;
 	"SELECT * FROM loyalty.refresh_segments("*)	echo "admin" ;;
 	"SELECT "*"loyalty.segment_sizes("*|"SELECT "*"loyalty.segment_overlap("*|\
 	"SELECT "*"loyalty.segment_migration("*|"SELECT "*"loyalty.member_features"*)	echo "analyst admin" ;;
