@@ -299,7 +299,7 @@ ColumnDefault(TableWriter *w, int i)
 }
 
 /* Tables and indexes the sale path reads, kept open alike (LoyaltyOpen). */
-#define MAX_READERS 32
+#define MAX_READERS 64
 static struct
 {
 	char		name[NAMEDATALEN];
