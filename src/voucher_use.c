@@ -281,9 +281,15 @@ NumText(Datum n)
 	return DatumGetCString(DirectFunctionCall1(numeric_out, n));
 }
 
-/* The basket: LY119, LY121; else the discount and points. */
+/*
+ * The basket: LY119, LY121; else the discount and points.  read_only as
+ * the voucher was loaded: a use reads the voucher with a fresh snapshot (it
+ * may have been issued earlier in the same statement, by issue_voucher or
+ * a sale's voucher rule in a data-modifying WITH), and so must these reads,
+ * else they find no row.
+ */
 static void
-JudgeBasket(VoucherUse *u)
+JudgeBasket(VoucherUse *u, bool read_only)
 {
 	Datum		args[4];
 	SPITupleTable *tt;
@@ -315,7 +321,9 @@ JudgeBasket(VoucherUse *u)
 		LoyaltyParseLines(DatumGetJsonbP(u->lines), (Datum) 0, false, &parsed, NULL);
 	}
 	args[0] = Int64GetDatum(u->voucher_id);
-	LoyaltyExecute(&value_plan, args, NULL, true, 1);
+	LoyaltyExecute(&value_plan, args, NULL, read_only, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "voucher " INT64_FORMAT " is missing", u->voucher_id);
 	tt = SPI_tuptable;
 	args[2] = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 	if (isnull)
@@ -324,7 +332,9 @@ JudgeBasket(VoucherUse *u)
 	args[0] = u->lines;
 	args[1] = CStringGetTextDatum(u->kind);
 	args[3] = Int64GetDatum(u->voucher_id);
-	LoyaltyExecute(&basket_plan, args, NULL, true, 1);
+	LoyaltyExecute(&basket_plan, args, NULL, read_only, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "voucher " INT64_FORMAT " is missing", u->voucher_id);
 	tt = SPI_tuptable;
 	basket = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 	SPI_getbinval(tt->vals[0], tt->tupdesc, 2, &no_item);
@@ -348,7 +358,7 @@ Judge(VoucherUse *u, bool lock)
 	JudgeCard(u, lock);
 	JudgeWhenWhere(u);
 	if (u->refusal == NO_REFUSAL)
-		JudgeBasket(u);
+		JudgeBasket(u, !lock);
 }
 
 /* The arguments code, card, store (and pos_txn) common to check and use; lines last. */
