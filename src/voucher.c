@@ -65,6 +65,8 @@ static bool cached_valid = false;
 static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
 static CommandId cached_cid = InvalidCommandId;
 static MemoryContext cached_cxt = NULL;
+/* the cached type was found by code in any program (TypeByCode with 0) */
+static bool cached_by_any = false;
 
 #define TYPE_COLUMNS \
 	"SELECT voucher_type_id, program_id, code, kind, valid_days, valid_from, valid_to, " \
@@ -137,6 +139,7 @@ CacheTypeRow(void)
 	cached_lxid = LY_MY_LXID;
 	cached_cid = GetCurrentCommandId(false);
 	cached_valid = true;
+	cached_by_any = false;
 }
 
 /* The type by id, read once per command.  Inside SPI. */
@@ -165,8 +168,13 @@ TypeByCode(int32 program_id, const char *code)
 {
 	Datum		args[2];
 
+	/*
+	 * Without a program, only a type found without one will do: the type of
+	 * a card's program, cached by an earlier call of the same command, would
+	 * hide that the code is in several programs (LY113).
+	 */
 	if (CacheCurrent() && strcmp(cached_type.code, code) == 0 &&
-		(program_id == 0 || cached_type.program_id == program_id))
+		(program_id == 0 ? cached_by_any : cached_type.program_id == program_id))
 		return &cached_type;
 	args[0] = Int32GetDatum(program_id);
 	args[1] = CStringGetTextDatum(code);
@@ -183,6 +191,7 @@ TypeByCode(int32 program_id, const char *code)
 				 errmsg("voucher type \"%s\" exists in more than one program", code),
 				 errhint("Name the program: issue_voucher(..., program => ...).")));
 	CacheTypeRow();
+	cached_by_any = program_id == 0;
 	return &cached_type;
 }
 

@@ -100,7 +100,7 @@ static LoyaltyPlan basket_plan = {
 	"SELECT b.basket, b.item, "
 	"  CASE $2 WHEN 'amount' THEN LEAST($3, b.basket) "
 	"          WHEN 'percent' THEN pg_catalog.round(b.basket OPERATOR(pg_catalog.*) $3 OPERATOR(pg_catalog./) 100, 2) "
-	"          WHEN 'item' THEN pg_catalog.round(b.item, 2) ELSE 0 END, "
+	"          WHEN 'item' THEN LEAST(pg_catalog.round(b.item, 2), b.item_line) ELSE 0 END, "
 	"  CASE $2 WHEN 'points' THEN $3::pg_catalog.int8 ELSE 0 END, "
 	"  t.min_basket "
 	"FROM loyalty.voucher v "
@@ -108,7 +108,9 @@ static LoyaltyPlan basket_plan = {
 	"LATERAL (SELECT COALESCE(pg_catalog.sum((l OPERATOR(pg_catalog.->>) 'amount')::pg_catalog.numeric), 0) AS basket, "
 	"    (pg_catalog.array_agg((l OPERATOR(pg_catalog.->>) 'amount')::pg_catalog.numeric OPERATOR(pg_catalog./) "
 	"       COALESCE(NULLIF((l OPERATOR(pg_catalog.->>) 'qty')::pg_catalog.numeric, 0), 1)) "
-	"       FILTER (WHERE l OPERATOR(pg_catalog.->>) 'sku' OPERATOR(pg_catalog.=) t.sku))[1] AS item "
+	"       FILTER (WHERE l OPERATOR(pg_catalog.->>) 'sku' OPERATOR(pg_catalog.=) t.sku))[1] AS item, "
+	"    (pg_catalog.array_agg((l OPERATOR(pg_catalog.->>) 'amount')::pg_catalog.numeric) "
+	"       FILTER (WHERE l OPERATOR(pg_catalog.->>) 'sku' OPERATOR(pg_catalog.=) t.sku))[1] AS item_line "
 	"  FROM pg_catalog.jsonb_array_elements($1) AS l) b "
 	"WHERE v.voucher_id OPERATOR(pg_catalog.=) $4",
 	4, {JSONBOID, TEXTOID, NUMERICOID, INT8OID}
@@ -279,9 +281,15 @@ NumText(Datum n)
 	return DatumGetCString(DirectFunctionCall1(numeric_out, n));
 }
 
-/* The basket: LY119, LY121; else the discount and points. */
+/*
+ * The basket: LY119, LY121; else the discount and points.  read_only as
+ * the voucher was loaded: a use reads the voucher with a fresh snapshot (it
+ * may have been issued earlier in the same statement, by issue_voucher or
+ * a sale's voucher rule in a data-modifying WITH), and so must these reads,
+ * else they find no row.
+ */
 static void
-JudgeBasket(VoucherUse *u)
+JudgeBasket(VoucherUse *u, bool read_only)
 {
 	Datum		args[4];
 	SPITupleTable *tt;
@@ -298,8 +306,24 @@ JudgeBasket(VoucherUse *u)
 				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
 				 errmsg("lines must be a jsonb array"),
 				 errdetail("The basket is an array of {\"sku\", \"qty\", \"amount\"}.")));
+
+	/*
+	 * The lines as a sale's are checked (objects with a text sku, a positive
+	 * qty, an amount of at least 0, within the bounds, LY031...LY061): a
+	 * negative, non-numeric or fractional-qty basket would otherwise give a
+	 * negative discount (check_voucher ok, use_voucher 23514) or one larger
+	 * than the basket.  [] is no line.
+	 */
+	if (JsonContainerSize(&DatumGetJsonbP(u->lines)->root) > 0)
+	{
+		SaleBasket	parsed;
+
+		LoyaltyParseLines(DatumGetJsonbP(u->lines), (Datum) 0, false, &parsed, NULL);
+	}
 	args[0] = Int64GetDatum(u->voucher_id);
-	LoyaltyExecute(&value_plan, args, NULL, true, 1);
+	LoyaltyExecute(&value_plan, args, NULL, read_only, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "voucher " INT64_FORMAT " is missing", u->voucher_id);
 	tt = SPI_tuptable;
 	args[2] = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 	if (isnull)
@@ -308,7 +332,9 @@ JudgeBasket(VoucherUse *u)
 	args[0] = u->lines;
 	args[1] = CStringGetTextDatum(u->kind);
 	args[3] = Int64GetDatum(u->voucher_id);
-	LoyaltyExecute(&basket_plan, args, NULL, true, 1);
+	LoyaltyExecute(&basket_plan, args, NULL, read_only, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "voucher " INT64_FORMAT " is missing", u->voucher_id);
 	tt = SPI_tuptable;
 	basket = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 	SPI_getbinval(tt->vals[0], tt->tupdesc, 2, &no_item);
@@ -332,7 +358,7 @@ Judge(VoucherUse *u, bool lock)
 	JudgeCard(u, lock);
 	JudgeWhenWhere(u);
 	if (u->refusal == NO_REFUSAL)
-		JudgeBasket(u);
+		JudgeBasket(u, !lock);
 }
 
 /* The arguments code, card, store (and pos_txn) common to check and use; lines last. */

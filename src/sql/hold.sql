@@ -253,9 +253,32 @@ SET search_path = pg_catalog, pg_temp AS $$
 	  JOIN (SELECT l.member_id, max(l.entry_id) AS max_id FROM loyalty.ledger l GROUP BY l.member_id) x
 		ON x.member_id = b.member_id
 	 WHERE b.last_entry_id IS DISTINCT FROM x.max_id
+	UNION ALL
+	SELECT v.member_id, 'voucher uses_left = its uses',
+		   format('voucher %s: uses_left %s, %s uses leaving %s down to %s', v.voucher_id, v.uses_left,
+				  u.n, u.most, u.least)
+	  FROM loyalty.voucher v
+	  JOIN (SELECT x.voucher_id, count(*) AS n, max(x.uses_left) AS most, min(x.uses_left) AS least
+			  FROM loyalty.voucher_use x GROUP BY x.voucher_id) u ON u.voucher_id = v.voucher_id
+	 WHERE v.uses_left <> u.least OR u.n <> u.most - u.least + 1
+	UNION ALL
+	SELECT u.member_id, 'points voucher use = its earn entry',
+		   format('use %s of voucher %s: %s points, entry %s (%s, %s points, member %s)', u.use_id, u.voucher_id,
+				  u.points, u.entry_id, e.kind, e.points, e.member_id)
+	  FROM loyalty.voucher_use u
+	  LEFT JOIN loyalty.ledger e ON e.member_id = u.member_id AND e.entry_id = u.entry_id
+	 WHERE (u.points > 0 OR u.entry_id IS NOT NULL)
+	   AND (e.entry_id IS NULL OR e.kind <> 'earn' OR e.points <> u.points)
+	UNION ALL
+	SELECT v.member_id, 'voucher of its member''s program',
+		   format('voucher %s of type %s (program %s), member of program %s', v.voucher_id, t.code, t.program_id, m.program_id)
+	  FROM loyalty.voucher v
+	  JOIN loyalty.voucher_type t ON t.voucher_type_id = v.voucher_type_id
+	  JOIN loyalty.member m ON m.member_id = v.member_id
+	 WHERE m.program_id <> t.program_id
 $$;
 COMMENT ON FUNCTION loyalty.check_invariants() IS
-'One row per broken invariant (none when healthy): balance = ledger sum = open lots + held - debt, held = open holds, each hold against its lots and its capture, lifetime figures, lots against the ledger and the open holds, debt policy, one current card per member.';
+'One row per broken invariant (none when healthy): balance = ledger sum = open lots + held - debt, held = open holds, each hold against its lots and its capture, lifetime figures, lots against the ledger and the open holds, debt policy, one current card per member, each voucher''s uses_left against its uses, each points voucher use against its earn entry, each voucher of its member''s program.';
 
 REVOKE EXECUTE ON FUNCTION
 	loyalty.authorize(loyalty.card, bigint, text, text),
