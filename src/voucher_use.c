@@ -93,7 +93,8 @@ static LoyaltyPlan lock_plan = {VOUCHER_SELECT " FOR UPDATE OF v", 3, {TEXTOID, 
 
 /*
  * What a voucher takes off a basket ($1 lines): the basket, the price of one
- * unit of the item ($4 sku), the discount and the points of the voucher's
+ * unit of the item (at most its line's amount: a weighed item's qty may be
+ * below 1), the discount and the points of the voucher's
  * kind ($2) and value ($3, the voucher's own or its type's).
  */
 static LoyaltyPlan basket_plan = {
@@ -106,8 +107,9 @@ static LoyaltyPlan basket_plan = {
 	"FROM loyalty.voucher v "
 	"JOIN loyalty.voucher_type t ON t.voucher_type_id OPERATOR(pg_catalog.=) v.voucher_type_id, "
 	"LATERAL (SELECT COALESCE(pg_catalog.sum((l OPERATOR(pg_catalog.->>) 'amount')::pg_catalog.numeric), 0) AS basket, "
-	"    (pg_catalog.array_agg((l OPERATOR(pg_catalog.->>) 'amount')::pg_catalog.numeric OPERATOR(pg_catalog./) "
-	"       COALESCE(NULLIF((l OPERATOR(pg_catalog.->>) 'qty')::pg_catalog.numeric, 0), 1)) "
+	"    (pg_catalog.array_agg(LEAST((l OPERATOR(pg_catalog.->>) 'amount')::pg_catalog.numeric OPERATOR(pg_catalog./) "
+	"       COALESCE(NULLIF((l OPERATOR(pg_catalog.->>) 'qty')::pg_catalog.numeric, 0), 1), "
+	"       (l OPERATOR(pg_catalog.->>) 'amount')::pg_catalog.numeric)) "
 	"       FILTER (WHERE l OPERATOR(pg_catalog.->>) 'sku' OPERATOR(pg_catalog.=) t.sku))[1] AS item "
 	"  FROM pg_catalog.jsonb_array_elements($1) AS l) b "
 	"WHERE v.voucher_id OPERATOR(pg_catalog.=) $4",
@@ -298,6 +300,19 @@ JudgeBasket(VoucherUse *u)
 				(errcode(ERRCODE_LOYALTY_MALFORMED_LINES),
 				 errmsg("lines must be a jsonb array"),
 				 errdetail("The basket is an array of {\"sku\", \"qty\", \"amount\"}.")));
+
+	/*
+	 * The lines are checked as a sale's are (LY031, LY032, LY060, LY061): a
+	 * negative amount or qty, a number out of bounds or not a number would
+	 * otherwise make a negative, NaN or huge discount (an item's amount / qty
+	 * with a qty of 1e-300), stored with the use.
+	 */
+	if (JB_ROOT_COUNT(DatumGetJsonbP(u->lines)) > 0)
+	{
+		SaleBasket	checked;
+
+		LoyaltyParseLines(DatumGetJsonbP(u->lines), (Datum) 0, false, &checked, NULL);
+	}
 	args[0] = Int64GetDatum(u->voucher_id);
 	LoyaltyExecute(&value_plan, args, NULL, true, 1);
 	tt = SPI_tuptable;
