@@ -52,6 +52,7 @@ SELECT what, pg_temp.outcome(statement) FROM (VALUES
   ('authorize: same key, other card',   format($$SELECT loyalty.authorize(%L, 300, 'S1', 'T1')$$, :'b')),
   ('authorize: more than available',    format($$SELECT loyalty.authorize(%L, 1201, 'S1', 'T2')$$, :'a')),
   ('redeem: held points are not there', format($$SELECT loyalty.redeem(%L, 1201, 'S1', 'R0')$$, :'a')),
+  ('redeem: the key of an open hold',  format($$SELECT loyalty.redeem(%L, 5, 'S1', 'T1')$$, :'a')),
   ('authorize: no points',              format($$SELECT loyalty.authorize(%L, 0, 'S1', 'T2')$$, :'a')),
   ('authorize: NULL points',            format($$SELECT loyalty.authorize(%L, NULL, 'S1', 'T2')$$, :'a')),
   ('authorize: NULL card',              $$SELECT loyalty.authorize(NULL, 1, 'S1', 'T2')$$),

@@ -244,3 +244,22 @@ SELECT 'S1', 'T2-back', loyalty.card_issue('71', 1), 7.5, '[{"sku":"A","qty":2,"
 RETURNING points_earned;
 SELECT uses_left FROM loyalty.voucher WHERE code = (SELECT code FROM v WHERE name = 'big-12.5');
 SELECT pg_temp.use((SELECT code FROM v WHERE name = 'big-12.5'), loyalty.card_issue('71', 1), 'S1', 'T10', '[{"sku":"A","qty":2,"amount":20}]') AS after_return;
+
+-- ===== malformed baskets: the lines are checked as a sale's (LY031, LY032,
+-- LY061), else a negative amount or qty, NaN or a tiny qty made a negative,
+-- NaN or huge discount; an item voucher takes at most its line's amount (a
+-- weighed item: 0.5 for 3 is 3 off, not 6)
+SELECT loyalty.issue_voucher('coffee', loyalty.card_issue('71', 3)) AS coffee2 \gset
+SELECT n, what, pg_temp.use(:'coffee2', loyalty.card_issue('71', 3), 'S1', 'TM' || n, lines::jsonb)
+  FROM (VALUES (1, 'negative amount', '[{"sku":"C1","qty":1,"amount":-10}]'),
+               (2, 'negative qty',    '[{"sku":"C1","qty":-1,"amount":10}]'),
+               (3, 'tiny qty',        '[{"sku":"C1","qty":1e-300,"amount":10}]'),
+               (4, 'NaN amount',      '[{"sku":"C1","qty":1,"amount":"NaN"}]'),
+               (5, 'not an object',   '[1]'),
+               (6, 'weighed item',    '[{"sku":"C1","qty":0.5,"amount":3}]')) AS t(n, what, lines)
+ ORDER BY n;
+SELECT loyalty.issue_voucher('bearer', NULL, program => 'p') AS bearer2 \gset
+SELECT what, pg_temp.outcome(format($$SELECT loyalty.check_voucher(%L, NULL, 'S1', %L)$$, :'bearer2', lines))
+  FROM (VALUES ('check: negative amount', '[{"sku":"A","qty":1,"amount":-100}]'),
+               ('check: huge amount',     '[{"sku":"A","qty":1,"amount":1e300}]')) AS t(what, lines);
+SELECT count(*) AS negative_or_nan_discounts FROM loyalty.voucher_use WHERE discount < 0 OR discount = 'NaN';

@@ -66,6 +66,13 @@ static LoyaltyPlan find_redemption_plan = {
 	2, {TEXTOID, TEXTOID}
 };
 
+/* holds and redemptions share (store, pos_txn): a hold's key is not a redemption's */
+static LoyaltyPlan hold_txn_plan = {
+	"SELECT points FROM loyalty.hold "
+	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
 static LoyaltyPlan insert_entry_plan = {
 	"INSERT INTO loyalty.ledger (member_id, entry_id, kind, points, effective_at, "
 	"source, reason, idem_key, store, pos_txn, value, pending_until, expires_at, "
@@ -1045,6 +1052,14 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	else
 	{
 		LoyaltyRequireActive(card, &m);
+		LoyaltyExecute(&hold_txn_plan, args, NULL, false, 1);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
+					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
+							pos_txn, store),
+					 errdetail("A hold was authorized with it."),
+					 errhint("Capture or void that hold, or use a new pos_txn.")));
 		p.kind = LOYALTY_REDEEM;
 		p.member_id = m.member_id;
 		p.effective_at = m.locked_at;

@@ -93,7 +93,8 @@ static LoyaltyPlan lock_plan = {VOUCHER_SELECT " FOR UPDATE OF v", 3, {TEXTOID, 
 
 /*
  * What a voucher takes off a basket ($1 lines): the basket, the price of one
- * unit of the item ($4 sku), the discount and the points of the voucher's
+ * unit of the item (at most its line's amount: a weighed item's qty may be
+ * below 1), the discount and the points of the voucher's
  * kind ($2) and value ($3, the voucher's own or its type's).
  */
 static LoyaltyPlan basket_plan = {
