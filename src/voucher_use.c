@@ -101,7 +101,7 @@ static LoyaltyPlan basket_plan = {
 	"SELECT b.basket, b.item, "
 	"  CASE $2 WHEN 'amount' THEN LEAST($3, b.basket) "
 	"          WHEN 'percent' THEN pg_catalog.round(b.basket OPERATOR(pg_catalog.*) $3 OPERATOR(pg_catalog./) 100, 2) "
-	"          WHEN 'item' THEN LEAST(pg_catalog.round(b.item, 2), b.item_line) ELSE 0 END, "
+	"          WHEN 'item' THEN LEAST(pg_catalog.round(b.item, 2), pg_catalog.trunc(b.item_line, 2)) ELSE 0 END, "
 	"  CASE $2 WHEN 'points' THEN $3::pg_catalog.int8 ELSE 0 END, "
 	"  t.min_basket "
 	"FROM loyalty.voucher v "
