@@ -495,7 +495,8 @@ CreditPoints(VoucherUse *u)
 	p.effective_at = u->member.locked_at;
 	p.source = "voucher";
 	p.reason = psprintf("voucher of type %s", u->type_code);
-	p.idem_key = psprintf("voucher:%s:%s", u->store, u->pos_txn);
+	/* no idempotency key: voucher_use's (store, pos_txn) makes the use once */
+	p.idem_key = NULL;
 	p.store = u->store;
 	p.pos_txn = u->pos_txn;
 	LoyaltyPostCredit(&u->member, &p);
