@@ -1051,14 +1051,15 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 		if (due > 0 && m.status != 'c')
 			PostReturnReversal(row, &o, &m, due, res);
 	}
-	/*
-	 * the tier figures of the sale's day go down, if the sale counted (not
-	 * one from before the program had tiers); the tier stays
-	 */
 	/* an active member's return rules (the Christmas tree) */
 	if (m.status == 'a')
 		res->vouchers = LoyaltyReturnVouchers(&m, row->store, row->occurred_at, o.occurred_at,
 											  returned, row->sale_id, &res->award);
+
+	/*
+	 * the tier figures of the sale's day go down, if the sale counted (not
+	 * one from before the program had tiers); the tier stays
+	 */
 	LoyaltyProgramLadder(m.program_id, &ladder);
 	if (ladder.ntiers > 0 && m.status != 'c' && o.tier_counted)
 		res->tier = LoyaltyTierCountReturn(&m, &ladder, o.occurred_at, row->total, unearned)->code;
