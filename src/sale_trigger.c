@@ -1073,6 +1073,40 @@ ReturnSale(const SaleRow *row, SaleBasket *returned, SaleResult *res)
 	return true;
 }
 
+/* The sale row as stored and as RETURNING shows it: what the trigger filled in. */
+static HeapTuple
+StoredSaleRow(HeapTuple tuple, TupleDesc desc, SaleResult *res)
+{
+	int			cols[7];
+	Datum		vals[7];
+	bool		nulls[7] = {0};
+
+	cols[0] = LoyaltyColumn(desc, "sale", "member_id");
+	vals[0] = Int64GetDatum(res->member_id);
+	nulls[0] = res->member_id == 0;
+	cols[1] = LoyaltyColumn(desc, "sale", "points_earned");
+	vals[1] = Int64GetDatum(res->points_earned);
+	cols[2] = LoyaltyColumn(desc, "sale", "points_pending");
+	vals[2] = Int64GetDatum(res->points_pending);
+	cols[3] = LoyaltyColumn(desc, "sale", "entry_id");
+	vals[3] = Int64GetDatum(res->entry_id);
+	nulls[3] = res->entry_id == 0;
+	/* every processed row carries an award, which marks it processed */
+	if (res->award == 0)
+		res->award = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"points\": 0}"));
+	cols[4] = LoyaltyColumn(desc, "sale", "award");
+	vals[4] = res->award ? datumCopy(res->award, false, -1) : (Datum) 0;
+	nulls[4] = res->award == 0;
+	cols[5] = LoyaltyColumn(desc, "sale", "tier");
+	vals[5] = res->tier ? CStringGetTextDatum(res->tier) : (Datum) 0;
+	nulls[5] = res->tier == NULL;
+	cols[6] = LoyaltyColumn(desc, "sale", "vouchers_issued");
+	vals[6] = res->vouchers ? datumCopy(res->vouchers, false, -1) : (Datum) 0;
+	nulls[6] = res->vouchers == 0;
+	return heap_modify_tuple_by_cols(tuple, desc, 7, cols, vals, nulls);
+}
+
+/* The BEFORE INSERT trigger of loyalty.sale: steps 1-5 of the header comment. */
 PG_FUNCTION_INFO_V1(loyalty_sale_trigger);
 Datum
 loyalty_sale_trigger(PG_FUNCTION_ARGS)
@@ -1085,9 +1119,6 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 	SaleBasket	basket;
 	bool		isnull;
 	Datum		d;
-	int			cols[7];
-	Datum		vals[7];
-	bool		nulls[7] = {0};
 	MemoryContext caller = CurrentMemoryContext;
 	bool		within_bounds = true;
 
@@ -1173,31 +1204,8 @@ loyalty_sale_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(tuple);
 	}
 
-	/* the row as stored and as RETURNING shows it */
 	MemoryContextSwitchTo(caller);
-	cols[0] = LoyaltyColumn(desc, "sale", "member_id");
-	vals[0] = Int64GetDatum(res.member_id);
-	nulls[0] = res.member_id == 0;
-	cols[1] = LoyaltyColumn(desc, "sale", "points_earned");
-	vals[1] = Int64GetDatum(res.points_earned);
-	cols[2] = LoyaltyColumn(desc, "sale", "points_pending");
-	vals[2] = Int64GetDatum(res.points_pending);
-	cols[3] = LoyaltyColumn(desc, "sale", "entry_id");
-	vals[3] = Int64GetDatum(res.entry_id);
-	nulls[3] = res.entry_id == 0;
-	/* every processed row carries an award, which marks it processed */
-	if (res.award == 0)
-		res.award = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"points\": 0}"));
-	cols[4] = LoyaltyColumn(desc, "sale", "award");
-	vals[4] = res.award ? datumCopy(res.award, false, -1) : (Datum) 0;
-	nulls[4] = res.award == 0;
-	cols[5] = LoyaltyColumn(desc, "sale", "tier");
-	vals[5] = res.tier ? CStringGetTextDatum(res.tier) : (Datum) 0;
-	nulls[5] = res.tier == NULL;
-	cols[6] = LoyaltyColumn(desc, "sale", "vouchers_issued");
-	vals[6] = res.vouchers ? datumCopy(res.vouchers, false, -1) : (Datum) 0;
-	nulls[6] = res.vouchers == 0;
-	tuple = heap_modify_tuple_by_cols(tuple, desc, 7, cols, vals, nulls);
+	tuple = StoredSaleRow(tuple, desc, &res);
 	SPI_finish();
 	return PointerGetDatum(tuple);
 }
