@@ -6,7 +6,7 @@ EXTVERSION = 0.6.0
 MODULE_big = loyalty
 OBJS = src/loyalty.o src/card.o src/member.o src/ledger.o src/pending.o src/writer.o src/rules.o src/budget.o src/events.o src/tier.o src/tier_day.o src/tier_pending.o src/sale_trigger.o src/benefit.o src/enrolment.o \
 	src/dayset.o src/summary.o src/fitstate.o src/numeric.o src/bgnbd.o src/gammagamma.o src/lists.o src/segment.o \
-	src/audience.o src/voucher.o src/voucher_code.o src/voucher_use.o src/voucher_rule.o src/hold.o
+	src/audience.o src/voucher.o src/voucher_code.o src/voucher_use.o src/voucher_rule.o src/hold.o src/txn_key.o
 
 # The install script is built from one file per concern (pgvector, hll).
 SQL_SOURCES = src/sql/header.sql src/sql/card.sql src/sql/program.sql \
@@ -24,7 +24,7 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire expire_skips_closed earn_vs_redeem status_race \
 	sale_retry sale_vs_return sale_vs_rule_change budget_race budget_shares stale_rule_cache anonymous_return_lock writer_invalidation \
 	tier_sale_race tier_sale_vs_review tier_override_race tier_return_race tier_override_dating benefit_cap_race enroll_race segment_refresh_race audience_clip_race voucher_race voucher_return_race \
-	hold_capture_vs_void hold_authorize_race hold_vs_expire
+	hold_capture_vs_void hold_authorize_race hold_vs_expire hold_key_race
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -41,7 +41,7 @@ $(error EXTVERSION $(EXTVERSION) does not match default_version $(CONTROL_VERSIO
 endif
 
 # every object depends on the headers (PGXS tracks no header dependencies)
-$(OBJS): src/compat.h src/loyalty.h src/rules.h src/tier.h src/analytics.h src/lists.h src/segment.h src/audience.h src/voucher.h src/voucher_rule.h src/hold.h
+$(OBJS): src/compat.h src/loyalty.h src/rules.h src/tier.h src/analytics.h src/lists.h src/segment.h src/audience.h src/voucher.h src/voucher_rule.h src/hold.h src/txn_key.h
 
 sql_build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	@mkdir -p sql_build

@@ -38,6 +38,7 @@
 #include "utils/numeric.h"
 
 #include "rules.h"
+#include "txn_key.h"
 
 typedef enum HoldStatus			/* hold.status */
 {
@@ -70,12 +71,6 @@ typedef struct Hold
 static LoyaltyPlan find_by_txn_plan = {
 	"SELECT * FROM loyalty.hold "
 	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, TEXTOID}
-};
-
-static LoyaltyPlan redeemed_txn_plan = {
-	"SELECT FROM loyalty.ledger WHERE store OPERATOR(pg_catalog.=) $1 "
-	"AND pos_txn OPERATOR(pg_catalog.=) $2 AND kind OPERATOR(pg_catalog.=) 'redeem'",
 	2, {TEXTOID, TEXTOID}
 };
 
@@ -478,9 +473,6 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 	else
 	{
 		LoyaltyRequireActive(card, &m);
-		LoyaltyExecute(&redeemed_txn_plan, key, NULL, false, 1);
-		if (SPI_processed > 0)
-			TxnConflict(store, pos_txn, "A redemption was posted with it.");
 		LoyaltyTakeLots(&m, m.locked_at, points, &v[7], &v[8]);
 		v[0] = Int64GetDatum(m.member_id);
 		v[1] = key[0];
@@ -494,6 +486,9 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 		LoyaltyExecute(&insert_hold_plan, v, NULL, false, 0);
 		if (SPI_processed != 1)
 			TxnConflict(store, pos_txn, "Another card authorized with it at the same time.");
+		/* after the hold row is in: of a hold and a redeem racing, one sees the other */
+		if (LoyaltyTxnKeyTaken(LOYALTY_KEY_REDEMPTIONS, store, pos_txn))
+			TxnConflict(store, pos_txn, "A redemption was posted with it.");
 		result = HoldResult();
 		AddHeld(&m, points);
 	}

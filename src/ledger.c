@@ -24,6 +24,7 @@
  */
 #include "loyalty.h"
 #include "hold.h"
+#include "txn_key.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -63,13 +64,6 @@ static LoyaltyPlan find_redemption_plan = {
 	"SELECT " ENTRY_COLUMNS " FROM loyalty.ledger "
 	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2 "
 	"AND kind OPERATOR(pg_catalog.=) 'redeem'",
-	2, {TEXTOID, TEXTOID}
-};
-
-/* holds and redemptions share (store, pos_txn): a hold's key is not a redemption's */
-static LoyaltyPlan hold_txn_plan = {
-	"SELECT points FROM loyalty.hold "
-	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, TEXTOID}
 };
 
@@ -1052,14 +1046,6 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	else
 	{
 		LoyaltyRequireActive(card, &m);
-		LoyaltyExecute(&hold_txn_plan, args, NULL, false, 1);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
-					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
-							pos_txn, store),
-					 errdetail("A hold was authorized with it."),
-					 errhint("Capture or void that hold, or use a new pos_txn.")));
 		p.kind = LOYALTY_REDEEM;
 		p.member_id = m.member_id;
 		p.effective_at = m.locked_at;
@@ -1076,6 +1062,14 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
 							pos_txn, store),
 					 errdetail("Another card redeemed with it at the same time.")));
+		/* holds and redemptions share the key (txn_key.c): after the entry is in */
+		if (LoyaltyTxnKeyTaken(LOYALTY_KEY_HOLDS, store, pos_txn))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOYALTY_IDEMPOTENCY_CONFLICT),
+					 errmsg("POS transaction \"%s\" of store \"%s\" was already used for a different redemption",
+							pos_txn, store),
+					 errdetail("A hold was authorized with it."),
+					 errhint("Capture or void that hold, or use a new pos_txn.")));
 	}
 
 	old = MemoryContextSwitchTo(caller);
