@@ -14,7 +14,9 @@ SELECT points FROM loyalty.earn(loyalty.card_issue('6001', 8001), 5000, 'demo-ho
                                 pending_until => now());   -- not pending: redeemable at once
 SET ROLE demo_pos;
 SELECT available, held FROM loyalty.balance(loyalty.card_issue('6001', 8001));
--- "pay with points": 3000 points held; they leave available at once
+-- "pay with points": 3000 points held; they leave available at once.  The
+-- hold_id is a random number: the till keeps it, it is what captures or voids
+-- the hold
 SELECT hold_id AS demo_hold, points, value, currency, status, expires_at - authorized_at AS lasts
   FROM loyalty.authorize(loyalty.card_issue('6001', 8001), 3000, 'S01', 'T-H1') \gset
 SELECT :demo_hold AS hold_id, :'points' AS points, :'value' AS value, :'status' AS status, :'lasts' AS lasts;

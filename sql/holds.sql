@@ -7,13 +7,22 @@ DROP EXTENSION loyalty CASCADE;
 CREATE EXTENSION loyalty;
 RESET client_min_messages;
 
+-- 'ok' or the error; a hold_id (random) in the message is shown as the
+-- hold's [pos_txn]
 CREATE FUNCTION pg_temp.outcome(statement text) RETURNS text
 LANGUAGE plpgsql AS $$
+DECLARE
+	msg text;
 BEGIN
 	EXECUTE statement;
 	RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
+	msg := SQLSTATE || ': ' || SQLERRM;
+	IF has_table_privilege('loyalty.hold', 'SELECT') THEN
+		msg := COALESCE((SELECT replace(msg, 'hold ' || h.hold_id, 'hold [' || h.pos_txn || ']')
+						   FROM loyalty.hold h WHERE h.hold_id = substring(msg FROM 'hold (\d+)')::bigint), msg);
+	END IF;
+	RETURN msg;
 END
 $$;
 -- available / held / lifetime_redeemed / expired of a card
@@ -151,7 +160,7 @@ UPDATE loyalty.hold SET expires_at = now() - interval '1 minute' WHERE hold_id I
 SELECT pg_temp.bal(:'a');
 SELECT * FROM loyalty.sweep_holds();
 SELECT * FROM loyalty.sweep_holds();
-SELECT pos_txn, status FROM loyalty.hold WHERE hold_id IN (:h8, :h9, :h10) ORDER BY hold_id;
+SELECT pos_txn, status FROM loyalty.hold WHERE hold_id IN (:h8, :h9, :h10) ORDER BY authorized_at;
 SELECT payload->>'pos_txn' AS pos_txn, payload->>'points' AS points
   FROM loyalty.outbox WHERE kind = 'hold_expired' ORDER BY event_id;
 SELECT pg_temp.bal(:'a');
@@ -203,3 +212,25 @@ BEGIN;
 UPDATE loyalty.hold SET lot_points = ARRAY[24] WHERE hold_id = :h10;
 SELECT invariant FROM loyalty.check_invariants() ORDER BY invariant;
 ROLLBACK;
+
+-- hold ids are random positive numbers, not a sequence: a pos of another
+-- store, without the card, walking the ids from 1 finds no hold (on a
+-- sequence it voided the first store's open hold and read a closed one),
+-- and cannot read them from the table either
+CREATE ROLE regress_hold_walker;
+SELECT loyalty.grant_access('regress_hold_walker', 'pos');
+SELECT count(*) AS holds, count(*) FILTER (WHERE hold_id > 0) AS positive FROM loyalty.hold;
+SELECT status, count(*) FROM loyalty.hold GROUP BY status ORDER BY status;
+SET ROLE regress_hold_walker;
+SELECT what, pg_temp.outcome(statement) FROM (VALUES
+  ('void(1)',        $$SELECT loyalty.void(1)$$),
+  ('void(2)',        $$SELECT loyalty.void(2)$$),
+  ('capture(1)',     $$SELECT loyalty.capture(1)$$),
+  ('capture(2, 1)',  $$SELECT loyalty.capture(2, 1)$$),
+  ('read the holds', $$SELECT hold_id FROM loyalty.hold$$)
+) AS t(what, statement);
+RESET ROLE;
+-- nothing changed
+SELECT status, count(*) FROM loyalty.hold GROUP BY status ORDER BY status;
+DROP OWNED BY regress_hold_walker;
+DROP ROLE regress_hold_walker;

@@ -77,7 +77,7 @@ SELECT 'behind', pg_temp.outcome(format('SELECT loyalty.capture(%s)', :h2));
 -- h1 captured 10; h2's refused capture rolled back, so its row is still
 -- open (expiry is lazy) but it counts as released: available 1000 - 10 = 990,
 -- held 0
-SELECT hold_id = :h1 AS first, status FROM loyalty.hold ORDER BY hold_id;
+SELECT hold_id = :h1 AS first, status FROM loyalty.hold ORDER BY pos_txn;
 SELECT available, held FROM loyalty.balance(:'c1');
 
 -- ===== Vouchers: amount 5 off, min_basket 20, max_uses 2

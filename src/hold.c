@@ -94,19 +94,20 @@ static LoyaltyPlan hold_row_plan = {
 static LoyaltyPlan lapsed_holds_plan = {
 	"SELECT " HOLD_COLUMNS " FROM loyalty.hold "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'open' "
-	"AND expires_at OPERATOR(pg_catalog.<=) $2 ORDER BY hold_id",
+	"AND expires_at OPERATOR(pg_catalog.<=) $2 ORDER BY authorized_at, store, pos_txn",
 	2, {INT8OID, TIMESTAMPTZOID}
 };
 
+/* another card's hold of the key: nothing; the same hold_id: a unique violation */
 static LoyaltyPlan insert_hold_plan = {
 	"INSERT INTO loyalty.hold (member_id, store, pos_txn, points, value, currency, "
-	"authorized_at, expires_at, lot_ids, lot_points) "
+	"authorized_at, expires_at, lot_ids, lot_points, hold_id) "
 	"SELECT $1, $2, $3, $4, $5, $6, $7, "
-	"$7 OPERATOR(pg_catalog.+) pg_catalog.make_interval(mins => p.hold_minutes), $8, $9 "
+	"$7 OPERATOR(pg_catalog.+) pg_catalog.make_interval(mins => p.hold_minutes), $8, $9, $11 "
 	"FROM loyalty.program p WHERE p.program_id OPERATOR(pg_catalog.=) $10 "
-	"ON CONFLICT DO NOTHING RETURNING *",
-	10, {INT8OID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TIMESTAMPTZOID,
-	INT8ARRAYOID, INT8ARRAYOID, INT4OID}
+	"ON CONFLICT (store, pos_txn) DO NOTHING RETURNING *",
+	11, {INT8OID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TIMESTAMPTZOID,
+	INT8ARRAYOID, INT8ARRAYOID, INT4OID, INT8OID}
 };
 
 static LoyaltyPlan close_hold_plan = {
@@ -412,6 +413,28 @@ HoldPoints(int64 points)
 	return points;
 }
 
+/*
+ * A new hold_id: a random positive 63-bit number (pg_strong_random), so one
+ * hold's id tells nothing of another's; the id is what lets a till capture
+ * or void the hold.  Two holds drawing one id (about 1 in 2^63 per pair) is
+ * a unique violation of loyalty.hold, which the till retries.
+ */
+static int64
+NewHoldId(void)
+{
+	uint64		id;
+
+	do
+	{
+		if (!pg_strong_random(&id, sizeof(id)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random hold_id")));
+		id &= (uint64) PG_INT64_MAX;
+	} while (id == 0);
+	return (int64) id;
+}
+
 /* LY011: (store, pos_txn) already keys another request. */
 static void
 TxnConflict(const char *store, const char *pos_txn, const char *detail)
@@ -442,7 +465,7 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 	char	   *pos_txn = RequiredText(fcinfo, 3, "pos_txn");
 	LoyaltyMember m;
 	Datum		key[2];
-	Datum		v[10];
+	Datum		v[11];
 	Datum		result;
 
 	if (PG_ARGISNULL(1))
@@ -483,6 +506,7 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 		v[5] = CStringGetTextDatum(m.currency);
 		v[6] = TimestampTzGetDatum(m.locked_at);
 		v[9] = Int32GetDatum(m.program_id);
+		v[10] = Int64GetDatum(NewHoldId());
 		LoyaltyExecute(&insert_hold_plan, v, NULL, false, 0);
 		if (SPI_processed != 1)
 			TxnConflict(store, pos_txn, "Another card authorized with it at the same time.");

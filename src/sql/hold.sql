@@ -20,12 +20,9 @@ COMMENT ON COLUMN loyalty.program.hold_minutes IS 'Minutes an authorized hold la
 ALTER TABLE loyalty.member_balance ADD COLUMN held bigint NOT NULL DEFAULT 0 CHECK (held >= 0);
 COMMENT ON COLUMN loyalty.member_balance.held IS 'Points of the member''s open holds (taken out of the lots, not yet captured or released): net = open lots + held - debt.';
 
-CREATE SEQUENCE loyalty.hold_id_seq;
-COMMENT ON SEQUENCE loyalty.hold_id_seq IS 'Hold ids.';
-
 CREATE TABLE loyalty.hold (
 	member_id		bigint NOT NULL REFERENCES loyalty.member,
-	hold_id			bigint NOT NULL DEFAULT nextval('loyalty.hold_id_seq'),
+	hold_id			bigint NOT NULL CHECK (hold_id > 0),
 	store			text NOT NULL,
 	pos_txn			text NOT NULL,
 	points			bigint NOT NULL CHECK (points > 0),
@@ -50,6 +47,7 @@ CREATE TABLE loyalty.hold (
 CREATE INDEX hold_open_idx ON loyalty.hold (member_id, expires_at) WHERE status = 'open';
 CREATE INDEX hold_expiry_idx ON loyalty.hold (expires_at) WHERE status = 'open';
 COMMENT ON TABLE loyalty.hold IS 'Tender holds: points a POS authorized (taken out of their lots), then captured (a redeem entry), voided or expired; idempotent by (store, pos_txn).';
+COMMENT ON COLUMN loyalty.hold.hold_id IS 'A random positive 63-bit number (authorize draws it with pg_strong_random): whoever knows it can capture or void the hold, so it is not guessable from another hold''s id.';
 COMMENT ON COLUMN loyalty.hold.points IS 'Points held.';
 COMMENT ON COLUMN loyalty.hold.value IS 'Money value of the held points at the program''s point value when authorized.';
 COMMENT ON COLUMN loyalty.hold.status IS 'open, captured, voided or expired; an open hold past expires_at counts as expired until a posting, void or sweep_holds() releases it.';
@@ -58,7 +56,6 @@ COMMENT ON COLUMN loyalty.hold.captured IS 'Points the capture spent (the rest w
 COMMENT ON COLUMN loyalty.hold.redemption_id IS 'The redeem ledger entry the capture posted.';
 COMMENT ON COLUMN loyalty.hold.lot_ids IS 'The lots the held points were taken from, parallel to lot_points; a capture spends them in this order.';
 SELECT pg_catalog.pg_extension_config_dump('loyalty.hold', '');
-SELECT pg_catalog.pg_extension_config_dump('loyalty.hold_id_seq', '');
 
 CREATE FUNCTION loyalty.authorize(card loyalty.card, points bigint, store text, pos_txn text)
 RETURNS loyalty.hold

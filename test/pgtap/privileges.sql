@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(759);
+SELECT plan(755);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -212,7 +212,6 @@ INSERT INTO tap_sequence_spec VALUES
 	('benefit_use_id_seq',     '{}', DEFAULT),
 	('segment_id_seq',         '{admin}', DEFAULT),
 	('audience_id_seq',        '{admin}', DEFAULT),
-	('hold_id_seq',            '{}', DEFAULT),
 	('voucher_type_id_seq',    '{admin}', DEFAULT),
 	('voucher_id_seq',         '{}', DEFAULT),
 	('voucher_use_id_seq',     '{}', DEFAULT);

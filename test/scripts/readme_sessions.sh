@@ -152,7 +152,7 @@ for l in "${levels[@]}"; do
 		"$l: the tour's sale earned 70 + 50 for the baby line"
 	is "$(q "$db" "SELECT count(*) || ' ' || sum(points) FROM loyalty.ledger WHERE kind = 'redeem' AND source = 'redemption'")" "1 -200" \
 		"$l: the tour's retried redemption posted once"
-	is "$(q "$db" "SELECT string_agg(pos_txn || ' ' || status || ' ' || COALESCE(captured, 0), ', ' ORDER BY hold_id) FROM loyalty.hold")" \
+	is "$(q "$db" "SELECT string_agg(pos_txn || ' ' || status || ' ' || COALESCE(captured, 0), ', ' ORDER BY pos_txn) FROM loyalty.hold")" \
 		"T-000130 captured 30, T-000131 voided 0" "$l: the holds example captured 30 of 50 and voided the other"
 	is "$(q "$db" "SELECT points_earned || ' ' || tier FROM loyalty.sale WHERE pos_txn = 'T-000124'")" "1000 silver" \
 		"$l: the tiers example's sale earned at the base tier and moved the member to silver"
