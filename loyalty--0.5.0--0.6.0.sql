@@ -3416,7 +3416,6 @@ REVOKE EXECUTE ON FUNCTION
 	loyalty.sweep_holds()
 FROM PUBLIC;
 REVOKE ALL ON loyalty.hold FROM PUBLIC;
-REVOKE ALL ON SEQUENCE loyalty.hold_id_seq FROM PUBLIC;
 
 COMMENT ON TABLE loyalty.member_balance IS 'One row per member, updated with every ledger entry and hold: net = sum of the member''s ledger = sum of open lots + held - debt.';
 
