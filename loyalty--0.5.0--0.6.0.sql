@@ -3160,6 +3160,9 @@ CREATE TABLE loyalty.hold (
 );
 CREATE INDEX hold_open_idx ON loyalty.hold (member_id, expires_at) WHERE status = 'open';
 CREATE INDEX hold_expiry_idx ON loyalty.hold (expires_at) WHERE status = 'open';
+-- src/txn_key.c probes hold_store_pos_txn_key (the UNIQUE (store, pos_txn)
+-- above) and ledger_redeem_pos_txn_idx by name: holds and redemptions share
+-- the key.
 COMMENT ON TABLE loyalty.hold IS 'Tender holds: points a POS authorized (taken out of their lots), then captured (a redeem entry), voided or expired; idempotent by (store, pos_txn).';
 COMMENT ON COLUMN loyalty.hold.hold_id IS 'A random positive 63-bit number (authorize draws it with pg_strong_random): whoever knows it can capture or void the hold, so it is not guessable from another hold''s id.';
 COMMENT ON COLUMN loyalty.hold.points IS 'Points held.';
