@@ -116,16 +116,17 @@ static LoyaltyPlan insert_hold_plan = {
 
 static LoyaltyPlan close_hold_plan = {
 	"UPDATE loyalty.hold SET status = $3, closed_at = $4, captured = $5, "
-	"captured_value = $6, redemption_id = $7 "
+	"captured_value = $6, redemption_id = $7, repaid = $8 "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2 "
 	"RETURNING *",
-	7, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT8OID}
+	8, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT8OID, INT8OID}
 };
 
 static LoyaltyPlan add_held_plan = {
 	"UPDATE loyalty.member_balance SET held = held OPERATOR(pg_catalog.+) $2, "
+	"debt = debt OPERATOR(pg_catalog.+) $3, "
 	"updated_at = pg_catalog.now() WHERE member_id OPERATOR(pg_catalog.=) $1",
-	2, {INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, INT8OID}
 };
 
 static LoyaltyPlan lapsed_members_plan = {
@@ -172,18 +173,23 @@ ReadHold(int64 member_id, int64 hold_id, Hold *h)
 	HoldFromRow(SPI_tuptable, 0, h);
 }
 
-/* Add delta to member_balance.held (SQL: the row moves, so forget its tid). */
+/*
+ * Add to member_balance.held and .debt (SQL: the row moves, so forget its
+ * tid).
+ */
 static void
-AddHeld(LoyaltyMember *m, int64 delta)
+AddHeld(LoyaltyMember *m, int64 held, int64 debt)
 {
-	Datum		v[2];
+	Datum		v[3];
 
 	v[0] = Int64GetDatum(m->member_id);
-	v[1] = Int64GetDatum(delta);
+	v[1] = Int64GetDatum(held);
+	v[2] = Int64GetDatum(debt);
 	LoyaltyExecute(&add_held_plan, v, NULL, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", m->member_id);
-	m->held += delta;
+	m->held += held;
+	m->debt += debt;
 	m->has_balance_tid = false;
 }
 
@@ -193,10 +199,10 @@ AddHeld(LoyaltyMember *m, int64 delta)
  */
 static void
 CloseHold(const Hold *h, HoldStatus status, TimestampTz at, int64 captured,
-		  Datum captured_value, int64 redemption_id)
+		  Datum captured_value, int64 redemption_id, int64 repaid)
 {
-	Datum		v[7];
-	char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		v[8];
+	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	v[0] = Int64GetDatum(h->member_id);
 	v[1] = Int64GetDatum(h->hold_id);
@@ -205,6 +211,7 @@ CloseHold(const Hold *h, HoldStatus status, TimestampTz at, int64 captured,
 	v[4] = Int64GetDatum(captured);
 	v[5] = captured_value;
 	v[6] = Int64GetDatum(redemption_id);
+	v[7] = Int64GetDatum(repaid);
 	if (status != HOLD_CAPTURED)
 		n[4] = n[5] = n[6] = 'n';
 	LoyaltyExecute(&close_hold_plan, v, n, false, 0);
@@ -237,15 +244,80 @@ HoldExpiredEvent(const Hold *h)
 					 JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
 }
 
-/* Give all of an open hold's points back (void, or expiry with its event). */
+/*
+ * Split a hold's lots, in the hold's order, into the first `captured` points
+ * (spent by a capture), the next `repaid` points (repaying debt: they go
+ * back to no lot) and the rest (back to their lots).
+ */
+static void
+SplitLots(const Hold *h, int64 captured, int64 repaid, Datum *cap_ids, Datum *cap_pts,
+		  Datum *back_ids, Datum *back_pts)
+{
+	Datum	   *ids,
+			   *pts;
+	Datum	   *c_ids,
+			   *c_pts,
+			   *b_ids,
+			   *b_pts;
+	int			n,
+				nc = 0,
+				nb = 0;
+	int64		to_capture = captured;
+	int64		to_repay = repaid;
+
+	deconstruct_array(DatumGetArrayTypeP(h->lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &ids, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(h->lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &pts, NULL, &n);
+	c_ids = palloc(sizeof(Datum) * n);
+	c_pts = palloc(sizeof(Datum) * n);
+	b_ids = palloc(sizeof(Datum) * n);
+	b_pts = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		int64		in_lot = DatumGetInt64(pts[i]);
+		int64		take = Min(in_lot, to_capture);
+		int64		repay = Min(in_lot - take, to_repay);
+
+		if (take > 0)
+		{
+			c_ids[nc] = ids[i];
+			c_pts[nc++] = Int64GetDatum(take);
+		}
+		if (in_lot > take + repay)
+		{
+			b_ids[nb] = ids[i];
+			b_pts[nb++] = Int64GetDatum(in_lot - take - repay);
+		}
+		to_capture -= take;
+		to_repay -= repay;
+	}
+	*cap_ids = PointerGetDatum(construct_array(c_ids, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*cap_pts = PointerGetDatum(construct_array(c_pts, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*back_ids = PointerGetDatum(construct_array(b_ids, nb, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*back_pts = PointerGetDatum(construct_array(b_pts, nb, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Give all of an open hold's points back (void, or expiry with its event):
+ * first to the member's debt, as a credit would repay it, the rest to their
+ * lots.  So points held while a reversal came are owed to it, not kept.
+ */
 static void
 ReleaseHold(LoyaltyMember *m, const Hold *h, HoldStatus status, TimestampTz at)
 {
-	LoyaltyPutBackLots(h->member_id, h->lot_ids, h->lot_points);
-	AddHeld(m, -h->points);
+	int64		repaid = Min(m->debt, h->points);
+	Datum		none_ids,
+				none_pts,
+				back_ids,
+				back_pts;
+
+	SplitLots(h, 0, repaid, &none_ids, &none_pts, &back_ids, &back_pts);
+	LoyaltyPutBackLots(h->member_id, back_ids, back_pts);
+	AddHeld(m, -h->points, -repaid);
 	if (status == HOLD_EXPIRED)
 		HoldExpiredEvent(h);
-	CloseHold(h, status, at, 0, (Datum) 0, 0);
+	CloseHold(h, status, at, 0, (Datum) 0, 0, repaid);
 }
 
 /*
@@ -355,56 +427,6 @@ HoldExpiredError(const Hold *h)
 			 errhint("Authorize again with a new pos_txn.")));
 }
 
-/*
- * Split a hold's lots into the first `points` (captured, in the hold's
- * order) and the rest (back to the lots).
- */
-static void
-SplitLots(const Hold *h, int64 points, Datum *cap_ids, Datum *cap_pts,
-		  Datum *rest_ids, Datum *rest_pts)
-{
-	Datum	   *ids,
-			   *pts;
-	Datum	   *c_ids,
-			   *c_pts,
-			   *r_ids,
-			   *r_pts;
-	int			n,
-				nc = 0,
-				nr = 0;
-	int64		left = points;
-
-	deconstruct_array(DatumGetArrayTypeP(h->lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &ids, NULL, &n);
-	deconstruct_array(DatumGetArrayTypeP(h->lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &pts, NULL, &n);
-	c_ids = palloc(sizeof(Datum) * n);
-	c_pts = palloc(sizeof(Datum) * n);
-	r_ids = palloc(sizeof(Datum) * n);
-	r_pts = palloc(sizeof(Datum) * n);
-	for (int i = 0; i < n; i++)
-	{
-		int64		in_lot = DatumGetInt64(pts[i]);
-		int64		take = Min(in_lot, left);
-
-		if (take > 0)
-		{
-			c_ids[nc] = ids[i];
-			c_pts[nc++] = Int64GetDatum(take);
-		}
-		if (in_lot > take)
-		{
-			r_ids[nr] = ids[i];
-			r_pts[nr++] = Int64GetDatum(in_lot - take);
-		}
-		left -= take;
-	}
-	*cap_ids = PointerGetDatum(construct_array(c_ids, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*cap_pts = PointerGetDatum(construct_array(c_pts, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*rest_ids = PointerGetDatum(construct_array(r_ids, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*rest_pts = PointerGetDatum(construct_array(r_pts, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 /* Positive points within the ledger's range, or LY012. */
 static int64
 HoldPoints(int64 points)
@@ -495,7 +517,7 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 		if (SPI_processed != 1)
 			TxnConflict(store, pos_txn, "Another card authorized with it at the same time.");
 		result = HoldResult();
-		AddHeld(&m, points);
+		AddHeld(&m, points, 0);
 	}
 	LoyaltyWriterClose();
 	SPI_finish();
@@ -517,6 +539,8 @@ loyalty_capture(PG_FUNCTION_ARGS)
 	Hold		h;
 	LoyaltyPosting p = {0};
 	int64		want;
+	int64		repaid;
+	int64		forgiven = 0;
 	Datum		cap_ids,
 				cap_pts,
 				rest_ids,
@@ -549,7 +573,17 @@ loyalty_capture(PG_FUNCTION_ARGS)
 				 errdetail("The hold is for " INT64_FORMAT " points.", h.points),
 				 errhint("Capture at most the points held, or authorize a new hold.")));
 
-	SplitLots(&h, want, &cap_ids, &cap_pts, &rest_ids, &rest_pts);
+	/*
+	 * What is not captured repays debt first, then goes back to its lots.
+	 * Under 'truncate' the member may owe only what open holds cover (see
+	 * ledger.c, SelectLots): what would be owed beyond the other open holds
+	 * is the redemption's shortfall instead, as for a redemption posted now
+	 * after the reversal took its points.
+	 */
+	repaid = Min(m.debt, h.points - want);
+	if (m.negative_balance != LOYALTY_DEBIT_ALLOW)
+		forgiven = Max(m.debt - repaid - (m.held - h.points), 0);
+	SplitLots(&h, want, repaid, &cap_ids, &cap_pts, &rest_ids, &rest_pts);
 	p.kind = LOYALTY_REDEEM;
 	p.member_id = m.member_id;
 	p.effective_at = m.locked_at;
@@ -559,13 +593,14 @@ loyalty_capture(PG_FUNCTION_ARGS)
 	p.pos_txn = h.pos_txn;
 	p.value = DirectFunctionCall2(numeric_mul, NumericGetDatum(int64_to_numeric(want)),
 								  m.point_value);
-	p.points = -want;
+	p.points = -(want - forgiven);
+	p.shortfall = forgiven;
 	p.held = -h.points;
-	if (!LoyaltyPostTaken(&m, &p, cap_ids, cap_pts))
+	if (!LoyaltyPostTaken(&m, &p, cap_ids, cap_pts, m.debt - repaid - forgiven))
 		TxnConflict(h.store, h.pos_txn, "A redemption was posted with it; void the hold.");
-	if (want < h.points)
+	if (want - repaid < h.points)
 		LoyaltyPutBackLots(h.member_id, rest_ids, rest_pts);
-	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
+	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id, repaid);
 	result = HoldResult();
 	LoyaltyWriterClose();
 	SPI_finish();

@@ -20,7 +20,8 @@
  * Invariants kept (and checked by loyalty.check_invariants()):
  *   member_balance.net = sum(ledger.points) = sum(lot.remaining) - debt
  *   lot.remaining = lot.points - points the ledger says were taken from it
- *   debt > 0 only when the program's negative_balance policy is 'allow'.
+ *   debt > 0 only when the program's negative_balance policy is 'allow',
+ *   or up to the points of open holds (hold.c) under 'truncate'.
  */
 #include "loyalty.h"
 #include "hold.h"
@@ -685,21 +686,32 @@ SelectLots(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 	 * exceeds the debt can be taken, as for a redemption.
 	 */
 	usable = Min(own, need) + Max(total - own - m->debt, 0);
+	taken = Min(usable, need);
+	p->points = -taken;
 	if (usable < need)
 	{
+		int64		owed;
+
 		if (policy == LOYALTY_DEBIT_REFUSE)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOYALTY_INSUFFICIENT_POINTS),
 					 errmsg("insufficient points: " INT64_FORMAT " requested, " INT64_FORMAT " available",
 							need, usable),
 					 errdetail("Pending, expired and held points cannot be used.")));
-		if (policy == LOYALTY_DEBIT_ALLOW)
-			*new_debt += need - usable;
-		else
-			p->shortfall = need - usable;
+
+		/*
+		 * The rest is owed (debt), all of it under 'allow'.  Under 'truncate'
+		 * only as much as open holds keep out of the lots beyond what is owed
+		 * already: a hold's release repays debt before its points go back
+		 * (hold.c), so held points cannot shield the member from a reversal;
+		 * the rest is the shortfall.
+		 */
+		owed = (policy == LOYALTY_DEBIT_ALLOW) ? need - usable
+			: Min(need - usable, Max(m->held - m->debt, 0));
+		*new_debt += owed;
+		p->points -= owed;
+		p->shortfall = need - usable - owed;
 	}
-	taken = Min(usable, need);
-	p->points = (policy == LOYALTY_DEBIT_ALLOW) ? -need : -taken;
 
 	for (uint64 i = 0, left = taken; i < SPI_processed && left > 0; i++)
 	{
@@ -790,11 +802,13 @@ LoyaltyPutBackLots(int64 member_id, Datum lot_ids, Datum lot_points)
 /*
  * Post a redemption of points a hold already took out of the lots: one
  * redeem entry recording those lots (no lot changes here), and the balance
- * (p->held says how much leaves member_balance.held).  Returns false when the
- * entry lost its (store, pos_txn) to a redemption already posted with it.
+ * (p->held says how much leaves member_balance.held, new_debt what is owed
+ * after it).  Returns false when the entry lost its (store, pos_txn) to a
+ * redemption already posted with it.
  */
 bool
-LoyaltyPostTaken(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot_points)
+LoyaltyPostTaken(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot_points,
+				 int64 new_debt)
 {
 	LotMoves	moves = {0};
 	ArrayType  *ids = DatumGetArrayTypeP(lot_ids);
@@ -813,7 +827,7 @@ LoyaltyPostTaken(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot_p
 	NextEntry(m, p, false);
 	if (!InsertEntry(p, &moves))
 		return false;
-	UpdateBalance(m, p, m->debt);
+	UpdateBalance(m, p, new_debt);
 	return true;
 }
 
