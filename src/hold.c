@@ -13,7 +13,15 @@
  * capture cannot fail for lack of points.  member_balance.held counts them.
  * A capture posts one redeem entry naming the lots the hold took (the first
  * lots, up to the points captured) and puts the rest back; a void or an
- * expiry puts them all back.  A lot that passed its own expiry meanwhile
+ * expiry puts them all back.
+ *
+ * A debit that cannot be refused (a reversal, a negative adjustment) takes
+ * the lots it would take without the hold, held points included (ledger.c,
+ * SelectLots; LoyaltyTakeFromHolds here): the hold keeps its points but
+ * fewer of them in lots (hold.taken).  A void then gives back only what is
+ * left, so the member ends as without the hold; a capture takes what the
+ * reversals took from the member's other points, as any debit that cannot
+ * be refused (shortfall under 'truncate', debt under 'allow').  A lot that passed its own expiry meanwhile
  * gets its points back all the same, and the next expire_points expires
  * them (balance counts them as expired at once).
  *
@@ -57,6 +65,7 @@ typedef struct Hold
 	HoldStatus	status;
 	int64		points;
 	int64		captured;		/* 0 unless captured */
+	int64		taken;			/* points reversals took from the hold's lots */
 	TimestampTz expires_at;
 	Datum		lot_ids;		/* int8[] */
 	Datum		lot_points;		/* int8[] */
@@ -65,7 +74,7 @@ typedef struct Hold
 } Hold;
 
 #define HOLD_COLUMNS \
-	"member_id, hold_id, status, points, captured, expires_at, lot_ids, lot_points, store, pos_txn"
+	"member_id, hold_id, status, points, captured, expires_at, lot_ids, lot_points, store, pos_txn, taken"
 
 static LoyaltyPlan find_by_txn_plan = {
 	"SELECT * FROM loyalty.hold "
@@ -116,17 +125,16 @@ static LoyaltyPlan insert_hold_plan = {
 
 static LoyaltyPlan close_hold_plan = {
 	"UPDATE loyalty.hold SET status = $3, closed_at = $4, captured = $5, "
-	"captured_value = $6, redemption_id = $7, repaid = $8 "
+	"captured_value = $6, redemption_id = $7 "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2 "
 	"RETURNING *",
-	8, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT8OID, INT8OID}
+	7, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT8OID}
 };
 
 static LoyaltyPlan add_held_plan = {
 	"UPDATE loyalty.member_balance SET held = held OPERATOR(pg_catalog.+) $2, "
-	"debt = debt OPERATOR(pg_catalog.+) $3, "
 	"updated_at = pg_catalog.now() WHERE member_id OPERATOR(pg_catalog.=) $1",
-	3, {INT8OID, INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}
 };
 
 static LoyaltyPlan lapsed_members_plan = {
@@ -157,6 +165,7 @@ HoldFromRow(SPITupleTable *t, uint64 i, Hold *h)
 	h->lot_points = SPI_getbinval(tup, desc, 8, &isnull);
 	h->store = SPI_getvalue(tup, desc, 9);
 	h->pos_txn = SPI_getvalue(tup, desc, 10);
+	h->taken = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
 }
 
 /* The hold, read under its member's lock (which the caller holds). */
@@ -173,23 +182,18 @@ ReadHold(int64 member_id, int64 hold_id, Hold *h)
 	HoldFromRow(SPI_tuptable, 0, h);
 }
 
-/*
- * Add to member_balance.held and .debt (SQL: the row moves, so forget its
- * tid).
- */
+/* Add delta to member_balance.held (SQL: the row moves, so forget its tid). */
 static void
-AddHeld(LoyaltyMember *m, int64 held, int64 debt)
+AddHeld(LoyaltyMember *m, int64 delta)
 {
-	Datum		v[3];
+	Datum		v[2];
 
 	v[0] = Int64GetDatum(m->member_id);
-	v[1] = Int64GetDatum(held);
-	v[2] = Int64GetDatum(debt);
+	v[1] = Int64GetDatum(delta);
 	LoyaltyExecute(&add_held_plan, v, NULL, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", m->member_id);
-	m->held += held;
-	m->debt += debt;
+	m->held += delta;
 	m->has_balance_tid = false;
 }
 
@@ -199,10 +203,10 @@ AddHeld(LoyaltyMember *m, int64 held, int64 debt)
  */
 static void
 CloseHold(const Hold *h, HoldStatus status, TimestampTz at, int64 captured,
-		  Datum captured_value, int64 redemption_id, int64 repaid)
+		  Datum captured_value, int64 redemption_id)
 {
-	Datum		v[8];
-	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		v[7];
+	char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	v[0] = Int64GetDatum(h->member_id);
 	v[1] = Int64GetDatum(h->hold_id);
@@ -211,7 +215,6 @@ CloseHold(const Hold *h, HoldStatus status, TimestampTz at, int64 captured,
 	v[4] = Int64GetDatum(captured);
 	v[5] = captured_value;
 	v[6] = Int64GetDatum(redemption_id);
-	v[7] = Int64GetDatum(repaid);
 	if (status != HOLD_CAPTURED)
 		n[4] = n[5] = n[6] = 'n';
 	LoyaltyExecute(&close_hold_plan, v, n, false, 0);
@@ -244,80 +247,15 @@ HoldExpiredEvent(const Hold *h)
 					 JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL))));
 }
 
-/*
- * Split a hold's lots, in the hold's order, into the first `captured` points
- * (spent by a capture), the next `repaid` points (repaying debt: they go
- * back to no lot) and the rest (back to their lots).
- */
-static void
-SplitLots(const Hold *h, int64 captured, int64 repaid, Datum *cap_ids, Datum *cap_pts,
-		  Datum *back_ids, Datum *back_pts)
-{
-	Datum	   *ids,
-			   *pts;
-	Datum	   *c_ids,
-			   *c_pts,
-			   *b_ids,
-			   *b_pts;
-	int			n,
-				nc = 0,
-				nb = 0;
-	int64		to_capture = captured;
-	int64		to_repay = repaid;
-
-	deconstruct_array(DatumGetArrayTypeP(h->lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &ids, NULL, &n);
-	deconstruct_array(DatumGetArrayTypeP(h->lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &pts, NULL, &n);
-	c_ids = palloc(sizeof(Datum) * n);
-	c_pts = palloc(sizeof(Datum) * n);
-	b_ids = palloc(sizeof(Datum) * n);
-	b_pts = palloc(sizeof(Datum) * n);
-	for (int i = 0; i < n; i++)
-	{
-		int64		in_lot = DatumGetInt64(pts[i]);
-		int64		take = Min(in_lot, to_capture);
-		int64		repay = Min(in_lot - take, to_repay);
-
-		if (take > 0)
-		{
-			c_ids[nc] = ids[i];
-			c_pts[nc++] = Int64GetDatum(take);
-		}
-		if (in_lot > take + repay)
-		{
-			b_ids[nb] = ids[i];
-			b_pts[nb++] = Int64GetDatum(in_lot - take - repay);
-		}
-		to_capture -= take;
-		to_repay -= repay;
-	}
-	*cap_ids = PointerGetDatum(construct_array(c_ids, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*cap_pts = PointerGetDatum(construct_array(c_pts, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*back_ids = PointerGetDatum(construct_array(b_ids, nb, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*back_pts = PointerGetDatum(construct_array(b_pts, nb, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-/*
- * Give all of an open hold's points back (void, or expiry with its event):
- * first to the member's debt, as a credit would repay it, the rest to their
- * lots.  So points held while a reversal came are owed to it, not kept.
- */
+/* Give all of an open hold's points back (void, or expiry with its event). */
 static void
 ReleaseHold(LoyaltyMember *m, const Hold *h, HoldStatus status, TimestampTz at)
 {
-	int64		repaid = Min(m->debt, h->points);
-	Datum		none_ids,
-				none_pts,
-				back_ids,
-				back_pts;
-
-	SplitLots(h, 0, repaid, &none_ids, &none_pts, &back_ids, &back_pts);
-	LoyaltyPutBackLots(h->member_id, back_ids, back_pts);
-	AddHeld(m, -h->points, -repaid);
+	LoyaltyPutBackLots(h->member_id, h->lot_ids, h->lot_points);
+	AddHeld(m, -(h->points - h->taken));
 	if (status == HOLD_EXPIRED)
 		HoldExpiredEvent(h);
-	CloseHold(h, status, at, 0, (Datum) 0, 0, repaid);
+	CloseHold(h, status, at, 0, (Datum) 0, 0);
 }
 
 /*
@@ -345,9 +283,101 @@ LoyaltyReleaseLapsedHolds(LoyaltyMember *m, TimestampTz at, int64 *points)
 		HoldFromRow(lapsed, i, &h);
 		ReleaseHold(m, &h, HOLD_EXPIRED, at);
 		if (points)
-			*points += h.points;
+			*points += h.points - h.taken;
 	}
 	return (int64) n;
+}
+
+/*
+ * Take points out of the member's open holds but `except_hold`, lot by lot
+ * (parallel int8[] datums: the points wanted from each lot), holds in id
+ * order: each hold's lot_points shrink and its `taken` grows by what it gave.
+ * For ledger.c's debits that cannot be refused; under the member's lock,
+ * inside SPI.  Returns the points taken (all that were asked for).
+ */
+int64
+LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lot_points)
+{
+	static LoyaltyPlan open_holds_plan = {
+		"SELECT hold_id, lot_ids, lot_points FROM loyalty.hold "
+		"WHERE member_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'open' "
+		"AND hold_id OPERATOR(pg_catalog.<>) $2 ORDER BY hold_id",
+		2, {INT8OID, INT8OID}
+	};
+	static LoyaltyPlan shrink_hold_plan = {
+		"UPDATE loyalty.hold SET lot_ids = $3, lot_points = $4, taken = taken OPERATOR(pg_catalog.+) $5 "
+		"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2",
+		5, {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8OID}
+	};
+	Datum	   *want_ids,
+			   *want_pts;
+	int			nwant;
+	int64		asked = 0,
+				total = 0;
+	Datum		v[5];
+	SPITupleTable *holds;
+	uint64		nholds;
+
+	deconstruct_array(DatumGetArrayTypeP(lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &want_ids, NULL, &nwant);
+	deconstruct_array(DatumGetArrayTypeP(lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &want_pts, NULL, &nwant);
+	for (int k = 0; k < nwant; k++)
+		asked += DatumGetInt64(want_pts[k]);
+	v[0] = Int64GetDatum(member_id);
+	v[1] = Int64GetDatum(except_hold);
+	LoyaltyExecute(&open_holds_plan, v, NULL, false, 0);
+	holds = SPI_tuptable;
+	nholds = SPI_processed;
+	for (uint64 i = 0; i < nholds && total < asked; i++)
+	{
+		bool		isnull;
+		Datum	   *ids,
+				   *pts;
+		int			n,
+					kept = 0;
+		int64		gave = 0;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(holds->vals[i], holds->tupdesc, 2, &isnull)),
+						  INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, NULL, &n);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(holds->vals[i], holds->tupdesc, 3, &isnull)),
+						  INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &pts, NULL, &n);
+		for (int j = 0; j < n; j++)
+		{
+			int64		in_lot = DatumGetInt64(pts[j]);
+
+			for (int k = 0; k < nwant && in_lot > 0; k++)
+			{
+				int64		t;
+
+				if (DatumGetInt64(want_ids[k]) != DatumGetInt64(ids[j]))
+					continue;
+				t = Min(in_lot, DatumGetInt64(want_pts[k]));
+				want_pts[k] = Int64GetDatum(DatumGetInt64(want_pts[k]) - t);
+				in_lot -= t;
+				gave += t;
+			}
+			if (in_lot > 0)		/* the lots it keeps, without emptied ones */
+			{
+				ids[kept] = ids[j];
+				pts[kept++] = Int64GetDatum(in_lot);
+			}
+		}
+		if (gave == 0)
+			continue;
+		v[1] = SPI_getbinval(holds->vals[i], holds->tupdesc, 1, &isnull);
+		v[2] = PointerGetDatum(construct_array(ids, kept, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[3] = PointerGetDatum(construct_array(pts, kept, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[4] = Int64GetDatum(gave);
+		LoyaltyExecute(&shrink_hold_plan, v, NULL, false, 0);
+		if (SPI_processed != 1)
+			elog(ERROR, "hold of member " INT64_FORMAT " could not be updated", member_id);
+		total += gave;
+	}
+	if (total != asked)
+		elog(ERROR, "open holds of member " INT64_FORMAT " keep " INT64_FORMAT " of the " INT64_FORMAT
+			 " points a debit took from them", member_id, total, asked);
+	return total;
 }
 
 /* The hold row now in SPI_tuptable, as the function's result. */
@@ -425,6 +455,56 @@ HoldExpiredError(const Hold *h)
 			 errdetail("It expired at %s; its points are back with the member, it cannot be captured.",
 					   LoyaltyUtcText(h->expires_at, false)),
 			 errhint("Authorize again with a new pos_txn.")));
+}
+
+/*
+ * Split a hold's lots into the first `points` (captured, in the hold's
+ * order) and the rest (back to the lots).
+ */
+static void
+SplitLots(const Hold *h, int64 points, Datum *cap_ids, Datum *cap_pts,
+		  Datum *rest_ids, Datum *rest_pts)
+{
+	Datum	   *ids,
+			   *pts;
+	Datum	   *c_ids,
+			   *c_pts,
+			   *r_ids,
+			   *r_pts;
+	int			n,
+				nc = 0,
+				nr = 0;
+	int64		left = points;
+
+	deconstruct_array(DatumGetArrayTypeP(h->lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &ids, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(h->lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &pts, NULL, &n);
+	c_ids = palloc(sizeof(Datum) * n);
+	c_pts = palloc(sizeof(Datum) * n);
+	r_ids = palloc(sizeof(Datum) * n);
+	r_pts = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		int64		in_lot = DatumGetInt64(pts[i]);
+		int64		take = Min(in_lot, left);
+
+		if (take > 0)
+		{
+			c_ids[nc] = ids[i];
+			c_pts[nc++] = Int64GetDatum(take);
+		}
+		if (in_lot > take)
+		{
+			r_ids[nr] = ids[i];
+			r_pts[nr++] = Int64GetDatum(in_lot - take);
+		}
+		left -= take;
+	}
+	*cap_ids = PointerGetDatum(construct_array(c_ids, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*cap_pts = PointerGetDatum(construct_array(c_pts, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*rest_ids = PointerGetDatum(construct_array(r_ids, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*rest_pts = PointerGetDatum(construct_array(r_pts, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /* Positive points within the ledger's range, or LY012. */
@@ -517,7 +597,7 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 		if (SPI_processed != 1)
 			TxnConflict(store, pos_txn, "Another card authorized with it at the same time.");
 		result = HoldResult();
-		AddHeld(&m, points, 0);
+		AddHeld(&m, points);
 	}
 	LoyaltyWriterClose();
 	SPI_finish();
@@ -539,8 +619,7 @@ loyalty_capture(PG_FUNCTION_ARGS)
 	Hold		h;
 	LoyaltyPosting p = {0};
 	int64		want;
-	int64		repaid;
-	int64		forgiven = 0;
+	int64		from_hold;
 	Datum		cap_ids,
 				cap_pts,
 				rest_ids,
@@ -573,17 +652,9 @@ loyalty_capture(PG_FUNCTION_ARGS)
 				 errdetail("The hold is for " INT64_FORMAT " points.", h.points),
 				 errhint("Capture at most the points held, or authorize a new hold.")));
 
-	/*
-	 * What is not captured repays debt first, then goes back to its lots.
-	 * Under 'truncate' the member may owe only what open holds cover (see
-	 * ledger.c, SelectLots): what would be owed beyond the other open holds
-	 * is the redemption's shortfall instead, as for a redemption posted now
-	 * after the reversal took its points.
-	 */
-	repaid = Min(m.debt, h.points - want);
-	if (m.negative_balance != LOYALTY_DEBIT_ALLOW)
-		forgiven = Max(m.debt - repaid - (m.held - h.points), 0);
-	SplitLots(&h, want, repaid, &cap_ids, &cap_pts, &rest_ids, &rest_pts);
+	/* what reversals took from the hold, the capture takes from elsewhere */
+	from_hold = Min(want, h.points - h.taken);
+	SplitLots(&h, from_hold, &cap_ids, &cap_pts, &rest_ids, &rest_pts);
 	p.kind = LOYALTY_REDEEM;
 	p.member_id = m.member_id;
 	p.effective_at = m.locked_at;
@@ -593,14 +664,12 @@ loyalty_capture(PG_FUNCTION_ARGS)
 	p.pos_txn = h.pos_txn;
 	p.value = DirectFunctionCall2(numeric_mul, NumericGetDatum(int64_to_numeric(want)),
 								  m.point_value);
-	p.points = -(want - forgiven);
-	p.shortfall = forgiven;
-	p.held = -h.points;
-	if (!LoyaltyPostTaken(&m, &p, cap_ids, cap_pts, m.debt - repaid - forgiven))
+	p.held = -(h.points - h.taken);
+	if (!LoyaltyPostCapture(&m, &p, cap_ids, cap_pts, want - from_hold, h.hold_id))
 		TxnConflict(h.store, h.pos_txn, "A redemption was posted with it; void the hold.");
-	if (want - repaid < h.points)
+	if (from_hold < h.points - h.taken)
 		LoyaltyPutBackLots(h.member_id, rest_ids, rest_pts);
-	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id, repaid);
+	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
 	result = HoldResult();
 	LoyaltyWriterClose();
 	SPI_finish();

@@ -18,7 +18,7 @@ ALTER TABLE loyalty.program ADD COLUMN hold_minutes integer NOT NULL DEFAULT 30
 COMMENT ON COLUMN loyalty.program.hold_minutes IS 'Minutes an authorized hold lasts before it is released unless captured (30 by default, at most a week).';
 
 ALTER TABLE loyalty.member_balance ADD COLUMN held bigint NOT NULL DEFAULT 0 CHECK (held >= 0);
-COMMENT ON COLUMN loyalty.member_balance.held IS 'Points of the member''s open holds (taken out of the lots, not yet captured or released): net = open lots + held - debt.';
+COMMENT ON COLUMN loyalty.member_balance.held IS 'Points the member''s open holds keep out of the lots (points - taken of each; not yet captured or released): net = open lots + held - debt.';
 
 CREATE SEQUENCE loyalty.hold_id_seq;
 COMMENT ON SEQUENCE loyalty.hold_id_seq IS 'Hold ids.';
@@ -38,7 +38,7 @@ CREATE TABLE loyalty.hold (
 	captured		bigint CHECK (captured > 0 AND captured <= points),
 	captured_value	numeric,
 	redemption_id	bigint,
-	repaid			bigint NOT NULL DEFAULT 0 CHECK (repaid >= 0),
+	taken			bigint NOT NULL DEFAULT 0 CHECK (taken >= 0 AND taken <= points),
 	lot_ids			bigint[] NOT NULL,
 	lot_points		bigint[] NOT NULL,
 	PRIMARY KEY (member_id, hold_id),
@@ -46,7 +46,6 @@ CREATE TABLE loyalty.hold (
 	UNIQUE (store, pos_txn),
 	CHECK ((status = 'open') = (closed_at IS NULL)),
 	CHECK ((status = 'captured') = (captured IS NOT NULL AND redemption_id IS NOT NULL)),
-	CHECK (repaid <= points - COALESCE(captured, 0)),
 	CHECK (pg_catalog.cardinality(lot_ids) = pg_catalog.cardinality(lot_points))
 );
 CREATE INDEX hold_open_idx ON loyalty.hold (member_id, expires_at) WHERE status = 'open';
@@ -56,9 +55,9 @@ COMMENT ON COLUMN loyalty.hold.points IS 'Points held.';
 COMMENT ON COLUMN loyalty.hold.value IS 'Money value of the held points at the program''s point value when authorized.';
 COMMENT ON COLUMN loyalty.hold.status IS 'open, captured, voided or expired; an open hold past expires_at counts as expired until a posting, void or sweep_holds() releases it.';
 COMMENT ON COLUMN loyalty.hold.expires_at IS 'authorized_at + the program''s hold_minutes: capture is refused from then on (LY103).';
-COMMENT ON COLUMN loyalty.hold.captured IS 'Points the capture spent (the rest repaid debt, then went back to the lots).';
-COMMENT ON COLUMN loyalty.hold.repaid IS 'Points of the released part that repaid the member''s debt (a reversal while they were held) instead of going back to their lots: the first ones after the captured points, in lot order.';
+COMMENT ON COLUMN loyalty.hold.captured IS 'Points the capture spent (the rest went back to the lots).';
 COMMENT ON COLUMN loyalty.hold.redemption_id IS 'The redeem ledger entry the capture posted.';
+COMMENT ON COLUMN loyalty.hold.taken IS 'Points of the hold a reversal or negative adjustment took from its lots while it was open (they are in that entry''s lots): the hold keeps points - taken in lot_points, a capture takes the rest from the member''s other points.';
 COMMENT ON COLUMN loyalty.hold.lot_ids IS 'The lots the held points were taken from, parallel to lot_points; a capture spends them in this order.';
 SELECT pg_catalog.pg_extension_config_dump('loyalty.hold', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.hold_id_seq', '');
@@ -107,29 +106,20 @@ SET search_path = pg_catalog, pg_temp AS $$
 	WITH b AS (
 		-- the present, not the transaction start: an entry posted earlier in
 		-- this transaction is dated at its lock time (see ledger.c)
-		SELECT b.*, p.point_value, p.currency, p.negative_balance, clock_timestamp() AS at
+		SELECT b.*, p.point_value, p.currency, clock_timestamp() AS at
 		  FROM loyalty.member_balance b
 		  JOIN loyalty.member m ON m.member_id = b.member_id
 		  JOIN loyalty.program p ON p.program_id = m.program_id
 		 WHERE b.member_id = loyalty.member_id(balance.card)
-	), hl AS (
-		-- the lots of open holds past their expiry, which count as released
-		-- (src/hold.c): in hold and lot order, their first points repay the
-		-- debt, the rest are back in their lots (lapsed if the lot is)
-		SELECT x.pts, l.expires_at <= b.at AS lot_lapsed,
-			   sum(x.pts) OVER (ORDER BY h.hold_id, x.ord) AS upto
-		  FROM b
-		  JOIN loyalty.hold h ON h.member_id = b.member_id AND h.status = 'open' AND h.expires_at <= b.at
-		 CROSS JOIN LATERAL unnest(h.lot_ids, h.lot_points) WITH ORDINALITY AS x(lot_id, pts, ord)
-		  LEFT JOIN loyalty.lot l ON l.member_id = h.member_id AND l.lot_id = x.lot_id
 	), h AS (
-		SELECT (SELECT COALESCE(sum(h.points), 0) FROM loyalty.hold h
-				 WHERE h.member_id = b.member_id AND h.status = 'open' AND h.expires_at > b.at)::bigint AS held,
-			   COALESCE(sum(hl.pts - GREATEST(LEAST(hl.upto, b.debt) - (hl.upto - hl.pts), 0))
-						FILTER (WHERE hl.lot_lapsed), 0)::bigint AS lapsed,
-			   LEAST(b.debt, COALESCE(sum(hl.pts), 0))::bigint AS repaid
-		  FROM b LEFT JOIN hl ON true
-		 GROUP BY b.member_id, b.debt, b.at
+		-- open holds; one past its expiry counts as released: its points
+		-- are back in their lots (and lapsed with a lot past its expiry)
+		SELECT COALESCE(sum(h.points - h.taken) FILTER (WHERE h.expires_at > b.at), 0)::bigint AS held,
+			   COALESCE(sum(x.pts) FILTER (WHERE h.expires_at <= b.at AND l.expires_at <= b.at), 0)::bigint AS lapsed
+		  FROM b
+		  JOIN loyalty.hold h ON h.member_id = b.member_id AND h.status = 'open'
+		  LEFT JOIN LATERAL unnest(h.lot_ids, h.lot_points) AS x(lot_id, pts) ON h.expires_at <= b.at
+		  LEFT JOIN loyalty.lot l ON l.member_id = h.member_id AND l.lot_id = x.lot_id
 	), l AS (
 		SELECT COALESCE(sum(l.remaining) FILTER (WHERE l.expires_at <= b.at), 0)::bigint AS lapsed,
 			   COALESCE(sum(l.remaining) FILTER (WHERE l.available_from > b.at
@@ -137,25 +127,19 @@ SET search_path = pg_catalog, pg_temp AS $$
 			   min(l.expires_at) FILTER (WHERE l.expires_at > b.at) AS next_expiry_at
 		  FROM loyalty.lot l, b
 		 WHERE l.member_id = b.member_id AND l.remaining > 0
-	), a AS (
-		-- under 'truncate' a debt never exceeds the points still held, whose
-		-- release repays it: available shows 0 rather than less
-		SELECT CASE WHEN b.negative_balance = 'allow' THEN x.available
-					ELSE GREATEST(x.available, 0) END AS available
-		  FROM b, h, l, LATERAL (SELECT b.net - l.pending - l.lapsed - h.lapsed - h.held AS available) x
 	)
 	SELECT b.member_id,
-		   a.available,
+		   b.net - l.pending - l.lapsed - h.lapsed - h.held,
 		   l.pending,
 		   b.lifetime_earned, b.lifetime_redeemed, b.expired + l.lapsed + h.lapsed,
-		   b.reversed, b.adjusted, b.debt - h.repaid,
+		   b.reversed, b.adjusted, b.debt,
 		   l.next_expiry_at,
 		   (SELECT sum(x.remaining)::bigint FROM loyalty.lot x
 			 WHERE x.member_id = b.member_id AND x.remaining > 0 AND x.expires_at = l.next_expiry_at),
-		   a.available * b.point_value,
+		   (b.net - l.pending - l.lapsed - h.lapsed - h.held) * b.point_value,
 		   b.currency,
 		   h.held
-	  FROM b, l, h, a
+	  FROM b, l, h
 $$;
 COMMENT ON FUNCTION loyalty.balance(loyalty.card) IS
 'A member''s points now: available (redeemable), pending, lifetime figures, debt, the next expiry, the money value of the available points, and the points held by open holds. Points past their expiry count as expired even before expire_points() posts them; a hold past its expiry counts as released.';
@@ -176,7 +160,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 	), lots AS (
 		SELECT l.member_id, sum(l.remaining) AS remaining FROM loyalty.lot l GROUP BY l.member_id
 	), holds AS (
-		SELECT h.member_id, sum(h.points) AS held FROM loyalty.hold h
+		SELECT h.member_id, sum(h.points - h.taken) AS held FROM loyalty.hold h
 		 WHERE h.status = 'open' GROUP BY h.member_id
 	), moves AS (
 		-- what the ledger moved, plus what open holds keep out of each lot
@@ -188,17 +172,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 				UNION ALL
 				SELECT h.member_id, m.lot_id, m.pts, false
 				  FROM loyalty.hold h CROSS JOIN LATERAL unnest(h.lot_ids, h.lot_points) AS m(lot_id, pts)
-				 WHERE h.status = 'open'
-				UNION ALL
-				-- a released hold's points that repaid debt: the first after the captured ones
-				SELECT h.member_id, m.lot_id,
-					   LEAST(m.upto, COALESCE(h.captured, 0) + h.repaid)
-						 - GREATEST(m.upto - m.pts, COALESCE(h.captured, 0)), false
-				  FROM loyalty.hold h
-				 CROSS JOIN LATERAL (SELECT u.lot_id, u.pts, sum(u.pts) OVER (ORDER BY u.ord) AS upto
-									   FROM unnest(h.lot_ids, h.lot_points) WITH ORDINALITY AS u(lot_id, pts, ord)) m
-				 WHERE h.repaid > 0
-				   AND LEAST(m.upto, COALESCE(h.captured, 0) + h.repaid) > GREATEST(m.upto - m.pts, COALESCE(h.captured, 0))) x
+				 WHERE h.status = 'open') x
 		 GROUP BY x.member_id, x.lot_id
 	), bal AS (
 		SELECT b.*, COALESCE(led.net, 0) AS l_net, COALESCE(led.earned, 0) AS l_earned,
@@ -226,12 +200,12 @@ SET search_path = pg_catalog, pg_temp AS $$
 	  FROM bal WHERE held <> h_held
 	UNION ALL
 	SELECT h.member_id, 'hold = its lots and its capture',
-		   format('hold %s (%s): points %s, from lots %s, captured %s, redemption %s of %s points',
-				  h.hold_id, h.status, h.points, (SELECT sum(p) FROM unnest(h.lot_points) p), h.captured,
-				  h.redemption_id, -e.points)
+		   format('hold %s (%s): points %s, in lots %s, taken %s, captured %s, redemption %s of %s points short %s',
+				  h.hold_id, h.status, h.points, (SELECT sum(p) FROM unnest(h.lot_points) p), h.taken, h.captured,
+				  h.redemption_id, -e.points, e.shortfall)
 	  FROM loyalty.hold h
 	  LEFT JOIN loyalty.ledger e ON e.member_id = h.member_id AND e.entry_id = h.redemption_id
-	 WHERE h.points <> (SELECT sum(p) FROM unnest(h.lot_points) p)
+	 WHERE h.points <> (SELECT COALESCE(sum(p), 0) FROM unnest(h.lot_points) p) + h.taken
 		OR (h.status = 'captured' AND (e.entry_id IS NULL OR e.kind <> 'redeem' OR e.shortfall - e.points <> h.captured))
 	UNION ALL
 	SELECT member_id, 'lifetime figures = ledger by kind',
@@ -250,9 +224,8 @@ SET search_path = pg_catalog, pg_temp AS $$
 		OR l.available_from <> GREATEST(COALESCE(e.pending_until, e.effective_at), e.effective_at)
 		OR l.expires_at IS DISTINCT FROM e.expires_at
 	UNION ALL
-	SELECT member_id, 'no debt beyond held points unless the program allows it',
-		   format('debt %s, held %s under policy %s', debt, held, negative_balance)
-	  FROM bal WHERE debt > held AND negative_balance <> 'allow'
+	SELECT member_id, 'no debt unless the program allows it', format('debt %s under policy %s', debt, negative_balance)
+	  FROM bal WHERE debt > 0 AND negative_balance <> 'allow'
 	UNION ALL
 	SELECT COALESCE(l.member_id, mv.member_id), 'lot = ledger and hold moves',
 		   format('lot %s: points %s remaining %s, ledger put in %s, ledger and open holds took %s',
