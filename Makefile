@@ -17,7 +17,7 @@ DATA_built = sql_build/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(EXTENSION)--0.1.0.sql $(wildcard $(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql_build
 
-REGRESS = card program ledger errors holds sale limits returns_backdating security null_args crash_paths boundaries column_types tiers tier_findings tier_edges tier_fixes tier_review tier_pending benefit enrolment enrolment_return \
+REGRESS = card program ledger errors holds hold_reversals sale limits returns_backdating security null_args crash_paths boundaries column_types tiers tier_findings tier_edges tier_fixes tier_review tier_pending benefit enrolment enrolment_return \
 	analytics_summary analytics_models analytics_cdnow analytics_parallel \
 	lists_rfm lists_cohorts lists_followup segments segments_p_alive lists_value lists_due voucher voucher_points_key audiences voucher_rules voucher_lines voucher_type_cache voucher_invariants voucher_same_statement new_boundaries hostile_session
 REGRESS_OPTS = --load-extension=$(EXTENSION)

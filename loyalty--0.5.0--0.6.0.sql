@@ -3132,7 +3132,17 @@ ALTER TABLE loyalty.program ADD COLUMN hold_minutes integer NOT NULL DEFAULT 30
 COMMENT ON COLUMN loyalty.program.hold_minutes IS 'Minutes an authorized hold lasts before it is released unless captured (30 by default, at most a week).';
 
 ALTER TABLE loyalty.member_balance ADD COLUMN held bigint NOT NULL DEFAULT 0 CHECK (held >= 0);
-COMMENT ON COLUMN loyalty.member_balance.held IS 'Points of the member''s open holds (taken out of the lots, not yet captured or released): net = open lots + held - debt.';
+COMMENT ON COLUMN loyalty.member_balance.held IS 'Points the member''s open holds keep out of the lots (points - taken of each; not yet captured or released): net = open lots + held - debt.';
+
+-- A capture may find that a reversal took the points it held and, under
+-- 'truncate', nothing else to take: its redeem entry is then all shortfall
+-- (0 points).  The new check is weaker than the old one, so its validation
+-- (one scan of the ledger) cannot fail.
+ALTER TABLE loyalty.ledger DROP CONSTRAINT ledger_check,
+	ADD CONSTRAINT ledger_check CHECK (CASE kind WHEN 'earn' THEN points > 0
+											 WHEN 'redeem' THEN points < 0 OR (points = 0 AND shortfall > 0)
+											 WHEN 'expire' THEN points < 0
+											 ELSE points <> 0 OR shortfall > 0 END);
 
 CREATE TABLE loyalty.hold (
 	member_id		bigint NOT NULL REFERENCES loyalty.member,
@@ -3149,6 +3159,7 @@ CREATE TABLE loyalty.hold (
 	captured		bigint CHECK (captured > 0 AND captured <= points),
 	captured_value	numeric,
 	redemption_id	bigint,
+	taken			bigint NOT NULL DEFAULT 0 CHECK (taken >= 0 AND taken <= points),
 	lot_ids			bigint[] NOT NULL,
 	lot_points		bigint[] NOT NULL,
 	PRIMARY KEY (member_id, hold_id),
@@ -3171,6 +3182,7 @@ COMMENT ON COLUMN loyalty.hold.status IS 'open, captured, voided or expired; an 
 COMMENT ON COLUMN loyalty.hold.expires_at IS 'authorized_at + the program''s hold_minutes: capture is refused from then on (LY103).';
 COMMENT ON COLUMN loyalty.hold.captured IS 'Points the capture spent (the rest went back to the lots).';
 COMMENT ON COLUMN loyalty.hold.redemption_id IS 'The redeem ledger entry the capture posted.';
+COMMENT ON COLUMN loyalty.hold.taken IS 'Points of the hold a reversal or negative adjustment took from its lots while it was open (they are in that entry''s lots): the hold keeps points - taken in lot_points, a capture takes the rest from the member''s other points.';
 COMMENT ON COLUMN loyalty.hold.lot_ids IS 'The lots the held points were taken from, parallel to lot_points; a capture spends them in this order.';
 SELECT pg_catalog.pg_extension_config_dump('loyalty.hold', '');
 
@@ -3232,7 +3244,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 	), h AS (
 		-- open holds; one past its expiry counts as released: its points
 		-- are back in their lots (and lapsed with a lot past its expiry)
-		SELECT COALESCE(sum(h.points) FILTER (WHERE h.expires_at > b.at), 0)::bigint AS held,
+		SELECT COALESCE(sum(h.points - h.taken) FILTER (WHERE h.expires_at > b.at), 0)::bigint AS held,
 			   COALESCE(sum(x.pts) FILTER (WHERE h.expires_at <= b.at AND l.expires_at <= b.at), 0)::bigint AS lapsed
 		  FROM b
 		  JOIN loyalty.hold h ON h.member_id = b.member_id AND h.status = 'open'
@@ -3290,7 +3302,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 	), lots AS (
 		SELECT l.member_id, sum(l.remaining) AS remaining FROM loyalty.lot l GROUP BY l.member_id
 	), holds AS (
-		SELECT h.member_id, sum(h.points) AS held FROM loyalty.hold h
+		SELECT h.member_id, sum(h.points - h.taken) AS held FROM loyalty.hold h
 		 WHERE h.status = 'open' GROUP BY h.member_id
 	), moves AS (
 		-- what the ledger moved, plus what open holds keep out of each lot
@@ -3330,13 +3342,13 @@ SET search_path = pg_catalog, pg_temp AS $$
 	  FROM bal WHERE held <> h_held
 	UNION ALL
 	SELECT h.member_id, 'hold = its lots and its capture',
-		   format('hold %s (%s): points %s, from lots %s, captured %s, redemption %s of %s points',
-				  h.hold_id, h.status, h.points, (SELECT sum(p) FROM unnest(h.lot_points) p), h.captured,
-				  h.redemption_id, -e.points)
+		   format('hold %s (%s): points %s, in lots %s, taken %s, captured %s, redemption %s of %s points short %s',
+				  h.hold_id, h.status, h.points, (SELECT sum(p) FROM unnest(h.lot_points) p), h.taken, h.captured,
+				  h.redemption_id, -e.points, e.shortfall)
 	  FROM loyalty.hold h
 	  LEFT JOIN loyalty.ledger e ON e.member_id = h.member_id AND e.entry_id = h.redemption_id
-	 WHERE h.points <> (SELECT sum(p) FROM unnest(h.lot_points) p)
-		OR (h.status = 'captured' AND (e.entry_id IS NULL OR e.kind <> 'redeem' OR -e.points <> h.captured))
+	 WHERE h.points <> (SELECT COALESCE(sum(p), 0) FROM unnest(h.lot_points) p) + h.taken
+		OR (h.status = 'captured' AND (e.entry_id IS NULL OR e.kind <> 'redeem' OR e.shortfall - e.points <> h.captured))
 	UNION ALL
 	SELECT member_id, 'lifetime figures = ledger by kind',
 		   format('balance %s/%s/%s/%s/%s/%s, ledger %s/%s/%s/%s/%s/%s (earned/redeemed/expired/reversed/adjusted/shortfall)',

@@ -13,7 +13,15 @@
  * capture cannot fail for lack of points.  member_balance.held counts them.
  * A capture posts one redeem entry naming the lots the hold took (the first
  * lots, up to the points captured) and puts the rest back; a void or an
- * expiry puts them all back.  A lot that passed its own expiry meanwhile
+ * expiry puts them all back.
+ *
+ * A debit that cannot be refused (a reversal, a negative adjustment) takes
+ * the lots it would take without the hold, held points included (ledger.c,
+ * SelectLots; LoyaltyTakeFromHolds here): the hold keeps its points but
+ * fewer of them in lots (hold.taken).  A void then gives back only what is
+ * left, so the member ends as without the hold; a capture takes what the
+ * reversals took from the member's other points, as any debit that cannot
+ * be refused (shortfall under 'truncate', debt under 'allow').  A lot that passed its own expiry meanwhile
  * gets its points back all the same, and the next expire_points expires
  * them (balance counts them as expired at once).
  *
@@ -58,6 +66,7 @@ typedef struct Hold
 	HoldStatus	status;
 	int64		points;
 	int64		captured;		/* 0 unless captured */
+	int64		taken;			/* points reversals took from the hold's lots */
 	TimestampTz expires_at;
 	Datum		lot_ids;		/* int8[] */
 	Datum		lot_points;		/* int8[] */
@@ -66,7 +75,7 @@ typedef struct Hold
 } Hold;
 
 #define HOLD_COLUMNS \
-	"member_id, hold_id, status, points, captured, expires_at, lot_ids, lot_points, store, pos_txn"
+	"member_id, hold_id, status, points, captured, expires_at, lot_ids, lot_points, store, pos_txn, taken"
 
 static LoyaltyPlan find_by_txn_plan = {
 	"SELECT * FROM loyalty.hold "
@@ -152,6 +161,7 @@ HoldFromRow(SPITupleTable *t, uint64 i, Hold *h)
 	h->lot_points = SPI_getbinval(tup, desc, 8, &isnull);
 	h->store = SPI_getvalue(tup, desc, 9);
 	h->pos_txn = SPI_getvalue(tup, desc, 10);
+	h->taken = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
 }
 
 /* The hold, read under its member's lock (which the caller holds). */
@@ -238,7 +248,7 @@ static void
 ReleaseHold(LoyaltyMember *m, const Hold *h, HoldStatus status, TimestampTz at)
 {
 	LoyaltyPutBackLots(h->member_id, h->lot_ids, h->lot_points);
-	AddHeld(m, -h->points);
+	AddHeld(m, -(h->points - h->taken));
 	if (status == HOLD_EXPIRED)
 		HoldExpiredEvent(h);
 	CloseHold(h, status, at, 0, (Datum) 0, 0);
@@ -269,9 +279,101 @@ LoyaltyReleaseLapsedHolds(LoyaltyMember *m, TimestampTz at, int64 *points)
 		HoldFromRow(lapsed, i, &h);
 		ReleaseHold(m, &h, HOLD_EXPIRED, at);
 		if (points)
-			*points += h.points;
+			*points += h.points - h.taken;
 	}
 	return (int64) n;
+}
+
+/*
+ * Take points out of the member's open holds but `except_hold`, lot by lot
+ * (parallel int8[] datums: the points wanted from each lot), oldest hold
+ * first: each hold's lot_points shrink and its `taken` grows by what it gave.
+ * For ledger.c's debits that cannot be refused; under the member's lock,
+ * inside SPI.  Returns the points taken (all that were asked for).
+ */
+int64
+LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lot_points)
+{
+	static LoyaltyPlan open_holds_plan = {
+		"SELECT hold_id, lot_ids, lot_points FROM loyalty.hold "
+		"WHERE member_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'open' "
+		"AND hold_id OPERATOR(pg_catalog.<>) $2 ORDER BY authorized_at, hold_id",
+		2, {INT8OID, INT8OID}
+	};
+	static LoyaltyPlan shrink_hold_plan = {
+		"UPDATE loyalty.hold SET lot_ids = $3, lot_points = $4, taken = taken OPERATOR(pg_catalog.+) $5 "
+		"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2",
+		5, {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8OID}
+	};
+	Datum	   *want_ids,
+			   *want_pts;
+	int			nwant;
+	int64		asked = 0,
+				total = 0;
+	Datum		v[5];
+	SPITupleTable *holds;
+	uint64		nholds;
+
+	deconstruct_array(DatumGetArrayTypeP(lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &want_ids, NULL, &nwant);
+	deconstruct_array(DatumGetArrayTypeP(lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &want_pts, NULL, &nwant);
+	for (int k = 0; k < nwant; k++)
+		asked += DatumGetInt64(want_pts[k]);
+	v[0] = Int64GetDatum(member_id);
+	v[1] = Int64GetDatum(except_hold);
+	LoyaltyExecute(&open_holds_plan, v, NULL, false, 0);
+	holds = SPI_tuptable;
+	nholds = SPI_processed;
+	for (uint64 i = 0; i < nholds && total < asked; i++)
+	{
+		bool		isnull;
+		Datum	   *ids,
+				   *pts;
+		int			n,
+					kept = 0;
+		int64		gave = 0;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(holds->vals[i], holds->tupdesc, 2, &isnull)),
+						  INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, NULL, &n);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(holds->vals[i], holds->tupdesc, 3, &isnull)),
+						  INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &pts, NULL, &n);
+		for (int j = 0; j < n; j++)
+		{
+			int64		in_lot = DatumGetInt64(pts[j]);
+
+			for (int k = 0; k < nwant && in_lot > 0; k++)
+			{
+				int64		t;
+
+				if (DatumGetInt64(want_ids[k]) != DatumGetInt64(ids[j]))
+					continue;
+				t = Min(in_lot, DatumGetInt64(want_pts[k]));
+				want_pts[k] = Int64GetDatum(DatumGetInt64(want_pts[k]) - t);
+				in_lot -= t;
+				gave += t;
+			}
+			if (in_lot > 0)		/* the lots it keeps, without emptied ones */
+			{
+				ids[kept] = ids[j];
+				pts[kept++] = Int64GetDatum(in_lot);
+			}
+		}
+		if (gave == 0)
+			continue;
+		v[1] = SPI_getbinval(holds->vals[i], holds->tupdesc, 1, &isnull);
+		v[2] = PointerGetDatum(construct_array(ids, kept, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[3] = PointerGetDatum(construct_array(pts, kept, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[4] = Int64GetDatum(gave);
+		LoyaltyExecute(&shrink_hold_plan, v, NULL, false, 0);
+		if (SPI_processed != 1)
+			elog(ERROR, "hold of member " INT64_FORMAT " could not be updated", member_id);
+		total += gave;
+	}
+	if (total != asked)
+		elog(ERROR, "open holds of member " INT64_FORMAT " keep " INT64_FORMAT " of the " INT64_FORMAT
+			 " points a debit took from them", member_id, total, asked);
+	return total;
 }
 
 /* The hold row now in SPI_tuptable, as the function's result. */
@@ -536,6 +638,7 @@ loyalty_capture(PG_FUNCTION_ARGS)
 	Hold		h;
 	LoyaltyPosting p = {0};
 	int64		want;
+	int64		from_hold;
 	Datum		cap_ids,
 				cap_pts,
 				rest_ids,
@@ -568,7 +671,9 @@ loyalty_capture(PG_FUNCTION_ARGS)
 				 errdetail("The hold is for " INT64_FORMAT " points.", h.points),
 				 errhint("Capture at most the points held, or authorize a new hold.")));
 
-	SplitLots(&h, want, &cap_ids, &cap_pts, &rest_ids, &rest_pts);
+	/* what reversals took from the hold, the capture takes from elsewhere */
+	from_hold = Min(want, h.points - h.taken);
+	SplitLots(&h, from_hold, &cap_ids, &cap_pts, &rest_ids, &rest_pts);
 	p.kind = LOYALTY_REDEEM;
 	p.member_id = m.member_id;
 	p.effective_at = m.locked_at;
@@ -578,11 +683,10 @@ loyalty_capture(PG_FUNCTION_ARGS)
 	p.pos_txn = h.pos_txn;
 	p.value = DirectFunctionCall2(numeric_mul, NumericGetDatum(int64_to_numeric(want)),
 								  m.point_value);
-	p.points = -want;
-	p.held = -h.points;
-	if (!LoyaltyPostTaken(&m, &p, cap_ids, cap_pts))
+	p.held = -(h.points - h.taken);
+	if (!LoyaltyPostCapture(&m, &p, cap_ids, cap_pts, want - from_hold, h.hold_id))
 		TxnConflict(h.store, h.pos_txn, "A redemption was posted with it; void the hold.");
-	if (want < h.points)
+	if (from_hold < h.points - h.taken)
 		LoyaltyPutBackLots(h.member_id, rest_ids, rest_pts);
 	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
 	result = HoldResult();

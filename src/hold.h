@@ -15,5 +15,7 @@
 #define ERRCODE_LOYALTY_CAPTURE_MISMATCH	MAKE_SQLSTATE('L','Y','1','0','5')
 
 extern int64 LoyaltyReleaseLapsedHolds(LoyaltyMember *m, TimestampTz at, int64 *points);
+extern int64 LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids,
+								  Datum lot_points);
 
 #endif							/* LOYALTY_HOLD_H */

@@ -21,6 +21,12 @@
  *   member_balance.net = sum(ledger.points) = sum(lot.remaining) - debt
  *   lot.remaining = lot.points - points the ledger says were taken from it
  *   debt > 0 only when the program's negative_balance policy is 'allow'.
+ *
+ * Points an open hold took out of their lots (hold.c) still count for a
+ * debit that cannot be refused (a reversal, a negative adjustment, what a
+ * capture needs beyond its hold): it takes the same lots it would take
+ * without the hold, the held part from the holds.  So a hold never changes
+ * what a reversal takes; its capture or release settles the rest.
  */
 #include "loyalty.h"
 #include "hold.h"
@@ -47,6 +53,14 @@ typedef struct LotMoves
 	Datum	   *ids;
 	Datum	   *points;
 } LotMoves;
+
+/* What a debit takes: from every lot (the ledger's record), split by source. */
+typedef struct LotTake
+{
+	LotMoves	all;
+	LotMoves	from_lots;		/* lot.remaining */
+	LotMoves	from_holds;		/* points open holds kept out of the lot */
+} LotTake;
 
 /* ---------- prepared statements ---------- */
 
@@ -101,6 +115,26 @@ static LoyaltyPlan open_lots_plan = {
 	"AND (available_from OPERATOR(pg_catalog.<=) $2 OR lot_id OPERATOR(pg_catalog.=) $3) "
 	"ORDER BY lot_id OPERATOR(pg_catalog.=) $3 DESC, expires_at NULLS LAST, lot_id",
 	3, {INT8OID, TIMESTAMPTZOID, INT8OID}
+};
+
+/*
+ * open_lots_plan with the points the member's open holds (but hold $4) keep
+ * out of each lot: for a debit that may take them.
+ */
+static LoyaltyPlan open_and_held_lots_plan = {
+	"SELECT l.lot_id, l.remaining, l.earned_at, COALESCE(h.held, 0) FROM loyalty.lot l "
+	"LEFT JOIN (SELECT x.lot_id, pg_catalog.sum(x.pts)::pg_catalog.int8 AS held "
+	"           FROM loyalty.hold h CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(h.lot_ids), pg_catalog.unnest(h.lot_points)) AS x(lot_id, pts) "
+	"           WHERE h.member_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'open' "
+	"           AND h.hold_id OPERATOR(pg_catalog.<>) $4 GROUP BY x.lot_id) h "
+	"  ON h.lot_id OPERATOR(pg_catalog.=) l.lot_id "
+	"WHERE l.member_id OPERATOR(pg_catalog.=) $1 "
+	"AND (l.remaining OPERATOR(pg_catalog.>) 0 OR h.held OPERATOR(pg_catalog.>) 0) "
+	"AND l.earned_at OPERATOR(pg_catalog.<=) $2 "
+	"AND (l.expires_at IS NULL OR l.expires_at OPERATOR(pg_catalog.>) $2) "
+	"AND (l.available_from OPERATOR(pg_catalog.<=) $2 OR l.lot_id OPERATOR(pg_catalog.=) $3) "
+	"ORDER BY l.lot_id OPERATOR(pg_catalog.=) $3 DESC, l.expires_at NULLS LAST, l.lot_id",
+	4, {INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}
 };
 
 static LoyaltyPlan take_lots_plan = {
@@ -640,37 +674,44 @@ LoyaltyCountSale(LoyaltyMember *m)
 }
 
 /*
- * Choose the lots a debit of `need` points takes (into *moves), as
+ * Choose the lots a debit of `need` points takes (into *take), as
  * LoyaltyPostDebit describes; sets p->points, p->shortfall and p->effective_at
  * and the debt after it (*new_debt).  Open holds past their expiry are
- * released first (hold.c), so their points count again.
+ * released first (hold.c), so their points count again.  A debit that cannot
+ * be refused also counts the points the other open holds (all but
+ * `except_hold`) keep out of each lot: it takes each lot's own points before
+ * its held ones.
  */
 static void
 SelectLots(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
-		   LoyaltyDebitPolicy policy, LotMoves *moves, int64 *new_debt)
+		   LoyaltyDebitPolicy policy, int64 except_hold, LotTake *take, int64 *new_debt)
 {
-	Datum		v[3];
+	Datum		v[4];
 	int64		total = 0;
 	int64		own = 0;
 	int64		usable;
 	int64		taken;
+	bool		with_held;
 
 	if (m->held > 0)
 		LoyaltyReleaseLapsedHolds(m, p->posted_at, NULL);
+	with_held = policy != LOYALTY_DEBIT_REFUSE && m->held > 0;
 	v[0] = Int64GetDatum(p->member_id);
 	v[1] = TimestampTzGetDatum(p->posted_at);
 	v[2] = Int64GetDatum(prefer);
-	LoyaltyExecute(&open_lots_plan, v, NULL, false, 0);
+	v[3] = Int64GetDatum(except_hold);
+	LoyaltyExecute(with_held ? &open_and_held_lots_plan : &open_lots_plan, v, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		int64		remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc, 2, &isnull));
+		int64		pool = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 
-		total += remaining;
+		if (with_held)
+			pool += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull));
+		total += pool;
 		if (i == 0 && prefer != 0 &&
 			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)) == prefer)
-			own = remaining;	/* the plan puts the preferred lot first */
+			own = pool;			/* the plan puts the preferred lot first */
 	}
 
 	/*
@@ -697,19 +738,40 @@ SelectLots(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 
 	for (uint64 i = 0, left = taken; i < SPI_processed && left > 0; i++)
 	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		lot_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 1, &isnull));
-		int64		remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc, 2, &isnull));
-		TimestampTz earned_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
-																  SPI_tuptable->tupdesc, 3, &isnull));
-		int64		take = Min(remaining, (int64) left);
+		int64		lot_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		int64		remaining = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		TimestampTz earned_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 3, &isnull));
+		int64		held = with_held ? DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull)) : 0;
+		int64		from_lot = Min(remaining, (int64) left);
+		int64		from_holds = Min(held, (int64) left - from_lot);
 
-		LotMovesAdd(moves, lot_id, take);
-		left -= take;
+		if (from_lot + from_holds == 0)
+			continue;
+		LotMovesAdd(&take->all, lot_id, from_lot + from_holds);
+		if (from_lot > 0)
+			LotMovesAdd(&take->from_lots, lot_id, from_lot);
+		if (from_holds > 0)
+			LotMovesAdd(&take->from_holds, lot_id, from_holds);
+		left -= from_lot + from_holds;
 		p->effective_at = Max(p->effective_at, earned_at);
 	}
+}
+
+/*
+ * Carry out what SelectLots chose: the lots' own points, and the held ones
+ * out of their holds (hold.c), which leave member_balance.held (p->held).
+ */
+static void
+TakeChosen(LoyaltyMember *m, LoyaltyPosting *p, const LotTake *take, int64 except_hold)
+{
+	TakeFromLots(m->member_id, &take->from_lots);
+	if (take->from_holds.n > 0)
+		p->held -= LoyaltyTakeFromHolds(m->member_id, except_hold,
+										Int8Array(take->from_holds.ids, take->from_holds.n),
+										Int8Array(take->from_holds.points, take->from_holds.n));
 }
 
 /*
@@ -729,14 +791,14 @@ bool
 LoyaltyPostDebit(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 				 LoyaltyDebitPolicy policy)
 {
-	LotMoves	moves = {0};
+	LotTake		take = {0};
 	int64		new_debt = m->debt;
 
-	SelectLots(m, p, need, prefer, policy, &moves, &new_debt);
+	SelectLots(m, p, need, prefer, policy, 0, &take, &new_debt);
 	NextEntry(m, p, false);
-	if (!InsertEntry(p, &moves))
+	if (!InsertEntry(p, &take.all))
 		return false;
-	TakeFromLots(p->member_id, &moves);
+	TakeChosen(m, p, &take, 0);
 	UpdateBalance(m, p, new_debt);
 	return true;
 }
@@ -750,17 +812,17 @@ void
 LoyaltyTakeLots(LoyaltyMember *m, TimestampTz at, int64 need, Datum *lot_ids,
 				Datum *lot_points)
 {
-	LotMoves	moves = {0};
+	LotTake		take = {0};
 	LoyaltyPosting p = {0};
 	int64		new_debt = m->debt;
 
 	p.member_id = m->member_id;
 	p.posted_at = at;
 	p.effective_at = at;
-	SelectLots(m, &p, need, 0, LOYALTY_DEBIT_REFUSE, &moves, &new_debt);
-	TakeFromLots(m->member_id, &moves);
-	*lot_ids = Int8Array(moves.ids, moves.n);
-	*lot_points = Int8Array(moves.points, moves.n);
+	SelectLots(m, &p, need, 0, LOYALTY_DEBIT_REFUSE, 0, &take, &new_debt);
+	TakeFromLots(m->member_id, &take.from_lots);
+	*lot_ids = Int8Array(take.all.ids, take.all.n);
+	*lot_points = Int8Array(take.all.points, take.all.n);
 }
 
 /* Put points a hold took back into their lots (parallel int8[] datums). */
@@ -782,32 +844,56 @@ LoyaltyPutBackLots(int64 member_id, Datum lot_ids, Datum lot_points)
 }
 
 /*
- * Post a redemption of points a hold already took out of the lots: one
- * redeem entry recording those lots (no lot changes here), and the balance
- * (p->held says how much leaves member_balance.held).  Returns false when the
- * entry lost its (store, pos_txn) to a redemption already posted with it.
+ * Post a hold's capture: one redeem entry of the points the hold still keeps
+ * out of the lots (lot_ids / lot_points, taken at authorize time) and, when
+ * reversals took some of them since (`more`), of that many more taken now as
+ * the program's negative_balance policy takes a debit that cannot be refused
+ * (other holds' points included, never those of hold `hold_id`): what is not
+ * there is the entry's shortfall or the member's debt.  p->held must say how
+ * many points leave member_balance.held with the hold.  Returns false when
+ * the entry lost its (store, pos_txn) to a redemption already posted with it.
  */
 bool
-LoyaltyPostTaken(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot_points)
+LoyaltyPostCapture(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot_points,
+				   int64 more, int64 hold_id)
 {
-	LotMoves	moves = {0};
-	ArrayType  *ids = DatumGetArrayTypeP(lot_ids);
-	ArrayType  *pts = DatumGetArrayTypeP(lot_points);
+	LotTake		take = {0};
 	Datum	   *id_elems,
 			   *pt_elems;
 	int			n;
+	int64		new_debt = m->debt;
+	int64		from_hold = 0;
 
-	deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &id_elems, NULL, &n);
-	deconstruct_array(pts, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &pt_elems, NULL, &n);
-	moves.ids = id_elems;
-	moves.points = pt_elems;
-	moves.n = moves.cap = n;
-	NextEntry(m, p, false);
-	if (!InsertEntry(p, &moves))
-		return false;
-	UpdateBalance(m, p, m->debt);
+	if (more > 0)
+	{
+		LoyaltyPosting q = *p;
+
+		SelectLots(m, &q, more, 0, m->negative_balance, hold_id, &take, &new_debt);
+		p->points = q.points;
+		p->shortfall = q.shortfall;
+	}
+	/* the hold's own lots first in the entry, then what was taken now */
+	deconstruct_array(DatumGetArrayTypeP(lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &id_elems, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &pt_elems, NULL, &n);
+	{
+		LotMoves	all = {0};
+
+		for (int i = 0; i < n; i++)
+		{
+			LotMovesAdd(&all, DatumGetInt64(id_elems[i]), DatumGetInt64(pt_elems[i]));
+			from_hold += DatumGetInt64(pt_elems[i]);
+		}
+		for (int i = 0; i < take.all.n; i++)
+			LotMovesAdd(&all, DatumGetInt64(take.all.ids[i]), DatumGetInt64(take.all.points[i]));
+		p->points -= from_hold;
+		NextEntry(m, p, false);
+		if (!InsertEntry(p, &all))
+			return false;
+	}
+	TakeChosen(m, p, &take, hold_id);
+	UpdateBalance(m, p, new_debt);
 	return true;
 }
 

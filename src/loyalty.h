@@ -238,8 +238,8 @@ extern void LoyaltyCountSale(LoyaltyMember *m);
 extern void LoyaltyTakeLots(LoyaltyMember *m, TimestampTz at, int64 need, Datum *lot_ids,
 							Datum *lot_points);
 extern void LoyaltyPutBackLots(int64 member_id, Datum lot_ids, Datum lot_points);
-extern bool LoyaltyPostTaken(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids,
-							 Datum lot_points);
+extern bool LoyaltyPostCapture(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids,
+							   Datum lot_points, int64 more, int64 hold_id);
 
 /* pending.c: a sale statement's balance changes, written at its end */
 extern bool LoyaltyDeferBalance(int64 member_id, int64 net, int64 debt, int64 earned,

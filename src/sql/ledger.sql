@@ -51,7 +51,7 @@ CREATE TABLE loyalty.ledger (
 	lot_points		bigint[],
 	PRIMARY KEY (member_id, entry_id),
 	CHECK (CASE kind WHEN 'earn' THEN points > 0
-					 WHEN 'redeem' THEN points < 0
+					 WHEN 'redeem' THEN points < 0 OR (points = 0 AND shortfall > 0)
 					 WHEN 'expire' THEN points < 0
 					 ELSE points <> 0 OR shortfall > 0 END),
 	CHECK (kind <> 'reverse' OR points <= 0),
