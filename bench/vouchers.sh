@@ -109,15 +109,25 @@ run() {	# tps of a pgbench script
 echo "== use_voucher vs a bare INSERT of a use-shaped row (pgbench, $CLIENTS clients, ${SECONDS_PER_RUN} s, $ROUNDS rounds interleaved)"
 run "$tmp/base.sql" >/dev/null	# warm-up
 run "$tmp/use.sql" >/dev/null
-: >"$tmp/use_ratio"
+: >"$tmp/use_ratio"; : >"$tmp/use_us"; : >"$tmp/hash_us"
 for r in $(seq 1 "$ROUNDS"); do
 	b=$(run "$tmp/base.sql")
 	u=$(run "$tmp/use.sql")
 	awk -v u="$u" -v b="$b" 'BEGIN { print u / b }' >>"$tmp/use_ratio"
+	awk -v u="$u" -v c="$CLIENTS" 'BEGIN { print 1000000 * c / u }' >>"$tmp/use_us"
 	echo "round $r: bare INSERT $b tps, use_voucher $u tps"
 done
 read -r um ulo uhi < <(stats <"$tmp/use_ratio")
 echo "use_voucher tps / bare INSERT tps: median ${um} (${ulo}-${uhi})"
+echo "== the lines' hash each use computes for its retry check (1,000,000 jsonb_hash_extended of the bench's lines, less the same SELECT without it)"
+for r in $(seq 1 "$ROUNDS"); do
+	e=$(timed "SELECT count(i) FROM generate_series(1, 1000000) i")
+	h=$(timed "SELECT count(jsonb_hash_extended('[{\"sku\":\"A\",\"qty\":1,\"amount\":20}]'::jsonb, i)) FROM generate_series(1, 1000000) i")
+	awk -v h="$h" -v e="$e" 'BEGIN { print (h - e) / 1000 }' >>"$tmp/hash_us"
+done
+read -r hm hlo hhi < <(stats <"$tmp/hash_us")
+read -r lm llo lhi < <(stats <"$tmp/use_us")
+echo "lines hash: median ${hm} us a call (${hlo}-${hhi}); a use_voucher: median ${lm} us ($CLIENTS clients / tps); share $(awk -v h="$hm" -v l="$lm" 'BEGIN { printf "%.4f", h / l }')"
 psql_db -At -c "SELECT 'uses recorded ' || count(*) || ', uses_left consistent: ' ||
 	(SELECT bool_and(v.uses_left = 1000000 - (SELECT count(*) FROM loyalty.voucher_use u WHERE u.voucher_id = v.voucher_id))
 	   FROM loyalty.voucher v WHERE v.voucher_type_id = 2) FROM loyalty.voucher_use"
