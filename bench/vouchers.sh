@@ -4,15 +4,21 @@
 # same rows into a copy of loyalty.voucher, and use_voucher against a bare
 # INSERT of a use-shaped row (pgbench), each a ratio in the same run, rounds
 # interleaved, medians and ranges.  See bench/README.md ("Vouchers").
-# Usage: bash bench/vouchers.sh   (without PGHOST: its own throwaway cluster)
+# Usage: bash bench/vouchers.sh   (without PGHOST: its own throwaway cluster,
+# with the build of LOYALTY_DESTDIR if set)
 # Tunables: BENCH_MEMBERS (100000), BENCH_VOUCHERS (1000000; a multiple of
 # BENCH_MEMBERS), BENCH_ROUNDS (3), BENCH_SECONDS (5 per pgbench run),
-# BENCH_CLIENTS (2).
+# BENCH_CLIENTS (2), BENCH_FSYNC (on; off: the CPU cost alone, for its own cluster).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "${PGHOST:-}" ]; then
-	exec pg_virtualenv -t -o fsync=on -o synchronous_commit=on bash "$here/vouchers.sh" "$@"
+	opts=(-o "fsync=${BENCH_FSYNC:-on}" -o "synchronous_commit=${BENCH_FSYNC:-on}")
+	if [ -n "${LOYALTY_DESTDIR:-}" ]; then
+		lib="$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)"
+		opts+=(-o "extension_destdir=$LOYALTY_DESTDIR" -o "dynamic_library_path=$LOYALTY_DESTDIR$lib:$lib")
+	fi
+	exec pg_virtualenv -v 15 -t "${opts[@]}" bash "$here/vouchers.sh" "$@"
 fi
 
 MEMBERS=${BENCH_MEMBERS:-100000}
@@ -92,8 +98,8 @@ SELECT u.discount FROM bench_code c, loyalty.use_voucher(c.code, c.card, 'S1', '
 PGB
 cat >"$tmp/base.sql" <<'PGB'
 \set v random(1, 10000)
-INSERT INTO bench_use (voucher_id, member_id, store, pos_txn, used_at, discount, points, uses_left)
-SELECT c.i, c.i, 'S1', 'U' || nextval('bench_txn'), now(), 5, 0, 1 FROM bench_code c WHERE c.i = :v;
+INSERT INTO bench_use (voucher_id, member_id, card, store, pos_txn, used_at, discount, points, uses_left, lines_hash)
+SELECT c.i, c.i, c.card, 'S1', 'U' || nextval('bench_txn'), now(), 5, 0, 1, 0 FROM bench_code c WHERE c.i = :v;
 PGB
 run() {	# tps of a pgbench script
 	psql_db -c CHECKPOINT >/dev/null
@@ -103,15 +109,25 @@ run() {	# tps of a pgbench script
 echo "== use_voucher vs a bare INSERT of a use-shaped row (pgbench, $CLIENTS clients, ${SECONDS_PER_RUN} s, $ROUNDS rounds interleaved)"
 run "$tmp/base.sql" >/dev/null	# warm-up
 run "$tmp/use.sql" >/dev/null
-: >"$tmp/use_ratio"
+: >"$tmp/use_ratio"; : >"$tmp/use_us"; : >"$tmp/hash_us"
 for r in $(seq 1 "$ROUNDS"); do
 	b=$(run "$tmp/base.sql")
 	u=$(run "$tmp/use.sql")
 	awk -v u="$u" -v b="$b" 'BEGIN { print u / b }' >>"$tmp/use_ratio"
+	awk -v u="$u" -v c="$CLIENTS" 'BEGIN { print 1000000 * c / u }' >>"$tmp/use_us"
 	echo "round $r: bare INSERT $b tps, use_voucher $u tps"
 done
 read -r um ulo uhi < <(stats <"$tmp/use_ratio")
 echo "use_voucher tps / bare INSERT tps: median ${um} (${ulo}-${uhi})"
+echo "== the lines' hash each use computes for its retry check (1,000,000 jsonb_hash_extended of the bench's lines, less the same SELECT without it)"
+for r in $(seq 1 "$ROUNDS"); do
+	e=$(timed "SELECT count(i) FROM generate_series(1, 1000000) i")
+	h=$(timed "SELECT count(jsonb_hash_extended('[{\"sku\":\"A\",\"qty\":1,\"amount\":20}]'::jsonb, i)) FROM generate_series(1, 1000000) i")
+	awk -v h="$h" -v e="$e" 'BEGIN { print (h - e) / 1000 }' >>"$tmp/hash_us"
+done
+read -r hm hlo hhi < <(stats <"$tmp/hash_us")
+read -r lm llo lhi < <(stats <"$tmp/use_us")
+echo "lines hash: median ${hm} us a call (${hlo}-${hhi}); a use_voucher: median ${lm} us ($CLIENTS clients / tps); share $(awk -v h="$hm" -v l="$lm" 'BEGIN { printf "%.4f", h / l }')"
 psql_db -At -c "SELECT 'uses recorded ' || count(*) || ', uses_left consistent: ' ||
 	(SELECT bool_and(v.uses_left = 1000000 - (SELECT count(*) FROM loyalty.voucher_use u WHERE u.voucher_id = v.voucher_id))
 	   FROM loyalty.voucher v WHERE v.voucher_type_id = 2) FROM loyalty.voucher_use"

@@ -32,8 +32,8 @@ SELECT invariant, detail FROM loyalty.check_invariants();
 ROLLBACK;
 -- a use recorded twice (a use row too many)
 BEGIN;
-INSERT INTO loyalty.voucher_use (voucher_id, member_id, store, pos_txn, used_at, discount, uses_left)
-SELECT voucher_id, member_id, store, 'T-1b', used_at, discount, uses_left FROM loyalty.voucher_use WHERE pos_txn = 'T-1';
+INSERT INTO loyalty.voucher_use (voucher_id, member_id, card, store, pos_txn, used_at, discount, uses_left, lines_hash)
+SELECT voucher_id, member_id, card, store, 'T-1b', used_at, discount, uses_left, lines_hash FROM loyalty.voucher_use WHERE pos_txn = 'T-1';
 SELECT invariant, detail FROM loyalty.check_invariants();
 ROLLBACK;
 -- a points use that says other points than its entry credited

@@ -14,7 +14,9 @@
  * use_voucher takes the voucher's row lock first (FOR UPDATE: two tills
  * taking the last use of one voucher are decided one after the other, and
  * the second sees uses_left as the first left it), then answers a retry of
- * its (store, pos_txn) as it was answered the first time, then judges,
+ * its (store, pos_txn) as it was answered the first time -- a retry is the
+ * same request: the same code (else LY011), the same card or none again, and
+ * lines equal as jsonb, told by their jsonb hash (else LY035) --, then judges,
  * credits a points voucher through the ledger (LoyaltyPostCredit, under the
  * member's lock, taken after the voucher's), and writes the use and its
  * voucher_used event.  check_voucher judges the same way without a lock and
@@ -47,6 +49,7 @@ typedef struct VoucherUse
 	const char *store;
 	const char *pos_txn;		/* NULL: a check */
 	Datum		lines;			/* jsonb */
+	int64		lines_hash;		/* a use: jsonb_hash_extended(lines, 0) */
 	TimestampTz at;
 	/* the voucher */
 	int64		voucher_id;
@@ -125,7 +128,8 @@ static LoyaltyPlan value_plan = {
 };
 
 static LoyaltyPlan earlier_use_plan = {
-	"SELECT u.use_id, v.code, t.kind, u.discount, u.points, u.uses_left, u.used_at, u.voucher_id "
+	"SELECT u.use_id, v.code, t.kind, u.discount, u.points, u.uses_left, u.used_at, u.voucher_id, "
+	"  u.card, u.lines_hash "
 	"FROM loyalty.voucher_use u "
 	"JOIN loyalty.voucher v ON v.voucher_id OPERATOR(pg_catalog.=) u.voucher_id "
 	"JOIN loyalty.voucher_type t ON t.voucher_type_id OPERATOR(pg_catalog.=) v.voucher_type_id "
@@ -135,9 +139,11 @@ static LoyaltyPlan earlier_use_plan = {
 
 static LoyaltyPlan insert_use_plan = {
 	"INSERT INTO loyalty.voucher_use (voucher_id, member_id, store, pos_txn, used_at, discount, "
-	"points, entry_id, uses_left) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+	"points, entry_id, uses_left, card, lines_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
 	"ON CONFLICT (store, pos_txn) DO NOTHING RETURNING use_id",
-	9, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, NUMERICOID, INT8OID, INT8OID, INT4OID}
+	/* $10: InvalidOid is loyalty.card (LoyaltyPrepare) */
+	11, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, NUMERICOID, INT8OID, INT8OID, INT4OID,
+		InvalidOid, INT8OID}
 };
 
 static LoyaltyPlan spend_use_plan = {
@@ -385,6 +391,9 @@ ReadArguments(FunctionCallInfo fcinfo, VoucherUse *u, bool use)
 				 errmsg("lines are required"),
 				 errdetail("The basket is an array of {\"sku\", \"qty\", \"amount\"}; [] for none.")));
 	u->lines = PG_GETARG_DATUM(lines_arg);
+	if (use)
+		u->lines_hash = DatumGetInt64(DirectFunctionCall2(jsonb_hash_extended, u->lines,
+														  Int64GetDatum(0)));
 	u->at = GetCurrentTimestamp();
 }
 
@@ -455,13 +464,35 @@ PosTxnConflict(const VoucherUse *u)
 			 errdetail("A (store, pos_txn) names one use of one voucher.")));
 }
 
-/* An earlier use under (store, pos_txn), of this code: its answer into v; of another: LY011. */
+/*
+ * LY035: the (store, pos_txn) names a use of this voucher asked for with
+ * another card (or none) or another basket; what differs is the detail.
+ */
+static void
+AlteredRetry(const VoucherUse *u, const char *differs)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_DUPLICATE_SALE),
+			 errmsg("POS transaction \"%s\" of store \"%s\" was already recorded with different content",
+					u->pos_txn, u->store),
+			 errdetail("Voucher \"%s\" was used under it %s; a retried use_voucher must repeat the code, card and lines of the first.",
+					   u->code, differs),
+			 errhint("Use a new pos_txn for a new use.")));
+}
+
+/*
+ * An earlier use under (store, pos_txn): of this code, with the same card
+ * (or none again) and lines of the same jsonb hash, its answer into v; of
+ * another code LY011; else LY035.
+ */
 static bool
 EarlierUse(VoucherUse *u, Datum *v, bool *n)
 {
 	Datum		args[2];
 	SPITupleTable *tt;
-	bool		isnull;
+	bool		isnull,
+				no_card;
+	int64		card;
 
 	args[0] = CStringGetTextDatum(u->store);
 	args[1] = CStringGetTextDatum(u->pos_txn);
@@ -471,6 +502,15 @@ EarlierUse(VoucherUse *u, Datum *v, bool *n)
 	tt = SPI_tuptable;
 	if (strcmp(SPI_getvalue(tt->vals[0], tt->tupdesc, 2), u->code) != 0)
 		PosTxnConflict(u);
+	card = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 9, &no_card));
+	if (no_card && u->has_card)
+		AlteredRetry(u, "without a card");
+	if (!no_card && !u->has_card)
+		AlteredRetry(u, psprintf("with card \"%s\", not without one", LoyaltyCardText(card)));
+	if (!no_card && card != u->card)
+		AlteredRetry(u, psprintf("with card \"%s\"", LoyaltyCardText(card)));
+	if (DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 10, &isnull)) != u->lines_hash)
+		AlteredRetry(u, "on other lines");
 	v[0] = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 	v[1] = SPI_getbinval(tt->vals[0], tt->tupdesc, 8, &isnull);
 	v[2] = SPI_getbinval(tt->vals[0], tt->tupdesc, 3, &isnull);
@@ -537,8 +577,8 @@ UsedEvent(VoucherUse *u)
 static void
 RecordUse(VoucherUse *u)
 {
-	Datum		a[9];
-	char		nulls[9] = "         ";
+	Datum		a[11];
+	char		nulls[11] = "           ";
 	bool		isnull;
 
 	if (u->points > 0)
@@ -554,6 +594,9 @@ RecordUse(VoucherUse *u)
 	a[7] = Int64GetDatum(u->entry_id);
 	nulls[7] = u->entry_id != 0 ? ' ' : 'n';
 	a[8] = Int32GetDatum(u->uses_left - 1);
+	a[9] = Int64GetDatum(u->card);
+	nulls[9] = nulls[1];
+	a[10] = Int64GetDatum(u->lines_hash);
 	LoyaltyExecute(&insert_use_plan, a, nulls, false, 0);
 	if (SPI_processed == 0)
 		PosTxnConflict(u);
@@ -564,7 +607,8 @@ RecordUse(VoucherUse *u)
 
 /*
  * loyalty.use_voucher(code, card, store, pos_txn, lines): one use, or the
- * refusal's error; a retry of (store, pos_txn) gets the first answer.
+ * refusal's error; a retry of (store, pos_txn) -- the same code, card and
+ * lines -- gets the first answer.
  */
 PG_FUNCTION_INFO_V1(loyalty_use_voucher);
 Datum

@@ -82,8 +82,8 @@ COMMENT ON COLUMN loyalty.voucher.issued_by_sale IS 'The sale (or return) whose 
 COMMENT ON COLUMN loyalty.voucher.issued_by_rule IS 'The rule that issued it; NULL: issued by issue_voucher.';
 COMMENT ON COLUMN loyalty.voucher.actor IS 'The session user who issued it.';
 
--- One row per use; (store, pos_txn) names one use, and a retry is answered
--- from it.
+-- One row per use; (store, pos_txn) names one use, and a retry -- the same
+-- code, card and lines -- is answered from it.
 CREATE SEQUENCE loyalty.voucher_use_id_seq;
 COMMENT ON SEQUENCE loyalty.voucher_use_id_seq IS 'Voucher use ids.';
 CREATE TABLE loyalty.voucher_use (
@@ -98,7 +98,10 @@ CREATE TABLE loyalty.voucher_use (
 	entry_id		bigint,
 	uses_left		integer NOT NULL,
 	actor			text NOT NULL DEFAULT SESSION_USER,
-	CONSTRAINT voucher_use_pos_txn_key UNIQUE (store, pos_txn)
+	card			loyalty.card,
+	lines_hash		bigint NOT NULL,
+	CONSTRAINT voucher_use_pos_txn_key UNIQUE (store, pos_txn),
+	CONSTRAINT voucher_use_card_check CHECK ((card IS NULL) = (member_id IS NULL))
 );
 CREATE INDEX voucher_use_voucher_idx ON loyalty.voucher_use (voucher_id);
 COMMENT ON TABLE loyalty.voucher_use IS 'Every use of a voucher, written by use_voucher under the voucher''s row lock; (store, pos_txn) names one use.';
@@ -106,6 +109,8 @@ COMMENT ON COLUMN loyalty.voucher_use.member_id IS 'The member of the card given
 COMMENT ON COLUMN loyalty.voucher_use.discount IS 'Money taken off the basket (0 for a points voucher).';
 COMMENT ON COLUMN loyalty.voucher_use.points IS 'Points credited (a points voucher), by the ledger entry entry_id.';
 COMMENT ON COLUMN loyalty.voucher_use.uses_left IS 'Uses of the voucher left after this one (what use_voucher answered).';
+COMMENT ON COLUMN loyalty.voucher_use.card IS 'The card given at the till (member_id is its member); NULL: none. A retry must give the same card, or none again.';
+COMMENT ON COLUMN loyalty.voucher_use.lines_hash IS 'pg_catalog.jsonb_hash_extended(lines, 0) of the basket given at the till: a retry must give lines equal as jsonb (same hash).';
 
 -- Which vouchers paid for a sale (the POS names them); explain_sale shows them.
 ALTER TABLE loyalty.sale ADD COLUMN vouchers text[];
