@@ -128,9 +128,12 @@ static LoyaltyPlan add_held_plan = {
 	2, {INT8OID, INT8OID}
 };
 
+/* members with open holds (held > 0), then their open holds by the primary key */
 static LoyaltyPlan lapsed_members_plan = {
-	"SELECT pg_catalog.array_agg(DISTINCT member_id ORDER BY member_id) FROM loyalty.hold "
-	"WHERE status OPERATOR(pg_catalog.=) 'open' AND expires_at OPERATOR(pg_catalog.<=) $1",
+	"SELECT pg_catalog.array_agg(DISTINCT h.member_id ORDER BY h.member_id) "
+	"FROM loyalty.member_balance b JOIN loyalty.hold h ON h.member_id OPERATOR(pg_catalog.=) b.member_id "
+	"WHERE b.held OPERATOR(pg_catalog.>) 0 AND h.status OPERATOR(pg_catalog.=) 'open' "
+	"AND h.expires_at OPERATOR(pg_catalog.<=) $1",
 	1, {TIMESTAMPTZOID}
 };
 
