@@ -30,6 +30,7 @@
  */
 #include "hold.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -175,12 +176,27 @@ ReadHold(int64 member_id, int64 hold_id, Hold *h)
 	HoldFromRow(SPI_tuptable, 0, h);
 }
 
-/* Add delta to member_balance.held (SQL: the row moves, so forget its tid). */
+/*
+ * Add delta to member_balance.held: by the locked row's tid without SQL
+ * (writer.c) while the posting still knows it, else through SQL.  Either
+ * way the row moves, so its tid is forgotten.
+ */
 static void
 AddHeld(LoyaltyMember *m, int64 delta)
 {
 	Datum		v[2];
 
+	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
+	{
+		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
+
+		LoyaltyRowAdd(row, "held", delta);
+		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+		LoyaltyRowUpdate(row, &m->balance_tid);
+		m->held += delta;
+		m->has_balance_tid = false;
+		return;
+	}
 	v[0] = Int64GetDatum(m->member_id);
 	v[1] = Int64GetDatum(delta);
 	LoyaltyExecute(&add_held_plan, v, NULL, false, 0);
