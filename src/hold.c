@@ -30,13 +30,17 @@
  */
 #include "hold.h"
 
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "rules.h"
 
@@ -78,17 +82,6 @@ static LoyaltyPlan redeemed_txn_plan = {
 	"SELECT FROM loyalty.ledger WHERE store OPERATOR(pg_catalog.=) $1 "
 	"AND pos_txn OPERATOR(pg_catalog.=) $2 AND kind OPERATOR(pg_catalog.=) 'redeem'",
 	2, {TEXTOID, TEXTOID}
-};
-
-static LoyaltyPlan find_member_plan = {
-	"SELECT member_id FROM loyalty.hold WHERE hold_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-
-static LoyaltyPlan read_hold_plan = {
-	"SELECT " HOLD_COLUMNS " FROM loyalty.hold "
-	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2",
-	2, {INT8OID, INT8OID}
 };
 
 static LoyaltyPlan hold_row_plan = {
@@ -140,26 +133,55 @@ static LoyaltyPlan lapsed_members_plan = {
 
 /* ---------- helpers ---------- */
 
-/* Read row i of an SPI result in HOLD_COLUMNS order. */
+/* A hold row (HOLD_COLUMNS, or the whole row: read by name) into *h. */
 static void
-HoldFromRow(SPITupleTable *t, uint64 i, Hold *h)
+HoldFromTuple(HeapTuple tup, TupleDesc desc, Hold *h)
 {
-	HeapTuple	tup = t->vals[i];
-	TupleDesc	desc = t->tupdesc;
 	bool		isnull;
 	Datum		d;
 
-	h->member_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	h->hold_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	h->status = LoyaltyParseName(SPI_getvalue(tup, desc, 3), hold_status_names, "hold status");
-	h->points = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	d = SPI_getbinval(tup, desc, 5, &isnull);
+	h->member_id = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "member_id"), &isnull));
+	h->hold_id = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "hold_id"), &isnull));
+	h->status = LoyaltyParseName(SPI_getvalue(tup, desc, SPI_fnumber(desc, "status")), hold_status_names,
+								 "hold status");
+	h->points = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "points"), &isnull));
+	d = SPI_getbinval(tup, desc, SPI_fnumber(desc, "captured"), &isnull);
 	h->captured = isnull ? 0 : DatumGetInt64(d);
-	h->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
-	h->lot_ids = SPI_getbinval(tup, desc, 7, &isnull);
-	h->lot_points = SPI_getbinval(tup, desc, 8, &isnull);
-	h->store = SPI_getvalue(tup, desc, 9);
-	h->pos_txn = SPI_getvalue(tup, desc, 10);
+	h->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, SPI_fnumber(desc, "expires_at"), &isnull));
+	h->lot_ids = SPI_getbinval(tup, desc, SPI_fnumber(desc, "lot_ids"), &isnull);
+	h->lot_points = SPI_getbinval(tup, desc, SPI_fnumber(desc, "lot_points"), &isnull);
+	h->store = SPI_getvalue(tup, desc, SPI_fnumber(desc, "store"));
+	h->pos_txn = SPI_getvalue(tup, desc, SPI_fnumber(desc, "pos_txn"));
+}
+
+/* Read row i of an SPI result of HOLD_COLUMNS. */
+static void
+HoldFromRow(SPITupleTable *t, uint64 i, Hold *h)
+{
+	HoldFromTuple(t->vals[i], t->tupdesc, h);
+}
+
+/*
+ * The hold a unique index of loyalty.hold finds for keys, read without SQL
+ * with the snapshot a statement would take (what committed while the caller
+ * waited for a lock counts), into *h unless h is NULL.  False: none.
+ */
+static bool
+FetchHold(const char *index, int nkeys, const Datum *keys, Hold *h)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		found;
+
+	LoyaltyPushReadSnapshot(false);
+	rel = LoyaltyOpen("hold", false, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	found = LoyaltyFetchByKey(rel, index, nkeys, keys, GetActiveSnapshot(), slot);
+	if (found && h)
+		HoldFromTuple(ExecCopySlotHeapTuple(slot), RelationGetDescr(rel), h);
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	return found;
 }
 
 /* The hold, read under its member's lock (which the caller holds). */
@@ -170,10 +192,21 @@ ReadHold(int64 member_id, int64 hold_id, Hold *h)
 
 	v[0] = Int64GetDatum(member_id);
 	v[1] = Int64GetDatum(hold_id);
-	LoyaltyExecute(&read_hold_plan, v, NULL, false, 1);
-	if (SPI_processed != 1)
+	if (!FetchHold("hold_pkey", 2, v, h))
 		elog(ERROR, "hold " INT64_FORMAT " of member " INT64_FORMAT " is missing", hold_id, member_id);
-	HoldFromRow(SPI_tuptable, 0, h);
+}
+
+/*
+ * True, with the hold in SPI_tuptable, when (store, pos_txn) (text datums)
+ * keys a hold.  A new payment, the common case, costs one index probe.
+ */
+static bool
+FindHoldOfTxn(Datum *key)
+{
+	if (!FetchHold("hold_store_pos_txn_key", 2, key, NULL))
+		return false;
+	LoyaltyExecute(&find_by_txn_plan, key, NULL, false, 1);
+	return SPI_processed > 0;
 }
 
 /*
@@ -324,7 +357,6 @@ LockHold(FunctionCallInfo fcinfo, LoyaltyMember *m, Hold *h)
 {
 	int64		hold_id;
 	Datum		v;
-	bool		isnull;
 	int64		member_id;
 
 	if (PG_ARGISNULL(0))
@@ -334,13 +366,12 @@ LockHold(FunctionCallInfo fcinfo, LoyaltyMember *m, Hold *h)
 				 errdetail("It may not be NULL.")));
 	hold_id = PG_GETARG_INT64(0);
 	v = Int64GetDatum(hold_id);
-	LoyaltyExecute(&find_member_plan, &v, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (!FetchHold("hold_hold_id_key", 1, &v, h))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_UNKNOWN_HOLD),
 				 errmsg("hold " INT64_FORMAT " does not exist", hold_id),
 				 errhint("Use the hold_id that loyalty.authorize() returned.")));
-	member_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	member_id = h->member_id;
 	LoyaltyResolveMember(member_id, true, m);
 	ReadHold(member_id, hold_id, h);
 }
@@ -478,8 +509,7 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 	LoyaltyResolveCard(card, true, &m);
 	key[0] = CStringGetTextDatum(store);
 	key[1] = CStringGetTextDatum(pos_txn);
-	LoyaltyExecute(&find_by_txn_plan, key, NULL, false, 1);
-	if (SPI_processed > 0)
+	if (FindHoldOfTxn(key))
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -554,6 +584,7 @@ loyalty_capture(PG_FUNCTION_ARGS)
 							h.hold_id, h.captured, want),
 					 errdetail("A retried capture must ask for the same points (or none).")));
 		result = HoldRowResult(h.member_id, h.hold_id);
+		LoyaltyWriterClose();
 		SPI_finish();
 		PG_RETURN_DATUM(result);
 	}
