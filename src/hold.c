@@ -67,6 +67,8 @@ typedef struct Hold
 	Datum		lot_points;		/* int8[] */
 	char	   *store;
 	char	   *pos_txn;
+	bool		has_tid;		/* read without SQL (FetchHold): the row's tid */
+	ItemPointerData tid;
 } Hold;
 
 #define HOLD_COLUMNS \
@@ -152,6 +154,7 @@ HoldFromTuple(HeapTuple tup, TupleDesc desc, Hold *h)
 	h->lot_points = SPI_getbinval(tup, desc, SPI_fnumber(desc, "lot_points"), &isnull);
 	h->store = SPI_getvalue(tup, desc, SPI_fnumber(desc, "store"));
 	h->pos_txn = SPI_getvalue(tup, desc, SPI_fnumber(desc, "pos_txn"));
+	h->has_tid = false;
 }
 
 /* Read row i of an SPI result of HOLD_COLUMNS. */
@@ -178,7 +181,11 @@ FetchHold(const char *index, int nkeys, const Datum *keys, Hold *h)
 	slot = table_slot_create(rel, NULL);
 	found = LoyaltyFetchByKey(rel, index, nkeys, keys, GetActiveSnapshot(), slot);
 	if (found && h)
+	{
 		HoldFromTuple(ExecCopySlotHeapTuple(slot), RelationGetDescr(rel), h);
+		h->tid = slot->tts_tid;
+		h->has_tid = true;
+	}
 	ExecDropSingleTupleTableSlot(slot);
 	PopActiveSnapshot();
 	return found;
@@ -262,6 +269,36 @@ CloseHold(const Hold *h, HoldStatus status, TimestampTz at, int64 captured,
 	LoyaltyExecute(&close_hold_plan, v, n, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "hold " INT64_FORMAT " could not be closed", h->hold_id);
+}
+
+/*
+ * CloseHold for a capture, without SQL (writer.c): the row its read found
+ * (under the member's lock, so no other transaction changes it meanwhile),
+ * updated by its tid -- a HOT update, no index has a column it changes --
+ * and returned as the function's result, made in `caller`.  False when the
+ * table is written through SQL (a DBA's trigger, ...): then nothing is done.
+ */
+static bool
+CloseCaptured(const Hold *h, TimestampTz at, int64 captured, Datum captured_value,
+			  int64 redemption_id, MemoryContext caller, Datum *result)
+{
+	LoyaltyRow *row;
+	HeapTuple	tup;
+	MemoryContext old;
+
+	if (!h->has_tid || !LoyaltyWriterDirect(LOYALTY_HOLD))
+		return false;
+	row = LoyaltyRowBegin(LOYALTY_HOLD);
+	LoyaltyRowSet(row, "status", CStringGetTextDatum(hold_status_names[HOLD_CAPTURED]), false);
+	LoyaltyRowSet(row, "closed_at", TimestampTzGetDatum(at), false);
+	LoyaltyRowSet(row, "captured", Int64GetDatum(captured), false);
+	LoyaltyRowSet(row, "captured_value", captured_value, false);
+	LoyaltyRowSet(row, "redemption_id", Int64GetDatum(redemption_id), false);
+	tup = LoyaltyRowUpdateCopy(row, (ItemPointer) &h->tid);
+	old = MemoryContextSwitchTo(caller);
+	*result = heap_copy_tuple_as_datum(tup, RelationGetDescr(LoyaltyOpen("hold", false, AccessShareLock)));
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 /* The hold_expired event (outbox). */
@@ -562,6 +599,7 @@ PG_FUNCTION_INFO_V1(loyalty_capture);
 Datum
 loyalty_capture(PG_FUNCTION_ARGS)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	LoyaltyMember m;
 	Hold		h;
 	LoyaltyPosting p = {0};
@@ -615,8 +653,11 @@ loyalty_capture(PG_FUNCTION_ARGS)
 		TxnConflict(h.store, h.pos_txn, "A redemption was posted with it; void the hold.");
 	if (want < h.points)
 		LoyaltyPutBackLots(h.member_id, rest_ids, rest_pts);
-	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
-	result = HoldResult();
+	if (!CloseCaptured(&h, m.locked_at, want, p.value, p.entry_id, caller, &result))
+	{
+		CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
+		result = HoldResult();
+	}
 	LoyaltyWriterClose();
 	SPI_finish();
 	PG_RETURN_DATUM(result);
