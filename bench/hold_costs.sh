@@ -7,7 +7,7 @@
 # PostgreSQL's default durability, fsync and synchronous_commit on.
 # Tunables: BENCH_CLIENTS (4), BENCH_THREADS (2), BENCH_ROUNDS (5),
 # BENCH_SECONDS (4 per script and round), BENCH_MEMBERS (10000),
-# BENCH_CALLS (3000 calls of each script for the one-client CPU and WAL figures), BENCH_FSYNC
+# BENCH_CALLS (2000 calls of each script for the one-client CPU and WAL figures), BENCH_FSYNC
 # (on; "off" for an own cluster that shows the CPU cost alone).
 set -euo pipefail
 
@@ -22,7 +22,7 @@ THREADS=${BENCH_THREADS:-2}
 SECONDS_EACH=${BENCH_SECONDS:-4}
 ROUNDS=${BENCH_ROUNDS:-5}
 MEMBERS=${BENCH_MEMBERS:-10000}
-CALLS=${BENCH_CALLS:-3000}
+CALLS=${BENCH_CALLS:-2000}
 FUND=1000000
 DB=loyalty_hold_costs_bench
 
@@ -117,10 +117,9 @@ awk -v names="$names" '{ r[$1] = r[$1] sprintf(" %7.1f", $3); t[$1, $2] = $3; if
 # One client, CALLS calls of each in a row, each its own transaction (psql,
 # prepared statements), each of another member (no member has two open
 # holds): the server backend's CPU time per call (utime +
-# stime from /proc, so other work on the machine hardly moves it) and the
-# WAL per call (pg_stat_wal: the cluster's, nothing else should run).  Two
-# passes; the second is reported (its pages were written once since the
-# CHECKPOINT before the first: fewer full-page images).
+# stime from /proc, so other work on the machine moves it less than tps) and
+# the WAL per call (pg_stat_wal: the cluster's, nothing else should run).  A
+# warm-up pass, then ROUNDS passes: medians and ranges.
 declare -A stmt=(
 	[select1]="EXECUTE s1;"
 	[xid]="EXECUTE x;"
@@ -152,25 +151,36 @@ one_client() {	# one_client <name> <calls> <pass>: prints "cpu_ticks records fpi
 	echo "$(( $(cat "$tmp/cpu1") - $(cat "$tmp/cpu0") )) $before $after"
 }
 wal_stats() { psql_db -At -F ' ' -c "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"; }
-echo "== one client, $CALLS calls of each in a row, second of two passes"
+echo "== one client, $CALLS calls of each in a row, one warm-up pass, then $ROUNDS passes"
 psql_db -c "CHECKPOINT"
-for pass in 1 2; do
+for pass in $(seq 0 "$ROUNDS"); do
 	for name in $names; do
 		calls=$CALLS
 		[ "$name" != capture ] || calls=$(fill_pool)
 		r=$(one_client "$name" "$calls" "$pass")
-		[ "$pass" = 2 ] && echo "$name $calls $r"
+		[ "$pass" = 0 ] || echo "$name $pass $calls $r"
 	done
 done >"$tmp/one"
-awk -v hz="$(getconf CLK_TCK)" '{ cpu[$1] = 1000 * $3 / hz / $2; line[NR] = $0; name[NR] = $1 }
+awk -v hz="$(getconf CLK_TCK)" -v names="$names" '
+	function median(a, m,   i, j, x) {
+		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
+		return a[int((m + 1) / 2)]
+	}
+	{ c = $3; cpu[$1, $2] = 1000 * $4 / hz / c; rec[$1, $2] = ($8 - $5) / c; fpi[$1, $2] = ($9 - $6) / c
+	  wal[$1, $2] = ($10 - $7) / c; if ($2 > n) n = $2 }
 	END {
-		printf "%-10s %13s %9s %8s %7s %10s\n", "script", "cpu ms/call", "x redeem", "records", "fpi", "WAL bytes"
-		for (i = 1; i <= NR; i++) {
-			split(line[i], f, " ")
-			printf "%-10s %13.3f %9.2f %8.1f %7.2f %10.0f\n", f[1], cpu[f[1]], cpu[f[1]] / cpu["redeem"],
-				(f[7] - f[4]) / f[2], (f[8] - f[5]) / f[2], (f[9] - f[6]) / f[2]
+		k = split(names, o, " ")
+		printf "%-10s %12s %17s %9s %15s %8s %6s %10s\n", "script", "cpu ms/call", "(min - max)", "x redeem",
+			"(min - max)", "records", "fpi", "WAL bytes"
+		for (i = 1; i <= k; i++) {
+			for (j = 1; j <= n; j++) { v[j] = cpu[o[i], j]; q[j] = cpu[o[i], j] / cpu["redeem", j]
+				r[j] = rec[o[i], j]; f[j] = fpi[o[i], j]; w[j] = wal[o[i], j] }
+			med = median(v, n); rq = median(q, n)
+			printf "%-10s %12.3f %7.3f - %7.3f %9.2f %6.2f - %6.2f %8.1f %6.2f %10.0f\n", o[i], med, v[1], v[n],
+				rq, q[1], q[n], median(r, n), median(f, n), median(w, n)
 		}
-		print "(x redeem: cpu time per call as a multiple of redeem'"'"'s; per call: WAL records, full-page images, bytes)"
+		print "(medians over the passes; x redeem: the median of the per-pass ratios of cpu time to redeem'"'"'s;"
+		print " per call: WAL records, full-page images, bytes)"
 	}' "$tmp/one"
 
 bad=$(psql_db -At -c "SELECT count(*) FROM loyalty.check_invariants()")
