@@ -16,29 +16,14 @@ if [ -z "${PGHOST:-}" ]; then
 	exec pg_virtualenv -t -o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on bash "$here/hold_costs.sh" "$@"
 fi
 
-PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
-CLIENTS=${BENCH_CLIENTS:-4}
-THREADS=${BENCH_THREADS:-2}
 SECONDS_EACH=${BENCH_SECONDS:-4}
 ROUNDS=${BENCH_ROUNDS:-5}
-MEMBERS=${BENCH_MEMBERS:-10000}
 CALLS=${BENCH_CALLS:-2000}
-FUND=1000000
 DB=loyalty_hold_costs_bench
-
-tmp=$(mktemp -d)
-trap 'dropdb --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-
-psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-
-echo "== setup: $MEMBERS members, each funded with $FUND points"
-dropdb --if-exists "$DB" >/dev/null 2>&1
-createdb "$DB"
-psql_db -v members="$MEMBERS" -v fund="$FUND" -f "$here/setup.sql" >/dev/null
+# shared settings, psql_db, tmp, the database with its funded members
+source "$here/hold_setup.sh"
 psql_db -c "CREATE TABLE bench_hold_pool (i bigint PRIMARY KEY, hold_id bigint NOT NULL)" \
 	-c "CREATE SEQUENCE bench_hold_pool_seq"
-echo "server $(psql_db -At -c "SELECT current_setting('server_version') || ', fsync=' || current_setting('fsync')
-                                  || ', synchronous_commit=' || current_setting('synchronous_commit')"), $(nproc) cores"
 
 # pgbench_run <clients> <-T seconds | -t transactions> <script> <out>
 pgbench_run() {
