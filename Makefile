@@ -19,7 +19,7 @@ EXTRA_CLEAN = sql_build
 
 REGRESS = card program ledger errors holds hold_reversals sale limits returns_backdating security null_args crash_paths boundaries column_types tiers tier_findings tier_edges tier_fixes tier_review tier_pending benefit enrolment enrolment_return \
 	analytics_summary analytics_models analytics_cdnow analytics_parallel \
-	lists_rfm lists_cohorts lists_followup segments segments_p_alive lists_value lists_due voucher voucher_points_key audiences voucher_rules voucher_lines voucher_type_cache voucher_invariants voucher_same_statement voucher_retry new_boundaries hostile_session
+	lists_rfm lists_cohorts lists_followup segments segments_p_alive lists_value lists_due voucher voucher_points_key audiences voucher_rules voucher_lines voucher_type_cache voucher_invariants voucher_same_statement voucher_retry new_boundaries hostile_session hold_writes
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire expire_skips_closed earn_vs_redeem status_race \
 	sale_retry sale_vs_return sale_vs_rule_change budget_race budget_shares stale_rule_cache anonymous_return_lock writer_invalidation \

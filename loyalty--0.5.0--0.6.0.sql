@@ -3173,9 +3173,11 @@ CREATE TABLE loyalty.hold (
 	CHECK ((status = 'open') = (closed_at IS NULL)),
 	CHECK ((status = 'captured') = (captured IS NOT NULL AND redemption_id IS NOT NULL)),
 	CHECK (pg_catalog.cardinality(lot_ids) = pg_catalog.cardinality(lot_points))
-);
-CREATE INDEX hold_open_idx ON loyalty.hold (member_id, expires_at) WHERE status = 'open';
-CREATE INDEX hold_expiry_idx ON loyalty.hold (expires_at) WHERE status = 'open';
+) WITH (fillfactor = 80);
+-- No index on status: a hold's one update (its close) then changes no
+-- indexed column and, with the room fillfactor leaves on the page, is a HOT
+-- update (no index entries).  A member's open holds are found through the
+-- primary key, and only while member_balance.held says there are some.
 -- src/txn_key.c probes hold_store_pos_txn_key (the UNIQUE (store, pos_txn)
 -- above) and ledger_redeem_pos_txn_idx by name: holds and redemptions share
 -- the key.
@@ -3252,7 +3254,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 		SELECT COALESCE(sum(h.points - h.taken) FILTER (WHERE h.expires_at > b.at), 0)::bigint AS held,
 			   COALESCE(sum(x.pts) FILTER (WHERE h.expires_at <= b.at AND l.expires_at <= b.at), 0)::bigint AS lapsed
 		  FROM b
-		  JOIN loyalty.hold h ON h.member_id = b.member_id AND h.status = 'open'
+		  JOIN loyalty.hold h ON h.member_id = b.member_id AND h.status = 'open' AND b.held > 0
 		  LEFT JOIN LATERAL unnest(h.lot_ids, h.lot_points) AS x(lot_id, pts) ON h.expires_at <= b.at
 		  LEFT JOIN loyalty.lot l ON l.member_id = h.member_id AND l.lot_id = x.lot_id
 	), l AS (

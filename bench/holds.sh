@@ -16,27 +16,12 @@ if [ -z "${PGHOST:-}" ]; then
 	exec pg_virtualenv -t -o "fsync=${BENCH_FSYNC:-on}" -o synchronous_commit=on bash "$here/holds.sh" "$@"
 fi
 
-PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
-CLIENTS=${BENCH_CLIENTS:-4}
-THREADS=${BENCH_THREADS:-2}
 SECONDS_EACH=${BENCH_SECONDS:-3}
 ROUNDS=${BENCH_ROUNDS:-7}
 WARMUP=${BENCH_WARMUP:-3}
-MEMBERS=${BENCH_MEMBERS:-10000}
-FUND=1000000
 DB=loyalty_holds_bench
-
-tmp=$(mktemp -d)
-trap 'dropdb --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-
-psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-
-echo "== setup: $MEMBERS members, each funded with $FUND points"
-dropdb --if-exists "$DB" >/dev/null 2>&1
-createdb "$DB"
-psql_db -v members="$MEMBERS" -v fund="$FUND" -f "$here/setup.sql" >/dev/null
-echo "server $(psql_db -At -c "SELECT current_setting('server_version') || ', fsync=' || current_setting('fsync')
-                                  || ', synchronous_commit=' || current_setting('synchronous_commit')"), $(nproc) cores"
+# shared settings, psql_db, tmp, the database with its funded members
+source "$here/hold_setup.sh"
 
 pgbench_run() {	# pgbench_run <seconds> <script> <out>
 	"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$1" -D members="$MEMBERS" \

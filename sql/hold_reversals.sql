@@ -13,6 +13,15 @@ DROP EXTENSION loyalty CASCADE;
 CREATE EXTENSION loyalty;
 RESET client_min_messages;
 
+CREATE FUNCTION pg_temp.outcome(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE statement;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
 -- available / held / debt / net / the member's shortfall of a card
 CREATE FUNCTION pg_temp.st(c loyalty.card) RETURNS text
 LANGUAGE sql AS $$
@@ -109,14 +118,18 @@ SELECT status, taken FROM loyalty.void(:h6b);				-- voided, 50
 SELECT pg_temp.led(pg_temp.card(6)) AS "6 ledger";				-- earn 100/0, reverse -50/0 e6:50, redeem -50/0 e6:50
 
 -- 7. truncate: a negative adjustment beyond free and held points: 40 free
---    and 60 held taken, 50 short; the hold, lapsed, then releases nothing.
+--    and 60 held taken, 50 short.  The hold keeps nothing: lapsed, it has
+--    nothing to release, so sweep_holds leaves it open; its capture is
+--    refused (LY103) and its void closes it as expired.
 SELECT points FROM loyalty.earn(pg_temp.card(7), 100, 'e7');
 SELECT hold_id AS h7 FROM loyalty.authorize(pg_temp.card(7), 60, 'S01', 'H7') \gset
 SELECT points, shortfall FROM loyalty.adjust(pg_temp.card(7), -150, 'a7', 'correction');	-- -100, 50
 SELECT pg_temp.st(pg_temp.card(7)) AS "7 after the adjustment";	-- available 0, held 0, debt 0, net 0, shortfall 50
 UPDATE loyalty.hold SET expires_at = now() - interval '1 minute' WHERE hold_id = :h7;
-SELECT holds, points FROM loyalty.sweep_holds();				-- 1, 0
-SELECT status, taken FROM loyalty.hold WHERE hold_id = :h7;	-- expired, 60
+SELECT holds, points FROM loyalty.sweep_holds();				-- 0, 0
+SELECT status, taken FROM loyalty.hold WHERE hold_id = :h7;	-- open, 60
+SELECT left(pg_temp.outcome(format('SELECT loyalty.capture(%s)', :h7)), 5) AS capture;	-- LY103
+SELECT status, taken FROM loyalty.void(:h7);					-- expired, 60
 SELECT pg_temp.st(pg_temp.card(7)) AS "7 after the sweep";		-- 0, 0, 0, net 0, shortfall 50
 
 -- 8. truncate: a capture of 60 of 100 when the reversal took 30 of them:

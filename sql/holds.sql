@@ -238,11 +238,14 @@ DROP ROLE regress_hold_walker;
 -- holds and redemptions keep no lock per (store, pos_txn) (txn_key.c waits
 -- for a racing writer and keeps nothing), so a transaction of many of them
 -- does not fill the lock table: as many locks after 40 more of each as after
--- the first
+-- the first two (the second authorize of a member with points held opens
+-- the hold's indexes: one lock each, once)
 SELECT points FROM loyalty.earn(:'b', 1000, 'kb');
 BEGIN;
 SELECT points FROM loyalty.redeem(:'b', 1, 'S3', 'L0');
 SELECT points FROM loyalty.authorize(:'b', 1, 'S3', 'LH0');
+SELECT points FROM loyalty.redeem(:'b', 1, 'S3', 'L00');
+SELECT points FROM loyalty.authorize(:'b', 1, 'S3', 'LH00');
 SELECT count(*) AS locks FROM pg_locks WHERE pid = pg_backend_pid() \gset
 SELECT count(*) FROM generate_series(1, 40) i, loyalty.redeem(:'b', 1, 'S3', 'L' || i);
 SELECT count(*) FROM generate_series(1, 40) i, loyalty.authorize(:'b', 1, 'S3', 'LH' || i);

@@ -38,12 +38,17 @@
  */
 #include "hold.h"
 
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "rules.h"
 #include "txn_key.h"
@@ -72,6 +77,8 @@ typedef struct Hold
 	Datum		lot_points;		/* int8[] */
 	char	   *store;
 	char	   *pos_txn;
+	bool		has_tid;		/* read without SQL (FetchHold): the row's tid */
+	ItemPointerData tid;
 } Hold;
 
 #define HOLD_COLUMNS \
@@ -81,17 +88,6 @@ static LoyaltyPlan find_by_txn_plan = {
 	"SELECT * FROM loyalty.hold "
 	"WHERE store OPERATOR(pg_catalog.=) $1 AND pos_txn OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, TEXTOID}
-};
-
-static LoyaltyPlan find_member_plan = {
-	"SELECT member_id FROM loyalty.hold WHERE hold_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-
-static LoyaltyPlan read_hold_plan = {
-	"SELECT " HOLD_COLUMNS " FROM loyalty.hold "
-	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) $2",
-	2, {INT8OID, INT8OID}
 };
 
 static LoyaltyPlan hold_row_plan = {
@@ -133,35 +129,72 @@ static LoyaltyPlan add_held_plan = {
 	2, {INT8OID, INT8OID}
 };
 
+/* members with open holds (held > 0), then their open holds by the primary key */
 static LoyaltyPlan lapsed_members_plan = {
-	"SELECT pg_catalog.array_agg(DISTINCT member_id ORDER BY member_id) FROM loyalty.hold "
-	"WHERE status OPERATOR(pg_catalog.=) 'open' AND expires_at OPERATOR(pg_catalog.<=) $1",
+	"SELECT pg_catalog.array_agg(DISTINCT h.member_id ORDER BY h.member_id) "
+	"FROM loyalty.member_balance b JOIN loyalty.hold h ON h.member_id OPERATOR(pg_catalog.=) b.member_id "
+	"WHERE b.held OPERATOR(pg_catalog.>) 0 AND h.status OPERATOR(pg_catalog.=) 'open' "
+	"AND h.expires_at OPERATOR(pg_catalog.<=) $1",
 	1, {TIMESTAMPTZOID}
 };
 
 /* ---------- helpers ---------- */
 
-/* Read row i of an SPI result in HOLD_COLUMNS order. */
+/* A hold row (HOLD_COLUMNS, or the whole row: read by name) into *h. */
 static void
-HoldFromRow(SPITupleTable *t, uint64 i, Hold *h)
+HoldFromTuple(HeapTuple tup, TupleDesc desc, Hold *h)
 {
-	HeapTuple	tup = t->vals[i];
-	TupleDesc	desc = t->tupdesc;
 	bool		isnull;
 	Datum		d;
 
-	h->member_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	h->hold_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	h->status = LoyaltyParseName(SPI_getvalue(tup, desc, 3), hold_status_names, "hold status");
-	h->points = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	d = SPI_getbinval(tup, desc, 5, &isnull);
+	h->member_id = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "member_id"), &isnull));
+	h->hold_id = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "hold_id"), &isnull));
+	h->status = LoyaltyParseName(SPI_getvalue(tup, desc, SPI_fnumber(desc, "status")), hold_status_names,
+								 "hold status");
+	h->points = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "points"), &isnull));
+	d = SPI_getbinval(tup, desc, SPI_fnumber(desc, "captured"), &isnull);
 	h->captured = isnull ? 0 : DatumGetInt64(d);
-	h->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
-	h->lot_ids = SPI_getbinval(tup, desc, 7, &isnull);
-	h->lot_points = SPI_getbinval(tup, desc, 8, &isnull);
-	h->store = SPI_getvalue(tup, desc, 9);
-	h->pos_txn = SPI_getvalue(tup, desc, 10);
-	h->taken = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
+	h->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, SPI_fnumber(desc, "expires_at"), &isnull));
+	h->lot_ids = SPI_getbinval(tup, desc, SPI_fnumber(desc, "lot_ids"), &isnull);
+	h->lot_points = SPI_getbinval(tup, desc, SPI_fnumber(desc, "lot_points"), &isnull);
+	h->store = SPI_getvalue(tup, desc, SPI_fnumber(desc, "store"));
+	h->pos_txn = SPI_getvalue(tup, desc, SPI_fnumber(desc, "pos_txn"));
+	h->taken = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "taken"), &isnull));
+	h->has_tid = false;
+}
+
+/* Read row i of an SPI result of HOLD_COLUMNS. */
+static void
+HoldFromRow(SPITupleTable *t, uint64 i, Hold *h)
+{
+	HoldFromTuple(t->vals[i], t->tupdesc, h);
+}
+
+/*
+ * The hold a unique index of loyalty.hold finds for keys, read without SQL
+ * with the snapshot a statement would take (what committed while the caller
+ * waited for a lock counts), into *h unless h is NULL.  False: none.
+ */
+static bool
+FetchHold(const char *index, int nkeys, const Datum *keys, Hold *h)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		found;
+
+	LoyaltyPushReadSnapshot(false);
+	rel = LoyaltyOpen("hold", false, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	found = LoyaltyFetchByKey(rel, index, nkeys, keys, GetActiveSnapshot(), slot);
+	if (found && h)
+	{
+		HoldFromTuple(ExecCopySlotHeapTuple(slot), RelationGetDescr(rel), h);
+		h->tid = slot->tts_tid;
+		h->has_tid = true;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	return found;
 }
 
 /* The hold, read under its member's lock (which the caller holds). */
@@ -172,18 +205,44 @@ ReadHold(int64 member_id, int64 hold_id, Hold *h)
 
 	v[0] = Int64GetDatum(member_id);
 	v[1] = Int64GetDatum(hold_id);
-	LoyaltyExecute(&read_hold_plan, v, NULL, false, 1);
-	if (SPI_processed != 1)
+	if (!FetchHold("hold_pkey", 2, v, h))
 		elog(ERROR, "hold " INT64_FORMAT " of member " INT64_FORMAT " is missing", hold_id, member_id);
-	HoldFromRow(SPI_tuptable, 0, h);
 }
 
-/* Add delta to member_balance.held (SQL: the row moves, so forget its tid). */
+/*
+ * True, with the hold in SPI_tuptable, when (store, pos_txn) (text datums)
+ * keys a hold.  A new payment, the common case, costs one index probe.
+ */
+static bool
+FindHoldOfTxn(Datum *key)
+{
+	if (!FetchHold("hold_store_pos_txn_key", 2, key, NULL))
+		return false;
+	LoyaltyExecute(&find_by_txn_plan, key, NULL, false, 1);
+	return SPI_processed > 0;
+}
+
+/*
+ * Add delta to member_balance.held: by the locked row's tid without SQL
+ * (writer.c) while the posting still knows it, else through SQL.  Either
+ * way the row moves, so its tid is forgotten.
+ */
 static void
 AddHeld(LoyaltyMember *m, int64 delta)
 {
 	Datum		v[2];
 
+	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
+	{
+		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
+
+		LoyaltyRowAdd(row, "held", delta);
+		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+		LoyaltyRowUpdate(row, &m->balance_tid);
+		m->held += delta;
+		m->has_balance_tid = false;
+		return;
+	}
 	v[0] = Int64GetDatum(m->member_id);
 	v[1] = Int64GetDatum(delta);
 	LoyaltyExecute(&add_held_plan, v, NULL, false, 0);
@@ -216,6 +275,36 @@ CloseHold(const Hold *h, HoldStatus status, TimestampTz at, int64 captured,
 	LoyaltyExecute(&close_hold_plan, v, n, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "hold " INT64_FORMAT " could not be closed", h->hold_id);
+}
+
+/*
+ * CloseHold for a capture, without SQL (writer.c): the row its read found
+ * (under the member's lock, so no other transaction changes it meanwhile),
+ * updated by its tid -- a HOT update, no index has a column it changes --
+ * and returned as the function's result, made in `caller`.  False when the
+ * table is written through SQL (a DBA's trigger, ...): then nothing is done.
+ */
+static bool
+CloseCaptured(const Hold *h, TimestampTz at, int64 captured, Datum captured_value,
+			  int64 redemption_id, MemoryContext caller, Datum *result)
+{
+	LoyaltyRow *row;
+	HeapTuple	tup;
+	MemoryContext old;
+
+	if (!h->has_tid || !LoyaltyWriterDirect(LOYALTY_HOLD))
+		return false;
+	row = LoyaltyRowBegin(LOYALTY_HOLD);
+	LoyaltyRowSet(row, "status", CStringGetTextDatum(hold_status_names[HOLD_CAPTURED]), false);
+	LoyaltyRowSet(row, "closed_at", TimestampTzGetDatum(at), false);
+	LoyaltyRowSet(row, "captured", Int64GetDatum(captured), false);
+	LoyaltyRowSet(row, "captured_value", captured_value, false);
+	LoyaltyRowSet(row, "redemption_id", Int64GetDatum(redemption_id), false);
+	tup = LoyaltyRowUpdateCopy(row, (ItemPointer) &h->tid);
+	old = MemoryContextSwitchTo(caller);
+	*result = heap_copy_tuple_as_datum(tup, RelationGetDescr(LoyaltyOpen("hold", false, AccessShareLock)));
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 /* The hold_expired event (outbox). */
@@ -403,7 +492,6 @@ LockHold(FunctionCallInfo fcinfo, LoyaltyMember *m, Hold *h)
 {
 	int64		hold_id;
 	Datum		v;
-	bool		isnull;
 	int64		member_id;
 
 	if (PG_ARGISNULL(0))
@@ -413,13 +501,12 @@ LockHold(FunctionCallInfo fcinfo, LoyaltyMember *m, Hold *h)
 				 errdetail("It may not be NULL.")));
 	hold_id = PG_GETARG_INT64(0);
 	v = Int64GetDatum(hold_id);
-	LoyaltyExecute(&find_member_plan, &v, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (!FetchHold("hold_hold_id_key", 1, &v, h))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_UNKNOWN_HOLD),
 				 errmsg("hold " INT64_FORMAT " does not exist", hold_id),
 				 errhint("Use the hold_id that loyalty.authorize() returned.")));
-	member_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	member_id = h->member_id;
 	LoyaltyResolveMember(member_id, true, m);
 	ReadHold(member_id, hold_id, h);
 }
@@ -579,8 +666,7 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 	LoyaltyResolveCard(card, true, &m);
 	key[0] = CStringGetTextDatum(store);
 	key[1] = CStringGetTextDatum(pos_txn);
-	LoyaltyExecute(&find_by_txn_plan, key, NULL, false, 1);
-	if (SPI_processed > 0)
+	if (FindHoldOfTxn(key))
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -634,6 +720,7 @@ PG_FUNCTION_INFO_V1(loyalty_capture);
 Datum
 loyalty_capture(PG_FUNCTION_ARGS)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	LoyaltyMember m;
 	Hold		h;
 	LoyaltyPosting p = {0};
@@ -657,6 +744,7 @@ loyalty_capture(PG_FUNCTION_ARGS)
 							h.hold_id, h.captured, want),
 					 errdetail("A retried capture must ask for the same points (or none).")));
 		result = HoldRowResult(h.member_id, h.hold_id);
+		LoyaltyWriterClose();
 		SPI_finish();
 		PG_RETURN_DATUM(result);
 	}
@@ -688,8 +776,11 @@ loyalty_capture(PG_FUNCTION_ARGS)
 		TxnConflict(h.store, h.pos_txn, "A redemption was posted with it; void the hold.");
 	if (from_hold < h.points - h.taken)
 		LoyaltyPutBackLots(h.member_id, rest_ids, rest_pts);
-	CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
-	result = HoldResult();
+	if (!CloseCaptured(&h, m.locked_at, want, p.value, p.entry_id, caller, &result))
+	{
+		CloseHold(&h, HOLD_CAPTURED, m.locked_at, want, p.value, p.entry_id);
+		result = HoldResult();
+	}
 	LoyaltyWriterClose();
 	SPI_finish();
 	PG_RETURN_DATUM(result);

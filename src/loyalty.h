@@ -261,6 +261,7 @@ typedef enum LoyaltyTableId
 	LOYALTY_MEMBER_TIER,
 	LOYALTY_TIER_CHANGE,
 	LOYALTY_VOUCHER,
+	LOYALTY_HOLD,
 	LOYALTY_NTABLES
 } LoyaltyTableId;
 
@@ -285,6 +286,7 @@ extern void LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool
 extern void LoyaltyRowAdd(LoyaltyRow *row, const char *column, int64 value);
 extern void LoyaltyRowInsert(LoyaltyRow *row);
 extern void LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid);
+extern HeapTuple LoyaltyRowUpdateCopy(LoyaltyRow *row, ItemPointer tid);
 extern AttrNumber LoyaltyColumn(TupleDesc desc, const char *table, const char *column);
 extern AttrNumber LoyaltyRelColumn(Relation rel, const char *column);
 extern void LoyaltyCheckColumnTypes(Relation rel);

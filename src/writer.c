@@ -107,8 +107,11 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_MEMBER_TIER] = {"member_tier", .upserts = true},
 	[LOYALTY_TIER_CHANGE] = {"tier_change"},
 	[LOYALTY_VOUCHER] = {"voucher"},
+	[LOYALTY_HOLD] = {"hold", .is_update = true},
 };
 static bool compiled_callback_registered = false;
+
+static HeapTuple RowUpdate(LoyaltyRow *row, ItemPointer tid, bool copy);
 
 /*
  * Bumped by every invalidation that makes all compiled expressions stale;
@@ -662,11 +665,29 @@ LoyaltyRowInsert(LoyaltyRow *row)
 void
 LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid)
 {
+	RowUpdate(row, tid, false);
+}
+
+/*
+ * LoyaltyRowUpdate, returning a copy of the new version (in the current
+ * memory context), for a function that returns the row it updated.
+ */
+HeapTuple
+LoyaltyRowUpdateCopy(LoyaltyRow *row, ItemPointer tid)
+{
+	return RowUpdate(row, tid, true);
+}
+
+/* Both of the above; the new version's copy when asked, else NULL. */
+static HeapTuple
+RowUpdate(LoyaltyRow *row, ItemPointer tid, bool copy)
+{
 	TableWriter *w = &writers[row->table];
 	ResourceOwner save_owner = CurrentResourceOwner;
 	TupleTableSlot *slot = w->slot;
 	int			natts = slot->tts_tupleDescriptor->natts;
 	LyUpdateIndexes update_indexes;
+	HeapTuple	result = NULL;
 
 	Assert(w->direct);
 	CurrentResourceOwner = writer_owner;
@@ -703,10 +724,13 @@ LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid)
 	simple_table_tuple_update(w->rel, tid, slot, GetActiveSnapshot(), &update_indexes);
 	if (w->rri->ri_NumIndices > 0 && update_indexes != LY_UPDATE_INDEXES_NONE)
 		list_free(LyInsertIndexTuples(w->rri, slot, writer_estate, true, update_indexes));
+	if (copy)
+		result = ExecCopySlotHeapTuple(slot);
 	ExecClearTuple(slot);
 	ExecClearTuple(w->old);
 	ResetPerTupleExprContext(writer_estate);
 	CurrentResourceOwner = save_owner;
+	return result;
 }
 
 /*
@@ -906,6 +930,19 @@ static const LoyaltyColumnType column_types[] = {
 	{"segment_member", "member_id", INT8OID},
 	{"segment_member", "segment_id", INT8OID},
 	{"segment_member", "exited_on", DATEOID},
+	{"hold", "member_id", INT8OID},
+	{"hold", "hold_id", INT8OID},
+	{"hold", "store", TEXTOID},
+	{"hold", "pos_txn", TEXTOID},
+	{"hold", "points", INT8OID},
+	{"hold", "status", TEXTOID},
+	{"hold", "expires_at", TIMESTAMPTZOID},
+	{"hold", "closed_at", TIMESTAMPTZOID},
+	{"hold", "captured", INT8OID},
+	{"hold", "captured_value", NUMERICOID},
+	{"hold", "redemption_id", INT8OID},
+	{"hold", "lot_ids", INT8ARRAYOID},
+	{"hold", "lot_points", INT8ARRAYOID},
 };
 
 /* tables whose column types were checked since their last invalidation */

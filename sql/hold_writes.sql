@@ -1,0 +1,54 @@
+-- How a capture writes the hold's close: without SQL (writer.c) by the tid
+-- the hold was read at, a HOT update since no index of loyalty.hold has a
+-- column the close changes; through SQL when the table has a trigger of a
+-- DBA's, which then fires.  Either way the row returned is the row stored.
+-- And the balance's held (AddHeld) written both ways.
+SET client_min_messages = warning;
+DROP EXTENSION loyalty CASCADE;
+CREATE EXTENSION loyalty;
+RESET client_min_messages;
+
+INSERT INTO loyalty.program (code) VALUES ('w');
+SELECT loyalty.enroll(loyalty.card_issue('42', 1), 'w') IS NOT NULL AS enrolled;
+SELECT points FROM loyalty.earn(loyalty.card_issue('42', 1), 100, 'fund');
+
+-- the indexes of loyalty.hold: none has status (or any column a close sets)
+SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid) LIKE '%status%' AS has_status
+  FROM pg_index WHERE indrelid = 'loyalty.hold'::regclass ORDER BY 1::text;
+
+-- a capture in one transaction: one update of loyalty.hold, a HOT one
+BEGIN;
+SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 30, 'S1', 'T1');
+SELECT points, status, captured, captured_value, closed_at IS NOT NULL AS closed, redemption_id AS r
+  FROM loyalty.capture((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T1'), 20) \gset
+SELECT :points AS points, :'status' AS status, :captured AS captured, :captured_value AS captured_value,
+       :'closed' AS closed, e.points AS entry_points
+  FROM loyalty.ledger e WHERE e.entry_id = :r AND e.kind = 'redeem' AND e.pos_txn = 'T1';
+SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
+ WHERE relid = 'loyalty.hold'::regclass;
+COMMIT;
+-- the row stored is the row returned; 100 - 20 captured = 80, nothing held
+SELECT points, status, captured, captured_value, closed_at IS NOT NULL AS closed
+  FROM loyalty.hold WHERE pos_txn = 'T1';
+SELECT available, held, lifetime_redeemed FROM loyalty.balance(loyalty.card_issue('42', 1));
+-- a retry returns the same row
+SELECT points, status, captured FROM loyalty.capture((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T1'), 20);
+
+-- a DBA's triggers on the hold and on the balance: both written through SQL,
+-- the triggers fire (a notice each), the outcome is the same
+CREATE FUNCTION pg_temp.audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'audit: % of loyalty.%', TG_OP, TG_TABLE_NAME;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER audit AFTER UPDATE ON loyalty.hold FOR EACH ROW EXECUTE FUNCTION pg_temp.audit();
+CREATE TRIGGER audit AFTER UPDATE ON loyalty.member_balance FOR EACH ROW EXECUTE FUNCTION pg_temp.audit();
+SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 30, 'S1', 'T2');
+SELECT points, status, captured, captured_value FROM loyalty.capture((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T2'));
+SELECT points, status, captured FROM loyalty.hold WHERE pos_txn = 'T2';
+-- 80 - 30 = 50
+SELECT available, held, lifetime_redeemed FROM loyalty.balance(loyalty.card_issue('42', 1));
+DROP TRIGGER audit ON loyalty.hold;
+DROP TRIGGER audit ON loyalty.member_balance;
+
+SELECT count(*) AS broken FROM loyalty.check_invariants();
