@@ -69,7 +69,7 @@ pidfile = $work/pgbouncer.pid
 EOF
 chown -R postgres "$work"
 runuser -u postgres -- pgbouncer -d "$work/pgbouncer.ini" || bail "pgbouncer did not start"
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do	# up to 30 s on a loaded machine
 	psql -X -q -A -t -h 127.0.0.1 -p "$bport" -d "$db" -c "SELECT 1" >/dev/null 2>&1 && break
 	sleep 0.1
 done
