@@ -1042,29 +1042,51 @@ class Fuzzer:
 				self.fail('retry of %s answered %s, first answer (%s, %s, %s)' % (key, rows[0], e.db_id, e.points, e.shortfall), mem)
 		return [mem]
 
+	def pos_retry(self, mem, pts):
+		"""A redemption's or a hold's (store, pos_txn) sent again: identical, with other
+		points or with another card (LY011).  (card, points, what, allowed SQLSTATEs)."""
+		rng = self.rng
+		card = mem.card
+		errs = {None}
+		what = 'identical'
+		if rng.random() < 0.4:
+			if rng.random() < 0.5:
+				pts += 1
+				what = 'other points'
+			else:
+				other = self.pick_member()
+				if other is not mem:
+					card = other.card
+					what = 'another card'
+			if what != 'identical':
+				errs = {'LY011'}
+			if what == 'another card':
+				self.status_refusal(other, errs)	# that member's status may be checked first
+		if mem.status == 'closed' and card == mem.card:
+			errs.add('LY004')
+		return card, pts, what, errs
+
+	def spend_key(self, mem, card, pts, avail, errs, taken):
+		"""The (store, pos_txn) of a new redemption or hold: a new one, or now and then
+		one of `taken` (holds and redemptions share the key: LY011); adds to errs what
+		the member's status and available points refuse."""
+		rng = self.rng
+		store, txn = rng.choice(['S1', 'S2']), self.new_txn()
+		if taken and rng.random() < 0.04:
+			store, txn = rng.choice(list(taken))
+			errs.add('LY011')
+		if card == mem.card:
+			self.status_refusal(mem, errs)
+			if not errs and pts > max(avail, 0):
+				errs.add('LY010')
+		return store, txn
+
 	def op_redeem(self):
 		rng = self.rng
 		m = self.m
 		if m.redemptions and rng.random() < 0.2:
 			(store, txn), (mem, pts, e) = rng.choice(list(m.redemptions.items()))
-			card = mem.card
-			errs = {None}
-			what = 'identical'
-			if rng.random() < 0.4:
-				if rng.random() < 0.5:
-					pts += 1
-					what = 'other points'
-				else:
-					other = self.pick_member()
-					if other is not mem:
-						card = other.card
-						what = 'another card'
-				if what != 'identical':
-					errs = {'LY011'}
-				if what == 'another card':
-					self.status_refusal(other, errs)	# that member's status may be checked first
-			if mem.status == 'closed' and card == mem.card:
-				errs.add('LY004')
+			card, pts, what, errs = self.pos_retry(mem, pts)
 			rows, st = self.run_sql("SELECT redemption_id, points FROM loyalty.redeem(%s, %s, %s, %s)",
 									(card, pts, store, txn), 'fuzz_pos')
 			self.note('redeem %s %s at %s/%s again (%s)' % (card, pts, store, txn, what), mem)
@@ -1077,14 +1099,7 @@ class Fuzzer:
 		card = self.card_for(mem, errs)
 		avail = m.available(mem)
 		pts = rng.randint(1, max(1, avail)) if rng.random() < 0.8 else max(1, avail) + rng.randint(0, 30)
-		store, txn = rng.choice(['S1', 'S2']), self.new_txn()
-		if m.holds and rng.random() < 0.04:		# holds and redemptions share the key
-			store, txn = rng.choice(list(m.holds))
-			errs.add('LY011')
-		if card == mem.card:
-			self.status_refusal(mem, errs)
-			if not errs and pts > max(avail, 0):
-				errs.add('LY010')
+		store, txn = self.spend_key(mem, card, pts, avail, errs, m.holds)
 		self.dodge_f3(mem)
 		rows, st = self.run_sql("SELECT redemption_id, points, value FROM loyalty.redeem(%s, %s, %s, %s)",
 								(card, pts, store, txn), 'fuzz_pos')
@@ -1128,16 +1143,9 @@ class Fuzzer:
 		x = rng.random()
 		pts = max(1, avail) if x < 0.4 else rng.randint(1, max(1, avail)) if x < 0.85 else \
 			max(1, avail) + rng.randint(0, 30) if x < 0.97 else 0
-		store, txn = rng.choice(['S1', 'S2']), self.new_txn()
 		if pts == 0:
 			errs.add('LY012')
-		if m.redemptions and rng.random() < 0.04:
-			store, txn = rng.choice(list(m.redemptions))
-			errs.add('LY011')
-		if card == mem.card:
-			self.status_refusal(mem, errs)
-			if not errs and pts > max(avail, 0):
-				errs.add('LY010')
+		store, txn = self.spend_key(mem, card, pts, avail, errs, m.redemptions)
 		rows, st = self.run_sql("SELECT %s FROM loyalty.authorize(%%s, %%s, %%s, %%s)" % self.HOLD_COLS,
 								(card, pts, store, txn), 'fuzz_pos')
 		self.note('authorize %s %s at %s/%s (available %s)' % (card, pts, store, txn, avail), mem)
@@ -1156,24 +1164,8 @@ class Fuzzer:
 		rng = self.rng
 		m = self.m
 		h = rng.choice(list(m.holds.values()))
-		mem, card, pts = h.member, h.member.card, h.points
-		errs = {None}
-		what = 'identical'
-		if rng.random() < 0.4:
-			if rng.random() < 0.5:
-				pts += 1
-				what = 'other points'
-			else:
-				other = self.pick_member()
-				if other is not mem:
-					card = other.card
-					what = 'another card'
-			if what != 'identical':
-				errs = {'LY011'}
-			if what == 'another card':
-				self.status_refusal(other, errs)
-		if mem.status == 'closed' and card == mem.card:
-			errs.add('LY004')
+		mem = h.member
+		card, pts, what, errs = self.pos_retry(mem, h.points)
 		rows, st = self.run_sql("SELECT %s FROM loyalty.authorize(%%s, %%s, %%s, %%s)" % self.HOLD_COLS,
 								(card, pts, h.store, h.pos_txn), 'fuzz_pos')
 		self.note('authorize %s %s at %s/%s again (%s; hold %s %s%s)' % (
