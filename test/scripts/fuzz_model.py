@@ -7,8 +7,8 @@ psycopg2, as a till and an admin would call it) and to a small reference
 model written here from the README alone (not from src/): after every step
 the answer (or the SQLSTATE of the refusal), and the touched members'
 balance(), lots (loyalty.lot), statement() rows, holds (loyalty.hold: status,
-captured, repaid, lots), member_balance's held and debt, hold_expired events and
-ledger points and shortfalls must agree.  At the end check_invariants() must
+captured, taken, lots), member_balance's held and debt, hold_expired events and
+ledger points, shortfalls and lots must agree.  At the end check_invariants() must
 be empty.
 
     fuzz_model.py DSN --seed N --steps N [--verbose]
@@ -87,21 +87,31 @@ The rules the model encodes (README "Sales", "Earning rules", "Concepts"):
   holds   (README "Tender holds") authorize takes its points out of the open
           lots as a redemption would (earliest expiry first, only what exceeds
           the debt; LY010 beyond balance().available); the hold records its
-          lots.  A debit (redeem, negative adjust, reversal, return) takes the
-          free lots, and what is missing is owed (debt) as far as open holds
-          cover it -- under truncate too, only the rest being the shortfall.
-          A release (void, expiry, the part of a capture beyond its points)
-          repays the debt first -- the first released points, in hold and lot
-          order: hold.repaid -- and puts the rest back in their lots.  A
-          capture of c spends the hold's first c points; under allow it posts
-          redeem -c; under truncate what the member would owe beyond the other
-          open holds (at most c) is the entry's shortfall instead (and leaves
-          the debt).  A hold past expires_at counts as released: balance()
+          lots.  A debit that cannot be refused (reverse, negative adjust, a
+          return; truncate and allow alike) selects lots as without holds
+          (its own lot first, then earliest expiry NULLS LAST, then lot id,
+          the debt a prior claim on the others) from each lot's own points
+          plus what open holds keep in it: within a lot its own points first,
+          then the held ones, holds in hold_id order (hold.taken grows, its
+          lot_points shrink, an emptied lot leaves the arrays); the entry's
+          lots name every lot taken.  A redeem takes only the lots' own points.
+          held = sum(points - taken) of open holds.  A release (void, expiry)
+          gives back what the hold still keeps in its lots; debt never changes
+          at release.  A capture of c spends the hold's first lots up to
+          min(c, points - taken) and gives back the rest; what is missing
+          (c beyond points - taken) is a debit that cannot be refused from
+          the other lots and other open holds (never its own), in the same
+          order: under truncate what is not there is the redeem entry's
+          shortfall (the entry may be 0 points), under allow debt; the entry's
+          lots are the hold's spent lots, then those taken now.  No debt under
+          truncate ever.  A hold past expires_at counts as released: balance()
           shows it so (held, available, debt, expired), capture is LY103; a
           redeem, authorize, reversal or negative adjustment releases it for
-          real first (status expired, one hold_expired event), as do void
-          (answering expired) and sweep_holds (in hold order); credits,
-          retries, captures and expire_points do not.  Retries: authorize by
+          real first (status expired, one hold_expired event), and so does a
+          capture beyond what reversals left of its hold (a debit too: the
+          README does not list it, but the lapsed points count as released),
+          as do void (answering expired) and sweep_holds (in hold order);
+          credits, retries, other captures and expire_points do not.  Retries: authorize by
           (store, pos_txn) answers the hold as it is now (other card or points,
           or a redemption's key: LY011; and a redeem with a hold's key);
           capture retried with NULL or the same points answers the capture
@@ -152,14 +162,15 @@ HOUR = dt.timedelta(hours=1)
 # Findings: where the extension does otherwise than the README says, the model
 # follows the extension (so that the fuzzer goes on to look for others) and
 # the switch names the finding (test/findings/); set it to False to see it.
-# F3 is open (F1 and F2 are fixed).
-# F3 (test/findings/hold_lapsed_release_debt.sql): a redeem, negative adjust,
-# reverse or return that releases a lapsed hold first records the points that
-# repaid the debt (hold.repaid) and puts only the rest back in the lots, but
-# leaves member_balance.debt as it was: net != lots + held - debt.  With the
-# switch on, the fuzzer voids such holds itself before those postings (void
-# releases them correctly), so the run goes on.
-F3_LAPSED_RELEASE_KEEPS_DEBT = True
+# F4 is open (F1 and F2 are fixed, F3 no longer applies).
+# F4 (test/findings/hold_emptied_lapse_stays_open.sql): a posting releases the
+# member's lapsed holds only while member_balance.held > 0, so a lapsed hold
+# whose points reversals took entirely (taken = points) -- and any lapsed hold
+# of a member whose open holds all are so -- stays open, without its
+# hold_expired event, through the member's redeem, authorize, reversal or
+# negative adjustment (the README: they release it for real first); void and
+# sweep_holds release it.
+F4_EMPTIED_LAPSED_HOLD_STAYS_OPEN = True
 
 
 class Mismatch(Exception):
@@ -219,6 +230,7 @@ class Entry:
 		self.anchor = None		# for a time the server took from its clock: the entry whose moment it is
 		self.reversed_req = 0		# points requested by reverse() so far (LY015)
 		self.lot = None
+		self.lots = None		# [(lot, points)]: the entry's lot_ids, lot_points (NULL: None)
 
 
 class Lot:
@@ -249,11 +261,11 @@ class Hold:
 	def __init__(self, member, store, pos_txn, card, points, portions):
 		self.member, self.store, self.pos_txn, self.card = member, store, pos_txn, card
 		self.points = points
-		self.portions = portions	# [(lot, points)] taken at authorize, in the order taken
+		self.portions = portions	# [[lot, points]] it keeps in lots, in the order taken at authorize
 		self.status = 'open'
 		self.lapsed = False		# expires_at set into the past (by the fuzzer, as superuser)
 		self.captured = None
-		self.repaid = 0
+		self.taken = 0			# its points reversals took out of its lots while open
 		self.entry = None
 		self.db_id = None
 
@@ -303,59 +315,53 @@ class Model:
 		return sorted(lots, key=lambda l: (l.expires_at is None, l.expires_at or far, l.entry.seq))
 
 	def available(self, m):
-		"""balance().available: lapsed holds as released; under truncate never below 0."""
-		lots, debt = self.preview(m)
-		a = sum(lots[id(l)] for l in m.lots if not self.lapsed(l) and not self.pending(l)) - debt
-		return max(a, 0) if m.program.negative == 'truncate' else a
+		"""balance().available: lapsed holds as released."""
+		lots = self.preview(m)
+		return sum(lots[id(l)] for l in m.lots if not self.lapsed(l) and not self.pending(l)) - m.debt
 
 	# -- holds -----------------------------------------------------------------
 	def held(self, m, lapsed=True):
-		"""Points of the member's open holds (with lapsed=False: those not past their expiry)."""
-		return sum(h.points for h in m.holds if h.status == 'open' and (lapsed or not h.lapsed))
+		"""Points open holds keep in lots, sum(points - taken) (with lapsed=False: of
+		those not past their expiry)."""
+		return sum(h.points - h.taken for h in m.holds if h.status == 'open' and (lapsed or not h.lapsed))
 
-	def give_back(self, m, portions, skip, lots=None):
-		"""Releases a hold's portions after its first `skip` points: they repay the
-		debt first (the first ones, in lot order), the rest go back to their lots.
-		On `lots` (lot -> remaining) and the returned debt when given, else for real.
-		Returns (repaid, debt)."""
-		debt = m.debt if lots is None else lots['debt']
-		repaid = 0
+	def give_back(self, portions, skip, lots=None):
+		"""Puts a hold's portions after its first `skip` points back in their lots
+		(on `lots`, lot -> remaining, when given, else for real).  Returns the first
+		`skip` points' portions [(lot, points)]."""
+		spent = []
 		for lot, pts in portions:
 			t = min(skip, pts)
 			skip -= t
-			pts -= t
-			r = min(debt, pts)
-			debt -= r
-			repaid += r
+			if t:
+				spent.append((lot, t))
 			if lots is None:
-				lot.remaining += pts - r
+				lot.remaining += pts - t
 			else:
-				lots[id(lot)] += pts - r
-		if lots is None:
-			m.debt = debt
-		else:
-			lots['debt'] = debt
-		return repaid, debt
+				lots[id(lot)] += pts - t
+		return spent
 
 	def preview(self, m):
-		"""(lot -> remaining, debt) as if the member's lapsed holds were released."""
+		"""lot -> remaining as if the member's lapsed holds were released."""
 		lots = {id(l): l.remaining for l in m.lots}
-		lots['debt'] = m.debt
 		for h in m.holds:
 			if h.status == 'open' and h.lapsed:
-				self.give_back(m, h.portions, 0, lots)
-		return lots, lots['debt']
+				self.give_back(h.portions, 0, lots)
+		return lots
 
 	def release(self, h, status):
-		"""Closes an open hold as voided or expired, giving all its points back."""
-		h.repaid, _ = self.give_back(h.member, h.portions, 0)
+		"""Closes an open hold as voided or expired, giving back what it keeps in lots."""
+		self.give_back(h.portions, 0)
 		h.status = status
-		self.case('release repaid debt', h.repaid)
+		self.case('release of a hold a reversal took from', h.taken)
 		if status == 'expired':
 			h.member.expired_events += 1
 
 	def release_lapsed(self, m):
 		"""What a redeem, authorize, reversal or negative adjustment does first."""
+		if F4_EMPTIED_LAPSED_HOLD_STAYS_OPEN and self.held(m) == 0:
+			self.case('F4: lapsed holds left open (nothing held)', any(h.status == 'open' and h.lapsed for h in m.holds))
+			return
 		for h in m.holds:
 			if h.status == 'open' and h.lapsed:
 				self.release(h, 'expired')
@@ -363,7 +369,7 @@ class Model:
 
 	def take(self, m, amount):
 		"""Takes `amount` points out of the open lots for a hold (as a redemption
-		would: only what exceeds the debt); [(lot, points)] in the order taken."""
+		would: only what exceeds the debt); [[lot, points]] in the order taken."""
 		rest = self.open_lots(m)
 		room = max(0, sum(l.remaining for l in rest) - m.debt)
 		out = []
@@ -373,23 +379,84 @@ class Model:
 				lot.remaining -= t
 				amount -= t
 				room -= t
-				out.append((lot, t))
+				out.append([lot, t])
 		assert amount == 0, 'a hold beyond the available points'
 		return out
 
-	def capture(self, h, pts):
-		"""Spends pts of an open hold: its first lots; the rest released; one redeem entry."""
+	def kept_in(self, m, lot, but=None):
+		"""The member's open holds (but `but`) that keep points in `lot`, in hold order,
+		with their portion: [(hold, portion)]."""
+		return [(h, pt) for h in m.holds if h.status == 'open' and h is not but for pt in h.portions if pt[0] is lot]
+
+	def take_from_lot(self, m, lot, want, holds, but):
+		"""Up to `want` points of one lot: its own points first, then (holds) what open
+		holds but `but` keep in it, in hold order (hold.taken grows, its portion shrinks,
+		an emptied one is dropped).  Returns the points taken."""
+		t = min(want, lot.remaining)
+		lot.remaining -= t
+		if holds:
+			for h, pt in self.kept_in(m, lot, but):
+				u = min(want - t, pt[1])
+				if u:
+					pt[1] -= u
+					h.taken += u
+					t += u
+					self.case('debit took held points')
+					if pt[1] == 0:
+						h.portions.remove(pt)
+		return t
+
+	def select(self, m, need, own_lot=None, holds=False, but=None):
+		"""Takes up to `need` points from the lots: `own_lot` first (all it has,
+		whatever the debt), then earliest expiry (NULLS LAST), then lot id, the debt
+		a prior claim on those; with holds (a debit that cannot be refused) a lot's
+		points include what open holds but `but` keep in it.  Returns ([(lot,
+		points)], what is missing)."""
+		def has(lot):
+			return lot.remaining + (sum(pt[1] for _, pt in self.kept_in(m, lot, but)) if holds else 0)
+		taken = []
+		if own_lot is not None and not self.lapsed(own_lot):
+			t = self.take_from_lot(m, own_lot, need, holds, but)
+			need -= t
+			if t:
+				taken.append((own_lot, t))
+		far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+		rest = sorted((l for l in m.lots if l is not own_lot and has(l) > 0 and not self.lapsed(l) and not self.pending(l)),
+					  key=lambda l: (l.expires_at is None, l.expires_at or far, l.entry.seq))
+		room = max(0, sum(has(l) for l in rest) - m.debt)	# the debt is a prior claim on them
+		for lot in rest:
+			if need == 0 or room == 0:
+				break
+			t = self.take_from_lot(m, lot, min(need, room), holds, but)
+			need -= t
+			room -= t
+			if t:
+				taken.append((lot, t))
+		return taken, need
+
+	def capture(self, h, want):
+		"""Spends `want` of an open hold: its first lots up to points - taken, the rest
+		back; what is missing beyond them a debit that cannot be refused from the other
+		lots and holds (shortfall under truncate, debt under allow).  One redeem entry."""
 		m = h.member
-		h.repaid, _ = self.give_back(m, h.portions, pts)
-		h.status, h.captured = 'captured', pts
+		c = min(want, h.points - h.taken)
+		if want > c:		# a debit: the member's lapsed holds count as released, so they are first
+			self.release_lapsed(m)
+		spent = self.give_back(h.portions, c)
+		h.status, h.captured = 'captured', want
+		taken, need = self.select(m, want - c, holds=True, but=h)
+		self.case('capture beyond what reversals left', want > c)
+		self.case('capture beyond what reversals left, taken from the other lots', bool(taken))
 		short = 0
-		if m.program.negative == 'truncate':
-			other = sum(x.points for x in m.holds if x is not h and x.status == 'open')
-			short = min(pts, max(0, m.debt - other))
-			m.debt -= short
+		if need and m.program.negative == 'allow':
+			m.debt += need
+			self.case('capture owed (debt)')
+		else:
+			short = need
 			self.case('capture with a shortfall', short)
-		self.case('capture repaid debt', h.repaid)
-		e = Entry('redeem', -(pts - short), None, 'hold', store=h.store, pos_txn=h.pos_txn, shortfall=short)
+			self.case('capture of 0 points with a shortfall', short == want)
+		e = Entry('redeem', -(want - short), None, 'hold', store=h.store, pos_txn=h.pos_txn, shortfall=short)
+		e.lots = spent + taken
 		self.post(m, e)
 		h.entry = e
 		return e
@@ -419,38 +486,24 @@ class Model:
 			lot = Lot(e, pts - repay, e.pending_until or e.eff, e.expires_at)
 			m.lots.append(lot)
 			e.lot = lot
+		e.lots = [(lot, pts - repay)] if e.lot else []
 		return e
 
-	def debit(self, m, e, amount, own_lot=None):
-		"""Takes `amount` points; e.points and e.shortfall set here."""
-		need = amount
-		taken_from = []
-		if own_lot is not None and own_lot.remaining > 0 and not self.lapsed(own_lot):
-			t = min(need, own_lot.remaining)	# all it holds, whatever the debt
-			own_lot.remaining -= t
-			need -= t
-			taken_from.append(own_lot)
-		rest = [l for l in self.open_lots(m) if l is not own_lot]
-		room = max(0, sum(l.remaining for l in rest) - m.debt)	# the debt is a prior claim on them
-		for lot in rest:
-			if need == 0 or room == 0:
-				break
-			t = min(need, lot.remaining, room)
-			if t:
-				lot.remaining -= t
-				need -= t
-				room -= t
-				taken_from.append(lot)
+	def debit(self, m, e, amount, own_lot=None, refusable=False):
+		"""Takes `amount` points; e.points, e.shortfall and e.lots set here.  A debit
+		that cannot be refused (not refusable: reverse, negative adjust, a return)
+		takes held points as well."""
+		held = self.held(m)
+		taken, need = self.select(m, amount, own_lot, holds=not refusable)
 		if need and m.program.negative == 'allow':
 			m.debt += need
 			e.points, e.shortfall = -amount, 0
 		else:
-			owed = min(need, max(0, self.held(m) - m.debt))	# what open holds cover is owed
-			m.debt += owed
-			self.case('truncate debit owed from holds', owed)
-			e.points, e.shortfall = -(amount - need + owed), need - owed
-		if need and self.held(m):
-			self.case('debit beyond the free lots while points are held')
+			e.points, e.shortfall = -(amount - need), need
+		if need and held:
+			self.case('debit beyond the lots while points are held')
+		e.lots = taken
+		taken_from = [l for l, _ in taken]
 		if e.eff is not None and taken_from:
 			if any(l.entry.now_dated for l in taken_from):
 				e.eff = None	# dated at the newest lot's moment, which the server took from its clock
@@ -812,7 +865,6 @@ class Fuzzer:
 		elif y < 0.12 and mem.old_cards:
 			card = rng.choice(mem.old_cards)
 			errs.add('LY002')
-		self.dodge_f3(mem)
 		pos = rng.random() < 0.4
 		role = 'fuzz_pos' if pos else None
 		if pos:
@@ -943,8 +995,6 @@ class Fuzzer:
 		key = 'k%d' % self.new_serial()
 		if card == mem.card:
 			self.status_refusal(mem, errs)
-		if pts < 0:
-			self.dodge_f3(mem)
 		rows, st = self.run_sql("SELECT entry_id, points, shortfall, effective_at FROM loyalty.adjust(%s, %s, %s, %s, %s)",
 								(card, pts, key, reason, at))
 		self.note('adjust %s %s key %s reason %s at %s' % (card, pts, key, reason, at), mem)
@@ -990,7 +1040,6 @@ class Fuzzer:
 			self.status_refusal(mem, errs)
 		key = 'k%d' % self.new_serial()
 		reason = rng.choice([None, 'return'])
-		self.dodge_f3(mem)
 		rows, st = self.run_sql("SELECT entry_id, points, shortfall FROM loyalty.reverse(%s, %s, %s, %s, %s)",
 								(card, target.db_id, pts, key, reason))
 		self.note('reverse %s entry %s points %s key %s reason %s' % (card, target.db_id, pts, key, reason), mem)
@@ -1100,7 +1149,6 @@ class Fuzzer:
 		avail = m.available(mem)
 		pts = rng.randint(1, max(1, avail)) if rng.random() < 0.8 else max(1, avail) + rng.randint(0, 30)
 		store, txn = self.spend_key(mem, card, pts, avail, errs, m.holds)
-		self.dodge_f3(mem)
 		rows, st = self.run_sql("SELECT redemption_id, points, value FROM loyalty.redeem(%s, %s, %s, %s)",
 								(card, pts, store, txn), 'fuzz_pos')
 		self.note('redeem %s %s at %s/%s (available %s)' % (card, pts, store, txn, avail), mem)
@@ -1108,19 +1156,19 @@ class Fuzzer:
 		if st:
 			return [mem]
 		m.release_lapsed(mem)
-		e = m.debit(mem, Entry('redeem', 0, None, 'redemption', store=store, pos_txn=txn), pts)
+		e = m.debit(mem, Entry('redeem', 0, None, 'redemption', store=store, pos_txn=txn), pts, refusable=True)
 		e.db_id = rows[0][0]
 		m.redemptions[(store, txn)] = (mem, pts, e)
 		if rows[0][1] != pts or Decimal(rows[0][2]) != pts * mem.program.point_value:
 			self.fail('redemption answered %s' % (rows[0],), mem)
 		return [mem]
 
-	HOLD_COLS = "hold_id, status, points, value, captured, repaid, lot_ids, lot_points, redemption_id, " \
+	HOLD_COLS = "hold_id, status, points, value, captured, taken, lot_ids, lot_points, redemption_id, " \
 		"extract(epoch FROM expires_at - authorized_at)::int / 60"
 
 	def check_hold(self, row, h, what):
 		"""An answer of authorize, capture or void (HOLD_COLS) against the model's hold."""
-		want = (h.db_id, h.status, h.points, h.points * h.member.program.point_value, h.captured, h.repaid,
+		want = (h.db_id, h.status, h.points, h.points * h.member.program.point_value, h.captured, h.taken,
 				[l.entry.db_id for l, _ in h.portions], [p for _, p in h.portions],
 				h.entry.db_id if h.entry else None, h.member.program.hold_minutes)
 		have = tuple(row[:3]) + (Decimal(row[3]),) + tuple(row[4:])
@@ -1175,19 +1223,6 @@ class Fuzzer:
 			self.check_hold(rows[0], h, 'retried authorize %s/%s' % (h.store, h.pos_txn))
 			self.m.case('retried authorize of a lapsed hold', h.status == 'open' and h.lapsed)
 		return [mem]
-
-	def dodge_f3(self, mem):
-		"""Finding F3: a member's lapsed holds voided before a posting that would release
-		them while the member owes (the posting would not lower the debt)."""
-		if not F3_LAPSED_RELEASE_KEEPS_DEBT or mem is None or mem.debt == 0:
-			return
-		for h in mem.holds:
-			if h.status == 'open' and h.lapsed:
-				rows, st = self.run_sql("SELECT %s FROM loyalty.void(%%s)" % self.HOLD_COLS, (h.db_id,), 'fuzz_pos')
-				self.note('void hold %s (lapsed; F3: before a posting while the member owes)' % h.db_id, mem)
-				self.expect_state(st, {None}, 'void of lapsed hold %s' % h.db_id, mem)
-				self.m.release(h, 'expired')
-				self.check_hold(rows[0], h, 'void of hold %s' % h.db_id)
 
 	def pick_hold(self):
 		"""A hold to capture or void: mostly an open one; else any, or an unknown id."""
@@ -1282,7 +1317,7 @@ class Fuzzer:
 			if h.status == 'open' and h.lapsed:
 				m.release(h, 'expired')
 				n += 1
-				pts += h.points
+				pts += h.points - h.taken
 				if h.member not in touched:
 					touched.append(h.member)
 					h.member.ops.append(len(self.log) - 1)
@@ -1343,6 +1378,7 @@ class Fuzzer:
 			for lot in sorted(mem.lots, key=lambda l: l.entry.seq):
 				if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= as_of:
 					e = Entry('expire', -lot.remaining, lot.expires_at, 'expiry')
+					e.lots = [(lot, lot.remaining)]
 					m.post(mem, e)
 					lot.expired += lot.remaining
 					n += 1
@@ -1435,7 +1471,7 @@ class Fuzzer:
 		if have != want:
 			self.fail('lots differ:\n  extension %s\n  model     %s' % (have, want), mem)
 		have = bal_j
-		rem, debt = m.preview(mem)		# a lapsed hold counts as released
+		rem = m.preview(mem)		# a lapsed hold counts as released
 		want = (m.available(mem),
 				sum(rem[id(l)] for l in lots if m.pending(l) and not m.lapsed(l)),
 				sum(e.points for e in mem.entries if e.kind == 'earn'),
@@ -1443,7 +1479,7 @@ class Fuzzer:
 				-sum(e.points for e in mem.entries if e.kind == 'expire') + sum(rem[id(l)] for l in lots if m.lapsed(l)),
 				-sum(e.points for e in mem.entries if e.kind == 'reverse'),
 				sum(e.points for e in mem.entries if e.kind == 'adjust'),
-				debt, m.held(mem, lapsed=False))
+				mem.debt, m.held(mem, lapsed=False))
 		if tuple(have) != want:
 			names = 'available pending lifetime_earned lifetime_redeemed expired reversed adjusted debt held'.split()
 			self.fail('balance differs: %s' % ', '.join('%s %s (model %s)' % (n, h, w) for n, h, w in zip(names, have, want) if h != w), mem)
@@ -1475,28 +1511,30 @@ class Fuzzer:
 		events and its ledger's points and shortfalls, against the model."""
 		m = self.m
 		c = self.cur
-		c.execute("SELECT (SELECT json_agg(json_build_array(hold_id, status, points, captured, repaid, lot_ids, lot_points, "
+		c.execute("SELECT (SELECT json_agg(json_build_array(hold_id, status, points, captured, taken, lot_ids, lot_points, "
 				  "                                         redemption_id) ORDER BY hold_id) FROM loyalty.hold WHERE member_id = %s), "
 				  "       (SELECT json_build_array(held, debt) FROM loyalty.member_balance WHERE member_id = %s), "
 				  "       (SELECT count(*) FROM loyalty.outbox WHERE member_id = %s AND kind = 'hold_expired'), "
-				  "       (SELECT json_agg(json_build_array(kind, points, shortfall) ORDER BY entry_id) "
+				  "       (SELECT json_agg(json_build_array(kind, points, shortfall, lot_ids, lot_points) ORDER BY entry_id) "
 				  "          FROM loyalty.ledger WHERE member_id = %s)",
 				  (mem.db_id, mem.db_id, mem.db_id, mem.db_id))
 		holds_j, mb_j, events, ledger_j = c.fetchone()
 		have = [tuple(r) for r in (holds_j or [])]
-		want = [(h.db_id, h.status, h.points, h.captured, h.repaid, [l.entry.db_id for l, _ in h.portions],
+		want = [(h.db_id, h.status, h.points, h.captured, h.taken, [l.entry.db_id for l, _ in h.portions],
 				 [p for _, p in h.portions], h.entry.db_id if h.entry else None) for h in mem.holds]
 		if have != want:
-			self.fail('holds differ (hold_id, status, points, captured, repaid, lot_ids, lot_points, redemption_id):\n  %s'
+			self.fail('holds differ (hold_id, status, points, captured, taken, lot_ids, lot_points, redemption_id):\n  %s'
 					  % self.diff_rows(have, want), mem)
 		if tuple(mb_j) != (m.held(mem), mem.debt):
 			self.fail('member_balance held, debt %s, the model %s' % (tuple(mb_j), (m.held(mem), mem.debt)), mem)
 		if events != mem.expired_events:
 			self.fail('%s hold_expired events, the model %s' % (events, mem.expired_events), mem)
 		have = [tuple(r) for r in (ledger_j or [])]
-		want = [(e.kind, e.points, e.shortfall) for e in sorted(mem.entries, key=lambda e: e.seq)]
+		want = [(e.kind, e.points, e.shortfall) + ((None, None) if e.lots is None else
+												   ([l.entry.db_id for l, _ in e.lots], [p for _, p in e.lots]))
+				for e in sorted(mem.entries, key=lambda e: e.seq)]
 		if have != want:
-			self.fail('ledger (kind, points, shortfall) differs:\n  %s' % self.diff_rows(have, want), mem)
+			self.fail('ledger (kind, points, shortfall, lot_ids, lot_points) differs:\n  %s' % self.diff_rows(have, want), mem)
 
 	def approx(self, have, want):
 		"""A time the server derived from its now: want (derived from R0) when within 3 hours after it."""
