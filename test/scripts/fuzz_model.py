@@ -354,6 +354,7 @@ class Model:
 		self.give_back(h.portions, 0)
 		h.status = status
 		self.case('release of a hold a reversal took from', h.taken)
+		self.case('release of a hold reversals emptied', h.taken == h.points)
 		if status == 'expired':
 			h.member.expired_events += 1
 
@@ -401,7 +402,7 @@ class Model:
 					pt[1] -= u
 					h.taken += u
 					t += u
-					self.case('debit took held points')
+					self.case('debit took held points' if but is None else "capture took another hold's points")
 					if pt[1] == 0:
 						h.portions.remove(pt)
 		return t
@@ -441,7 +442,9 @@ class Model:
 		m = h.member
 		c = min(want, h.points - h.taken)
 		if want > c:		# a debit: the member's lapsed holds count as released, so they are first
+			lapsed = [x for x in m.holds if x.status == 'open' and x.lapsed]
 			self.release_lapsed(m)
+			self.case('capture released a lapsed hold first', any(x.status == 'expired' for x in lapsed))
 		spent = self.give_back(h.portions, c)
 		h.status, h.captured = 'captured', want
 		taken, need = self.select(m, want - c, holds=True, but=h)
@@ -939,6 +942,9 @@ class Fuzzer:
 		if pts <= 0:
 			errs.add('LY012')
 		at = self.clock() - rng.randint(0, 40) * DAY
+		if mem.program.expiry_days and rng.random() < (0.7 if mem.program.negative == 'allow' else 0.3):
+			# open now (past pending, before expiry), so that short-lived programs hold points too
+			at = self.snap(self.r0 - rng.randint(mem.program.pending_days + 1, mem.program.expiry_days - 2) * DAY)
 		at = max(at, mem.enrolled_at)
 		if rng.random() < 0.03:
 			at = self.r0 + DAY
@@ -1185,6 +1191,8 @@ class Fuzzer:
 		if m.holds and rng.random() < 0.2:
 			return self.retry_authorize()
 		mem = self.pick_member(holding=True)
+		if rng.random() < 0.6:		# mostly a member with points, of any program (allow's are rarer)
+			mem = rng.choice([x for x in m.members if m.available(x) > 0 and x.status == 'active'] or [mem])
 		errs = set()
 		card = self.card_for(mem, errs)
 		avail = m.available(mem)
@@ -1225,12 +1233,16 @@ class Fuzzer:
 		return [mem]
 
 	def pick_hold(self):
-		"""A hold to capture or void: mostly an open one; else any, or an unknown id."""
+		"""A hold to capture or void: mostly an open one (half the time one a reversal
+		took from, when there is one); else any, or an unknown id."""
 		rng = self.rng
 		hs = list(self.m.holds.values())
 		open_ = [h for h in hs if h.status == 'open' and not h.lapsed]
 		if rng.random() < 0.03 or not hs:
 			return None
+		taken = [h for h in open_ if h.taken]
+		if taken and rng.random() < 0.6:
+			return rng.choice(taken)
 		if open_ and rng.random() < 0.7:
 			return rng.choice(open_)
 		return rng.choice(hs)
@@ -1243,6 +1255,8 @@ class Fuzzer:
 		x = rng.random()
 		pts = None if x < 0.4 or h is None else rng.randint(1, h.points) if x < 0.9 else \
 			h.points + rng.randint(1, 10) if x < 0.97 else 0
+		if h is not None and h.status == 'open' and h.taken and x < 0.9 and rng.random() < 0.7:
+			pts = rng.randint(h.points - h.taken + 1, h.points)	# beyond what reversals left
 		if h is not None and h.status == 'captured' and rng.random() < 0.5:
 			pts = rng.choice([None, h.captured])
 		errs = set()
@@ -1296,11 +1310,14 @@ class Fuzzer:
 
 	def op_lapse(self):
 		"""The passage of hold_minutes: an open hold's expires_at set into the past
-		(as superuser, as sql/holds.sql does)."""
+		(as superuser, as sql/holds.sql does); half the time one beside another open
+		hold a reversal took from (whose capture then releases it first)."""
 		hs = [h for h in self.m.holds.values() if h.status == 'open' and not h.lapsed]
 		if not hs:
 			return self.op_authorize()
-		h = self.rng.choice(hs)
+		beside = [h for h in hs if h.points > h.taken and any(
+			x is not h and x.status == 'open' and not x.lapsed and x.taken for x in h.member.holds)]
+		h = self.rng.choice(beside if beside and self.rng.random() < 0.5 else hs)
 		self.run_sql("UPDATE loyalty.hold SET expires_at = now() - interval '1 minute' WHERE hold_id = %s", (h.db_id,))
 		h.lapsed = True
 		self.note('hold %s lapses (%s points)' % (h.db_id, h.points), h.member)
