@@ -6,7 +6,7 @@
 # capture, void, lapse, sweep_holds) to the extension and to a reference
 # model written from the README, and after every step compares the answer or
 # SQLSTATE, the balance, the lots, the statement, the holds and the ledger's
-# shortfalls of the members it touched; at the end check_invariants() must
+# shortfalls and lots of the members it touched; at the end check_invariants() must
 # be empty.  Fixed
 # seeds here (FUZZ_SEEDS, "1 2"; FUZZ_STEPS, 1500 each); tools/fuzz runs any
 # seed and length.  On a mismatch the script prints the seed, the step, the
