@@ -2,10 +2,12 @@
 # Model-based fuzzing (issue 12 §2): fuzz_model.py applies a random sequence
 # of enrolments, sales, partial and repeated returns, earns, redeems,
 # adjusts, reversals, expiry runs, card replacements, status changes, retries
-# (identical and altered) and back-dated operations to the extension and to
-# a reference model written from the README, and after every step compares
-# the answer or SQLSTATE, the balance, the lots and the statement of the
-# members it touched; at the end check_invariants() must be empty.  Fixed
+# (identical and altered), back-dated operations and tender holds (authorize,
+# capture, void, lapse, sweep_holds) to the extension and to a reference
+# model written from the README, and after every step compares the answer or
+# SQLSTATE, the balance, the lots, the statement, the holds and the ledger's
+# shortfalls and lots of the members it touched; at the end check_invariants() must
+# be empty.  Fixed
 # seeds here (FUZZ_SEEDS, "1 2"; FUZZ_STEPS, 1500 each); tools/fuzz runs any
 # seed and length.  On a mismatch the script prints the seed, the step, the
 # member's operations, its ledger and the last operations of the run.

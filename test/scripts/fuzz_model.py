@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Model-based fuzzer of the points ledger, sales and returns (issue 12 §2).
+"""Model-based fuzzer of the points ledger, sales, returns and tender holds
+(issue 12 §2; holds: issue 10).
 
 A random sequence of operations is applied to the extension (through
 psycopg2, as a till and an admin would call it) and to a small reference
 model written here from the README alone (not from src/): after every step
 the answer (or the SQLSTATE of the refusal), and the touched members'
-balance(), lots (loyalty.lot) and statement() rows must agree.  At the end
-check_invariants() must be empty.
+balance(), lots (loyalty.lot), statement() rows, holds (loyalty.hold: status,
+captured, taken, lots), member_balance's held and debt, hold_expired events and
+ledger points, shortfalls and lots must agree.  At the end check_invariants() must
+be empty.
 
     fuzz_model.py DSN --seed N --steps N [--verbose]
 
@@ -24,7 +27,14 @@ an explicit pending_until, back-dated, in the future); redeem; adjust
 (positive and negative, back-dated); reverse of manual earns (beyond what
 was earned, of an entry that is no earn); expire_points(as_of) on the
 model's clock; replace_card; set_member_status; retries of sales, earns,
-redeems, adjusts and reversals with identical and with altered content.
+redeems, adjusts and reversals with identical and with altered content;
+tender holds: authorize (within and beyond the available points, all of
+them, with the key of a redemption, retried identical and altered), capture
+(all, fewer, more than held, retried, after a void or the hold's expiry),
+void (retried, after a capture, of a lapsed hold), the lapse of a hold (its
+expires_at set into the past as superuser, as sql/holds.sql does), and
+sweep_holds(); postings are steered to members with open holds, and negative
+adjustments into their held points.
 
 Time.  The model's clock T runs from 420 days before the start of the run
 (R0, the server's now() when it starts) to a day before it; back-fill sales,
@@ -74,6 +84,41 @@ The rules the model encodes (README "Sales", "Earning rules", "Concepts"):
   balance available = open lots - debt, pending = pending lots, expired =
           expire entries + lapsed lots' remainders, lifetime figures from
           the entries by kind.
+  holds   (README "Tender holds") authorize takes its points out of the open
+          lots as a redemption would (earliest expiry first, only what exceeds
+          the debt; LY010 beyond balance().available); the hold records its
+          lots.  A debit that cannot be refused (reverse, negative adjust, a
+          return; truncate and allow alike) selects lots as without holds
+          (its own lot first, then earliest expiry NULLS LAST, then lot id,
+          the debt a prior claim on the others) from each lot's own points
+          plus what open holds keep in it: within a lot its own points first,
+          then the held ones, oldest hold first (hold.taken grows, its
+          lot_points shrink, an emptied lot leaves the arrays); the entry's
+          lots name every lot taken.  A redeem takes only the lots' own points.
+          held = sum(points - taken) of open holds.  A release (void, expiry)
+          gives back what the hold still keeps in its lots; debt never changes
+          at release.  A capture of c spends the hold's first lots up to
+          min(c, points - taken) and gives back the rest; what is missing
+          (c beyond points - taken) is a debit that cannot be refused from
+          the other lots and other open holds (never its own), in the same
+          order: under truncate what is not there is the redeem entry's
+          shortfall (the entry may be 0 points), under allow debt; the entry's
+          lots are the hold's spent lots, then those taken now.  No debt under
+          truncate ever.  A hold past expires_at counts as released: balance()
+          shows it so (held, available, debt, expired), capture is LY103; a
+          redeem, authorize, reversal or negative adjustment releases it for
+          real first (status expired, one hold_expired event), and so does a
+          capture beyond what reversals left of its hold (a debit too: the
+          README does not list it, but the lapsed points count as released),
+          as do void (answering expired) and sweep_holds (in hold order);
+          credits, retries, other captures and expire_points do not.  Retries: authorize by
+          (store, pos_txn) answers the hold as it is now (other card or points,
+          or a redemption's key: LY011; and a redeem with a hold's key);
+          capture retried with NULL or the same points answers the capture
+          (other points LY105); void retried answers the same.  Refusals:
+          LY100 unknown hold, LY101 capture after void, LY102 void after
+          capture, LY104 more than held, LY012 points not positive; capture and
+          void whatever the member's status.
   keys    earn/adjust/reverse keys per member: the same request (kind,
           points, reason, reversed entry) answers the first posting and
           posts nothing, another request LY011; a redemption's (store,
@@ -96,8 +141,11 @@ The rules the model encodes (README "Sales", "Earning rules", "Concepts"):
 Not modelled: nth_visit rules, stores, day/hour windows, valid_from/to,
 member caps and budgets, stackable = false, tiers, benefits, anonymous
 sales, enroll_with_sale, expiry_rounding, quotes, and the `award` jsonb
-(only the points are compared).  Where an answer is ambiguous (several
-errors at once) the model accepts each of the documented SQLSTATEs.
+(only the points are compared); of holds: a lot passing its expiry while
+held (the model's time stands still, so a lot open at authorize never
+lapses in a run), hold_minutes passing by itself, and concurrency.  Where an
+answer is ambiguous (several errors at once) the model accepts each of the
+documented SQLSTATEs.
 """
 import argparse
 import datetime as dt
@@ -114,7 +162,15 @@ HOUR = dt.timedelta(hours=1)
 # Findings: where the extension does otherwise than the README says, the model
 # follows the extension (so that the fuzzer goes on to look for others) and
 # the switch names the finding (test/findings/); set it to False to see it.
-# None is open (F1 and F2 are fixed).
+# F4 is open (F1 and F2 are fixed, F3 no longer applies).
+# F4 (test/findings/hold_emptied_lapse_stays_open.sql): a posting releases the
+# member's lapsed holds only while member_balance.held > 0, so a lapsed hold
+# whose points reversals took entirely (taken = points) -- and any lapsed hold
+# of a member whose open holds all are so -- stays open, without its
+# hold_expired event, through the member's redeem, authorize, reversal or
+# negative adjustment (the README: they release it for real first); void and
+# sweep_holds release it.
+F4_EMPTIED_LAPSED_HOLD_STAYS_OPEN = True
 
 
 class Mismatch(Exception):
@@ -174,6 +230,7 @@ class Entry:
 		self.anchor = None		# for a time the server took from its clock: the entry whose moment it is
 		self.reversed_req = 0		# points requested by reverse() so far (LY015)
 		self.lot = None
+		self.lots = None		# [(lot, points)]: the entry's lot_ids, lot_points (NULL: None)
 
 
 class Lot:
@@ -194,8 +251,23 @@ class Member:
 		self.lots = []
 		self.debt = 0
 		self.keys = {}			# idem_key -> (request, entry)
+		self.holds = []			# its holds, oldest first
+		self.expired_events = 0	# hold_expired events its releases wrote
 		self.sales = []			# its sales (not returns)
 		self.ops = []			# step numbers of the operations touching it
+
+
+class Hold:
+	def __init__(self, member, store, pos_txn, card, points, portions):
+		self.member, self.store, self.pos_txn, self.card = member, store, pos_txn, card
+		self.points = points
+		self.portions = portions	# [[lot, points]] it keeps in lots, in the order taken at authorize
+		self.status = 'open'
+		self.lapsed = False		# expires_at set into the past (by the fuzzer, as superuser)
+		self.captured = None
+		self.taken = 0			# its points reversals took out of its lots while open
+		self.entry = None
+		self.db_id = None
 
 
 class Sale:
@@ -221,7 +293,13 @@ class Model:
 		self.cards = {}			# card -> member (current or old)
 		self.sales = {}			# (store, pos_txn) -> Sale (only stored ones)
 		self.redemptions = {}	# (store, pos_txn) -> (member, points, entry)
+		self.holds = {}			# (store, pos_txn) -> Hold
 		self.seq = 0
+		self.cases = {}			# how often each hold rule came into play (printed at the end)
+
+	def case(self, name, n=1):
+		if n:
+			self.cases[name] = self.cases.get(name, 0) + 1
 
 	# -- lots and postings -------------------------------------------------
 	def lapsed(self, lot):
@@ -237,7 +315,154 @@ class Model:
 		return sorted(lots, key=lambda l: (l.expires_at is None, l.expires_at or far, l.entry.seq))
 
 	def available(self, m):
-		return sum(l.remaining for l in self.open_lots(m)) - m.debt
+		"""balance().available: lapsed holds as released."""
+		lots = self.preview(m)
+		return sum(lots[id(l)] for l in m.lots if not self.lapsed(l) and not self.pending(l)) - m.debt
+
+	# -- holds -----------------------------------------------------------------
+	def held(self, m, lapsed=True):
+		"""Points open holds keep in lots, sum(points - taken) (with lapsed=False: of
+		those not past their expiry)."""
+		return sum(h.points - h.taken for h in m.holds if h.status == 'open' and (lapsed or not h.lapsed))
+
+	def give_back(self, portions, skip, lots=None):
+		"""Puts a hold's portions after its first `skip` points back in their lots
+		(on `lots`, lot -> remaining, when given, else for real).  Returns the first
+		`skip` points' portions [(lot, points)]."""
+		spent = []
+		for lot, pts in portions:
+			t = min(skip, pts)
+			skip -= t
+			if t:
+				spent.append((lot, t))
+			if lots is None:
+				lot.remaining += pts - t
+			else:
+				lots[id(lot)] += pts - t
+		return spent
+
+	def preview(self, m):
+		"""lot -> remaining as if the member's lapsed holds were released."""
+		lots = {id(l): l.remaining for l in m.lots}
+		for h in m.holds:
+			if h.status == 'open' and h.lapsed:
+				self.give_back(h.portions, 0, lots)
+		return lots
+
+	def release(self, h, status):
+		"""Closes an open hold as voided or expired, giving back what it keeps in lots."""
+		self.give_back(h.portions, 0)
+		h.status = status
+		self.case('release of a hold a reversal took from', h.taken)
+		self.case('release of a hold reversals emptied', h.taken == h.points)
+		if status == 'expired':
+			h.member.expired_events += 1
+
+	def release_lapsed(self, m):
+		"""What a redeem, authorize, reversal or negative adjustment does first."""
+		if F4_EMPTIED_LAPSED_HOLD_STAYS_OPEN and self.held(m) == 0:
+			self.case('F4: lapsed holds left open (nothing held)', any(h.status == 'open' and h.lapsed for h in m.holds))
+			return
+		for h in m.holds:
+			if h.status == 'open' and h.lapsed:
+				self.release(h, 'expired')
+				self.case('lapsed hold released by a posting')
+
+	def take(self, m, amount):
+		"""Takes `amount` points out of the open lots for a hold (as a redemption
+		would: only what exceeds the debt); [[lot, points]] in the order taken."""
+		rest = self.open_lots(m)
+		room = max(0, sum(l.remaining for l in rest) - m.debt)
+		out = []
+		for lot in rest:
+			t = min(amount, lot.remaining, room)
+			if t:
+				lot.remaining -= t
+				amount -= t
+				room -= t
+				out.append([lot, t])
+		assert amount == 0, 'a hold beyond the available points'
+		return out
+
+	def kept_in(self, m, lot, but=None):
+		"""The member's open holds (but `but`) that keep points in `lot`, in hold order,
+		with their portion: [(hold, portion)]."""
+		return [(h, pt) for h in m.holds if h.status == 'open' and h is not but for pt in h.portions if pt[0] is lot]
+
+	def take_from_lot(self, m, lot, want, holds, but):
+		"""Up to `want` points of one lot: its own points first, then (holds) what open
+		holds but `but` keep in it, in hold order (hold.taken grows, its portion shrinks,
+		an emptied one is dropped).  Returns the points taken."""
+		t = min(want, lot.remaining)
+		lot.remaining -= t
+		if holds:
+			for h, pt in self.kept_in(m, lot, but):
+				u = min(want - t, pt[1])
+				if u:
+					pt[1] -= u
+					h.taken += u
+					t += u
+					self.case('debit took held points' if but is None else "capture took another hold's points")
+					if pt[1] == 0:
+						h.portions.remove(pt)
+		return t
+
+	def select(self, m, need, own_lot=None, holds=False, but=None):
+		"""Takes up to `need` points from the lots: `own_lot` first (all it has,
+		whatever the debt), then earliest expiry (NULLS LAST), then lot id, the debt
+		a prior claim on those; with holds (a debit that cannot be refused) a lot's
+		points include what open holds but `but` keep in it.  Returns ([(lot,
+		points)], what is missing)."""
+		def has(lot):
+			return lot.remaining + (sum(pt[1] for _, pt in self.kept_in(m, lot, but)) if holds else 0)
+		taken = []
+		if own_lot is not None and not self.lapsed(own_lot):
+			t = self.take_from_lot(m, own_lot, need, holds, but)
+			need -= t
+			if t:
+				taken.append((own_lot, t))
+		far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+		rest = sorted((l for l in m.lots if l is not own_lot and has(l) > 0 and not self.lapsed(l) and not self.pending(l)),
+					  key=lambda l: (l.expires_at is None, l.expires_at or far, l.entry.seq))
+		room = max(0, sum(has(l) for l in rest) - m.debt)	# the debt is a prior claim on them
+		for lot in rest:
+			if need == 0 or room == 0:
+				break
+			t = self.take_from_lot(m, lot, min(need, room), holds, but)
+			need -= t
+			room -= t
+			if t:
+				taken.append((lot, t))
+		return taken, need
+
+	def capture(self, h, want):
+		"""Spends `want` of an open hold: its first lots up to points - taken, the rest
+		back; what is missing beyond them a debit that cannot be refused from the other
+		lots and holds (shortfall under truncate, debt under allow).  One redeem entry."""
+		m = h.member
+		c = min(want, h.points - h.taken)
+		if want > c:		# a debit: the member's lapsed holds count as released, so they are first
+			lapsed = [x for x in m.holds if x.status == 'open' and x.lapsed]
+			self.release_lapsed(m)
+			self.case('capture released a lapsed hold first', any(x.status == 'expired' for x in lapsed))
+		spent = self.give_back(h.portions, c)
+		h.status, h.captured = 'captured', want
+		taken, need = self.select(m, want - c, holds=True, but=h)
+		self.case('capture beyond what reversals left', want > c)
+		self.case('capture beyond what reversals left, taken from the other lots', bool(taken))
+		short = 0
+		if need and m.program.negative == 'allow':
+			m.debt += need
+			self.case('capture owed (debt)')
+		else:
+			short = need
+			self.case('capture with a shortfall', short)
+			self.case('capture of 0 points with a shortfall', short == want)
+		e = Entry('redeem', -(want - short), None, 'hold', store=h.store, pos_txn=h.pos_txn, shortfall=short)
+		e.lots = spent + taken
+		self.post(m, e)
+		h.entry = e
+		return e
 
 	def post(self, m, e):
 		self.seq += 1
@@ -264,33 +489,24 @@ class Model:
 			lot = Lot(e, pts - repay, e.pending_until or e.eff, e.expires_at)
 			m.lots.append(lot)
 			e.lot = lot
+		e.lots = [(lot, pts - repay)] if e.lot else []
 		return e
 
-	def debit(self, m, e, amount, own_lot=None):
-		"""Takes `amount` points; e.points and e.shortfall set here."""
-		need = amount
-		taken_from = []
-		if own_lot is not None and own_lot.remaining > 0 and not self.lapsed(own_lot):
-			t = min(need, own_lot.remaining)	# all it holds, whatever the debt
-			own_lot.remaining -= t
-			need -= t
-			taken_from.append(own_lot)
-		rest = [l for l in self.open_lots(m) if l is not own_lot]
-		room = max(0, sum(l.remaining for l in rest) - m.debt)	# the debt is a prior claim on them
-		for lot in rest:
-			if need == 0 or room == 0:
-				break
-			t = min(need, lot.remaining, room)
-			if t:
-				lot.remaining -= t
-				need -= t
-				room -= t
-				taken_from.append(lot)
+	def debit(self, m, e, amount, own_lot=None, refusable=False):
+		"""Takes `amount` points; e.points, e.shortfall and e.lots set here.  A debit
+		that cannot be refused (not refusable: reverse, negative adjust, a return)
+		takes held points as well."""
+		held = self.held(m)
+		taken, need = self.select(m, amount, own_lot, holds=not refusable)
 		if need and m.program.negative == 'allow':
 			m.debt += need
 			e.points, e.shortfall = -amount, 0
 		else:
 			e.points, e.shortfall = -(amount - need), need
+		if need and held:
+			self.case('debit beyond the lots while points are held')
+		e.lots = taken
+		taken_from = [l for l, _ in taken]
 		if e.eff is not None and taken_from:
 			if any(l.entry.now_dated for l in taken_from):
 				e.eff = None	# dated at the newest lot's moment, which the server took from its clock
@@ -441,12 +657,13 @@ class Fuzzer:
 			Program('fz_b', '2.5', 'half_up', 'allow', 30, 7, 90, '0.02'),
 			Program('fz_c', '0.5', 'ceil', 'truncate', None, 3, 120, '0.01'),
 		]
-		for p in specs:
+		for p, minutes in zip(specs, [30, 5, 10080]):
+			p.hold_minutes = minutes
 			c.execute("INSERT INTO loyalty.program (code, points_per_unit, rounding, negative_balance, expiry_after, "
-					  "pending_days, return_days, point_value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+					  "pending_days, return_days, point_value, hold_minutes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
 					  (p.code, p.ppu, p.rounding, p.negative,
 					   None if p.expiry_days is None else '%d days' % p.expiry_days,
-					   p.pending_days, p.return_days, p.point_value))
+					   p.pending_days, p.return_days, p.point_value, p.hold_minutes))
 			pool = [Rule('x-tob', 'exclude', categories=['tobacco']),
 					Rule('baby-x%d' % rng.choice([2, 3]), 'multiplier', categories=['baby'], multiplier=rng.choice([2, 3])),
 					Rule('food-x1.5', 'multiplier', categories=['food'], multiplier='1.5', min_basket=rng.choice([None, 20])),
@@ -469,8 +686,12 @@ class Fuzzer:
 			self.op_enroll(fresh=True)
 
 	# -- choosing ---------------------------------------------------------------
-	def pick_member(self, status=None):
+	def pick_member(self, status=None, holding=False):
+		"""A member (of a status); with holding, half the time one with an open hold,
+		so that postings meet held points."""
 		ms = [x for x in self.m.members if status is None or x.status in status]
+		if holding and self.rng.random() < 0.7:
+			ms = [x for x in ms if any(h.status == 'open' for h in x.holds)] or ms
 		return self.rng.choice(ms) if ms else None
 
 	def basket(self):
@@ -601,6 +822,8 @@ class Fuzzer:
 		rng = self.rng
 		m = self.m
 		cands = [s for mem in m.members for s in mem.sales]
+		if rng.random() < 0.5:		# a return while points are held
+			cands = [s for s in cands if any(h.status == 'open' for h in s.member.holds)] or cands
 		if not cands:
 			return self.op_sale()
 		sale = rng.choice(cands)
@@ -698,6 +921,7 @@ class Fuzzer:
 					sale.points, [(k, pt, s) for k, r, pt, s in sale.parts], kept, sale.due_so_far, gone, due, take))
 			if take > 0:
 				sale.due_so_far += take
+				m.release_lapsed(mem)
 				e = m.debit(mem, Entry('reverse', 0, at, 'return', store=store, pos_txn=txn), take, lot)
 				e.db_id = rows[0][3]
 				took = e.points
@@ -709,7 +933,7 @@ class Fuzzer:
 	def op_earn(self):
 		rng = self.rng
 		m = self.m
-		mem = self.pick_member()
+		mem = self.pick_member(holding=True)
 		errs = set()
 		if mem.keys and rng.random() < 0.2:
 			return self.retry_posting(mem)
@@ -718,6 +942,9 @@ class Fuzzer:
 		if pts <= 0:
 			errs.add('LY012')
 		at = self.clock() - rng.randint(0, 40) * DAY
+		if mem.program.expiry_days and rng.random() < (0.7 if mem.program.negative == 'allow' else 0.3):
+			# open now (past pending, before expiry), so that short-lived programs hold points too
+			at = self.snap(self.r0 - rng.randint(mem.program.pending_days + 1, mem.program.expiry_days - 2) * DAY)
 		at = max(at, mem.enrolled_at)
 		if rng.random() < 0.03:
 			at = self.r0 + DAY
@@ -752,12 +979,15 @@ class Fuzzer:
 	def op_adjust(self):
 		rng = self.rng
 		m = self.m
-		mem = self.pick_member()
+		mem = self.pick_member(holding=True)
 		if mem.keys and rng.random() < 0.2:
 			return self.retry_posting(mem)
 		errs = set()
 		card = self.card_for(mem, errs)
 		pts = rng.choice([-300, -100, -40, -10, -1, 1, 10, 60])
+		held = m.held(mem, lapsed=False)
+		if held and rng.random() < 0.5:		# into the held points
+			pts = -(max(m.available(mem), 0) + rng.randint(1, held + 30))
 		if rng.random() < 0.03:
 			pts = 0
 			errs.add('LY012')
@@ -780,6 +1010,7 @@ class Fuzzer:
 		if pts > 0:
 			e = m.credit(mem, Entry('adjust', pts, at, 'manual', reason=reason, idem_key=key))
 		else:
+			m.release_lapsed(mem)
 			e = m.debit(mem, Entry('adjust', 0, at, 'manual', reason=reason, idem_key=key), -pts)
 		e.db_id = rows[0][0]
 		mem.keys[key] = (('adjust', pts, reason, None), e)
@@ -789,7 +1020,7 @@ class Fuzzer:
 	def op_reverse(self):
 		rng = self.rng
 		m = self.m
-		mem = self.pick_member()
+		mem = self.pick_member(holding=True)
 		if mem.keys and rng.random() < 0.2:
 			return self.retry_posting(mem)
 		errs = set()
@@ -822,6 +1053,7 @@ class Fuzzer:
 		if st:
 			return [mem]
 		target.reversed_req += pts
+		m.release_lapsed(mem)
 		e = m.debit(mem, Entry('reverse', 0, None, 'api', reason=reason, idem_key=key), pts, target.lot)
 		e.db_id = rows[0][0]
 		mem.keys[key] = (('reverse', pts, reason, target.db_id), e)
@@ -865,29 +1097,54 @@ class Fuzzer:
 				self.fail('retry of %s answered %s, first answer (%s, %s, %s)' % (key, rows[0], e.db_id, e.points, e.shortfall), mem)
 		return [mem]
 
+	def pos_retry(self, mem, pts):
+		"""A redemption's or a hold's (store, pos_txn) sent again: identical, with other
+		points or with another card (LY011).  (card, points, what, allowed SQLSTATEs)."""
+		rng = self.rng
+		card = mem.card
+		errs = {None}
+		what = 'identical'
+		if rng.random() < 0.4:
+			if rng.random() < 0.5:
+				pts += 1
+				what = 'other points'
+			else:
+				other = self.pick_member()
+				if other is not mem:
+					card = other.card
+					what = 'another card'
+			if what != 'identical':
+				errs = {'LY011'}
+			if what == 'another card':
+				self.status_refusal(other, errs)	# that member's status may be checked first
+		if mem.status == 'closed' and card == mem.card:
+			errs.add('LY004')
+		return card, pts, what, errs
+
+	def spend_key(self, mem, card, pts, avail, errs, taken):
+		"""The (store, pos_txn) of a new redemption or hold: a new one, or now and then
+		one of `taken` (holds and redemptions share the key: LY011, checked once the
+		request's own row is written, so after what the member's status and available
+		points refuse, which this adds to errs)."""
+		rng = self.rng
+		store, txn = rng.choice(['S1', 'S2']), self.new_txn()
+		shared = taken and rng.random() < 0.04
+		if shared:
+			store, txn = rng.choice(list(taken))
+		if card == mem.card:
+			self.status_refusal(mem, errs)
+			if not errs and pts > max(avail, 0):
+				errs.add('LY010')
+		if shared and not errs:
+			errs.add('LY011')
+		return store, txn
+
 	def op_redeem(self):
 		rng = self.rng
 		m = self.m
 		if m.redemptions and rng.random() < 0.2:
 			(store, txn), (mem, pts, e) = rng.choice(list(m.redemptions.items()))
-			card = mem.card
-			errs = {None}
-			what = 'identical'
-			if rng.random() < 0.4:
-				if rng.random() < 0.5:
-					pts += 1
-					what = 'other points'
-				else:
-					other = self.pick_member()
-					if other is not mem:
-						card = other.card
-						what = 'another card'
-				if what != 'identical':
-					errs = {'LY011'}
-				if what == 'another card':
-					self.status_refusal(other, errs)	# that member's status may be checked first
-			if mem.status == 'closed' and card == mem.card:
-				errs.add('LY004')
+			card, pts, what, errs = self.pos_retry(mem, pts)
 			rows, st = self.run_sql("SELECT redemption_id, points FROM loyalty.redeem(%s, %s, %s, %s)",
 									(card, pts, store, txn), 'fuzz_pos')
 			self.note('redeem %s %s at %s/%s again (%s)' % (card, pts, store, txn, what), mem)
@@ -895,28 +1152,205 @@ class Fuzzer:
 			if st is None and (rows[0][0] != e.db_id or rows[0][1] != -e.points):
 				self.fail('retried redemption answered %s, first (%s, %s)' % (rows[0], e.db_id, -e.points), mem)
 			return [mem]
-		mem = self.pick_member()
+		mem = self.pick_member(holding=True)
 		errs = set()
 		card = self.card_for(mem, errs)
 		avail = m.available(mem)
 		pts = rng.randint(1, max(1, avail)) if rng.random() < 0.8 else max(1, avail) + rng.randint(0, 30)
-		if card == mem.card:
-			self.status_refusal(mem, errs)
-			if not errs and pts > max(avail, 0):
-				errs.add('LY010')
-		store, txn = rng.choice(['S1', 'S2']), self.new_txn()
+		# a captured hold's key is a redemption's too (its capture's entry), which a
+		# redemption looks up first: only keys of holds not captured are shared here
+		store, txn = self.spend_key(mem, card, pts, avail, errs,
+									[k for k, h in m.holds.items() if h.status != 'captured'])
 		rows, st = self.run_sql("SELECT redemption_id, points, value FROM loyalty.redeem(%s, %s, %s, %s)",
 								(card, pts, store, txn), 'fuzz_pos')
 		self.note('redeem %s %s at %s/%s (available %s)' % (card, pts, store, txn, avail), mem)
 		self.expect_state(st, errs or {None}, 'redemption %s/%s' % (store, txn), mem)
 		if st:
 			return [mem]
-		e = m.debit(mem, Entry('redeem', 0, None, 'redemption', store=store, pos_txn=txn), pts)
+		m.release_lapsed(mem)
+		e = m.debit(mem, Entry('redeem', 0, None, 'redemption', store=store, pos_txn=txn), pts, refusable=True)
 		e.db_id = rows[0][0]
 		m.redemptions[(store, txn)] = (mem, pts, e)
 		if rows[0][1] != pts or Decimal(rows[0][2]) != pts * mem.program.point_value:
 			self.fail('redemption answered %s' % (rows[0],), mem)
 		return [mem]
+
+	HOLD_COLS = "hold_id, status, points, value, captured, taken, lot_ids, lot_points, redemption_id, " \
+		"extract(epoch FROM expires_at - authorized_at)::int / 60"
+
+	def check_hold(self, row, h, what):
+		"""An answer of authorize, capture or void (HOLD_COLS) against the model's hold."""
+		want = (h.db_id, h.status, h.points, h.points * h.member.program.point_value, h.captured, h.taken,
+				[l.entry.db_id for l, _ in h.portions], [p for _, p in h.portions],
+				h.entry.db_id if h.entry else None, h.member.program.hold_minutes)
+		have = tuple(row[:3]) + (Decimal(row[3]),) + tuple(row[4:])
+		if h.lapsed:			# its expires_at was moved
+			want = want[:-1] + have[-1:]
+		if have != want:
+			self.fail('%s answered %s, the model %s' % (what, have, want), h.member)
+
+	def op_authorize(self):
+		"""A hold: new (within or beyond the available points, with the key of a
+		redemption), or a retry of an earlier one (identical, other points, another card)."""
+		rng = self.rng
+		m = self.m
+		if m.holds and rng.random() < 0.2:
+			return self.retry_authorize()
+		mem = self.pick_member(holding=True)
+		if rng.random() < 0.6:		# mostly a member with points, of any program (allow's are rarer)
+			mem = rng.choice([x for x in m.members if m.available(x) > 0 and x.status == 'active'] or [mem])
+		errs = set()
+		card = self.card_for(mem, errs)
+		avail = m.available(mem)
+		x = rng.random()
+		pts = max(1, avail) if x < 0.4 else rng.randint(1, max(1, avail)) if x < 0.85 else \
+			max(1, avail) + rng.randint(0, 30) if x < 0.97 else 0
+		if pts == 0:
+			errs.add('LY012')
+		store, txn = self.spend_key(mem, card, pts, avail, errs, m.redemptions)
+		rows, st = self.run_sql("SELECT %s FROM loyalty.authorize(%%s, %%s, %%s, %%s)" % self.HOLD_COLS,
+								(card, pts, store, txn), 'fuzz_pos')
+		self.note('authorize %s %s at %s/%s (available %s)' % (card, pts, store, txn, avail), mem)
+		self.expect_state(st, errs or {None}, 'authorize %s/%s' % (store, txn), mem)
+		if st:
+			return [mem]
+		m.release_lapsed(mem)
+		h = Hold(mem, store, txn, card, pts, m.take(mem, pts))
+		h.db_id = rows[0][0]
+		mem.holds.append(h)
+		m.holds[(store, txn)] = h
+		self.check_hold(rows[0], h, 'authorize %s/%s' % (store, txn))
+		return [mem]
+
+	def retry_authorize(self):
+		rng = self.rng
+		m = self.m
+		h = rng.choice(list(m.holds.values()))
+		mem = h.member
+		card, pts, what, errs = self.pos_retry(mem, h.points)
+		rows, st = self.run_sql("SELECT %s FROM loyalty.authorize(%%s, %%s, %%s, %%s)" % self.HOLD_COLS,
+								(card, pts, h.store, h.pos_txn), 'fuzz_pos')
+		self.note('authorize %s %s at %s/%s again (%s; hold %s %s%s)' % (
+			card, pts, h.store, h.pos_txn, what, h.db_id, h.status, ', lapsed' if h.lapsed and h.status == 'open' else ''), mem)
+		self.expect_state(st, errs, 'authorize %s/%s retried (%s)' % (h.store, h.pos_txn, what), mem)
+		if st is None:
+			self.check_hold(rows[0], h, 'retried authorize %s/%s' % (h.store, h.pos_txn))
+			self.m.case('retried authorize of a lapsed hold', h.status == 'open' and h.lapsed)
+		return [mem]
+
+	def pick_hold(self):
+		"""A hold to capture or void: mostly an open one (half the time one a reversal
+		took from, when there is one); else any, or an unknown id."""
+		rng = self.rng
+		hs = list(self.m.holds.values())
+		open_ = [h for h in hs if h.status == 'open' and not h.lapsed]
+		if rng.random() < 0.03 or not hs:
+			return None
+		taken = [h for h in open_ if h.taken]
+		if taken and rng.random() < 0.6:
+			return rng.choice(taken)
+		if open_ and rng.random() < 0.7:
+			return rng.choice(open_)
+		return rng.choice(hs)
+
+	def op_capture(self):
+		rng = self.rng
+		m = self.m
+		h = self.pick_hold()
+		hid = h.db_id if h else 10 ** 9
+		x = rng.random()
+		pts = None if x < 0.4 or h is None else rng.randint(1, h.points) if x < 0.9 else \
+			h.points + rng.randint(1, 10) if x < 0.97 else 0
+		if h is not None and h.status == 'open' and h.taken and x < 0.9 and rng.random() < 0.7:
+			pts = rng.randint(h.points - h.taken + 1, h.points)	# beyond what reversals left
+		if h is not None and h.status == 'captured' and rng.random() < 0.5:
+			pts = rng.choice([None, h.captured])
+		errs = set()
+		if h is None:
+			errs.add('LY100')
+		else:
+			if pts is not None and pts <= 0:
+				errs.add('LY012')
+			elif pts is not None and pts > h.points:
+				errs.add('LY104')
+			if h.status == 'voided':
+				errs.add('LY101')
+			elif h.status == 'expired' or (h.status == 'open' and h.lapsed):
+				errs.add('LY103')
+			elif h.status == 'captured' and pts is not None and pts != h.captured:
+				errs.add('LY105')
+		rows, st = self.run_sql("SELECT %s FROM loyalty.capture(%%s, %%s)" % self.HOLD_COLS, (hid, pts), 'fuzz_pos')
+		mem = h.member if h else None
+		self.note('capture hold %s %s (%s%s)' % (hid, pts, h.status if h else 'unknown',
+												', lapsed' if h and h.lapsed and h.status == 'open' else ''), mem)
+		self.expect_state(st, errs or {None}, 'capture of hold %s' % hid, mem)
+		if st:
+			return [mem] if mem else []
+		if h.status == 'open':
+			m.case('capture beside a lapsed hold while owing',
+				   mem.debt > 0 and any(x.status == 'open' and x.lapsed for x in mem.holds))
+			m.capture(h, h.points if pts is None else pts).db_id = rows[0][8]
+		self.check_hold(rows[0], h, 'capture of hold %s' % hid)
+		return [mem]
+
+	def op_void(self):
+		m = self.m
+		h = self.pick_hold()
+		hid = h.db_id if h else 10 ** 9
+		errs = set()
+		if h is None:
+			errs.add('LY100')
+		elif h.status == 'captured':
+			errs.add('LY102')
+		rows, st = self.run_sql("SELECT %s FROM loyalty.void(%%s)" % self.HOLD_COLS, (hid,), 'fuzz_pos')
+		mem = h.member if h else None
+		self.note('void hold %s (%s%s)' % (hid, h.status if h else 'unknown',
+										   ', lapsed' if h and h.lapsed and h.status == 'open' else ''), mem)
+		self.expect_state(st, errs or {None}, 'void of hold %s' % hid, mem)
+		if st:
+			return [mem] if mem else []
+		if h.status == 'open':
+			m.release(h, 'expired' if h.lapsed else 'voided')
+		self.check_hold(rows[0], h, 'void of hold %s' % hid)
+		return [mem]
+
+	def op_lapse(self):
+		"""The passage of hold_minutes: an open hold's expires_at set into the past
+		(as superuser, as sql/holds.sql does); half the time one beside another open
+		hold a reversal took from (whose capture then releases it first)."""
+		hs = [h for h in self.m.holds.values() if h.status == 'open' and not h.lapsed]
+		if not hs:
+			return self.op_authorize()
+		beside = [h for h in hs if h.points > h.taken and any(
+			x is not h and x.status == 'open' and not x.lapsed and x.taken for x in h.member.holds)]
+		h = self.rng.choice(beside if beside and self.rng.random() < 0.5 else hs)
+		self.run_sql("UPDATE loyalty.hold SET expires_at = now() - interval '1 minute' WHERE hold_id = %s", (h.db_id,))
+		h.lapsed = True
+		self.note('hold %s lapses (%s points)' % (h.db_id, h.points), h.member)
+		return [h.member]
+
+	def op_sweep(self):
+		m = self.m
+		rows, st = self.run_sql("SELECT holds, points FROM loyalty.sweep_holds()")
+		self.note('sweep_holds()')
+		self.expect_state(st, {None}, 'sweep_holds')
+		n = pts = 0
+		touched = []
+		# it looks only at members with points held (member_balance.held > 0),
+		# then releases every lapsed hold of theirs (README "Tender holds")
+		swept = set(id(h.member) for h in m.holds.values()
+					if h.status == 'open' and h.lapsed and m.held(h.member) > 0)
+		for h in m.holds.values():
+			if h.status == 'open' and h.lapsed and id(h.member) in swept:
+				m.release(h, 'expired')
+				n += 1
+				pts += h.points - h.taken
+				if h.member not in touched:
+					touched.append(h.member)
+					h.member.ops.append(len(self.log) - 1)
+		if tuple(rows[0]) != (n, pts):
+			self.fail('sweep_holds() released %s holds of %s points, the model %s of %s' % (rows[0][0], rows[0][1], n, pts))
+		return touched
 
 	def op_retry_sale(self):
 		"""A sale or return sent again: identical (refused by the unique index, or no row with
@@ -971,6 +1405,7 @@ class Fuzzer:
 			for lot in sorted(mem.lots, key=lambda l: l.entry.seq):
 				if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= as_of:
 					e = Entry('expire', -lot.remaining, lot.expires_at, 'expiry')
+					e.lots = [(lot, lot.remaining)]
 					m.post(mem, e)
 					lot.expired += lot.remaining
 					n += 1
@@ -1043,7 +1478,7 @@ class Fuzzer:
 		c.execute("SELECT (SELECT json_agg(json_build_array(lot_id, points, remaining, available_from, expires_at) ORDER BY lot_id) "
 				  "          FROM loyalty.lot WHERE member_id = %s), "
 				  "       (SELECT json_build_array(available, pending, lifetime_earned, lifetime_redeemed, expired, reversed, "
-				  "                                adjusted, debt) FROM loyalty.balance(%s)), "
+				  "                                adjusted, debt, held) FROM loyalty.balance(%s)), "
 				  "       (SELECT json_agg(json_build_array(kind, points, balance_after, effective_at, pending_until, expires_at, "
 				  "                                         store, pos_txn, reason, idem_key) ORDER BY n) "
 				  "          FROM loyalty.statement(%s, '-infinity', 'infinity') WITH ORDINALITY s(entry_id, kind, points, "
@@ -1051,6 +1486,7 @@ class Fuzzer:
 				  "               reason, actor, idem_key, n))",
 				  (mem.db_id, mem.card, mem.card))
 		lots_j, bal_j, stmt_j = c.fetchone()
+		self.compare_holds(mem)
 		ts = lambda v: None if v is None else dt.datetime.fromisoformat(v)
 		have = [[r[0], r[1], r[2], ts(r[3]), ts(r[4])] for r in (lots_j or [])]
 		want = sorted((l.entry.db_id, l.points, l.remaining, l.available_from, l.expires_at, l.entry.now_dated) for l in lots)
@@ -1062,16 +1498,17 @@ class Fuzzer:
 		if have != want:
 			self.fail('lots differ:\n  extension %s\n  model     %s' % (have, want), mem)
 		have = bal_j
+		rem = m.preview(mem)		# a lapsed hold counts as released
 		want = (m.available(mem),
-				sum(l.remaining for l in lots if m.pending(l) and not m.lapsed(l)),
+				sum(rem[id(l)] for l in lots if m.pending(l) and not m.lapsed(l)),
 				sum(e.points for e in mem.entries if e.kind == 'earn'),
 				-sum(e.points for e in mem.entries if e.kind == 'redeem'),
-				-sum(e.points for e in mem.entries if e.kind == 'expire') + sum(l.remaining for l in lots if m.lapsed(l)),
+				-sum(e.points for e in mem.entries if e.kind == 'expire') + sum(rem[id(l)] for l in lots if m.lapsed(l)),
 				-sum(e.points for e in mem.entries if e.kind == 'reverse'),
 				sum(e.points for e in mem.entries if e.kind == 'adjust'),
-				mem.debt)
+				mem.debt, m.held(mem, lapsed=False))
 		if tuple(have) != want:
-			names = 'available pending lifetime_earned lifetime_redeemed expired reversed adjusted debt'.split()
+			names = 'available pending lifetime_earned lifetime_redeemed expired reversed adjusted debt held'.split()
 			self.fail('balance differs: %s' % ', '.join('%s %s (model %s)' % (n, h, w) for n, h, w in zip(names, have, want) if h != w), mem)
 		have = [(r[0], r[1], r[2], ts(r[3]), ts(r[4]), ts(r[5]), r[6], r[7], r[8], r[9]) for r in (stmt_j or [])]
 		far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
@@ -1096,6 +1533,36 @@ class Fuzzer:
 			if tuple(h2) != w:
 				self.fail('statement differs:\n  %s' % self.diff_rows(have, want), mem)
 
+	def compare_holds(self, mem):
+		"""The member's holds, member_balance's held and debt, its hold_expired
+		events and its ledger's points and shortfalls, against the model."""
+		m = self.m
+		c = self.cur
+		c.execute("SELECT (SELECT json_agg(json_build_array(hold_id, status, points, captured, taken, lot_ids, lot_points, "
+				  "                                         redemption_id) ORDER BY authorized_at, hold_id) FROM loyalty.hold WHERE member_id = %s), "
+				  "       (SELECT json_build_array(held, debt) FROM loyalty.member_balance WHERE member_id = %s), "
+				  "       (SELECT count(*) FROM loyalty.outbox WHERE member_id = %s AND kind = 'hold_expired'), "
+				  "       (SELECT json_agg(json_build_array(kind, points, shortfall, lot_ids, lot_points) ORDER BY entry_id) "
+				  "          FROM loyalty.ledger WHERE member_id = %s)",
+				  (mem.db_id, mem.db_id, mem.db_id, mem.db_id))
+		holds_j, mb_j, events, ledger_j = c.fetchone()
+		have = [tuple(r) for r in (holds_j or [])]
+		want = [(h.db_id, h.status, h.points, h.captured, h.taken, [l.entry.db_id for l, _ in h.portions],
+				 [p for _, p in h.portions], h.entry.db_id if h.entry else None) for h in mem.holds]
+		if have != want:
+			self.fail('holds differ (hold_id, status, points, captured, taken, lot_ids, lot_points, redemption_id):\n  %s'
+					  % self.diff_rows(have, want), mem)
+		if tuple(mb_j) != (m.held(mem), mem.debt):
+			self.fail('member_balance held, debt %s, the model %s' % (tuple(mb_j), (m.held(mem), mem.debt)), mem)
+		if events != mem.expired_events:
+			self.fail('%s hold_expired events, the model %s' % (events, mem.expired_events), mem)
+		have = [tuple(r) for r in (ledger_j or [])]
+		want = [(e.kind, e.points, e.shortfall) + ((None, None) if e.lots is None else
+												   ([l.entry.db_id for l, _ in e.lots], [p for _, p in e.lots]))
+				for e in sorted(mem.entries, key=lambda e: e.seq)]
+		if have != want:
+			self.fail('ledger (kind, points, shortfall, lot_ids, lot_points) differs:\n  %s' % self.diff_rows(have, want), mem)
+
 	def approx(self, have, want):
 		"""A time the server derived from its now: want (derived from R0) when within 3 hours after it."""
 		if have is not None and want is not None and want <= have <= want + 3 * HOUR:
@@ -1112,7 +1579,8 @@ class Fuzzer:
 
 	# -- the run -----------------------------------------------------------------
 	OPS = [('sale', 24), ('return', 14), ('earn', 10), ('redeem', 10), ('adjust', 7), ('reverse', 6),
-		   ('retry_sale', 8), ('expire', 3), ('replace', 3), ('status', 4), ('enroll', 3)]
+		   ('retry_sale', 8), ('expire', 3), ('replace', 3), ('status', 4), ('enroll', 3),
+		   ('authorize', 9), ('capture', 6), ('void', 4), ('lapse', 3), ('sweep', 1)]
 
 	def run(self):
 		self.setup()
@@ -1175,7 +1643,8 @@ def main():
 		f.report(err)
 		return 1
 	counts = ', '.join('%s %d' % kv for kv in sorted(f.stats.items()))
-	print('# seed %d: %d steps agree (answers: %s)' % (a.seed, a.steps, counts))
+	cases = ', '.join('%s %d' % kv for kv in sorted(f.m.cases.items()))
+	print('# seed %d: %d steps agree (answers: %s; holds: %s)' % (a.seed, a.steps, counts, cases))
 	return 0
 
 
