@@ -130,6 +130,8 @@ SELECT holds, points FROM loyalty.sweep_holds();				-- 0, 0
 SELECT status, taken FROM loyalty.hold WHERE hold_id = :h7;	-- open, 60
 SELECT left(pg_temp.outcome(format('SELECT loyalty.capture(%s)', :h7)), 5) AS capture;	-- LY103
 SELECT status, taken FROM loyalty.void(:h7);					-- expired, 60
+SELECT payload->'points' AS came_back FROM loyalty.outbox
+ WHERE kind = 'hold_expired' AND (payload->>'hold_id')::bigint = :h7;	-- 0: the event says what came back
 SELECT pg_temp.st(pg_temp.card(7)) AS "7 after the sweep";		-- 0, 0, 0, net 0, shortfall 50
 
 -- 8. truncate: a capture of 60 of 100 when the reversal took 30 of them:

@@ -292,7 +292,14 @@ CloseCaptured(const Hold *h, TimestampTz at, int64 captured, Datum captured_valu
 	HeapTuple	tup;
 	MemoryContext old;
 
-	if (!h->has_tid || !LoyaltyWriterDirect(LOYALTY_HOLD))
+	/*
+	 * A DBA's trigger on a table the capture wrote through SQL may have
+	 * updated the hold since it was read (its tid would be stale): then close
+	 * through SQL too.
+	 */
+	if (!h->has_tid || !LoyaltyWriterDirect(LOYALTY_HOLD) || !LoyaltyWriterDirect(LOYALTY_LEDGER) ||
+		!LoyaltyWriterDirect(LOYALTY_LOT) || !LoyaltyWriterDirect(LOYALTY_BALANCE) ||
+		!LoyaltyWriterDirect(LOYALTY_OUTBOX))
 		return false;
 	row = LoyaltyRowBegin(LOYALTY_HOLD);
 	LoyaltyRowSet(row, "status", CStringGetTextDatum(hold_status_names[HOLD_CAPTURED]), false);
@@ -320,8 +327,8 @@ HoldExpiredEvent(const Hold *h)
 	LoyaltyJsonbInt(&st, h->member_id);
 	LoyaltyJsonbKey(&st, "hold_id");
 	LoyaltyJsonbInt(&st, h->hold_id);
-	LoyaltyJsonbKey(&st, "points");
-	LoyaltyJsonbInt(&st, h->points);
+	LoyaltyJsonbKey(&st, "points");	/* what comes back: reversals took the rest */
+	LoyaltyJsonbInt(&st, h->points - h->taken);
 	LoyaltyJsonbKey(&st, "store");
 	LoyaltyJsonbString(&st, h->store);
 	LoyaltyJsonbKey(&st, "pos_txn");
