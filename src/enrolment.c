@@ -200,8 +200,7 @@ SaleIdArray(const Enrolment *e)
 
 	for (int i = 0; i < e->nsales; i++)
 		ids[i] = Int64GetDatum(e->sales[i].sale_id);
-	return PointerGetDatum(construct_array(ids, e->nsales, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return LoyaltyInt8Array(ids, e->nsales);
 }
 
 /* ---------- steps ---------- */

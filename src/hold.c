@@ -410,10 +410,8 @@ LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lo
 	SPITupleTable *holds;
 	uint64		nholds;
 
-	deconstruct_array(DatumGetArrayTypeP(lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &want_ids, NULL, &nwant);
-	deconstruct_array(DatumGetArrayTypeP(lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &want_pts, NULL, &nwant);
+	nwant = LoyaltyInt8Elems(lot_ids, &want_ids);
+	LoyaltyInt8Elems(lot_points, &want_pts);
 	for (int k = 0; k < nwant; k++)
 		asked += DatumGetInt64(want_pts[k]);
 	v[0] = Int64GetDatum(member_id);
@@ -430,10 +428,8 @@ LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lo
 					kept = 0;
 		int64		gave = 0;
 
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(holds->vals[i], holds->tupdesc, 2, &isnull)),
-						  INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, NULL, &n);
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(holds->vals[i], holds->tupdesc, 3, &isnull)),
-						  INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &pts, NULL, &n);
+		n = LoyaltyInt8Elems(SPI_getbinval(holds->vals[i], holds->tupdesc, 2, &isnull), &ids);
+		LoyaltyInt8Elems(SPI_getbinval(holds->vals[i], holds->tupdesc, 3, &isnull), &pts);
 		for (int j = 0; j < n; j++)
 		{
 			int64		in_lot = DatumGetInt64(pts[j]);
@@ -458,8 +454,8 @@ LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lo
 		if (gave == 0)
 			continue;
 		v[1] = SPI_getbinval(holds->vals[i], holds->tupdesc, 1, &isnull);
-		v[2] = PointerGetDatum(construct_array(ids, kept, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		v[3] = PointerGetDatum(construct_array(pts, kept, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[2] = LoyaltyInt8Array(ids, kept);
+		v[3] = LoyaltyInt8Array(pts, kept);
 		v[4] = Int64GetDatum(gave);
 		LoyaltyExecute(&shrink_hold_plan, v, NULL, false, 0);
 		if (SPI_processed != 1)
@@ -566,10 +562,8 @@ SplitLots(const Hold *h, int64 points, Datum *cap_ids, Datum *cap_pts,
 				nr = 0;
 	int64		left = points;
 
-	deconstruct_array(DatumGetArrayTypeP(h->lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &ids, NULL, &n);
-	deconstruct_array(DatumGetArrayTypeP(h->lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &pts, NULL, &n);
+	n = LoyaltyInt8Elems(h->lot_ids, &ids);
+	LoyaltyInt8Elems(h->lot_points, &pts);
 	c_ids = palloc(sizeof(Datum) * n);
 	c_pts = palloc(sizeof(Datum) * n);
 	r_ids = palloc(sizeof(Datum) * n);
@@ -591,10 +585,10 @@ SplitLots(const Hold *h, int64 points, Datum *cap_ids, Datum *cap_pts,
 		}
 		left -= take;
 	}
-	*cap_ids = PointerGetDatum(construct_array(c_ids, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*cap_pts = PointerGetDatum(construct_array(c_pts, nc, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*rest_ids = PointerGetDatum(construct_array(r_ids, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*rest_pts = PointerGetDatum(construct_array(r_pts, nr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*cap_ids = LoyaltyInt8Array(c_ids, nc);
+	*cap_pts = LoyaltyInt8Array(c_pts, nc);
+	*rest_ids = LoyaltyInt8Array(r_ids, nr);
+	*rest_pts = LoyaltyInt8Array(r_pts, nr);
 }
 
 /* Positive points within the ledger's range, or LY012. */
@@ -849,8 +843,7 @@ loyalty_sweep_holds(PG_FUNCTION_ARGS)
 	LoyaltyExecute(&lapsed_members_plan, &arg, NULL, false, 1);
 	members = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
-		deconstruct_array(DatumGetArrayTypeP(members), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-						  TYPALIGN_DOUBLE, &member_ids, NULL, &nmembers);
+		nmembers = LoyaltyInt8Elems(members, &member_ids);
 	for (int i = 0; i < nmembers; i++)
 	{
 		LoyaltyMember m;

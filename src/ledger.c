@@ -222,11 +222,23 @@ LotMovesAdd(LotMoves *moves, int64 lot_id, int64 points)
 	moves->n++;
 }
 
-static Datum
-Int8Array(Datum *elems, int n)
+/* An int8[] datum of n int8 datums (lot ids, points, member ids). */
+Datum
+LoyaltyInt8Array(Datum *elems, int n)
 {
 	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* The elements of an int8[] datum without NULLs (into *elems); returns how many. */
+int
+LoyaltyInt8Elems(Datum array, Datum **elems)
+{
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, elems, NULL, &n);
+	return n;
 }
 
 /*
@@ -423,8 +435,8 @@ InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 	v[13] = Int64GetDatum(p->reverses);
 	n[13] = p->reverses ? ' ' : 'n';
 	v[14] = Int64GetDatum(p->shortfall);
-	v[15] = Int8Array(moves->ids, moves->n);
-	v[16] = Int8Array(moves->points, moves->n);
+	v[15] = LoyaltyInt8Array(moves->ids, moves->n);
+	v[16] = LoyaltyInt8Array(moves->points, moves->n);
 	v[17] = TimestampTzGetDatum(p->posted_at);
 	v[18] = Int64GetDatum(p->sale_id);
 	n[18] = p->sale_id ? ' ' : 'n';
@@ -542,8 +554,8 @@ TakeFromLots(int64 member_id, const LotMoves *moves)
 	if (moves->n == 0)
 		return;
 	w[0] = Int64GetDatum(member_id);
-	w[1] = Int8Array(moves->ids, moves->n);
-	w[2] = Int8Array(moves->points, moves->n);
+	w[1] = LoyaltyInt8Array(moves->ids, moves->n);
+	w[2] = LoyaltyInt8Array(moves->points, moves->n);
 	LoyaltyExecute(&take_lots_plan, w, NULL, false, 0);
 	if (SPI_processed != (uint64) moves->n)
 		elog(ERROR, "lots of member " INT64_FORMAT " changed under the balance lock",
@@ -770,8 +782,8 @@ TakeChosen(LoyaltyMember *m, LoyaltyPosting *p, const LotTake *take, int64 excep
 	TakeFromLots(m->member_id, &take->from_lots);
 	if (take->from_holds.n > 0)
 		p->held -= LoyaltyTakeFromHolds(m->member_id, except_hold,
-										Int8Array(take->from_holds.ids, take->from_holds.n),
-										Int8Array(take->from_holds.points, take->from_holds.n));
+										LoyaltyInt8Array(take->from_holds.ids, take->from_holds.n),
+										LoyaltyInt8Array(take->from_holds.points, take->from_holds.n));
 }
 
 /*
@@ -821,8 +833,8 @@ LoyaltyTakeLots(LoyaltyMember *m, TimestampTz at, int64 need, Datum *lot_ids,
 	p.effective_at = at;
 	SelectLots(m, &p, need, 0, LOYALTY_DEBIT_REFUSE, 0, &take, &new_debt);
 	TakeFromLots(m->member_id, &take.from_lots);
-	*lot_ids = Int8Array(take.all.ids, take.all.n);
-	*lot_points = Int8Array(take.all.points, take.all.n);
+	*lot_ids = LoyaltyInt8Array(take.all.ids, take.all.n);
+	*lot_points = LoyaltyInt8Array(take.all.points, take.all.n);
 }
 
 /* Put points a hold took back into their lots (parallel int8[] datums). */
@@ -858,11 +870,11 @@ LoyaltyPostCapture(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot
 				   int64 more, int64 hold_id)
 {
 	LotTake		take = {0};
+	LotMoves	all = {0};
 	Datum	   *id_elems,
 			   *pt_elems;
 	int			n;
 	int64		new_debt = m->debt;
-	int64		from_hold = 0;
 
 	if (more > 0)
 	{
@@ -873,25 +885,18 @@ LoyaltyPostCapture(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot
 		p->shortfall = q.shortfall;
 	}
 	/* the hold's own lots first in the entry, then what was taken now */
-	deconstruct_array(DatumGetArrayTypeP(lot_ids), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &id_elems, NULL, &n);
-	deconstruct_array(DatumGetArrayTypeP(lot_points), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &pt_elems, NULL, &n);
+	n = LoyaltyInt8Elems(lot_ids, &id_elems);
+	LoyaltyInt8Elems(lot_points, &pt_elems);
+	for (int i = 0; i < n; i++)
 	{
-		LotMoves	all = {0};
-
-		for (int i = 0; i < n; i++)
-		{
-			LotMovesAdd(&all, DatumGetInt64(id_elems[i]), DatumGetInt64(pt_elems[i]));
-			from_hold += DatumGetInt64(pt_elems[i]);
-		}
-		for (int i = 0; i < take.all.n; i++)
-			LotMovesAdd(&all, DatumGetInt64(take.all.ids[i]), DatumGetInt64(take.all.points[i]));
-		p->points -= from_hold;
-		NextEntry(m, p, false);
-		if (!InsertEntry(p, &all))
-			return false;
+		LotMovesAdd(&all, DatumGetInt64(id_elems[i]), DatumGetInt64(pt_elems[i]));
+		p->points -= DatumGetInt64(pt_elems[i]);
 	}
+	for (int i = 0; i < take.all.n; i++)
+		LotMovesAdd(&all, DatumGetInt64(take.all.ids[i]), DatumGetInt64(take.all.points[i]));
+	NextEntry(m, p, false);
+	if (!InsertEntry(p, &all))
+		return false;
 	TakeChosen(m, p, &take, hold_id);
 	UpdateBalance(m, p, new_debt);
 	return true;

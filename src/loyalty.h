@@ -238,6 +238,8 @@ extern void LoyaltyCountSale(LoyaltyMember *m);
 extern void LoyaltyTakeLots(LoyaltyMember *m, TimestampTz at, int64 need, Datum *lot_ids,
 							Datum *lot_points);
 extern void LoyaltyPutBackLots(int64 member_id, Datum lot_ids, Datum lot_points);
+extern Datum LoyaltyInt8Array(Datum *elems, int n);
+extern int	LoyaltyInt8Elems(Datum array, Datum **elems);
 extern bool LoyaltyPostCapture(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids,
 							   Datum lot_points, int64 more, int64 hold_id);
 
