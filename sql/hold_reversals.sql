@@ -50,7 +50,7 @@ LANGUAGE sql AS $$ SELECT loyalty.card_issue('42', n) $$;
 INSERT INTO loyalty.program (code) VALUES ('tr');			-- negative_balance 'truncate'
 INSERT INTO loyalty.program (code, negative_balance, expiry_after) VALUES ('al', 'allow', '1 day');
 INSERT INTO loyalty.program (code, expiry_after) VALUES ('te', '1 day');	-- 'truncate', with expiry
-SELECT count(loyalty.enroll(pg_temp.card(n), 'tr')) FROM generate_series(1, 8) n;
+SELECT count(loyalty.enroll(pg_temp.card(n), 'tr')) FROM generate_series(1, 10) n;
 SELECT count(loyalty.enroll(pg_temp.card(n), 'al')) FROM generate_series(11, 15) n;
 SELECT count(loyalty.enroll(pg_temp.card(n), 'te')) FROM generate_series(21, 26) n;
 
@@ -141,6 +141,32 @@ SELECT hold_id AS h8 FROM loyalty.authorize(pg_temp.card(8), 100, 'S01', 'H8') \
 SELECT points FROM loyalty.reverse(pg_temp.card(8), :e8, 30, 'r8');	-- -30
 SELECT status, captured, taken FROM loyalty.capture(:h8, 60);	-- captured 60, taken 30
 SELECT pg_temp.st(pg_temp.card(8)) AS "8 after the capture";	-- available 10, held 0, debt 0, net 10, shortfall 0
+
+-- 8b. boundaries, each member with lot A of 100 (held, all of it) and lot B
+--     of 10 (free): a reversal of 30 of A's earn leaves the hold 70.  A
+--     capture of exactly 70 takes nothing else (B stays 10); of 71, one
+--     point from B.  Then each holds 5 of B: a negative adjustment of 5,
+--     exactly the free points of 9, takes no held point; of 10, whose free
+--     points are 4, one.
+SELECT n, (loyalty.earn(pg_temp.card(n), 100, 'ba' || n)).points AS a,
+       (loyalty.earn(pg_temp.card(n), 10, 'bb' || n)).points AS b FROM generate_series(9, 10) n;
+SELECT hold_id AS h9 FROM loyalty.authorize(pg_temp.card(9), 100, 'S01', 'H9') \gset
+SELECT hold_id AS h10 FROM loyalty.authorize(pg_temp.card(10), 100, 'S01', 'H10') \gset
+SELECT n, (SELECT points FROM loyalty.reverse(pg_temp.card(n),
+               (SELECT entry_id FROM loyalty.ledger WHERE idem_key = 'ba' || n), 30, 'br' || n)) AS reversed
+  FROM generate_series(9, 10) n;								-- -30 each, from the holds
+SELECT captured, taken FROM loyalty.capture(:h9, 70);			-- 70, 30
+SELECT captured, taken FROM loyalty.capture(:h10, 71);			-- 71, 30
+SELECT n, pg_temp.st(pg_temp.card(n)) FROM generate_series(9, 10) n;	-- 9: available 10, net 10; 10: available 9, net 9
+SELECT n, pg_temp.led(pg_temp.card(n)) FROM generate_series(9, 10) n;
+	-- the captures: 9: redeem -70/0 A:70; 10: redeem -71/0 A:70,B:1
+SELECT hold_id AS h9b FROM loyalty.authorize(pg_temp.card(9), 5, 'S01', 'H9b') \gset
+SELECT hold_id AS h10b FROM loyalty.authorize(pg_temp.card(10), 5, 'S01', 'H10b') \gset
+--     now 9 has 5 free and 5 held, 10 has 4 free and 5 held
+SELECT points, shortfall FROM loyalty.adjust(pg_temp.card(9), -5, 'bx9', 'correction');	-- -5, 0
+SELECT points, shortfall FROM loyalty.adjust(pg_temp.card(10), -5, 'bx10', 'correction');	-- -5, 0 (4 free, 1 held)
+SELECT pos_txn, taken FROM loyalty.hold WHERE hold_id IN (:h9b, :h10b) ORDER BY pos_txn;	-- H10b 1, H9b 0
+SELECT n, pg_temp.st(pg_temp.card(n)) FROM generate_series(9, 10) n;	-- 9: available 0, held 5, net 5; 10: available 0, held 4, net 4
 
 -- 9. allow: a capture after a reversal took 60 of its 100: the 40 left
 --    and 60 owed: net -60, debt 60 (as a redemption after the reversal).
