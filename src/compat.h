@@ -30,7 +30,8 @@
  * PG 16: simple_table_tuple_update reports which indexes need new entries as
  * a TU_UpdateIndexes (none, all, or only the summarizing ones, BRIN), and
  * ExecInsertIndexTuples takes onlySummarizing.  On 15 a bool, and no such
- * argument.
+ * argument.  LyInsertIndexTuplesNew: a speculative insertion's entries
+ * (noDupErr, the arbiter indexes).
  */
 #if PG_VERSION_NUM >= 160000
 typedef TU_UpdateIndexes LyUpdateIndexes;
@@ -38,11 +39,15 @@ typedef TU_UpdateIndexes LyUpdateIndexes;
 #define LyInsertIndexTuples(rri, slot, estate, update, ui) \
 	ExecInsertIndexTuples((rri), (slot), (estate), (update), false, NULL, NIL, \
 						  (ui) == TU_Summarizing)
+#define LyInsertIndexTuplesNew(rri, slot, estate, conflict, arbiters) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, true, (conflict), (arbiters), false)
 #else
 typedef bool LyUpdateIndexes;
 #define LY_UPDATE_INDEXES_NONE false
 #define LyInsertIndexTuples(rri, slot, estate, update, ui) \
 	ExecInsertIndexTuples((rri), (slot), (estate), (update), false, NULL, NIL)
+#define LyInsertIndexTuplesNew(rri, slot, estate, conflict, arbiters) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, true, (conflict), (arbiters))
 #endif
 
 /*

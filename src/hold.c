@@ -489,6 +489,51 @@ HoldRowResult(int64 member_id, int64 hold_id)
 	return HoldResult();
 }
 
+/*
+ * Insert the new hold (v: insert_hold_plan's parameters) unless another
+ * transaction inserted its (store, pos_txn) meanwhile (false): without SQL
+ * (writer.c, a speculative insertion as ON CONFLICT DO NOTHING makes) while
+ * the table has no trigger of a DBA's, else through insert_hold_plan.  The
+ * new row is the function's result, in *result, made in `caller`.
+ */
+static bool
+InsertHold(const LoyaltyMember *m, Datum *v, MemoryContext caller, Datum *result)
+{
+	LoyaltyRow *row;
+	HeapTuple	tup;
+	MemoryContext old;
+
+	if (!LoyaltyWriterDirect(LOYALTY_HOLD))
+	{
+		LoyaltyExecute(&insert_hold_plan, v, NULL, false, 0);
+		if (SPI_processed != 1)
+			return false;
+		*result = HoldResult();
+		return true;
+	}
+	row = LoyaltyRowBegin(LOYALTY_HOLD);
+	LoyaltyRowSet(row, "member_id", v[0], false);
+	LoyaltyRowSet(row, "store", v[1], false);
+	LoyaltyRowSet(row, "pos_txn", v[2], false);
+	LoyaltyRowSet(row, "points", v[3], false);
+	LoyaltyRowSet(row, "value", v[4], false);
+	LoyaltyRowSet(row, "currency", v[5], false);
+	LoyaltyRowSet(row, "authorized_at", v[6], false);
+	/* minutes are fixed lengths of time: no time zone moves them */
+	LoyaltyRowSet(row, "expires_at",
+				  TimestampTzGetDatum(DatumGetTimestampTz(v[6]) +
+									  (TimestampTz) m->hold_minutes * USECS_PER_MINUTE), false);
+	LoyaltyRowSet(row, "lot_ids", v[7], false);
+	LoyaltyRowSet(row, "lot_points", v[8], false);
+	LoyaltyRowSet(row, "hold_id", v[10], false);
+	if (!LoyaltyRowInsertNew(row, &tup))
+		return false;
+	old = MemoryContextSwitchTo(caller);
+	*result = heap_copy_tuple_as_datum(tup, RelationGetDescr(LoyaltyOpen("hold", false, AccessShareLock)));
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
 /* The hold_id argument: required (LY013), then its member locked and the hold read. */
 static void
 LockHold(FunctionCallInfo fcinfo, LoyaltyMember *m, Hold *h)
@@ -649,6 +694,7 @@ PG_FUNCTION_INFO_V1(loyalty_authorize);
 Datum
 loyalty_authorize(PG_FUNCTION_ARGS)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	int64		card = RequiredCard(fcinfo);
 	int64		points;
 	char	   *store = RequiredText(fcinfo, 2, "store");
@@ -696,13 +742,11 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 		v[6] = TimestampTzGetDatum(m.locked_at);
 		v[9] = Int32GetDatum(m.program_id);
 		v[10] = Int64GetDatum(NewHoldId());
-		LoyaltyExecute(&insert_hold_plan, v, NULL, false, 0);
-		if (SPI_processed != 1)
+		if (!InsertHold(&m, v, caller, &result))
 			TxnConflict(store, pos_txn, "Another card authorized with it at the same time.");
 		/* after the hold row is in: of a hold and a redeem racing, one sees the other */
 		if (LoyaltyTxnKeyTaken(LOYALTY_KEY_REDEMPTIONS, store, pos_txn))
 			TxnConflict(store, pos_txn, "A redemption was posted with it.");
-		result = HoldResult();
 		AddHeld(&m, points);
 	}
 	LoyaltyWriterClose();

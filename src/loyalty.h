@@ -183,6 +183,7 @@ typedef struct LoyaltyMember
 	char	   *time_zone;
 	int32		return_days;
 	Interval	backdate_limit;	/* how far back a POS may date a sale */
+	int32		hold_minutes;	/* how long a tender hold lasts (hold.c) */
 } LoyaltyMember;
 
 extern void LoyaltyResolveCard(int64 card, bool lock_for_posting,
@@ -287,6 +288,7 @@ extern LoyaltyRow *LoyaltyRowBegin(LoyaltyTableId t);
 extern void LoyaltyRowSet(LoyaltyRow *row, const char *column, Datum value, bool isnull);
 extern void LoyaltyRowAdd(LoyaltyRow *row, const char *column, int64 value);
 extern void LoyaltyRowInsert(LoyaltyRow *row);
+extern bool LoyaltyRowInsertNew(LoyaltyRow *row, HeapTuple *copy);
 extern void LoyaltyRowUpdate(LoyaltyRow *row, ItemPointer tid);
 extern HeapTuple LoyaltyRowUpdateCopy(LoyaltyRow *row, ItemPointer tid);
 extern AttrNumber LoyaltyColumn(TupleDesc desc, const char *table, const char *column);

@@ -22,13 +22,10 @@
 #include "utils/snapmgr.h"
 
 /*
- * One query finds the card, its member, the program and the balance row;
- * for a posting it also takes the balance row lock, which serialises all
+ * Index look-ups, without SQL, find a card's member, program and balance
+ * row; for a posting the balance row is also locked, which serialises all
  * postings of one member (see ledger.c).
  */
-#define RESOLVE_MEMBER_SELECT \
-	"SELECT b.card FROM loyalty.member_balance b WHERE b.member_id OPERATOR(pg_catalog.=) $1"
-static LoyaltyPlan resolve_member_plan = {RESOLVE_MEMBER_SELECT, 1, {INT8OID}};
 
 char *
 LoyaltyCardText(int64 card)
@@ -71,52 +68,34 @@ LoyaltyCardReplacedError(int64 card)
 }
 
 /*
- * LoyaltyResolveCard that also accepts a replaced card: it then returns false,
- * with the member found (and locked) all the same.  A sale retried after its
- * card was replaced is answered as a retry; the caller refuses anything else.
+ * The member's balance row, read with snapshot (and locked, for a posting),
+ * into *member with the program's settings.  False when its current card is
+ * not `card` (0: no card to compare).
  */
-bool
-LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
+static bool
+ReadBalance(int64 member_id, int64 card, bool lock_for_posting, Snapshot snapshot,
+			LoyaltyMember *member)
 {
-	Relation	card_rel,
-				balance_rel;
-	TupleTableSlot *cs,
-			   *bs;
-	Snapshot	snapshot;
-	Datum		key;
+	Relation	balance_rel;
+	TupleTableSlot *bs;
+	Datum		key = Int64GetDatum(member_id);
 	bool		isnull;
-	bool		replaced;
-	int64		member_id;
+	bool		same_card;
 	int32		program_id;
 	char		status;
 	int64		debt;
 	int64		sales;
 	int64		held;
 
-	LoyaltyPushReadSnapshot(!lock_for_posting);
-	snapshot = GetActiveSnapshot();
-
-	card_rel = LoyaltyOpen("member_card", false, AccessShareLock);
-	cs = table_slot_create(card_rel, NULL);
-	key = Int64GetDatum(card);
-	if (!LoyaltyFetchByKey(card_rel, "member_card_pkey", 1, &key, snapshot, cs))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_CARD_NOT_FOUND),
-				 errmsg("card \"%s\" is not enrolled", LoyaltyCardText(card)),
-				 errhint("Enrol the card with loyalty.enroll() first.")));
-	member_id = DatumGetInt64(slot_getattr(cs, LoyaltyRelColumn(card_rel, "member_id"), &isnull));
-	slot_getattr(cs, LoyaltyRelColumn(card_rel, "replaced_at"), &isnull);
-	replaced = !isnull;
-
 	balance_rel = LoyaltyOpen("member_balance", false,
 							  lock_for_posting ? RowShareLock : AccessShareLock);
 	bs = table_slot_create(balance_rel, NULL);
-	key = Int64GetDatum(member_id);
 	if (!LoyaltyFetchByKey(balance_rel, "member_balance_pkey", 1, &key, snapshot, bs))
 		elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
 	if (lock_for_posting)
 		LoyaltyLockRow(balance_rel, bs, snapshot, LockWaitBlock);
-	replaced |= DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "card"), &isnull)) != card;
+	same_card = card == 0 ||
+		DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "card"), &isnull)) == card;
 	status = TextDatumGetCString(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "status"), &isnull))[0];
 	debt = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "debt"), &isnull));
 	program_id = DatumGetInt32(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "program_id"), &isnull));
@@ -138,36 +117,58 @@ LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
 		member->has_balance_tid = true;
 	}
 	ExecDropSingleTupleTableSlot(bs);
-	ExecDropSingleTupleTableSlot(cs);
-	PopActiveSnapshot();
 	LoyaltyProgramSettings(program_id, member);
 	/* the moment the lock was granted: postings are dated no earlier */
 	member->locked_at = GetCurrentTimestamp();
+	return same_card;
+}
+
+/*
+ * LoyaltyResolveCard that also accepts a replaced card: it then returns false,
+ * with the member found (and locked) all the same.  A sale retried after its
+ * card was replaced is answered as a retry; the caller refuses anything else.
+ */
+bool
+LoyaltyResolveAnyCard(int64 card, bool lock_for_posting, LoyaltyMember *member)
+{
+	Relation	card_rel;
+	TupleTableSlot *cs;
+	Datum		key = Int64GetDatum(card);
+	bool		isnull;
+	bool		replaced;
+	int64		member_id;
+
+	LoyaltyPushReadSnapshot(!lock_for_posting);
+	card_rel = LoyaltyOpen("member_card", false, AccessShareLock);
+	cs = table_slot_create(card_rel, NULL);
+	if (!LoyaltyFetchByKey(card_rel, "member_card_pkey", 1, &key, GetActiveSnapshot(), cs))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_CARD_NOT_FOUND),
+				 errmsg("card \"%s\" is not enrolled", LoyaltyCardText(card)),
+				 errhint("Enrol the card with loyalty.enroll() first.")));
+	member_id = DatumGetInt64(slot_getattr(cs, LoyaltyRelColumn(card_rel, "member_id"), &isnull));
+	slot_getattr(cs, LoyaltyRelColumn(card_rel, "replaced_at"), &isnull);
+	replaced = !isnull;
+	ExecDropSingleTupleTableSlot(cs);
+	replaced |= !ReadBalance(member_id, card, lock_for_posting, GetActiveSnapshot(), member);
+	PopActiveSnapshot();
 	return !replaced;
 }
 
 /*
- * The member by id, through its current card (a return without a card goes
- * to the sale's member); locked for posting when asked.
+ * The member by id (a return without a card goes to the sale's member),
+ * read as LoyaltyResolveCard reads a card's; locked for posting when asked.
  */
 void
 LoyaltyResolveMember(int64 member_id, bool lock_for_posting, LoyaltyMember *member)
 {
-	Datum		arg = Int64GetDatum(member_id);
-	bool		isnull;
-	int64		card;
-
 	/*
-	 * a fresh snapshot, as LoyaltyResolveCard reads with: the member may have
-	 * been enrolled (enroll_with_sale) while the caller waited for a lock
+	 * for a posting, a fresh snapshot: the member may have been enrolled
+	 * (enroll_with_sale) while the caller waited for a lock
 	 */
-	LoyaltyExecute(&resolve_member_plan, &arg, NULL, false, 1);
-	if (SPI_processed == 0)
-		elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
-	card = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	LoyaltyResolveCard(card, lock_for_posting, member);
-	if (member->member_id != member_id)
-		elog(ERROR, "member " INT64_FORMAT " changed its card meanwhile", member_id);
+	LoyaltyPushReadSnapshot(!lock_for_posting);
+	ReadBalance(member_id, 0, lock_for_posting, GetActiveSnapshot(), member);
+	PopActiveSnapshot();
 }
 
 /* Postings need an active member; reads accept any status. */

@@ -132,6 +132,7 @@ typedef struct CachedProgram
 	char	   *time_zone;
 	int32		return_days;
 	Interval	backdate_limit;
+	int32		hold_minutes;
 	LoyaltyLadder ladder;		/* its tiers, by rank */
 } CachedProgram;
 
@@ -188,7 +189,7 @@ static LoyaltyPlan load_rules_plan = {
 static LoyaltyPlan load_programs_plan = {
 	"SELECT program_id, point_value, currency, expiry_after, expiry_rounding, pending_days, "
 	"negative_balance, points_per_unit, rounding, time_zone, return_days, backdate_limit, "
-	"tier_window, tier_window_days FROM loyalty.program",
+	"tier_window, tier_window_days, hold_minutes FROM loyalty.program",
 	0, {InvalidOid}
 };
 
@@ -489,6 +490,7 @@ ReadProgram(HeapTuple tup, TupleDesc desc, CachedProgram *p)
 	p->ladder.window = LoyaltyParseName(RequiredValue(tup, desc, 13, "program.tier_window"),
 										loyalty_tier_window_names, "program tier_window");
 	p->ladder.window_days = DatumGetInt32(SPI_getbinval(tup, desc, 14, &isnull));
+	p->hold_minutes = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 }
 
 /* One tier row (of load_tiers_plan), into the current context. */
@@ -1130,6 +1132,7 @@ LoyaltyProgramSettings(int32 program_id, LoyaltyMember *m)
 	m->time_zone = pstrdup(p->time_zone);
 	m->return_days = p->return_days;
 	m->backdate_limit = p->backdate_limit;
+	m->hold_minutes = p->hold_minutes;
 }
 
 /*

@@ -39,6 +39,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_opclass.h"
@@ -77,6 +78,9 @@ typedef struct TableWriter
 									 * found (0: unknown) */
 	bool		is_update;		/* written by LoyaltyRowUpdate, not inserted */
 	bool		upserts;		/* both inserted and updated */
+	const char *arbiter;		/* the unique index LoyaltyRowInsertNew
+								 * checks, as ON CONFLICT would (NULL: none) */
+	List	   *arbiters;		/* its oid, while open */
 
 	/*
 	 * Compiled once per backend, not per transaction (the CHECKs' stringToNode
@@ -107,7 +111,7 @@ static TableWriter writers[LOYALTY_NTABLES] = {
 	[LOYALTY_MEMBER_TIER] = {"member_tier", .upserts = true},
 	[LOYALTY_TIER_CHANGE] = {"tier_change"},
 	[LOYALTY_VOUCHER] = {"voucher"},
-	[LOYALTY_HOLD] = {"hold", .is_update = true},
+	[LOYALTY_HOLD] = {"hold", .upserts = true, .arbiter = "hold_store_pos_txn_key"},
 };
 static bool compiled_callback_registered = false;
 
@@ -516,6 +520,8 @@ Writer(LoyaltyTableId t)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	ExecOpenIndices(rri, false);
+	w->arbiters = w->arbiter == NULL ? NIL :
+		list_make1_oid(get_relname_relid(w->arbiter, RelationGetNamespace(rel)));
 	w->rri = rri;
 	w->rel = rel;				/* CompileChecks and OnlyKnownConstraints read these */
 	PG_TRY();
@@ -655,6 +661,77 @@ LoyaltyRowInsert(LoyaltyRow *row)
 	ExecClearTuple(w->slot);
 	ResetPerTupleExprContext(writer_estate);
 	CurrentResourceOwner = save_owner;
+}
+
+/*
+ * Insert the row unless its table's arbiter index (TableWriter.arbiter)
+ * has its key already, as INSERT ... ON CONFLICT (key) DO NOTHING does and
+ * by the same speculative insertion (nodeModifyTable.c's ExecInsert): a
+ * transaction inserting the key meanwhile is waited for, and of two, one
+ * inserts.  False: the key is taken (in REPEATABLE READ, by a row the
+ * transaction's snapshot cannot see: 40001, as ON CONFLICT).  True: inserted,
+ * and *copy (when asked) a copy of the row, in the current memory context.
+ */
+bool
+LoyaltyRowInsertNew(LoyaltyRow *row, HeapTuple *copy)
+{
+	TableWriter *w = &writers[row->table];
+	ResourceOwner save_owner = CurrentResourceOwner;
+	bool		inserted = false;
+
+	Assert(w->direct && w->arbiters != NIL);
+	CurrentResourceOwner = writer_owner;
+	/* the unique indexes' operators, as ExecOpenIndices(speculative) finds them; once per opening */
+	for (int i = 0; i < w->rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = w->rri->ri_IndexRelationInfo[i];
+
+		if (ii->ii_Unique && ii->ii_UniqueOps == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(writer_estate->es_query_cxt);
+
+			BuildSpeculativeIndexInfo(w->rri->ri_IndexRelationDescs[i], ii);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	FillSlot(w, row);
+	if (w->rel->rd_att->constr)
+		ExecConstraints(w->rri, w->slot, writer_estate);
+	for (;;)
+	{
+		ItemPointerData conflict;
+		uint32		token;
+		bool		spec_conflict = false;
+
+		/* a key already there, or being inserted (waited for) */
+		if (!ExecCheckIndexConstraints(w->rri, w->slot, writer_estate, &conflict, w->arbiters))
+		{
+			if (IsolationUsesXactSnapshot() &&
+				!table_tuple_fetch_row_version(w->rel, &conflict, GetTransactionSnapshot(), w->old))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			ExecClearTuple(w->old);
+			break;
+		}
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(w->rel, w->slot, GetCurrentCommandId(true), 0, NULL, token);
+		list_free(LyInsertIndexTuplesNew(w->rri, w->slot, writer_estate, &spec_conflict, w->arbiters));
+		table_tuple_complete_speculative(w->rel, w->slot, token, !spec_conflict);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		if (!spec_conflict)
+		{
+			inserted = true;
+			if (copy)
+				*copy = ExecCopySlotHeapTuple(w->slot);
+			break;
+		}
+		/* another transaction inserted the key meanwhile: look again */
+	}
+	ExecClearTuple(w->slot);
+	ResetPerTupleExprContext(writer_estate);
+	CurrentResourceOwner = save_owner;
+	return inserted;
 }
 
 /*
