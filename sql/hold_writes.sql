@@ -2,7 +2,7 @@
 -- the hold was read at, a HOT update since no index of loyalty.hold has a
 -- column the close changes; through SQL when the table has a trigger of a
 -- DBA's, which then fires.  Either way the row returned is the row stored.
--- And the balance's held (AddHeld) written both ways.
+-- And the balance's held (AddHeld) and authorize's hold row written both ways.
 SET client_min_messages = warning;
 DROP EXTENSION loyalty CASCADE;
 CREATE EXTENSION loyalty;
@@ -65,5 +65,23 @@ CREATE TRIGGER touch_hold AFTER INSERT ON loyalty.ledger FOR EACH ROW EXECUTE FU
 SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 10, 'S1', 'T3');
 SELECT points, status, captured FROM loyalty.capture((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T3'));	-- 10 captured 10
 DROP TRIGGER touch_hold ON loyalty.ledger;
+
+-- authorize writes its hold without SQL, expires_at = authorized_at + the
+-- program's hold_minutes as of the last committed change; a DBA's INSERT
+-- trigger on the hold makes it go through SQL (a notice), with the same row
+UPDATE loyalty.program SET hold_minutes = 7 WHERE code = 'w';
+SELECT points, status, expires_at - authorized_at AS lasts, taken
+  FROM loyalty.authorize(loyalty.card_issue('42', 1), 5, 'S1', 'T4');
+CREATE TRIGGER audit_insert AFTER INSERT ON loyalty.hold FOR EACH ROW EXECUTE FUNCTION pg_temp.audit();
+SELECT points, status, expires_at - authorized_at AS lasts, taken
+  FROM loyalty.authorize(loyalty.card_issue('42', 1), 5, 'S1', 'T5');
+DROP TRIGGER audit_insert ON loyalty.hold;
+UPDATE loyalty.program SET hold_minutes = 30 WHERE code = 'w';
+SELECT points, status, expires_at - authorized_at AS lasts, taken
+  FROM loyalty.authorize(loyalty.card_issue('42', 1), 5, 'S1', 'T6');
+-- the rows stored are the rows returned; 50 - 10 (T3) = 40, 15 of it held: 25 available
+SELECT pos_txn, points, status, expires_at - authorized_at AS lasts, taken, closed_at IS NULL AS not_closed
+  FROM loyalty.hold WHERE pos_txn IN ('T4', 'T5', 'T6') ORDER BY pos_txn;
+SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 1));
 
 SELECT count(*) AS broken FROM loyalty.check_invariants();
