@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Tender holds, call by call: what one authorize and one capture cost next to
 # one redeem, and next to the fixed cost of any transaction, in one run with
-# the same clients; and the WAL each call writes.  See bench/README.md
+# the same clients; the pair's tps ratio its calls add up to, and the most a
+# pair could reach with its second round trip and commit (a bare
+# transaction's time) and no more work than one redeem; and the WAL each
+# call writes.  See bench/README.md
 # ("Tender holds, call by call").  Usage: bash bench/hold_costs.sh
 # Without PGHOST it starts its own throwaway cluster (pg_virtualenv -t) with
 # PostgreSQL's default durability, fsync and synchronous_commit on.
@@ -93,10 +96,16 @@ awk -v names="$names" '{ r[$1] = r[$1] sprintf(" %7.1f", $3); t[$1, $2] = $3; if
 		for (i = 1; i <= k; i++) {
 			for (j = 1; j <= n; j++) { v[j] = t[o[i], j]; q[j] = t[o[i], j] / t["redeem", j] }
 			med = median(v, n); lo = v[1]; hi = v[n]; rq = median(q, n)
-			printf "%-10s %9.1f %9.1f - %7.1f %9.3f %12.2f %8.2f - %6.2f\n", o[i], med, lo, hi, 1000 * '"$CLIENTS"' / med, rq, q[1], q[n]
+			ms[o[i]] = 1000 * '"$CLIENTS"' / med
+			printf "%-10s %9.1f %9.1f - %7.1f %9.3f %12.2f %8.2f - %6.2f\n", o[i], med, lo, hi, ms[o[i]], rq, q[1], q[n]
 		}
 		print "(x redeem: the median of the per-round ratios of tps to the redeem of the same round;"
 		print " ms/call: clients / median tps, the time one call holds one client)"
+		# a pair pays a second round trip and commit (what a bare writing
+		# transaction, xid, costs) on top of whatever server work it does
+		printf "pair (ms/call of authorize + capture) / redeem: %.2f of the tps of redeem;", \
+			ms["redeem"] / (ms["authorize"] + ms["capture"])
+		printf " at most %.2f with no more work than one redeem\n", ms["redeem"] / (ms["redeem"] + ms["xid"])
 	}' "$tmp/results"
 
 # One client, CALLS calls of each in a row, each its own transaction (psql,
