@@ -119,15 +119,16 @@ SELECT pg_temp.led(pg_temp.card(6)) AS "6 ledger";				-- earn 100/0, reverse -50
 
 -- 7. truncate: a negative adjustment beyond free and held points: 40 free
 --    and 60 held taken, 50 short.  The hold keeps nothing: lapsed, it has
---    nothing to release, so sweep_holds leaves it open; its capture is
---    refused (LY103) and its void closes it as expired.
+--    nothing to release, and sweep_holds closes it as expired all the same
+--    (its event says 0 points); its capture is refused (LY103) and its void
+--    answers expired.
 SELECT points FROM loyalty.earn(pg_temp.card(7), 100, 'e7');
 SELECT hold_id AS h7 FROM loyalty.authorize(pg_temp.card(7), 60, 'S01', 'H7') \gset
 SELECT points, shortfall FROM loyalty.adjust(pg_temp.card(7), -150, 'a7', 'correction');	-- -100, 50
 SELECT pg_temp.st(pg_temp.card(7)) AS "7 after the adjustment";	-- available 0, held 0, debt 0, net 0, shortfall 50
 UPDATE loyalty.hold SET expires_at = now() - interval '1 minute' WHERE hold_id = :h7;
-SELECT holds, points FROM loyalty.sweep_holds();				-- 0, 0
-SELECT status, taken FROM loyalty.hold WHERE hold_id = :h7;	-- open, 60
+SELECT holds, points FROM loyalty.sweep_holds();				-- 1, 0
+SELECT status, taken FROM loyalty.hold WHERE hold_id = :h7;	-- expired, 60
 SELECT left(pg_temp.outcome(format('SELECT loyalty.capture(%s)', :h7)), 5) AS capture;	-- LY103
 SELECT status, taken FROM loyalty.void(:h7);					-- expired, 60
 SELECT payload->'points' AS came_back FROM loyalty.outbox
@@ -237,5 +238,32 @@ SELECT n, (SELECT COALESCE(sum(points), 0) FROM loyalty.lots_at(loyalty.member_i
        (SELECT COALESCE(sum(remaining), 0) FROM loyalty.lot WHERE member_id = loyalty.member_id(pg_temp.card(n))
           AND (expires_at IS NULL OR expires_at > now())) AS lots
   FROM unnest(ARRAY[1, 2, 12, 22, 24, 25]) n;
+
+-- 12. A lapsed hold whose points reversals took in full (taken = points)
+-- keeps nothing, and is released all the same: by the member's next posting
+-- (31, 32) or by sweep_holds (33), as a hold that keeps points is (34: a
+-- reversal of 60 of the 100).  Each: earn 100 (A), hold it, earn 100 (B),
+-- reverse A, the hold lapses.  member_balance.open_holds counts the open
+-- holds; held counts only what they keep.
+SELECT count(loyalty.enroll(pg_temp.card(n), 'tr')) FROM generate_series(31, 34) n;	-- 4
+SELECT n, (loyalty.earn(pg_temp.card(n), 100, 'a' || n)).points AS a,
+       (loyalty.authorize(pg_temp.card(n), 100, 'S01', 'H' || n)).points AS h,
+       (loyalty.earn(pg_temp.card(n), 100, 'b' || n)).points AS b
+  FROM generate_series(31, 34) n;							-- 100, 100, 100 each
+SELECT n, (SELECT points FROM loyalty.reverse(pg_temp.card(n),
+			 (SELECT entry_id FROM loyalty.ledger WHERE idem_key = 'a' || n), CASE n WHEN 34 THEN 60 ELSE 100 END, 'r' || n)) AS reversed
+  FROM generate_series(31, 34) n;							-- -100, -100, -100, -60
+SELECT n, b.held, b.open_holds FROM generate_series(31, 34) n
+  JOIN loyalty.member_balance b ON b.member_id = loyalty.member_id(pg_temp.card(n));	-- 0 1, 0 1, 0 1, 40 1
+UPDATE loyalty.hold SET expires_at = now() - interval '1 minute' WHERE pos_txn IN ('H31', 'H32', 'H33', 'H34');
+SELECT points FROM loyalty.redeem(pg_temp.card(31), 10, 'S01', 'R31');	-- -10: 31's hold released first
+SELECT points FROM loyalty.adjust(pg_temp.card(32), -10, 'j32', 'correction');	-- -10: so is 32's
+SELECT holds, points FROM loyalty.sweep_holds();				-- 2, 40: 33's (0 points) and 34's (40)
+SELECT h.pos_txn, h.status, h.taken, b.held, b.open_holds,
+       (SELECT count(*) FROM loyalty.outbox o WHERE o.member_id = h.member_id AND o.kind = 'hold_expired') AS events,
+       (SELECT o.payload->>'points' FROM loyalty.outbox o WHERE o.member_id = h.member_id AND o.kind = 'hold_expired') AS event_points
+  FROM loyalty.hold h JOIN loyalty.member_balance b USING (member_id)
+ WHERE h.pos_txn IN ('H31', 'H32', 'H33', 'H34') ORDER BY h.pos_txn;	-- each expired, held 0, open 0, one event: 0, 0, 0, 40 points
+SELECT n, pg_temp.st(pg_temp.card(n)) FROM generate_series(31, 34) n;	-- 90, 90, 100, 140 available
 
 SELECT member_id, invariant, detail FROM loyalty.check_invariants();	-- none

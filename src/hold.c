@@ -30,11 +30,13 @@
  * capture is refused (LY103), and every later debit or authorize of the
  * member releases it for real first (LoyaltyReleaseLapsedHolds, called from
  * ledger.c's lot selection), emitting hold_expired.  sweep_holds() does the
- * same for every member, for tidiness only.
+ * same for every member, for tidiness only.  Both look only while
+ * member_balance.open_holds (the number of open holds) is above 0.
  *
  * Invariants (loyalty.check_invariants()): member_balance.held = the points
- * of open holds; net = open lots + held - debt; each lot = what the ledger
- * put in and took, less what open holds keep out of it.
+ * of open holds, open_holds = their number; net = open lots + held - debt;
+ * each lot = what the ledger put in and took, less what open holds keep out
+ * of it.
  */
 #include "hold.h"
 
@@ -125,15 +127,16 @@ static LoyaltyPlan close_hold_plan = {
 
 static LoyaltyPlan add_held_plan = {
 	"UPDATE loyalty.member_balance SET held = held OPERATOR(pg_catalog.+) $2, "
+	"open_holds = open_holds OPERATOR(pg_catalog.+) $3, "
 	"updated_at = pg_catalog.now() WHERE member_id OPERATOR(pg_catalog.=) $1",
-	2, {INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, INT8OID}
 };
 
-/* members with open holds (held > 0), then their open holds by the primary key */
+/* members with open holds (open_holds > 0), then their open holds by the primary key */
 static LoyaltyPlan lapsed_members_plan = {
 	"SELECT pg_catalog.array_agg(DISTINCT h.member_id ORDER BY h.member_id) "
 	"FROM loyalty.member_balance b JOIN loyalty.hold h ON h.member_id OPERATOR(pg_catalog.=) b.member_id "
-	"WHERE b.held OPERATOR(pg_catalog.>) 0 AND h.status OPERATOR(pg_catalog.=) 'open' "
+	"WHERE b.open_holds OPERATOR(pg_catalog.>) 0 AND h.status OPERATOR(pg_catalog.=) 'open' "
 	"AND h.expires_at OPERATOR(pg_catalog.<=) $1",
 	1, {TIMESTAMPTZOID}
 };
@@ -223,32 +226,36 @@ FindHoldOfTxn(Datum *key)
 }
 
 /*
- * Add delta to member_balance.held: by the locked row's tid without SQL
- * (writer.c) while the posting still knows it, else through SQL.  Either
- * way the row moves, so its tid is forgotten.
+ * Add delta to member_balance.held and holds (+1 a new hold, -1 a closed
+ * one) to its open_holds: by the locked row's tid without SQL (writer.c)
+ * while the posting still knows it, else through SQL.  Either way the row
+ * moves, so its tid is forgotten.
  */
 static void
-AddHeld(LoyaltyMember *m, int64 delta)
+AddHeld(LoyaltyMember *m, int64 delta, int64 holds)
 {
-	Datum		v[2];
+	Datum		v[3];
 
 	if (m->has_balance_tid && LoyaltyWriterDirect(LOYALTY_BALANCE))
 	{
 		LoyaltyRow *row = LoyaltyRowBegin(LOYALTY_BALANCE);
 
 		LoyaltyRowAdd(row, "held", delta);
+		LoyaltyRowAdd(row, "open_holds", holds);
 		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 		LoyaltyRowUpdate(row, &m->balance_tid);
-		m->held += delta;
-		m->has_balance_tid = false;
-		return;
 	}
-	v[0] = Int64GetDatum(m->member_id);
-	v[1] = Int64GetDatum(delta);
-	LoyaltyExecute(&add_held_plan, v, NULL, false, 0);
-	if (SPI_processed != 1)
-		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", m->member_id);
+	else
+	{
+		v[0] = Int64GetDatum(m->member_id);
+		v[1] = Int64GetDatum(delta);
+		v[2] = Int64GetDatum(holds);
+		LoyaltyExecute(&add_held_plan, v, NULL, false, 0);
+		if (SPI_processed != 1)
+			elog(ERROR, "balance row of member " INT64_FORMAT " is missing", m->member_id);
+	}
 	m->held += delta;
+	m->open_holds += holds;
 	m->has_balance_tid = false;
 }
 
@@ -344,7 +351,7 @@ static void
 ReleaseHold(LoyaltyMember *m, const Hold *h, HoldStatus status, TimestampTz at)
 {
 	LoyaltyPutBackLots(h->member_id, h->lot_ids, h->lot_points);
-	AddHeld(m, -(h->points - h->taken));
+	AddHeld(m, -(h->points - h->taken), -1);
 	if (status == HOLD_EXPIRED)
 		HoldExpiredEvent(h);
 	CloseHold(h, status, at, 0, (Datum) 0, 0);
@@ -747,7 +754,7 @@ loyalty_authorize(PG_FUNCTION_ARGS)
 		/* after the hold row is in: of a hold and a redeem racing, one sees the other */
 		if (LoyaltyTxnKeyTaken(LOYALTY_KEY_REDEMPTIONS, store, pos_txn))
 			TxnConflict(store, pos_txn, "A redemption was posted with it.");
-		AddHeld(&m, points);
+		AddHeld(&m, points, 1);
 	}
 	LoyaltyWriterClose();
 	SPI_finish();
@@ -817,6 +824,7 @@ loyalty_capture(PG_FUNCTION_ARGS)
 	p.value = DirectFunctionCall2(numeric_mul, NumericGetDatum(int64_to_numeric(want)),
 								  m.point_value);
 	p.held = -(h.points - h.taken);
+	p.open_holds = -1;
 	if (!LoyaltyPostCapture(&m, &p, cap_ids, cap_pts, want - from_hold, h.hold_id))
 		TxnConflict(h.store, h.pos_txn, "A redemption was posted with it; void the hold.");
 	if (from_hold < h.points - h.taken)

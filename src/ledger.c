@@ -154,10 +154,11 @@ static LoyaltyPlan update_balance_plan = {
 	"adjusted = adjusted OPERATOR(pg_catalog.+) $8, "
 	"shortfall = shortfall OPERATOR(pg_catalog.+) $9, "
 	"last_entry_id = GREATEST(last_entry_id, $10), updated_at = pg_catalog.now(), "
-	"sales = sales OPERATOR(pg_catalog.+) $11, held = held OPERATOR(pg_catalog.+) $12 "
+	"sales = sales OPERATOR(pg_catalog.+) $11, held = held OPERATOR(pg_catalog.+) $12, "
+	"open_holds = open_holds OPERATOR(pg_catalog.+) $13 "
 	"WHERE member_id OPERATOR(pg_catalog.=) $1",
-	12, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, INT8OID, INT8OID, INT8OID}
+	13, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
 static LoyaltyPlan reversible_plan = {
@@ -469,7 +470,7 @@ InsertEntry(LoyaltyPosting *p, const LotMoves *moves)
 static void
 UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 {
-	Datum		v[12];
+	Datum		v[13];
 	int64		earned = 0,
 				redeemed = 0,
 				expired = 0,
@@ -506,9 +507,10 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 	v[9] = Int64GetDatum(p->entry_id);
 	v[10] = Int64GetDatum(p->counts_sale ? 1 : 0);
 	v[11] = Int64GetDatum(p->held);
+	v[12] = Int64GetDatum(p->open_holds);
 	/* a sale's credit: counted for the end of its statement (pending.c) */
 	if (p->counts_sale && redeemed == 0 && expired == 0 && reversed == 0 && adjusted == 0 &&
-		p->shortfall == 0 && p->held == 0 &&
+		p->shortfall == 0 && p->held == 0 && p->open_holds == 0 &&
 		LoyaltyDeferBalance(p->member_id, p->points, new_debt - m->debt, earned, 1, p->entry_id))
 	{
 		m->debt = new_debt;
@@ -531,7 +533,10 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 		LoyaltyRowAdd(row, "debt", new_debt - m->debt);
 		if (p->held != 0)
 			LoyaltyRowAdd(row, "held", p->held);
+		if (p->open_holds != 0)
+			LoyaltyRowAdd(row, "open_holds", p->open_holds);
 		m->held += p->held;
+		m->open_holds += p->open_holds;
 		LoyaltyRowSet(row, "last_entry_id", v[9], false);
 		LoyaltyRowSet(row, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 		LoyaltyRowUpdate(row, &m->balance_tid);
@@ -543,6 +548,7 @@ UpdateBalance(LoyaltyMember *m, const LoyaltyPosting *p, int64 new_debt)
 	if (SPI_processed != 1)
 		elog(ERROR, "balance row of member " INT64_FORMAT " is missing", p->member_id);
 	m->held += p->held;
+	m->open_holds += p->open_holds;
 }
 
 /* Take the points a debit recorded in `moves` out of the member's lots. */
@@ -705,7 +711,7 @@ SelectLots(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 	int64		taken;
 	bool		with_held;
 
-	if (m->held > 0)
+	if (m->open_holds > 0)
 		LoyaltyReleaseLapsedHolds(m, p->posted_at, NULL);
 	with_held = policy != LOYALTY_DEBIT_REFUSE && m->held > 0;
 	v[0] = Int64GetDatum(p->member_id);
@@ -862,7 +868,8 @@ LoyaltyPutBackLots(int64 member_id, Datum lot_ids, Datum lot_points)
  * the program's negative_balance policy takes a debit that cannot be refused
  * (other holds' points included, never those of hold `hold_id`): what is not
  * there is the entry's shortfall or the member's debt.  p->held must say how
- * many points leave member_balance.held with the hold.  Returns false when
+ * many points leave member_balance.held with the hold, and p->open_holds -1
+ * (the hold closes).  Returns false when
  * the entry lost its (store, pos_txn) to a redemption already posted with it.
  */
 bool

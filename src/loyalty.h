@@ -173,6 +173,7 @@ typedef struct LoyaltyMember
 	/* from the member_balance row, read under its lock for a posting */
 	int64		debt;
 	int64		held;			/* points of open holds (hold.c) */
+	int64		open_holds;		/* how many open holds (hold.c) */
 	TimestampTz locked_at;		/* when the lock was granted */
 	bool		has_balance_tid;	/* the locked balance row, for writer.c */
 	ItemPointerData balance_tid;
@@ -226,6 +227,7 @@ typedef struct LoyaltyPosting
 	bool		counts_sale;	/* a member's sale: member_balance.sales + 1 */
 	Datum		rule_points;	/* sales: jsonb of points by rule, else 0 */
 	int64		held;			/* change to member_balance.held (a capture) */
+	int64		open_holds;		/* change to member_balance.open_holds (a capture: -1) */
 	int64		entry_id;
 } LoyaltyPosting;
 

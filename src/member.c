@@ -86,6 +86,7 @@ ReadBalance(int64 member_id, int64 card, bool lock_for_posting, Snapshot snapsho
 	int64		debt;
 	int64		sales;
 	int64		held;
+	int64		open_holds;
 
 	balance_rel = LoyaltyOpen("member_balance", false,
 							  lock_for_posting ? RowShareLock : AccessShareLock);
@@ -101,6 +102,7 @@ ReadBalance(int64 member_id, int64 card, bool lock_for_posting, Snapshot snapsho
 	program_id = DatumGetInt32(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "program_id"), &isnull));
 	sales = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "sales"), &isnull));
 	held = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "held"), &isnull));
+	open_holds = DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "open_holds"), &isnull));
 	/* plus what this statement's earlier sales of the member left pending */
 	LoyaltyPendingAdjust(member_id, &debt, &sales);
 
@@ -110,6 +112,7 @@ ReadBalance(int64 member_id, int64 card, bool lock_for_posting, Snapshot snapsho
 	member->debt = debt;
 	member->sales = sales;
 	member->held = held;
+	member->open_holds = open_holds;
 	if (lock_for_posting)
 	{
 		/* the version we locked: writer.c updates it by its tid */

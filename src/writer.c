@@ -948,6 +948,7 @@ static const LoyaltyColumnType column_types[] = {
 	{"member_balance", "program_id", INT4OID},
 	{"member_balance", "sales", INT8OID},
 	{"member_balance", "held", INT8OID},
+	{"member_balance", "open_holds", INT8OID},
 	{"member_card", "card", InvalidOid},
 	{"member_card", "member_id", INT8OID},
 	{"member_card", "replaced_at", TIMESTAMPTZOID},

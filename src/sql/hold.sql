@@ -18,7 +18,9 @@ ALTER TABLE loyalty.program ADD COLUMN hold_minutes integer NOT NULL DEFAULT 30
 COMMENT ON COLUMN loyalty.program.hold_minutes IS 'Minutes an authorized hold lasts before it is released unless captured (30 by default, at most a week).';
 
 ALTER TABLE loyalty.member_balance ADD COLUMN held bigint NOT NULL DEFAULT 0 CHECK (held >= 0);
+ALTER TABLE loyalty.member_balance ADD COLUMN open_holds bigint NOT NULL DEFAULT 0 CHECK (open_holds >= 0);
 COMMENT ON COLUMN loyalty.member_balance.held IS 'Points the member''s open holds keep out of the lots (points - taken of each; not yet captured or released): net = open lots + held - debt.';
+COMMENT ON COLUMN loyalty.member_balance.open_holds IS 'The member''s open holds (a hold a reversal emptied counts too): postings and sweep_holds() look for lapsed holds only while it is above 0.';
 
 CREATE TABLE loyalty.hold (
 	member_id		bigint NOT NULL REFERENCES loyalty.member,
@@ -48,7 +50,7 @@ CREATE TABLE loyalty.hold (
 -- No index on status: a hold's one update (its close) then changes no
 -- indexed column and, with the room fillfactor leaves on the page, is a HOT
 -- update (no index entries).  A member's open holds are found through the
--- primary key, and only while member_balance.held says there are some.
+-- primary key, and only while member_balance.open_holds says there are some.
 -- src/txn_key.c probes hold_store_pos_txn_key (the UNIQUE (store, pos_txn)
 -- above) and ledger_redeem_pos_txn_idx by name: holds and redemptions share
 -- the key.
@@ -162,7 +164,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 	), lots AS (
 		SELECT l.member_id, sum(l.remaining) AS remaining FROM loyalty.lot l GROUP BY l.member_id
 	), holds AS (
-		SELECT h.member_id, sum(h.points - h.taken) AS held FROM loyalty.hold h
+		SELECT h.member_id, sum(h.points - h.taken) AS held, count(*) AS n FROM loyalty.hold h
 		 WHERE h.status = 'open' GROUP BY h.member_id
 	), moves AS (
 		-- what the ledger moved, plus what open holds keep out of each lot
@@ -181,7 +183,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 			   COALESCE(led.redeemed, 0) AS l_redeemed, COALESCE(led.expired, 0) AS l_expired,
 			   COALESCE(led.reversed, 0) AS l_reversed, COALESCE(led.adjusted, 0) AS l_adjusted,
 			   COALESCE(led.shortfall, 0) AS l_shortfall,
-			   COALESCE(lots.remaining, 0) AS lots_remaining, COALESCE(holds.held, 0) AS h_held,
+			   COALESCE(lots.remaining, 0) AS lots_remaining, COALESCE(holds.held, 0) AS h_held, COALESCE(holds.n, 0) AS h_open,
 			   p.negative_balance
 		  FROM loyalty.member_balance b
 		  JOIN loyalty.member m ON m.member_id = b.member_id
@@ -200,6 +202,10 @@ SET search_path = pg_catalog, pg_temp AS $$
 	SELECT member_id, 'held = open holds',
 		   format('balance held %s, open holds %s', held, h_held)
 	  FROM bal WHERE held <> h_held
+	UNION ALL
+	SELECT member_id, 'open_holds = open holds',
+		   format('balance open_holds %s, open holds %s', open_holds, h_open)
+	  FROM bal WHERE open_holds <> h_open
 	UNION ALL
 	SELECT h.member_id, 'hold = its lots and its capture',
 		   format('hold %s (%s): points %s, in lots %s, taken %s, captured %s, redemption %s of %s points short %s',
@@ -282,7 +288,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 	 WHERE m.program_id <> t.program_id
 $$;
 COMMENT ON FUNCTION loyalty.check_invariants() IS
-'One row per broken invariant (none when healthy): balance = ledger sum = open lots + held - debt, held = open holds, each hold against its lots and its capture, lifetime figures, lots against the ledger and the open holds, debt policy, one current card per member, each voucher''s uses_left against its uses, each points voucher use against its earn entry, each voucher of its member''s program.';
+'One row per broken invariant (none when healthy): balance = ledger sum = open lots + held - debt, held and open_holds = open holds, each hold against its lots and its capture, lifetime figures, lots against the ledger and the open holds, debt policy, one current card per member, each voucher''s uses_left against its uses, each points voucher use against its earn entry, each voucher of its member''s program.';
 
 REVOKE EXECUTE ON FUNCTION
 	loyalty.authorize(loyalty.card, bigint, text, text),

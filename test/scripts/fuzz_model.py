@@ -160,17 +160,9 @@ import psycopg2.extras
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 # Findings: where the extension does otherwise than the README says, the model
-# follows the extension (so that the fuzzer goes on to look for others) and
-# the switch names the finding (test/findings/); set it to False to see it.
-# F4 is open (F1 and F2 are fixed, F3 no longer applies).
-# F4 (test/findings/hold_emptied_lapse_stays_open.sql): a posting releases the
-# member's lapsed holds only while member_balance.held > 0, so a lapsed hold
-# whose points reversals took entirely (taken = points) -- and any lapsed hold
-# of a member whose open holds all are so -- stays open, without its
-# hold_expired event, through the member's redeem, authorize, reversal or
-# negative adjustment (the README: they release it for real first); void and
-# sweep_holds release it.
-F4_EMPTIED_LAPSED_HOLD_STAYS_OPEN = True
+# follows the extension (so that the fuzzer goes on to look for others) and a
+# switch names the finding (test/findings/); set it to False to see it.  None
+# is open (F1, F2 and F4 are fixed, F3 no longer applies).
 
 
 class Mismatch(Exception):
@@ -360,9 +352,6 @@ class Model:
 
 	def release_lapsed(self, m):
 		"""What a redeem, authorize, reversal or negative adjustment does first."""
-		if F4_EMPTIED_LAPSED_HOLD_STAYS_OPEN and self.held(m) == 0:
-			self.case('F4: lapsed holds left open (nothing held)', any(h.status == 'open' and h.lapsed for h in m.holds))
-			return
 		for h in m.holds:
 			if h.status == 'open' and h.lapsed:
 				self.release(h, 'expired')
@@ -1336,12 +1325,9 @@ class Fuzzer:
 		self.expect_state(st, {None}, 'sweep_holds')
 		n = pts = 0
 		touched = []
-		# it looks only at members with points held (member_balance.held > 0),
-		# then releases every lapsed hold of theirs (README "Tender holds")
-		swept = set(id(h.member) for h in m.holds.values()
-					if h.status == 'open' and h.lapsed and m.held(h.member) > 0)
+		# every lapsed hold, emptied by reversals or not (README "Tender holds")
 		for h in m.holds.values():
-			if h.status == 'open' and h.lapsed and id(h.member) in swept:
+			if h.status == 'open' and h.lapsed:
 				m.release(h, 'expired')
 				n += 1
 				pts += h.points - h.taken
@@ -1534,13 +1520,13 @@ class Fuzzer:
 				self.fail('statement differs:\n  %s' % self.diff_rows(have, want), mem)
 
 	def compare_holds(self, mem):
-		"""The member's holds, member_balance's held and debt, its hold_expired
+		"""The member's holds, member_balance's held, open_holds and debt, its hold_expired
 		events and its ledger's points and shortfalls, against the model."""
 		m = self.m
 		c = self.cur
 		c.execute("SELECT (SELECT json_agg(json_build_array(hold_id, status, points, captured, taken, lot_ids, lot_points, "
 				  "                                         redemption_id) ORDER BY authorized_at, hold_id) FROM loyalty.hold WHERE member_id = %s), "
-				  "       (SELECT json_build_array(held, debt) FROM loyalty.member_balance WHERE member_id = %s), "
+				  "       (SELECT json_build_array(held, open_holds, debt) FROM loyalty.member_balance WHERE member_id = %s), "
 				  "       (SELECT count(*) FROM loyalty.outbox WHERE member_id = %s AND kind = 'hold_expired'), "
 				  "       (SELECT json_agg(json_build_array(kind, points, shortfall, lot_ids, lot_points) ORDER BY entry_id) "
 				  "          FROM loyalty.ledger WHERE member_id = %s)",
@@ -1552,8 +1538,10 @@ class Fuzzer:
 		if have != want:
 			self.fail('holds differ (hold_id, status, points, captured, taken, lot_ids, lot_points, redemption_id):\n  %s'
 					  % self.diff_rows(have, want), mem)
-		if tuple(mb_j) != (m.held(mem), mem.debt):
-			self.fail('member_balance held, debt %s, the model %s' % (tuple(mb_j), (m.held(mem), mem.debt)), mem)
+		open_holds = sum(1 for h in mem.holds if h.status == 'open')
+		if tuple(mb_j) != (m.held(mem), open_holds, mem.debt):
+			self.fail('member_balance held, open_holds, debt %s, the model %s'
+					  % (tuple(mb_j), (m.held(mem), open_holds, mem.debt)), mem)
 		if events != mem.expired_events:
 			self.fail('%s hold_expired events, the model %s' % (events, mem.expired_events), mem)
 		have = [tuple(r) for r in (ledger_j or [])]
