@@ -84,4 +84,26 @@ SELECT pos_txn, points, status, expires_at - authorized_at AS lasts, taken, clos
   FROM loyalty.hold WHERE pos_txn IN ('T4', 'T5', 'T6') ORDER BY pos_txn;
 SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 1));
 
+-- an error in the middle of the hold's speculative insertion (here a DBA's
+-- unique index; in life a hold_id drawn twice) gives its token lock back
+-- with the subtransaction that fails, as the executor's insertion does
+CREATE UNIQUE INDEX hold_dba_once ON loyalty.hold (member_id, points) WHERE points = 3;
+BEGIN;
+SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 3, 'S1', 'T7');
+SAVEPOINT again;
+SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 3, 'S1', 'T8');	-- 23505
+ROLLBACK TO SAVEPOINT again;
+SELECT count(*) AS token_locks FROM pg_locks WHERE locktype = 'spectoken' AND pid = pg_backend_pid();	-- 0
+COMMIT;
+DROP INDEX loyalty.hold_dba_once;
+-- T7 held, T8 not: 25 - 3 = 22 available, 18 held
+SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 1));
+
+-- a DBA's rule on the hold: the hold goes in through SQL, where the rule
+-- applies (and ON CONFLICT refuses a table with rules: 0A000), not around it
+CREATE RULE hold_also AS ON INSERT TO loyalty.hold DO ALSO NOTIFY hold_inserted;
+SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 2, 'S1', 'T9');	-- 0A000
+DROP RULE hold_also ON loyalty.hold;
+SELECT count(*) AS t9 FROM loyalty.hold WHERE pos_txn = 'T9';	-- 0
+
 SELECT count(*) AS broken FROM loyalty.check_invariants();

@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/inval.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -94,7 +95,15 @@ ReadBalance(int64 member_id, int64 card, bool lock_for_posting, Snapshot snapsho
 	if (!LoyaltyFetchByKey(balance_rel, "member_balance_pkey", 1, &key, snapshot, bs))
 		elog(ERROR, "member " INT64_FORMAT " has no balance row", member_id);
 	if (lock_for_posting)
+	{
 		LoyaltyLockRow(balance_rel, bs, snapshot, LockWaitBlock);
+		/*
+		 * a change to the program (or the rules) that committed while we
+		 * waited for the row: its invalidation, before the settings are read
+		 * below (a row lock's wait, unlike a relation lock's, takes none)
+		 */
+		AcceptInvalidationMessages();
+	}
 	same_card = card == 0 ||
 		DatumGetInt64(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "card"), &isnull)) == card;
 	status = TextDatumGetCString(slot_getattr(bs, LoyaltyRelColumn(balance_rel, "status"), &isnull))[0];

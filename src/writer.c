@@ -17,7 +17,7 @@
  * belongs to a member whose balance row the posting holds locked, and a
  * member with a balance row cannot be deleted (that key is checked).  A
  * table that has a trigger of its own on INSERT (UPDATE for the balance) --
- * a DBA's audit trigger, say -- is written through SQL instead
+ * a DBA's audit trigger, say -- or a rule is written through SQL instead
  * (LoyaltyWriterDirect() is false), so the trigger fires as before.
  *
  * Lifetime: the tables stay open, under a resource owner of ours (child of
@@ -530,7 +530,8 @@ Writer(LoyaltyTableId t)
 		w->old = table_slot_create(rel, &writer_estate->es_tupleTable);
 		generation = compiled_generation;
 		CompileChecks(w);
-		w->direct = !HasOwnTrigger(rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
+		w->direct = rel->rd_rules == NULL &&
+			!HasOwnTrigger(rel, w->is_update ? CMD_UPDATE : CMD_INSERT) &&
 			!(w->upserts && HasOwnTrigger(rel, CMD_UPDATE)) &&
 			OnlyKnownConstraints(w) && !w->calls_foreign_code;
 		/* stale at once if an invalidation arrived meanwhile */
@@ -714,11 +715,20 @@ LoyaltyRowInsertNew(LoyaltyRow *row, HeapTuple *copy)
 			ExecClearTuple(w->old);
 			break;
 		}
+		/*
+		 * the token's lock under the caller's owner, as the executor holds
+		 * it: an error before its release (a hold_id drawn twice) then
+		 * releases it with the (sub)transaction that fails
+		 */
+		CurrentResourceOwner = save_owner;
 		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		CurrentResourceOwner = writer_owner;
 		table_tuple_insert_speculative(w->rel, w->slot, GetCurrentCommandId(true), 0, NULL, token);
 		list_free(LyInsertIndexTuplesNew(w->rri, w->slot, writer_estate, &spec_conflict, w->arbiters));
 		table_tuple_complete_speculative(w->rel, w->slot, token, !spec_conflict);
+		CurrentResourceOwner = save_owner;
 		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		CurrentResourceOwner = writer_owner;
 		if (!spec_conflict)
 		{
 			inserted = true;
