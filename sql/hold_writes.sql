@@ -106,4 +106,15 @@ SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 2, 'S1
 DROP RULE hold_also ON loyalty.hold;
 SELECT count(*) AS t9 FROM loyalty.hold WHERE pos_txn = 'T9';	-- 0
 
+-- a column a DBA added to loyalty.hold and dropped again: every answer, the
+-- new hold (without SQL), its retry and a void (through SQL) alike, is the
+-- table's row type, dropped column and all (review finding: the retry was
+-- 42804, "function return row and query-specified return row do not match")
+ALTER TABLE loyalty.hold ADD COLUMN note text;
+ALTER TABLE loyalty.hold DROP COLUMN note;
+SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 4, 'S1', 'T10');
+SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 4, 'S1', 'T10');	-- the retry
+SELECT points, status FROM loyalty.void((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T10'));
+SELECT points, status FROM loyalty.void((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T10'));	-- a retry
+
 SELECT count(*) AS broken FROM loyalty.check_invariants();

@@ -41,6 +41,7 @@
 #include "hold.h"
 
 #include "access/tableam.h"
+#include "access/tupconvert.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
@@ -479,9 +480,22 @@ LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lo
 static Datum
 HoldResult(void)
 {
+	TupleDesc	rowtype;
+	TupleConversionMap *map;
+	HeapTuple	tup;
+
 	if (SPI_processed != 1)
 		elog(ERROR, "hold row is missing");
-	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	/*
+	 * as the table's row type, which the function returns: a column a DBA
+	 * dropped is in it, and not in the query's `*`
+	 */
+	rowtype = RelationGetDescr(LoyaltyOpen("hold", false, AccessShareLock));
+	tup = SPI_tuptable->vals[0];
+	map = convert_tuples_by_name(SPI_tuptable->tupdesc, rowtype);
+	if (map != NULL)
+		tup = execute_attr_map_tuple(tup, map);
+	return PointerGetDatum(SPI_returntuple(tup, rowtype));
 }
 
 /* Run hold_row_plan for the hold and return it as the result. */
