@@ -266,4 +266,23 @@ SELECT h.pos_txn, h.status, h.taken, b.held, b.open_holds,
  WHERE h.pos_txn IN ('H31', 'H32', 'H33', 'H34') ORDER BY h.pos_txn;	-- each expired, held 0, open 0, one event: 0, 0, 0, 40 points
 SELECT n, pg_temp.st(pg_temp.card(n)) FROM generate_series(31, 34) n;	-- 90, 90, 100, 140 available
 
+-- 13. A capture that takes more than its hold still keeps lists each lot
+-- once in its redeem entry, the hold's part and the part taken now added
+-- together: A 100 and B 100, a hold of 150 (A 100, B 50), 50 of A reversed
+-- from the hold (taken 50: the hold keeps A 50, B 50), the capture of 150
+-- takes the 50 more from B (its last 50).
+SELECT count(loyalty.enroll(pg_temp.card(41), 'tr'));			-- 1
+SELECT (loyalty.earn(pg_temp.card(41), 100, 'a41')).points AS a,
+       (loyalty.earn(pg_temp.card(41), 100, 'b41')).points AS b;	-- 100, 100
+SELECT hold_id AS h41 FROM loyalty.authorize(pg_temp.card(41), 150, 'S01', 'H41') \gset
+SELECT points FROM loyalty.reverse(pg_temp.card(41),
+	(SELECT entry_id FROM loyalty.ledger WHERE idem_key = 'a41'), 50, 'r41');	-- -50
+SELECT taken, cardinality(lot_ids) AS lots FROM loyalty.hold WHERE hold_id = :h41;	-- 50, 2
+SELECT status, captured, taken FROM loyalty.capture(:h41);		-- captured 150, taken 50
+SELECT (SELECT count(*) FROM unnest(lot_ids)) AS listed, (SELECT count(DISTINCT i) FROM unnest(lot_ids) i) AS lots,
+       (SELECT sum(p) FROM unnest(lot_points) p) AS points
+  FROM loyalty.ledger WHERE entry_id = (SELECT redemption_id FROM loyalty.hold WHERE hold_id = :h41);	-- 2 listed, 2 lots, 150
+SELECT pg_temp.led(pg_temp.card(41));	-- earn A, earn B, reverse 50 of A, redeem 150: A 50, B 100
+SELECT pg_temp.lots(pg_temp.card(41));	-- A 0, B 0
+
 SELECT member_id, invariant, detail FROM loyalty.check_invariants();	-- none

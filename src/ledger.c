@@ -223,6 +223,19 @@ LotMovesAdd(LotMoves *moves, int64 lot_id, int64 points)
 	moves->n++;
 }
 
+/* Adds points of a lot to moves, to the lot's move when it has one already. */
+static void
+LotMovesMerge(LotMoves *moves, int64 lot_id, int64 points)
+{
+	for (int i = 0; i < moves->n; i++)
+		if (DatumGetInt64(moves->ids[i]) == lot_id)
+		{
+			moves->points[i] = Int64GetDatum(DatumGetInt64(moves->points[i]) + points);
+			return;
+		}
+	LotMovesAdd(moves, lot_id, points);
+}
+
 /* An int8[] datum of n int8 datums (lot ids, points, member ids). */
 Datum
 LoyaltyInt8Array(Datum *elems, int n)
@@ -891,7 +904,10 @@ LoyaltyPostCapture(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot
 		p->points = q.points;
 		p->shortfall = q.shortfall;
 	}
-	/* the hold's own lots first in the entry, then what was taken now */
+	/*
+	 * the hold's own lots first in the entry, then what was taken now; a lot
+	 * in both is listed once, with both parts
+	 */
 	n = LoyaltyInt8Elems(lot_ids, &id_elems);
 	LoyaltyInt8Elems(lot_points, &pt_elems);
 	for (int i = 0; i < n; i++)
@@ -900,7 +916,7 @@ LoyaltyPostCapture(LoyaltyMember *m, LoyaltyPosting *p, Datum lot_ids, Datum lot
 		p->points -= DatumGetInt64(pt_elems[i]);
 	}
 	for (int i = 0; i < take.all.n; i++)
-		LotMovesAdd(&all, DatumGetInt64(take.all.ids[i]), DatumGetInt64(take.all.points[i]));
+		LotMovesMerge(&all, DatumGetInt64(take.all.ids[i]), DatumGetInt64(take.all.points[i]));
 	NextEntry(m, p, false);
 	if (!InsertEntry(p, &all))
 		return false;

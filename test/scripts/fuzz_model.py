@@ -448,7 +448,14 @@ class Model:
 			self.case('capture with a shortfall', short)
 			self.case('capture of 0 points with a shortfall', short == want)
 		e = Entry('redeem', -(want - short), None, 'hold', store=h.store, pos_txn=h.pos_txn, shortfall=short)
-		e.lots = spent + taken
+		e.lots = list(spent)	# a lot of the hold's taken again now is listed once, with both parts
+		for lot, pts in taken:
+			i = next((i for i, (l, _) in enumerate(e.lots) if l == lot), None)
+			if i is None:
+				e.lots.append((lot, pts))
+			else:
+				e.lots[i] = (lot, e.lots[i][1] + pts)
+				self.case('capture took more of a lot its hold kept')
 		self.post(m, e)
 		h.entry = e
 		return e
