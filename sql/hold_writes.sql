@@ -117,4 +117,38 @@ SELECT points, status FROM loyalty.authorize(loyalty.card_issue('42', 1), 4, 'S1
 SELECT points, status FROM loyalty.void((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T10'));
 SELECT points, status FROM loyalty.void((SELECT hold_id FROM loyalty.hold WHERE pos_txn = 'T10'));	-- a retry
 
+-- the holds a posting reads: the first open_holds open ones from the latest
+-- expiry back (hold_member_expires_idx), never the member's closed holds
+-- from before its oldest open one.  300 voided holds, then one open: a
+-- redeem, a debit that may take held points (adjust), balance(),
+-- sweep_holds() and the capture each read a few hold rows (under 30); a
+-- plan that finds the open holds by member_id and status reads all 301
+SELECT loyalty.enroll(loyalty.card_issue('42', 2), 'w') IS NOT NULL AS enrolled;
+SELECT points FROM loyalty.earn(loyalty.card_issue('42', 2), 10000, 'fund2');
+SELECT count(loyalty.void((loyalty.authorize(loyalty.card_issue('42', 2), 1, 'S2', 'v' || i)).hold_id))
+  FROM generate_series(1, 300) i;									-- 300
+SELECT hold_id AS open2 FROM loyalty.authorize(loyalty.card_issue('42', 2), 5, 'S2', 'open2') \gset
+ANALYZE loyalty.hold;
+-- hold rows read: by a sequential scan (returned) or a bitmap scan
+-- (fetched) of the table, or through one of its indexes (fetched)
+CREATE FUNCTION pg_temp.hold_rows_read() RETURNS bigint LANGUAGE sql AS $$
+	SELECT pg_stat_get_xact_tuples_returned('loyalty.hold'::regclass) + pg_stat_get_xact_tuples_fetched('loyalty.hold'::regclass)
+		   + (SELECT sum(pg_stat_get_xact_tuples_fetched(i.indexrelid)) FROM pg_index i WHERE i.indrelid = 'loyalty.hold'::regclass)
+$$;
+BEGIN;
+SELECT pg_temp.hold_rows_read() AS r0 \gset
+SELECT points FROM loyalty.redeem(loyalty.card_issue('42', 2), 10, 'S2', 'r2');		-- 10
+SELECT pg_temp.hold_rows_read() AS r1 \gset
+SELECT points FROM loyalty.adjust(loyalty.card_issue('42', 2), -10, 'j2', 'correction');	-- -10
+SELECT pg_temp.hold_rows_read() AS r2 \gset
+SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 2));			-- 9975, 5
+SELECT pg_temp.hold_rows_read() AS r3 \gset
+SELECT holds FROM loyalty.sweep_holds();											-- 0
+SELECT pg_temp.hold_rows_read() AS r4 \gset
+SELECT points, status FROM loyalty.capture(:open2);									-- 5 captured
+SELECT pg_temp.hold_rows_read() AS r5 \gset
+COMMIT;
+SELECT :r1 - :r0 < 30 AS redeem_reads_few, :r2 - :r1 < 30 AS adjust_reads_few, :r3 - :r2 < 30 AS balance_reads_few,
+       :r4 - :r3 < 30 AS sweep_reads_few, :r5 - :r4 < 30 AS capture_reads_few;
+
 SELECT count(*) AS broken FROM loyalty.check_invariants();

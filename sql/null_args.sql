@@ -93,6 +93,7 @@ INSERT INTO nul_value VALUES
 	('pos_txns',     '''{T-NUL}'''),
 	-- tender holds
 	('hold_id',      :'nul_hold'),
+	('open_holds',   '1'),
 	-- analytics (a model's parameter row named p: by name and type)
 	('occurred_at',  'now() - interval ''1 day'''),
 	('amount',       '10'),

@@ -40,18 +40,21 @@
  */
 #include "hold.h"
 
+#include "access/genam.h"
 #include "access/tableam.h"
 #include "access/tupconvert.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
 
 #include "rules.h"
 #include "txn_key.h"
@@ -99,11 +102,13 @@ static LoyaltyPlan hold_row_plan = {
 	2, {INT8OID, INT8OID}
 };
 
+/* the member's lapsed holds among its open ones ($3: LoyaltyOpenHoldIds) */
 static LoyaltyPlan lapsed_holds_plan = {
 	"SELECT " HOLD_COLUMNS " FROM loyalty.hold "
-	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'open' "
-	"AND expires_at OPERATOR(pg_catalog.<=) $2 ORDER BY authorized_at, store, pos_txn",
-	2, {INT8OID, TIMESTAMPTZOID}
+	"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) ANY ($3) "
+	"AND status OPERATOR(pg_catalog.=) 'open' AND expires_at OPERATOR(pg_catalog.<=) $2 "
+	"ORDER BY authorized_at, store, pos_txn",
+	3, {INT8OID, TIMESTAMPTZOID, INT8ARRAYOID}
 };
 
 /* another card's hold of the key: nothing; the same hold_id: a unique violation */
@@ -133,13 +138,11 @@ static LoyaltyPlan add_held_plan = {
 	3, {INT8OID, INT8OID, INT8OID}
 };
 
-/* members with open holds (open_holds > 0), then their open holds by the primary key */
-static LoyaltyPlan lapsed_members_plan = {
-	"SELECT pg_catalog.array_agg(DISTINCT h.member_id ORDER BY h.member_id) "
-	"FROM loyalty.member_balance b JOIN loyalty.hold h ON h.member_id OPERATOR(pg_catalog.=) b.member_id "
-	"WHERE b.open_holds OPERATOR(pg_catalog.>) 0 AND h.status OPERATOR(pg_catalog.=) 'open' "
-	"AND h.expires_at OPERATOR(pg_catalog.<=) $1",
-	1, {TIMESTAMPTZOID}
+/* members with open holds: sweep_holds() looks at each one's (LoyaltyOpenHoldIds) */
+static LoyaltyPlan members_with_holds_plan = {
+	"SELECT member_id, open_holds FROM loyalty.member_balance "
+	"WHERE open_holds OPERATOR(pg_catalog.>) 0 ORDER BY member_id",
+	0, {InvalidOid}
 };
 
 /* ---------- helpers ---------- */
@@ -211,6 +214,105 @@ ReadHold(int64 member_id, int64 hold_id, Hold *h)
 	v[1] = Int64GetDatum(hold_id);
 	if (!FetchHold("hold_pkey", 2, v, h))
 		elog(ERROR, "hold " INT64_FORMAT " of member " INT64_FORMAT " is missing", hold_id, member_id);
+}
+
+/*
+ * Walk a member's open holds: the first `open_holds`
+ * (member_balance.open_holds) open ones walking hold_member_expires_idx from
+ * the latest expiry back, without SQL.  Open holds are few and among the
+ * latest, so this reads the holds since the oldest open one; a planner,
+ * knowing only that open holds are rare, reads all the member's holds (or
+ * the whole table) instead.  `latest`: as a statement would see the table
+ * now (a posting, under the member's lock), else as the active snapshot does
+ * (a read).  Fills *ids (hold_ids, palloc'd) and *oldest (the earliest
+ * expiry among them, DT_NOEND when none) when not NULL, and puts each row in
+ * `rows` when not NULL.  Returns how many.
+ */
+static int
+WalkOpenHolds(int64 member_id, int64 open_holds, bool latest, Datum **ids,
+			  TimestampTz *oldest, Tuplestorestate *rows)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	LoyaltyKey	key = {1, BTEqualStrategyNumber, Int64GetDatum(member_id)};
+	AttrNumber	id_col,
+				closed_col,
+				expires_col;
+	int			room = (int) Max(Min(open_holds, 1024), 1);
+	int			n = 0;
+
+	if (ids)
+		*ids = palloc(sizeof(Datum) * room);
+	if (oldest)
+		*oldest = DT_NOEND;
+	if (open_holds <= 0)
+		return 0;
+	LoyaltyPushReadSnapshot(!latest);
+	rel = LoyaltyOpen("hold", false, AccessShareLock);
+	id_col = LoyaltyRelColumn(rel, "hold_id");
+	closed_col = LoyaltyRelColumn(rel, "closed_at");
+	expires_col = LoyaltyRelColumn(rel, "expires_at");
+	slot = table_slot_create(rel, NULL);
+	scan = LoyaltyIndexScan(rel, "hold_member_expires_idx", 1, &key, GetActiveSnapshot());
+	while (n < open_holds && index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		/* open = not closed (the table's CHECK) */
+		if (!slot_attisnull(slot, closed_col))
+			continue;
+		if (ids)
+		{
+			if (n == room)
+			{
+				room *= 2;
+				*ids = repalloc(*ids, sizeof(Datum) * room);
+			}
+			(*ids)[n] = slot_getattr(slot, id_col, &isnull);
+		}
+		if (oldest)
+			*oldest = DatumGetTimestampTz(slot_getattr(slot, expires_col, &isnull));
+		if (rows)
+			tuplestore_puttupleslot(rows, slot);
+		n++;
+	}
+	LoyaltyIndexScanEnd(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	return n;
+}
+
+/*
+ * The hold_ids of a member's open holds (WalkOpenHolds, as a posting under
+ * the member's lock sees them), as an int8[] for the plans' = ANY; *oldest,
+ * when not NULL, gets the earliest expiry among them (DT_NOEND: none).
+ */
+Datum
+LoyaltyOpenHoldIds(int64 member_id, int64 open_holds, TimestampTz *oldest)
+{
+	Datum	   *ids;
+	int			n = WalkOpenHolds(member_id, open_holds, true, &ids, oldest, NULL);
+
+	return LoyaltyInt8Array(ids, n);
+}
+
+/*
+ * loyalty.open_holds_of(member_id, open_holds): the rows of the member's
+ * open holds (WalkOpenHolds) as the caller's snapshot sees them, for
+ * balance().  A function, not a join, so no plan reads the member's closed
+ * holds.  Granted to no role: the SECURITY DEFINER functions call it.
+ */
+PG_FUNCTION_INFO_V1(loyalty_open_holds_of);
+Datum
+loyalty_open_holds_of(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	WalkOpenHolds(PG_GETARG_INT64(0), PG_GETARG_INT64(1), false, NULL, NULL, rsinfo->setResult);
+	return (Datum) 0;
 }
 
 /*
@@ -367,10 +469,16 @@ ReleaseHold(LoyaltyMember *m, const Hold *h, HoldStatus status, TimestampTz at)
 int64
 LoyaltyReleaseLapsedHolds(LoyaltyMember *m, TimestampTz at, int64 *points)
 {
-	Datum		v[2];
+	Datum		v[3];
 	SPITupleTable *lapsed;
 	uint64		n;
+	TimestampTz oldest;
 
+	if (m->open_holds <= 0)
+		return 0;
+	v[2] = LoyaltyOpenHoldIds(m->member_id, m->open_holds, &oldest);
+	if (oldest > at)
+		return 0;
 	v[0] = Int64GetDatum(m->member_id);
 	v[1] = TimestampTzGetDatum(at);
 	LoyaltyExecute(&lapsed_holds_plan, v, NULL, false, 0);
@@ -396,13 +504,14 @@ LoyaltyReleaseLapsedHolds(LoyaltyMember *m, TimestampTz at, int64 *points)
  * inside SPI.  Returns the points taken (all that were asked for).
  */
 int64
-LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lot_points)
+LoyaltyTakeFromHolds(const LoyaltyMember *m, int64 except_hold, Datum lot_ids, Datum lot_points)
 {
 	static LoyaltyPlan open_holds_plan = {
 		"SELECT hold_id, lot_ids, lot_points FROM loyalty.hold "
-		"WHERE member_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'open' "
-		"AND hold_id OPERATOR(pg_catalog.<>) $2 ORDER BY authorized_at, hold_id",
-		2, {INT8OID, INT8OID}
+		"WHERE member_id OPERATOR(pg_catalog.=) $1 AND hold_id OPERATOR(pg_catalog.=) ANY ($3) "
+		"AND status OPERATOR(pg_catalog.=) 'open' AND hold_id OPERATOR(pg_catalog.<>) $2 "
+		"ORDER BY authorized_at, hold_id",
+		3, {INT8OID, INT8OID, INT8ARRAYOID}
 	};
 	static LoyaltyPlan shrink_hold_plan = {
 		"UPDATE loyalty.hold SET lot_ids = $3, lot_points = $4, taken = taken OPERATOR(pg_catalog.+) $5 "
@@ -422,8 +531,9 @@ LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lo
 	LoyaltyInt8Elems(lot_points, &want_pts);
 	for (int k = 0; k < nwant; k++)
 		asked += DatumGetInt64(want_pts[k]);
-	v[0] = Int64GetDatum(member_id);
+	v[0] = Int64GetDatum(m->member_id);
 	v[1] = Int64GetDatum(except_hold);
+	v[2] = LoyaltyOpenHoldIds(m->member_id, m->open_holds, NULL);
 	LoyaltyExecute(&open_holds_plan, v, NULL, false, 0);
 	holds = SPI_tuptable;
 	nholds = SPI_processed;
@@ -467,12 +577,12 @@ LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids, Datum lo
 		v[4] = Int64GetDatum(gave);
 		LoyaltyExecute(&shrink_hold_plan, v, NULL, false, 0);
 		if (SPI_processed != 1)
-			elog(ERROR, "hold of member " INT64_FORMAT " could not be updated", member_id);
+			elog(ERROR, "hold of member " INT64_FORMAT " could not be updated", m->member_id);
 		total += gave;
 	}
 	if (total != asked)
 		elog(ERROR, "open holds of member " INT64_FORMAT " keep " INT64_FORMAT " of the " INT64_FORMAT
-			 " points a debit took from them", member_id, total, asked);
+			 " points a debit took from them", m->member_id, total, asked);
 	return total;
 }
 
@@ -885,7 +995,9 @@ loyalty_void(PG_FUNCTION_ARGS)
 /*
  * loyalty.sweep_holds(): release every open hold past its expiry, member by
  * member under each one's lock (one SPI level per member, so the memory of
- * one member's releases goes before the next).  Correctness never waits for it; it tidies and emits hold_expired.
+ * one member's releases goes before the next).  A member whose open holds
+ * all run past now is not locked.  Correctness never waits for it; it tidies
+ * and emits hold_expired.
  */
 PG_FUNCTION_INFO_V1(loyalty_sweep_holds);
 Datum
@@ -893,11 +1005,8 @@ loyalty_sweep_holds(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		arg = TimestampTzGetDatum(now);
-	Datum		members;
-	Datum	   *member_ids = NULL;
-	int			nmembers = 0;
-	bool		isnull;
+	SPITupleTable *members;
+	uint64		nmembers;
 	int64		holds = 0,
 				points = 0;
 	TupleDesc	desc;
@@ -906,16 +1015,22 @@ loyalty_sweep_holds(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 
 	SPI_connect();
-	LoyaltyExecute(&lapsed_members_plan, &arg, NULL, false, 1);
-	members = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		nmembers = LoyaltyInt8Elems(members, &member_ids);
-	for (int i = 0; i < nmembers; i++)
+	LoyaltyExecute(&members_with_holds_plan, NULL, NULL, true, 0);
+	members = SPI_tuptable;
+	nmembers = SPI_processed;
+	for (uint64 i = 0; i < nmembers; i++)
 	{
+		bool		isnull;
+		int64		member_id = DatumGetInt64(SPI_getbinval(members->vals[i], members->tupdesc, 1, &isnull));
+		int64		open_holds = DatumGetInt64(SPI_getbinval(members->vals[i], members->tupdesc, 2, &isnull));
+		TimestampTz oldest;
 		LoyaltyMember m;
 
+		WalkOpenHolds(member_id, open_holds, true, NULL, &oldest, NULL);
+		if (oldest > now)
+			continue;
 		SPI_connect();
-		LoyaltyResolveMember(DatumGetInt64(member_ids[i]), true, &m);
+		LoyaltyResolveMember(member_id, true, &m);
 		holds += LoyaltyReleaseLapsedHolds(&m, Max(now, m.locked_at), &points);
 		SPI_finish();
 	}

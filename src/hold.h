@@ -14,8 +14,9 @@
 #define ERRCODE_LOYALTY_CAPTURE_EXCEEDS_HOLD	MAKE_SQLSTATE('L','Y','1','0','4')
 #define ERRCODE_LOYALTY_CAPTURE_MISMATCH	MAKE_SQLSTATE('L','Y','1','0','5')
 
+extern Datum LoyaltyOpenHoldIds(int64 member_id, int64 open_holds, TimestampTz *oldest);
 extern int64 LoyaltyReleaseLapsedHolds(LoyaltyMember *m, TimestampTz at, int64 *points);
-extern int64 LoyaltyTakeFromHolds(int64 member_id, int64 except_hold, Datum lot_ids,
+extern int64 LoyaltyTakeFromHolds(const LoyaltyMember *m, int64 except_hold, Datum lot_ids,
 								  Datum lot_points);
 
 #endif							/* LOYALTY_HOLD_H */

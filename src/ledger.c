@@ -119,14 +119,16 @@ static LoyaltyPlan open_lots_plan = {
 
 /*
  * open_lots_plan with the points the member's open holds (but hold $4) keep
- * out of each lot: for a debit that may take them.
+ * out of each lot: for a debit that may take them.  $5: the hold_ids of the
+ * member's open holds (LoyaltyOpenHoldIds), so the member's closed holds
+ * are never read.
  */
 static LoyaltyPlan open_and_held_lots_plan = {
 	"SELECT l.lot_id, l.remaining, l.earned_at, COALESCE(h.held, 0) FROM loyalty.lot l "
 	"LEFT JOIN (SELECT x.lot_id, pg_catalog.sum(x.pts)::pg_catalog.int8 AS held "
 	"           FROM loyalty.hold h CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(h.lot_ids), pg_catalog.unnest(h.lot_points)) AS x(lot_id, pts) "
-	"           WHERE h.member_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'open' "
-	"           AND h.hold_id OPERATOR(pg_catalog.<>) $4 GROUP BY x.lot_id) h "
+	"           WHERE h.member_id OPERATOR(pg_catalog.=) $1 AND h.hold_id OPERATOR(pg_catalog.=) ANY ($5) "
+	"           AND h.status OPERATOR(pg_catalog.=) 'open' AND h.hold_id OPERATOR(pg_catalog.<>) $4 GROUP BY x.lot_id) h "
 	"  ON h.lot_id OPERATOR(pg_catalog.=) l.lot_id "
 	"WHERE l.member_id OPERATOR(pg_catalog.=) $1 "
 	"AND (l.remaining OPERATOR(pg_catalog.>) 0 OR h.held OPERATOR(pg_catalog.>) 0) "
@@ -134,7 +136,7 @@ static LoyaltyPlan open_and_held_lots_plan = {
 	"AND (l.expires_at IS NULL OR l.expires_at OPERATOR(pg_catalog.>) $2) "
 	"AND (l.available_from OPERATOR(pg_catalog.<=) $2 OR l.lot_id OPERATOR(pg_catalog.=) $3) "
 	"ORDER BY l.lot_id OPERATOR(pg_catalog.=) $3 DESC, l.expires_at NULLS LAST, l.lot_id",
-	4, {INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}
+	5, {INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8ARRAYOID}
 };
 
 static LoyaltyPlan take_lots_plan = {
@@ -717,7 +719,7 @@ static void
 SelectLots(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 		   LoyaltyDebitPolicy policy, int64 except_hold, LotTake *take, int64 *new_debt)
 {
-	Datum		v[4];
+	Datum		v[5];
 	int64		total = 0;
 	int64		own = 0;
 	int64		usable;
@@ -731,6 +733,7 @@ SelectLots(LoyaltyMember *m, LoyaltyPosting *p, int64 need, int64 prefer,
 	v[1] = TimestampTzGetDatum(p->posted_at);
 	v[2] = Int64GetDatum(prefer);
 	v[3] = Int64GetDatum(except_hold);
+	v[4] = with_held ? LoyaltyOpenHoldIds(m->member_id, m->open_holds, NULL) : (Datum) 0;
 	LoyaltyExecute(with_held ? &open_and_held_lots_plan : &open_lots_plan, v, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -800,7 +803,7 @@ TakeChosen(LoyaltyMember *m, LoyaltyPosting *p, const LotTake *take, int64 excep
 {
 	TakeFromLots(m->member_id, &take->from_lots);
 	if (take->from_holds.n > 0)
-		p->held -= LoyaltyTakeFromHolds(m->member_id, except_hold,
+		p->held -= LoyaltyTakeFromHolds(m, except_hold,
 										LoyaltyInt8Array(take->from_holds.ids, take->from_holds.n),
 										LoyaltyInt8Array(take->from_holds.points, take->from_holds.n));
 }

@@ -47,10 +47,14 @@ CREATE TABLE loyalty.hold (
 	CHECK ((status = 'captured') = (captured IS NOT NULL AND redemption_id IS NOT NULL)),
 	CHECK (pg_catalog.cardinality(lot_ids) = pg_catalog.cardinality(lot_points))
 ) WITH (fillfactor = 80);
+CREATE INDEX hold_member_expires_idx ON loyalty.hold (member_id, expires_at);
 -- No index on status: a hold's one update (its close) then changes no
 -- indexed column and, with the room fillfactor leaves on the page, is a HOT
--- update (no index entries).  A member's open holds are found through the
--- primary key, and only while member_balance.open_holds says there are some.
+-- update (no index entries).  A member's open holds are read only while
+-- member_balance.open_holds says there are some, as the first open_holds
+-- open ones walking hold_member_expires_idx from the latest expiry back
+-- (src/hold.c, WalkOpenHolds; open_holds_of() below): the holds since
+-- the oldest open one, not the member's whole hold history.
 -- src/txn_key.c probes hold_store_pos_txn_key (the UNIQUE (store, pos_txn)
 -- above) and ledger_redeem_pos_txn_idx by name: holds and redemptions share
 -- the key.
@@ -98,6 +102,13 @@ AS 'MODULE_PATHNAME', 'loyalty_sweep_holds';
 COMMENT ON FUNCTION loyalty.sweep_holds() IS
 'Releases every open hold past its expiry (one hold_expired event each); not needed for correctness, which never waits for it.';
 
+CREATE FUNCTION loyalty.open_holds_of(member_id bigint, open_holds bigint)
+RETURNS SETOF loyalty.hold
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 1
+AS 'MODULE_PATHNAME', 'loyalty_open_holds_of';
+COMMENT ON FUNCTION loyalty.open_holds_of(bigint, bigint) IS
+'A member''s open holds: the first open_holds (member_balance.open_holds) open ones walking hold_member_expires_idx from the latest expiry back, so balance() reads the holds since the oldest open one, never the member''s whole hold history. Granted to no role.';
+
 CREATE FUNCTION loyalty.balance(card loyalty.card,
 	OUT member_id bigint, OUT available bigint, OUT pending bigint,
 	OUT lifetime_earned bigint, OUT lifetime_redeemed bigint, OUT expired bigint,
@@ -121,7 +132,8 @@ SET search_path = pg_catalog, pg_temp AS $$
 		SELECT COALESCE(sum(h.points - h.taken) FILTER (WHERE h.expires_at > b.at), 0)::bigint AS held,
 			   COALESCE(sum(x.pts) FILTER (WHERE h.expires_at <= b.at AND l.expires_at <= b.at), 0)::bigint AS lapsed
 		  FROM b
-		  JOIN loyalty.hold h ON h.member_id = b.member_id AND h.status = 'open' AND b.held > 0
+		  -- open_holds_of: never the member's closed holds
+		  CROSS JOIN LATERAL loyalty.open_holds_of(b.member_id, CASE WHEN b.held > 0 THEN b.open_holds ELSE 0 END) h
 		  LEFT JOIN LATERAL unnest(h.lot_ids, h.lot_points) AS x(lot_id, pts) ON h.expires_at <= b.at
 		  LEFT JOIN loyalty.lot l ON l.member_id = h.member_id AND l.lot_id = x.lot_id
 	), l AS (
@@ -294,7 +306,8 @@ REVOKE EXECUTE ON FUNCTION
 	loyalty.authorize(loyalty.card, bigint, text, text),
 	loyalty.capture(bigint, bigint),
 	loyalty.void(bigint),
-	loyalty.sweep_holds()
+	loyalty.sweep_holds(),
+	loyalty.open_holds_of(bigint, bigint)
 FROM PUBLIC;
 
 COMMENT ON TABLE loyalty.member_balance IS 'One row per member, updated with every ledger entry and hold: net = sum of the member''s ledger = sum of open lots + held - debt.';

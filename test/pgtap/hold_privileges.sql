@@ -53,7 +53,7 @@ SELECT col_hasnt_default('loyalty', 'hold', 'hold_id', 'hold_id has no default t
 SELECT is_empty(
 	$$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
 	   WHERE p.pronamespace = 'loyalty'::regnamespace
-		 AND p.proname IN ('authorize', 'capture', 'void', 'sweep_holds') AND a.grantee = 0
+		 AND p.proname IN ('authorize', 'capture', 'void', 'sweep_holds', 'open_holds_of') AND a.grantee = 0
 	  UNION ALL
 	  SELECT c.oid::regclass::text FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
 	   WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relname ~ '^hold' AND a.grantee = 0$$,

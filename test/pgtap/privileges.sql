@@ -15,7 +15,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 
 BEGIN;
-SELECT plan(755);
+SELECT plan(759);
 
 CREATE ROLE tap_admin;
 CREATE ROLE tap_pos;
@@ -150,6 +150,7 @@ INSERT INTO tap_function_spec VALUES
 	('capture',            '{bigint,bigint}',                       '{admin,pos}'),
 	('void',               '{bigint}',                              '{admin,pos}'),
 	('sweep_holds',        '{}',                                    '{admin}'),
+	('open_holds_of',      '{bigint,bigint}',                       '{}'),
 	-- vouchers (test/pgtap/voucher_privileges.sql runs them per level)
 	('issue_voucher',      '{text,loyalty.card,numeric,timestamptz,text}', '{admin}'),
 	('check_voucher',      '{text,loyalty.card,text,jsonb}',        '{admin,pos}'),
