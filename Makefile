@@ -24,7 +24,7 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = redeem_race idempotency redeem_vs_expire expire_skips_closed earn_vs_redeem status_race \
 	sale_retry sale_vs_return sale_vs_rule_change budget_race budget_shares stale_rule_cache anonymous_return_lock writer_invalidation \
 	tier_sale_race tier_sale_vs_review tier_override_race tier_return_race tier_override_dating benefit_cap_race enroll_race segment_refresh_race audience_clip_race voucher_race voucher_return_race \
-	hold_capture_vs_void hold_authorize_race hold_vs_expire hold_key_race hold_settings_after_wait
+	hold_capture_vs_void hold_authorize_race hold_vs_expire hold_key_race hold_settings_after_wait hold_sweep_race
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src

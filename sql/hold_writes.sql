@@ -151,4 +151,34 @@ COMMIT;
 SELECT :r1 - :r0 < 30 AS redeem_reads_few, :r2 - :r1 < 30 AS adjust_reads_few, :r3 - :r2 < 30 AS balance_reads_few,
        :r4 - :r3 < 30 AS sweep_reads_few, :r5 - :r4 < 30 AS capture_reads_few;
 
+-- balance() of a member with an open hold leaves loyalty.hold closed: DDL
+-- later in the same transaction works (review finding: "cannot ALTER TABLE
+-- "hold" because it is being used by active queries in this session")
+SELECT hold_id AS open3 FROM loyalty.authorize(loyalty.card_issue('42', 2), 7, 'S2', 'open3') \gset
+BEGIN;
+SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 2));			-- 9968, 7
+ALTER TABLE loyalty.hold ADD COLUMN note text;
+ROLLBACK;
+-- an index the extension reads without SQL, dropped by a DBA: a clear error
+-- (42P01, with a hint), not an internal one
+BEGIN;
+DROP INDEX loyalty.hold_member_expires_idx;
+DO $$
+DECLARE st text; msg text; hint text;
+BEGIN
+	PERFORM loyalty.balance(loyalty.card_issue('42', 2));
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RAISE NOTICE '% % (%)', st, msg, hint;
+END $$;
+ROLLBACK;
+-- the rows open_holds_of() gives balance() have every column of the table,
+-- a default of a column added after the row was written included (review
+-- finding: NULL in a NOT NULL column)
+BEGIN;
+ALTER TABLE loyalty.hold ADD COLUMN note text NOT NULL DEFAULT 'dflt';
+SELECT hold_id = :open3 AS is_open3, points, note
+  FROM loyalty.open_holds_of((SELECT member_id FROM loyalty.hold WHERE hold_id = :open3), 1);	-- t, 7, dflt
+ROLLBACK;
+
 SELECT count(*) AS broken FROM loyalty.check_invariants();

@@ -224,13 +224,15 @@ ReadHold(int64 member_id, int64 hold_id, Hold *h)
  * knowing only that open holds are rare, reads all the member's holds (or
  * the whole table) instead.  `latest`: as a statement would see the table
  * now (a posting, under the member's lock), else as the active snapshot does
- * (a read).  Fills *ids (hold_ids, palloc'd) and *oldest (the earliest
- * expiry among them, DT_NOEND when none) when not NULL, and puts each row in
- * `rows` when not NULL.  Returns how many.
+ * (a read, or a count read with that snapshot): the count and the walk must
+ * see the same holds.  Fills *ids (hold_ids, palloc'd) and *oldest (the
+ * earliest expiry among them, DT_NOEND when none) when not NULL, and puts
+ * each row in rows->setResult (a materialized SRF's) when not NULL.
+ * Returns how many.
  */
 static int
 WalkOpenHolds(int64 member_id, int64 open_holds, bool latest, Datum **ids,
-			  TimestampTz *oldest, Tuplestorestate *rows)
+			  TimestampTz *oldest, ReturnSetInfo *rows)
 {
 	Relation	rel;
 	TupleTableSlot *slot;
@@ -275,7 +277,11 @@ WalkOpenHolds(int64 member_id, int64 open_holds, bool latest, Datum **ids,
 		if (oldest)
 			*oldest = DatumGetTimestampTz(slot_getattr(slot, expires_col, &isnull));
 		if (rows)
-			tuplestore_puttupleslot(rows, slot);
+		{
+			/* every column, a default of a column added later included */
+			slot_getallattrs(slot);
+			tuplestore_putvalues(rows->setResult, rows->setDesc, slot->tts_values, slot->tts_isnull);
+		}
 		n++;
 	}
 	LoyaltyIndexScanEnd(scan);
@@ -302,16 +308,18 @@ LoyaltyOpenHoldIds(int64 member_id, int64 open_holds, TimestampTz *oldest)
  * loyalty.open_holds_of(member_id, open_holds): the rows of the member's
  * open holds (WalkOpenHolds) as the caller's snapshot sees them, for
  * balance().  A function, not a join, so no plan reads the member's closed
- * holds.  Granted to no role: the SECURITY DEFINER functions call it.
+ * holds.  The table and index are closed again before it returns (a DDL
+ * later in the transaction would find them in use).  Granted to no role: the
+ * SECURITY DEFINER functions call it.
  */
 PG_FUNCTION_INFO_V1(loyalty_open_holds_of);
 Datum
 loyalty_open_holds_of(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	WalkOpenHolds(PG_GETARG_INT64(0), PG_GETARG_INT64(1), false, NULL, NULL, rsinfo->setResult);
+	WalkOpenHolds(PG_GETARG_INT64(0), PG_GETARG_INT64(1), false, NULL, NULL,
+				  (ReturnSetInfo *) fcinfo->resultinfo);
+	LoyaltyWriterClose();
 	return (Datum) 0;
 }
 
@@ -1026,7 +1034,8 @@ loyalty_sweep_holds(PG_FUNCTION_ARGS)
 		TimestampTz oldest;
 		LoyaltyMember m;
 
-		WalkOpenHolds(member_id, open_holds, true, NULL, &oldest, NULL);
+		/* with the snapshot that counted open_holds (a later authorize is not in the count) */
+		WalkOpenHolds(member_id, open_holds, false, NULL, &oldest, NULL);
 		if (oldest > now)
 			continue;
 		SPI_connect();

@@ -43,7 +43,10 @@ OpenKeyIndex(LoyaltyKeyTable table, Relation *heap)
 	Relation	index;
 
 	if (!OidIsValid(index_oid))
-		elog(ERROR, "index loyalty.%s is missing", key_index_names[table]);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation loyalty.%s does not exist", key_index_names[table]),
+				 errhint("The loyalty extension reads it without SQL; create it again as the extension's script does.")));
 	index = index_open(index_oid, AccessShareLock);
 	*heap = table_open(index->rd_index->indrelid, AccessShareLock);
 	return index;

@@ -1135,7 +1135,10 @@ LoyaltyOpen(const char *name, bool is_index, LOCKMODE mode)
 			return readers[i].rel;
 	relid = get_relname_relid(name, get_namespace_oid("loyalty", false));
 	if (!OidIsValid(relid))
-		elog(ERROR, "relation loyalty.%s does not exist", name);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation loyalty.%s does not exist", name),
+				 errhint("The loyalty extension reads it without SQL; create it again as the extension's script does.")));
 	save_owner = CurrentResourceOwner;
 	CurrentResourceOwner = writer_owner;
 	rel = is_index ? index_open(relid, mode) : table_open(relid, mode);
