@@ -181,4 +181,27 @@ SELECT hold_id = :open3 AS is_open3, points, note
   FROM loyalty.open_holds_of((SELECT member_id FROM loyalty.hold WHERE hold_id = :open3), 1);	-- t, 7, dflt
 ROLLBACK;
 
+-- the walk stops after exactly open_holds open holds, and not before: two
+-- open holds with closed ones between them (A oldest, C latest); every call
+-- must reach A past the voided ones
+SELECT loyalty.enroll(loyalty.card_issue('42', 3), 'w') IS NOT NULL AS enrolled;
+SELECT points FROM loyalty.earn(loyalty.card_issue('42', 3), 100, 'fund3');
+SELECT points FROM loyalty.authorize(loyalty.card_issue('42', 3), 10, 'S3', 'A');		-- 10
+SELECT count(loyalty.void((loyalty.authorize(loyalty.card_issue('42', 3), 1, 'S3', 'w' || i)).hold_id))
+  FROM generate_series(1, 5) i;														-- 5
+SELECT points FROM loyalty.authorize(loyalty.card_issue('42', 3), 20, 'S3', 'C');		-- 20
+SELECT open_holds, held FROM loyalty.member_balance b
+ WHERE member_id = (SELECT member_id FROM loyalty.hold WHERE pos_txn = 'A');		-- 2, 30
+SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 3));			-- 70, 30
+-- A lapses (its expiry, the earliest, now past): balance counts it released,
+-- the next redeem releases it for real
+UPDATE loyalty.hold SET expires_at = now() - interval '1 minute' WHERE pos_txn = 'A';
+SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 3));			-- 80, 20
+SELECT points FROM loyalty.redeem(loyalty.card_issue('42', 3), 1, 'S3', 'r3');		-- 1
+SELECT pos_txn, status, taken FROM loyalty.hold WHERE pos_txn IN ('A', 'C') ORDER BY 1;	-- A expired, C open
+-- a debit that cannot be refused takes the 79 own points, then 16 of C's
+SELECT points, shortfall FROM loyalty.adjust(loyalty.card_issue('42', 3), -95, 'j3', 'correction');	-- -95, 0
+SELECT pos_txn, status, taken FROM loyalty.hold WHERE pos_txn = 'C';				-- C open, taken 16
+SELECT available, held FROM loyalty.balance(loyalty.card_issue('42', 3));			-- 0, 4
+
 SELECT count(*) AS broken FROM loyalty.check_invariants();

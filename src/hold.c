@@ -138,7 +138,7 @@ static LoyaltyPlan add_held_plan = {
 	3, {INT8OID, INT8OID, INT8OID}
 };
 
-/* members with open holds: sweep_holds() looks at each one's (LoyaltyOpenHoldIds) */
+/* members with open holds: sweep_holds() walks each one's (WalkOpenHolds) */
 static LoyaltyPlan members_with_holds_plan = {
 	"SELECT member_id, open_holds FROM loyalty.member_balance "
 	"WHERE open_holds OPERATOR(pg_catalog.>) 0 ORDER BY member_id",
